@@ -1,0 +1,167 @@
+/**
+ * Writes what happens to attempts — starts, outcomes (from workers or from the engine's own verdicts),
+ * and task logs — in self-tuning batches (see Batcher). A start and an outcome of the same attempt that
+ * meet in one batch collapse into the outcome alone, so a short task costs one write, not two.
+ *
+ * Nothing accepted is dropped: if the database is unreachable the batch is kept and retried with
+ * backoff; if one item's data is what the database refuses, the batch is split so that only that item
+ * is affected, and an output that cannot be stored becomes a failure of that attempt.
+ */
+import { Batcher } from './batcher.ts';
+import type { Driver } from './db/driver.ts';
+import { isDataError } from './db/sql-state.ts';
+import type { Logger } from './log.ts';
+import { taskFinish, type AttemptOutcome, type FinishedAttempt } from './sql/task-finish.ts';
+import { taskLogInsert } from './sql/task-log.ts';
+import { taskStart } from './sql/task-start.ts';
+import type { LogLevel } from '../shared/types.ts';
+import { toError } from '../shared/errors.ts';
+
+/** Told, after the write, whether an outcome was recorded or refused (superseded attempt). */
+export type OutcomeAck = (accepted: boolean, reason?: string) => void;
+
+type WriteItem =
+  | { kind: 'start'; taskRunId: string; attempt: number; startedAt: number }
+  | { kind: 'finish'; outcome: AttemptOutcome; ack?: OutcomeAck }
+  | { kind: 'log'; taskRunId: string; attempt: number; level: LogLevel; message: string; at: number };
+
+export class AttemptWriter {
+  private readonly batcher: Batcher<WriteItem>;
+  private readonly driver: Driver;
+  private readonly log: Logger;
+  private readonly onFinished: (finished: FinishedAttempt[]) => void;
+  private stopped = false;
+
+  constructor(options: { driver: Driver; log: Logger; onFinished: (finished: FinishedAttempt[]) => void }) {
+    this.driver = options.driver;
+    this.log = options.log;
+    this.onFinished = options.onFinished;
+    // Two flushes in flight: on Postgres they use two pool connections; PGlite serializes them anyway.
+    this.batcher = new Batcher({ flush: (items) => this.flush(items), maxInFlight: 2, maxBatch: 2000 });
+  }
+
+  start(taskRunId: string, attempt: number, startedAt: number): void {
+    this.batcher.add({ kind: 'start', taskRunId, attempt, startedAt });
+  }
+
+  finish(outcome: AttemptOutcome, ack?: OutcomeAck): void {
+    this.batcher.add({ kind: 'finish', outcome, ack });
+  }
+
+  finishMany(outcomes: AttemptOutcome[]): void {
+    this.batcher.addMany(outcomes.map((outcome) => ({ kind: 'finish' as const, outcome })));
+  }
+
+  appendLog(line: { taskRunId: string; attempt: number; level: LogLevel; message: string; at: number }): void {
+    this.batcher.add({ kind: 'log', ...line });
+  }
+
+  get pending(): number {
+    return this.batcher.size;
+  }
+
+  /** Waits until everything handed over so far is written. */
+  async drain(): Promise<void> {
+    await this.batcher.idle();
+  }
+
+  /** Stops retrying after the current attempt (used when the engine shuts down for good). */
+  stop(): void {
+    this.stopped = true;
+  }
+
+  private async flush(items: WriteItem[]): Promise<void> {
+    const finishes: Array<Extract<WriteItem, { kind: 'finish' }>> = [];
+    const logs: Array<Extract<WriteItem, { kind: 'log' }>> = [];
+    const startsByKey = new Map<string, Extract<WriteItem, { kind: 'start' }>>();
+    for (const item of items) {
+      if (item.kind === 'finish') finishes.push(item);
+      else if (item.kind === 'log') logs.push(item);
+      else startsByKey.set(`${item.taskRunId}:${item.attempt}`, item);
+    }
+    for (const f of finishes) startsByKey.delete(`${f.outcome.taskRunId}:${f.outcome.attempt}`);
+    const starts = [...startsByKey.values()];
+    await Promise.all([
+      starts.length > 0 ? this.guard('task starts', () => this.withRetry('task starts', () => taskStart(this.driver, { starts }))) : undefined,
+      finishes.length > 0 ? this.guard('attempt outcomes', () => this.writeFinishes(finishes)) : undefined,
+      logs.length > 0 ? this.guard('task logs', () => this.writeLogs(logs)) : undefined,
+    ]);
+  }
+
+  /** Only reached when the engine is stopping (retries end) or on a bug: say so, never reject the batcher. */
+  private async guard(what: string, write: () => Promise<unknown>): Promise<void> {
+    try {
+      await write();
+    } catch (e: unknown) {
+      this.log.error(`writing ${what} failed`, { error: toError(e).message });
+    }
+  }
+
+  private async writeFinishes(items: Array<Extract<WriteItem, { kind: 'finish' }>>): Promise<void> {
+    let finished: FinishedAttempt[];
+    try {
+      finished = await this.withRetry('attempt outcomes', () => taskFinish(this.driver, { outcomes: items.map((i) => i.outcome) }));
+    } catch (e: unknown) {
+      if (!isDataError(e)) throw e;
+      if (items.length > 1) {
+        for (const item of items) await this.writeFinishes([item]);
+        return;
+      }
+      finished = await this.writeUnstorable(items[0]!, toError(e));
+    }
+    const accepted = new Set(finished.map((f) => `${f.taskRunId}:${f.attempt}`));
+    for (const item of items) {
+      const ok = accepted.has(`${item.outcome.taskRunId}:${item.outcome.attempt}`);
+      item.ack?.(ok, ok ? undefined : 'attempt is no longer current (superseded, timed out or already finished)');
+    }
+    if (finished.length > 0) this.onFinished(finished);
+  }
+
+  /** The database refused this one outcome's data: record the attempt as failed, saying why. */
+  private async writeUnstorable(item: Extract<WriteItem, { kind: 'finish' }>, error: Error): Promise<FinishedAttempt[]> {
+    this.log.warn('attempt outcome refused by the database', { taskRun: item.outcome.taskRunId, error: error.message });
+    const replacement: AttemptOutcome = {
+      taskRunId: item.outcome.taskRunId,
+      attempt: item.outcome.attempt,
+      ok: false,
+      reason: 'ERROR',
+      nonRetryable: true,
+      error: { message: `the engine could not store this attempt's result: ${error.message}`, name: 'CleaverError' },
+      startedAt: item.outcome.startedAt,
+      finishedAt: item.outcome.finishedAt,
+    };
+    try {
+      return await this.withRetry('attempt outcome', () => taskFinish(this.driver, { outcomes: [replacement] }));
+    } catch (e: unknown) {
+      this.log.error('attempt outcome could not be written', { taskRun: item.outcome.taskRunId, error: toError(e).message });
+      return [];
+    }
+  }
+
+  private async writeLogs(items: Array<Extract<WriteItem, { kind: 'log' }>>): Promise<void> {
+    try {
+      await this.withRetry('task logs', () => taskLogInsert(this.driver, { lines: items }));
+    } catch (e: unknown) {
+      if (items.length > 1 && isDataError(e)) {
+        for (const item of items) await this.writeLogs([item]);
+        return;
+      }
+      this.log.warn('task log line dropped', { taskRun: items[0]?.taskRunId, error: toError(e).message });
+    }
+  }
+
+  /** Retries while the failure is not about the data itself (connection lost, database restarting). */
+  private async withRetry<T>(what: string, write: () => Promise<T>): Promise<T> {
+    let delay = 50;
+    for (;;) {
+      try {
+        return await write();
+      } catch (e: unknown) {
+        if (isDataError(e) || this.stopped) throw e;
+        this.log.warn(`writing ${what} failed; retrying`, { error: toError(e).message, retryInMs: delay });
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        delay = Math.min(delay * 2, 5_000);
+      }
+    }
+  }
+}

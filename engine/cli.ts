@@ -1,0 +1,246 @@
+#!/usr/bin/env node
+/**
+ * `cleaver serve | migrate | run | status`. Thin: parses flags, opens the driver, and hands over to the
+ * engine or the SDK. Every mistake a user can make here is answered with what to do instead.
+ */
+import { parseArgs } from 'node:util';
+import { join } from 'node:path';
+import { openDriver } from './db/open-driver.ts';
+import type { Driver } from './db/driver.ts';
+import { Engine } from './engine.ts';
+import { createLogger } from './log.ts';
+import { migrate, schemaStatus } from './sql/migrate.ts';
+import { ENGINE_VERSION } from './version.ts';
+import { Cleaver } from '../sdk/client.ts';
+import { defaultDataDir, defaultSocketPath, parseAddress } from '../shared/paths.ts';
+import { parseDuration } from '../shared/duration.ts';
+import { CleaverError, TaskRunError, toError } from '../shared/errors.ts';
+
+const USAGE = `cleaver ${ENGINE_VERSION} — a durable task queue
+
+Usage:
+  cleaver serve   [--data-dir DIR | --database-url URL] [--socket PATH] [--listen tcp://HOST:PORT] [--token T]
+                  [--max-frame-bytes N] [--heartbeat-timeout 12s]
+  cleaver migrate [--data-dir DIR | --database-url URL] [--status]
+  cleaver run <task> --input JSON [--metadata JSON] [--wait] [--address ADDR] [--token T]
+  cleaver status  [--address ADDR] [--token T]
+
+Environment:
+  CLEAVER_DATA_DIR      embedded database and socket directory (default ~/.cleaver)
+  CLEAVER_DATABASE_URL  use this Postgres instead of the embedded database
+  CLEAVER_ADDRESS       where clients find the engine (unix:///path or tcp://host:port)
+  CLEAVER_TOKEN         token for TCP listeners and clients
+`;
+
+class UsageError extends Error {}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'serve':
+      return serve(rest);
+    case 'migrate':
+      return migrateCommand(rest);
+    case 'run':
+      return run(rest);
+    case 'status':
+      return status(rest);
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return command === undefined ? 1 : 0;
+    case '--version':
+    case 'version':
+      process.stdout.write(`${ENGINE_VERSION}\n`);
+      return 0;
+    default:
+      throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+  }
+}
+
+function parse<T extends Parameters<typeof parseArgs>[0]['options']>(args: string[], options: T, allowPositionals = false) {
+  try {
+    return parseArgs({ args, options, allowPositionals, strict: true });
+  } catch (e: unknown) {
+    throw new UsageError(toError(e).message);
+  }
+}
+
+const databaseFlags = {
+  'data-dir': { type: 'string' },
+  'database-url': { type: 'string' },
+} as const;
+
+async function openDatabase(values: { 'data-dir'?: string; 'database-url'?: string }): Promise<{ driver: Driver; dataDir: string }> {
+  const dataDir = values['data-dir'] ?? defaultDataDir();
+  const databaseUrl = values['database-url'] ?? process.env.CLEAVER_DATABASE_URL;
+  if (values['data-dir'] && values['database-url']) throw new UsageError('pass either --data-dir or --database-url, not both');
+  const driver = await openDriver(databaseUrl ? { databaseUrl } : { dataDir });
+  return { driver, dataDir };
+}
+
+async function serve(args: string[]): Promise<number> {
+  const { values } = parse(args, {
+    ...databaseFlags,
+    socket: { type: 'string' },
+    listen: { type: 'string' },
+    token: { type: 'string' },
+    'max-frame-bytes': { type: 'string' },
+    'heartbeat-timeout': { type: 'string' },
+  });
+  let tcp: { host: string; port: number } | null = null;
+  if (values.listen) {
+    const address = parseAddress(values.listen);
+    if (address.kind !== 'tcp') throw new UsageError('--listen takes tcp://HOST:PORT');
+    tcp = { host: address.host, port: address.port };
+  }
+  const token = values.token ?? process.env.CLEAVER_TOKEN ?? null;
+  if (tcp && !token) throw new UsageError('--listen needs a token: pass --token T or set CLEAVER_TOKEN (clients use the same CLEAVER_TOKEN)');
+  const maxFrameBytes = values['max-frame-bytes'] ? Number(values['max-frame-bytes']) : undefined;
+  if (maxFrameBytes !== undefined && (!Number.isInteger(maxFrameBytes) || maxFrameBytes < 1024)) {
+    throw new UsageError('--max-frame-bytes must be an integer of at least 1024');
+  }
+  const heartbeatTimeoutMs = values['heartbeat-timeout'] ? parseDuration(values['heartbeat-timeout'], '--heartbeat-timeout') : undefined;
+  const log = createLogger();
+  const { driver, dataDir } = await openDatabase(values);
+  const socketPath = values.socket ?? defaultSocketPath(dataDir);
+  const engine = new Engine({
+    driver,
+    socketPath,
+    tcp,
+    token,
+    maxFrameBytes,
+    heartbeatTimeoutMs,
+    heartbeatIntervalMs: heartbeatTimeoutMs ? Math.max(100, Math.floor(heartbeatTimeoutMs / 5)) : undefined,
+    log,
+  });
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info('engine stopping', { signal });
+    void engine
+      .stop()
+      .then(() => driver.close())
+      .then(
+        () => {
+          log.info('engine stopped');
+          process.exit(0);
+        },
+        (e: unknown) => {
+          log.error('engine stop failed', { error: toError(e).message });
+          process.exit(1);
+        },
+      );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  try {
+    await engine.start();
+  } catch (e: unknown) {
+    await engine.stop().catch(() => undefined);
+    await driver.close().catch(() => undefined);
+    throw e;
+  }
+  const out = (line: string) => process.stdout.write(`${line}\n`);
+  out(`cleaver ${ENGINE_VERSION} engine ${engine.id} ready`);
+  out(`  database:  ${driver.kind === 'pglite' ? `embedded PGlite in ${join(dataDir, 'pgdata')}` : `Postgres ${driver.description}`}`);
+  for (const address of engine.addresses) out(`  listening: ${address}${address.startsWith('tcp://') ? ' (token required)' : ''}`);
+  if (engine.addresses[0]) out(`  workers connect with CLEAVER_ADDRESS=${engine.addresses[0]}`);
+  return new Promise<number>(() => undefined); // runs until a signal
+}
+
+async function migrateCommand(args: string[]): Promise<number> {
+  const { values } = parse(args, { ...databaseFlags, status: { type: 'boolean' } });
+  const { driver } = await openDatabase(values);
+  try {
+    if (values.status) {
+      const s = await schemaStatus(driver);
+      process.stdout.write(`schema version ${s.current} of ${s.latest}${s.pending.length ? `; pending: ${s.pending.join(', ')}` : '; up to date'}\n`);
+      return 0;
+    }
+    const { applied, current } = await migrate(driver);
+    process.stdout.write(applied.length ? `applied migrations ${applied.join(', ')}; schema now at version ${current}\n` : `schema already at version ${current}; nothing to do\n`);
+    return 0;
+  } finally {
+    await driver.close();
+  }
+}
+
+function clientFrom(values: { address?: string; token?: string }): Cleaver {
+  return Cleaver.connect({ address: values.address, token: values.token });
+}
+
+async function run(args: string[]): Promise<number> {
+  const { values, positionals } = parse(
+    args,
+    { input: { type: 'string' }, metadata: { type: 'string' }, wait: { type: 'boolean' }, address: { type: 'string' }, token: { type: 'string' } },
+    true,
+  );
+  const [task, ...extra] = positionals;
+  if (!task || extra.length > 0) throw new UsageError('cleaver run takes one task name: cleaver run <task> --input JSON [--wait]');
+  const input = parseJsonFlag(values.input ?? '{}', '--input');
+  const metadata = values.metadata ? parseJsonFlag(values.metadata, '--metadata') : undefined;
+  const client = clientFrom(values);
+  try {
+    const declaration = client.task({ name: task, fn: () => null });
+    const options = metadata ? { metadata: metadata as Record<string, string> } : {};
+    if (values.wait) {
+      const output = await declaration.run(input, options);
+      process.stdout.write(`${JSON.stringify(output, null, 2)}\n`);
+    } else {
+      const ref = await declaration.runNoWait(input, options);
+      process.stdout.write(`${ref.runId}\n`);
+    }
+    return 0;
+  } finally {
+    await client.close();
+  }
+}
+
+async function status(args: string[]): Promise<number> {
+  const { values } = parse(args, { address: { type: 'string' }, token: { type: 'string' } });
+  const client = clientFrom(values);
+  try {
+    const s = await client.status();
+    const lines = [
+      `engine ${s.engineId} (cleaver ${s.version}), up ${Math.round(s.uptimeMs / 1000)} s`,
+      `database:  ${s.database}`,
+      ...s.listening.map((l) => `listening: ${l}`),
+      `task runs: ${Object.entries(s.counts).map(([k, v]) => `${k} ${v}`).join(', ')}`,
+      `workers:   ${s.workers.length === 0 ? 'none connected' : ''}`,
+      ...s.workers.map((w) => `  ${w.name} ${w.id} slots ${w.busy}/${w.slots}${w.draining ? ' draining' : ''} actions ${w.actions.join(',')}`),
+    ];
+    process.stdout.write(`${lines.join('\n')}\n`);
+    return 0;
+  } finally {
+    await client.close();
+  }
+}
+
+function parseJsonFlag(text: string, flag: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (e: unknown) {
+    throw new UsageError(`${flag} is not valid JSON (${toError(e).message}); quote it for your shell, e.g. ${flag} '{"name":"x"}'`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    if (e instanceof UsageError) {
+      process.stderr.write(`cleaver: ${e.message}\nRun \`cleaver help\` for usage.\n`);
+      process.exit(2);
+    }
+    if (e instanceof TaskRunError) {
+      process.stderr.write(`cleaver: run ${e.runId} failed${e.failureReason ? ` (${e.failureReason})` : ''}: ${e.message}\n`);
+      process.exit(1);
+    }
+    const error = toError(e);
+    process.stderr.write(`cleaver: ${error instanceof CleaverError ? `${error.message} [${error.code}]` : (error.stack ?? error.message)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,39 @@
+/**
+ * The one storage interface the engine talks to. Two implementations: pglite/ (embedded, in-process)
+ * and pg/ (a node-postgres Pool against a real Postgres). Both run the same SQL from engine/sql/.
+ * Drivers say what they can do instead of faking it, and map driver errors into CleaverError.
+ */
+
+export interface QueryResult<Row> {
+  rows: Row[];
+  rowCount: number;
+}
+
+/** Something SQL can be run on: the driver itself (autocommit) or an open transaction. */
+export interface Queryable {
+  query<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>>;
+}
+
+export interface DriverCapabilities {
+  /** LISTEN/NOTIFY across processes (true for Postgres; PGlite is one process, so nothing to hear). */
+  listenNotify: boolean;
+  /** Several engines may share this database. */
+  multiEngine: boolean;
+}
+
+export interface Driver extends Queryable {
+  readonly kind: 'pglite' | 'pg';
+  readonly capabilities: DriverCapabilities;
+  /** A human-readable description for logs: a data dir or a URL with the password removed. */
+  readonly description: string;
+  /** Runs fn in one transaction; commits when it resolves, rolls back when it throws. */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /**
+   * Runs fn while holding a session-level advisory lock (for migrations). On PGlite, which has one
+   * connection, this is a plain in-process mutex around the same lock call.
+   */
+  withAdvisoryLock<T>(key: bigint, fn: (conn: Queryable) => Promise<T>): Promise<T>;
+  /** Subscribes to a NOTIFY channel. Only when capabilities.listenNotify; returns an unsubscribe. */
+  listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,184 @@
+/**
+ * One client or worker connection: framing, the versioned handshake, token check on TCP, and
+ * coalesced writes (every message sent in one tick leaves in one write). Bad frames and bad messages
+ * get an error back and the connection goes on; an oversized frame closes it, since the stream can no
+ * longer be trusted. Nothing a client sends can throw out of here into the engine.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type net from 'node:net';
+import { FrameDecoder, encodeFrame } from '../../shared/frame-codec.ts';
+import { PROTOCOL_VERSION, type ClientMessage, type EngineMessage, type HelloMessage, type WelcomeMessage } from '../../shared/protocol.ts';
+import { CleaverError, toError } from '../../shared/errors.ts';
+import type { Logger } from '../log.ts';
+import { validateClientMessage } from './validate-message.ts';
+
+export interface ConnectionHandlers {
+  /** Validates and registers the peer; throws a CleaverError to refuse it. */
+  hello(connection: Connection, hello: HelloMessage): Promise<WelcomeMessage>;
+  message(connection: Connection, message: ClientMessage): void;
+  closed(connection: Connection): void;
+}
+
+let nextConnectionId = 1;
+
+export class Connection {
+  readonly id = nextConnectionId++;
+  readonly remote: string;
+  role: 'client' | 'worker' | null = null;
+  /** Set by the engine once a worker's hello is accepted. */
+  workerId: string | null = null;
+  private state: 'handshake' | 'open' | 'closed' = 'handshake';
+  private readonly socket: net.Socket;
+  private readonly decoder: FrameDecoder;
+  private readonly handlers: ConnectionHandlers;
+  private readonly log: Logger;
+  private readonly token: string | null;
+  private readonly handshakeTimer: NodeJS.Timeout;
+  private corked = false;
+  private early: ClientMessage[] = [];
+
+  constructor(options: {
+    socket: net.Socket;
+    remote: string;
+    maxFrameBytes: number;
+    /** When set, the hello must carry this token (TCP). */
+    token: string | null;
+    handshakeTimeoutMs: number;
+    handlers: ConnectionHandlers;
+    log: Logger;
+  }) {
+    this.socket = options.socket;
+    this.remote = options.remote;
+    this.decoder = new FrameDecoder({ maxFrameBytes: options.maxFrameBytes });
+    this.handlers = options.handlers;
+    this.log = options.log;
+    this.token = options.token;
+    this.socket.setNoDelay?.(true);
+    this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    this.socket.on('error', () => {
+      // A reset by the peer is an ordinary disconnect: 'close' follows and does the cleanup.
+    });
+    this.socket.on('close', () => this.onClose());
+    this.handshakeTimer = setTimeout(() => this.fail(new CleaverError('PROTOCOL_VERSION', 'no hello received within the handshake timeout')), options.handshakeTimeoutMs);
+    this.handshakeTimer.unref();
+  }
+
+  get open(): boolean {
+    return this.state === 'open';
+  }
+
+  send(message: EngineMessage): void {
+    if (this.state === 'closed' || this.socket.destroyed) return;
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      queueMicrotask(() => {
+        this.corked = false;
+        if (!this.socket.destroyed) this.socket.uncork();
+      });
+    }
+    this.socket.write(encodeFrame(message));
+  }
+
+  sendError(error: CleaverError, fatal: boolean, requestId?: number): void {
+    if (requestId !== undefined && !fatal) this.send({ t: 'reply', id: requestId, ok: false, error: error.toWire() });
+    else this.send({ t: 'error', error: error.toWire(), fatal });
+  }
+
+  /** Ends the connection after flushing what was sent. */
+  close(): void {
+    if (this.state === 'closed') return;
+    this.socket.end();
+    setTimeout(() => this.socket.destroy(), 1000).unref();
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  private fail(error: CleaverError): void {
+    this.log.warn('connection refused', { conn: this.id, remote: this.remote, code: error.code, error: error.message });
+    this.sendError(error, true);
+    this.close();
+  }
+
+  private onData(chunk: Buffer): void {
+    for (const event of this.decoder.push(chunk)) {
+      if (event.kind === 'fatal') {
+        this.fail(event.error);
+        return;
+      }
+      if (event.kind === 'bad-frame') {
+        this.sendError(event.error, false);
+        continue;
+      }
+      const checked = validateClientMessage(event.message);
+      if ('error' in checked) {
+        this.sendError(checked.error, false, checked.requestId);
+        continue;
+      }
+      this.dispatch(checked.message);
+    }
+  }
+
+  private dispatch(message: ClientMessage): void {
+    if (this.state === 'open') {
+      try {
+        this.handlers.message(this, message);
+      } catch (e: unknown) {
+        const error = e instanceof CleaverError ? e : new CleaverError('INTERNAL', toError(e).message);
+        this.sendError(error, false, 'id' in message ? message.id : undefined);
+      }
+      return;
+    }
+    if (this.state === 'closed') return;
+    if (this.role !== null) {
+      this.early.push(message); // arrived while the hello is being processed
+      return;
+    }
+    if (message.t !== 'hello') {
+      this.fail(new CleaverError('PROTOCOL_VERSION', `the first message must be hello, got ${message.t}`));
+      return;
+    }
+    this.role = message.role;
+    void this.handshake(message);
+  }
+
+  private async handshake(hello: HelloMessage): Promise<void> {
+    clearTimeout(this.handshakeTimer);
+    if (hello.protocol !== PROTOCOL_VERSION) {
+      this.fail(new CleaverError('PROTOCOL_VERSION', `client speaks protocol ${hello.protocol}, this engine speaks ${PROTOCOL_VERSION}; use a matching SDK version`));
+      return;
+    }
+    if (this.token !== null && !tokenMatches(this.token, hello.token)) {
+      this.fail(new CleaverError('UNAUTHORIZED', hello.token ? 'invalid token' : 'this listener requires a token: set CLEAVER_TOKEN (or pass token to Cleaver.connect)'));
+      return;
+    }
+    try {
+      const welcome = await this.handlers.hello(this, hello);
+      if (this.socket.destroyed) return;
+      this.state = 'open';
+      this.send(welcome);
+      const early = this.early;
+      this.early = [];
+      for (const message of early) this.dispatch(message);
+    } catch (e: unknown) {
+      this.fail(e instanceof CleaverError ? e : new CleaverError('INTERNAL', toError(e).message));
+    }
+  }
+
+  private onClose(): void {
+    clearTimeout(this.handshakeTimer);
+    const wasOpen = this.state === 'open' || this.role !== null;
+    this.state = 'closed';
+    if (wasOpen) this.handlers.closed(this);
+  }
+}
+
+function tokenMatches(expected: string, given: string | undefined): boolean {
+  if (typeof given !== 'string') return false;
+  // Compare digests so neither the length nor the content leaks through timing.
+  const a = createHash('sha256').update(expected).digest();
+  const b = createHash('sha256').update(given).digest();
+  return timingSafeEqual(a, b);
+}

@@ -1,0 +1,333 @@
+/**
+ * What the engine does with each protocol message from a client or worker. Depends on narrow services
+ * (registry, claim loop, writer, triggers, waiters) so the message semantics read in one place.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Driver } from '../db/driver.ts';
+import type { Logger } from '../log.ts';
+import type { AttemptWriter } from '../attempt-writer.ts';
+import type { ClaimLoop } from '../scheduler/claim-loop.ts';
+import type { RunWaiters } from '../run-waiters.ts';
+import type { TriggerService } from '../trigger-service.ts';
+import { workflowRegister } from '../sql/workflow-register.ts';
+import { workerSetStatus, workerUpsert } from '../sql/worker.ts';
+import { taskActiveByWorkers, taskLeaseRefresh } from '../sql/task-lease.ts';
+import type { Connection, ConnectionHandlers } from './connection.ts';
+import type { WorkerRegistry, WorkerSession } from './worker-registry.ts';
+import {
+  PROTOCOL_VERSION,
+  type AckMessage,
+  type ClientMessage,
+  type EngineStatus,
+  type HelloMessage,
+  type ResultMessage,
+  type RunOutcome,
+  type WelcomeMessage,
+} from '../../shared/protocol.ts';
+import type { TaskDefinition } from '../../shared/types.ts';
+import { CleaverError, toError } from '../../shared/errors.ts';
+import { validateJson } from '../../shared/payload.ts';
+
+export interface ProtocolHandlerOptions {
+  driver: Driver;
+  engineId: string;
+  log: Logger;
+  registry: WorkerRegistry;
+  claimLoop: ClaimLoop;
+  writer: AttemptWriter;
+  triggers: TriggerService;
+  waiters: RunWaiters;
+  heartbeatIntervalMs: number;
+  maxFrameBytes: number;
+  status: () => Promise<EngineStatus>;
+}
+
+interface WorkerConnectionState {
+  session: WorkerSession;
+  sessionId: string;
+  /** Outcomes received but not yet written: acknowledged together after each write. */
+  ack: AckMessage;
+  ackScheduled: boolean;
+}
+
+export class ProtocolHandler implements ConnectionHandlers {
+  private readonly o: ProtocolHandlerOptions;
+  private readonly workers = new Map<Connection, WorkerConnectionState>();
+
+  constructor(options: ProtocolHandlerOptions) {
+    this.o = options;
+  }
+
+  /** Session ids of the workers connected here (for heartbeats). */
+  sessionIds(): string[] {
+    return [...this.workers.values()].map((w) => w.sessionId);
+  }
+
+  async hello(connection: Connection, hello: HelloMessage): Promise<WelcomeMessage> {
+    const welcome: WelcomeMessage = {
+      t: 'welcome',
+      protocol: PROTOCOL_VERSION,
+      engineId: this.o.engineId,
+      heartbeatIntervalMs: this.o.heartbeatIntervalMs,
+      maxFrameBytes: this.o.maxFrameBytes,
+    };
+    if (hello.role === 'client') return welcome;
+    const registration = checkWorkerHello(hello);
+    for (const task of registration.tasks) await workflowRegister(this.o.driver, { definition: { kind: 'task', task } });
+    const sessionId = randomUUID();
+    await workerUpsert(this.o.driver, {
+      id: registration.workerId,
+      sessionId,
+      name: registration.name,
+      engineId: this.o.engineId,
+      actions: registration.tasks.map((t) => t.name),
+      slots: registration.slots,
+      labels: registration.labels,
+      address: connection.remote,
+    });
+    // A worker reconnecting before its old connection was seen to drop: the new session takes over
+    // (its attempts are re-adopted below from the database).
+    const previous = this.o.registry.get(registration.workerId);
+    if (previous) {
+      this.o.registry.remove(previous);
+      previous.close('replaced by a new connection of the same worker');
+    }
+    const session: WorkerSession = {
+      id: registration.workerId,
+      name: registration.name,
+      actions: registration.tasks.map((t) => t.name),
+      slots: registration.slots,
+      labels: registration.labels,
+      address: connection.remote,
+      draining: false,
+      running: new Map(),
+      lastSeenAt: Date.now(),
+      send: (message) => connection.send(message),
+      close: () => connection.close(),
+    };
+    await this.adoptInflight(session, hello.inflight ?? []);
+    connection.workerId = session.id;
+    this.workers.set(connection, { session, sessionId, ack: { t: 'ack', accepted: [], rejected: [] }, ackScheduled: false });
+    this.o.registry.add(session);
+    this.o.log.info('worker connected', {
+      worker: session.name,
+      id: session.id,
+      actions: session.actions.join(','),
+      slots: session.slots,
+      via: connection.remote,
+      resumed: session.running.size || undefined,
+    });
+    this.o.claimLoop.wake(session.actions);
+    return { ...welcome, workerId: session.id };
+  }
+
+  /**
+   * After a reconnect, keeps the attempts the worker says it still runs (if they are still its
+   * current attempts), and fails as WORKER_LOST those assigned to it that it does not have (their
+   * assignment was lost with the old connection).
+   */
+  private async adoptInflight(session: WorkerSession, inflight: Array<{ taskRunId: string; attempt: number }>): Promise<void> {
+    const active = await taskActiveByWorkers(this.o.driver, { workerIds: [session.id] });
+    if (active.length === 0) return;
+    const claimed = new Set(inflight.map((i) => `${i.taskRunId}:${i.attempt}`));
+    const lost = [];
+    for (const a of active) {
+      if (claimed.has(`${a.taskRunId}:${a.attempt}`)) session.running.set(a.taskRunId, a.attempt);
+      else lost.push(a);
+    }
+    this.o.writer.finishMany(
+      lost.map((a) => ({
+        taskRunId: a.taskRunId,
+        attempt: a.attempt,
+        ok: false,
+        reason: 'WORKER_LOST' as const,
+        error: { message: `worker ${session.name} reconnected without this attempt (its assignment was lost)`, name: 'WorkerLost' },
+      })),
+    );
+  }
+
+  message(connection: Connection, message: ClientMessage): void {
+    const worker = this.workers.get(connection);
+    if (worker) worker.session.lastSeenAt = Date.now();
+    switch (message.t) {
+      case 'hello':
+        throw new CleaverError('BAD_REQUEST', 'hello was already received on this connection');
+      case 'heartbeat':
+        return;
+      case 'trigger':
+        void this.respond(connection, message.id, async () => {
+          const runIds = await this.o.triggers.trigger(message.task, message.items);
+          if (!message.wait) return { runIds };
+          const outcomes: RunOutcome[] = await Promise.all(runIds.map((id) => this.o.waiters.wait(id)));
+          return { runIds, outcomes };
+        });
+        return;
+      case 'await':
+        void this.respond(connection, message.id, () => this.o.waiters.wait(message.runId));
+        return;
+      case 'status':
+        void this.respond(connection, message.id, () => this.o.status());
+        return;
+      case 'started':
+        this.requireWorker(worker, message.t);
+        this.o.writer.start(message.taskRunId, message.attempt, message.at);
+        return;
+      case 'result':
+        this.onResult(this.requireWorker(worker, message.t), message);
+        return;
+      case 'log':
+        this.requireWorker(worker, message.t);
+        this.o.writer.appendLog({ ...message, message: message.message.replaceAll('\u0000', '\uFFFD') });
+        return;
+      case 'refresh_timeout':
+        this.requireWorker(worker, message.t);
+        void this.respond(connection, message.id, async () => {
+          const ok = await taskLeaseRefresh(this.o.driver, { taskRunId: message.taskRunId, attempt: message.attempt, ms: message.ms });
+          if (!ok) throw new CleaverError('NOT_FOUND', `attempt ${message.attempt} of task run ${message.taskRunId} is no longer running`);
+          return { ok: true };
+        });
+        return;
+      case 'drain': {
+        const w = this.requireWorker(worker, message.t);
+        w.session.draining = true;
+        this.o.log.info('worker draining', { worker: w.session.name, id: w.session.id, running: w.session.running.size });
+        void this.respond(connection, message.id, async () => {
+          await workerSetStatus(this.o.driver, { sessionId: w.sessionId, status: 'draining' });
+          return { running: w.session.running.size };
+        });
+        return;
+      }
+    }
+  }
+
+  private requireWorker(worker: WorkerConnectionState | undefined, what: string): WorkerConnectionState {
+    if (!worker) throw new CleaverError('BAD_REQUEST', `${what} is only accepted from a worker connection`);
+    return worker;
+  }
+
+  private onResult(worker: WorkerConnectionState, message: ResultMessage): void {
+    const { taskRunId, attempt } = message;
+    // The slot is free as soon as the worker says so; the write follows in the next batch.
+    if (this.o.registry.release(worker.session.id, taskRunId, attempt)) this.o.claimLoop.slotsFreed(worker.session);
+    let output = message.output ?? null;
+    let ok = message.ok;
+    let error = message.error;
+    let nonRetryable = message.nonRetryable;
+    if (ok) {
+      try {
+        output = validateJson(output, 'output');
+      } catch (e: unknown) {
+        ok = false;
+        nonRetryable = true;
+        error = { message: `task returned a value that cannot be stored: ${toError(e).message}`, name: 'CleaverError' };
+      }
+    }
+    this.o.writer.finish(
+      {
+        taskRunId,
+        attempt,
+        ok,
+        output,
+        error: error ? { message: String(error.message).replaceAll('\u0000', '\uFFFD'), name: error.name, stack: error.stack?.replaceAll('\u0000', '\uFFFD') } : undefined,
+        reason: ok ? undefined : nonRetryable ? 'NON_RETRYABLE' : (message.reason ?? 'ERROR'),
+        nonRetryable,
+        startedAt: message.startedAt,
+        finishedAt: message.finishedAt,
+      },
+      (accepted, reason) => this.queueAck(worker, { taskRunId, attempt }, accepted, reason),
+    );
+  }
+
+  private queueAck(worker: WorkerConnectionState, key: { taskRunId: string; attempt: number }, accepted: boolean, reason?: string): void {
+    if (accepted) worker.ack.accepted.push(key);
+    else worker.ack.rejected.push({ ...key, reason: reason ?? 'rejected' });
+    if (worker.ackScheduled) return;
+    worker.ackScheduled = true;
+    queueMicrotask(() => {
+      worker.ackScheduled = false;
+      const ack = worker.ack;
+      worker.ack = { t: 'ack', accepted: [], rejected: [] };
+      worker.session.send(ack);
+    });
+  }
+
+  private async respond(connection: Connection, id: number, work: () => Promise<unknown>): Promise<void> {
+    try {
+      const data = await work();
+      connection.send({ t: 'reply', id, ok: true, data });
+    } catch (e: unknown) {
+      const error = e instanceof CleaverError ? e : new CleaverError('INTERNAL', toError(e).message, { cause: e });
+      if (error.code === 'INTERNAL' || error.code === 'DATABASE') this.o.log.warn('request failed', { conn: connection.id, code: error.code, error: error.message });
+      connection.send({ t: 'reply', id, ok: false, error: error.toWire() });
+    }
+  }
+
+  /** Engine shutdown: forget the workers without recording them as lost (they will reconnect). */
+  detachAll(): void {
+    for (const worker of this.workers.values()) this.o.registry.remove(worker.session);
+    this.workers.clear();
+  }
+
+  closed(connection: Connection): void {
+    const worker = this.workers.get(connection);
+    if (!worker) return;
+    this.workers.delete(connection);
+    const { session } = worker;
+    const stillRegistered = this.o.registry.remove(session);
+    this.o.log.info('worker disconnected', { worker: session.name, id: session.id, lost: session.running.size || undefined });
+    void workerSetStatus(this.o.driver, { sessionId: worker.sessionId, status: 'disconnected' }).catch((e: unknown) =>
+      this.o.log.warn('recording worker disconnect failed', { id: session.id, error: toError(e).message }),
+    );
+    if (!stillRegistered) return;
+    const lost = [...session.running];
+    session.running.clear();
+    this.o.writer.finishMany(
+      lost.map(([taskRunId, attempt]) => ({
+        taskRunId,
+        attempt,
+        ok: false,
+        reason: 'WORKER_LOST' as const,
+        error: { message: `worker ${session.name} (${session.id}) disconnected during the attempt`, name: 'WorkerLost' },
+      })),
+    );
+  }
+
+  /** Closes worker connections not heard from within the timeout (their attempts become WORKER_LOST). */
+  closeSilent(timeoutMs: number): void {
+    const now = Date.now();
+    for (const [connection, worker] of this.workers) {
+      if (now - worker.session.lastSeenAt > timeoutMs) {
+        this.o.log.warn('worker missed heartbeats; disconnecting', { worker: worker.session.name, id: worker.session.id });
+        connection.destroy();
+      }
+    }
+  }
+}
+
+function checkWorkerHello(hello: HelloMessage): { workerId: string; name: string; tasks: TaskDefinition[]; slots: number; labels: Record<string, string> } {
+  const problem = (text: string) => new CleaverError('BAD_REQUEST', `worker hello: ${text}`);
+  if (typeof hello.workerId !== 'string' || !/^[0-9a-f-]{36}$/i.test(hello.workerId)) throw problem('workerId must be a UUID');
+  if (typeof hello.name !== 'string' || hello.name.length === 0 || hello.name.length > 200) throw problem('name must be a non-empty string');
+  if (!Number.isInteger(hello.slots) || (hello.slots as number) < 1 || (hello.slots as number) > 100_000) throw problem('slots must be an integer from 1 to 100000');
+  if (!Array.isArray(hello.tasks) || hello.tasks.length === 0) throw problem('a worker must declare at least one task');
+  const names = new Set<string>();
+  for (const task of hello.tasks) {
+    if (!task || typeof task.name !== 'string' || !/^[A-Za-z0-9_.:\-/]{1,200}$/.test(task.name)) {
+      throw problem(`task name ${JSON.stringify(task?.name)} must be 1-200 letters, digits or _ . : - /`);
+    }
+    if (names.has(task.name)) throw problem(`task ${task.name} is declared twice`);
+    names.add(task.name);
+    if (!Number.isInteger(task.retries) || task.retries < 0 || task.retries > 1000) throw problem(`task ${task.name}: retries must be an integer from 0 to 1000`);
+    if (!Number.isInteger(task.executionTimeoutMs) || task.executionTimeoutMs <= 0) throw problem(`task ${task.name}: executionTimeoutMs must be a positive integer`);
+    if (!Number.isInteger(task.scheduleTimeoutMs) || task.scheduleTimeoutMs <= 0) throw problem(`task ${task.name}: scheduleTimeoutMs must be a positive integer`);
+    if (task.backoff !== null && (typeof task.backoff !== 'object' || !(task.backoff.factor > 0) || !(task.backoff.maxSeconds > 0))) {
+      throw problem(`task ${task.name}: backoff needs a positive factor and maxSeconds`);
+    }
+    if (![1, 2, 3].includes(task.defaultPriority)) throw problem(`task ${task.name}: defaultPriority must be 1, 2 or 3`);
+  }
+  const labels = hello.labels ?? {};
+  if (typeof labels !== 'object' || Array.isArray(labels) || Object.values(labels).some((v) => typeof v !== 'string')) {
+    throw problem('labels must be an object of string values');
+  }
+  return { workerId: hello.workerId, name: hello.name, tasks: hello.tasks, slots: hello.slots as number, labels };
+}

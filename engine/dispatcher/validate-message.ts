@@ -1,0 +1,88 @@
+/**
+ * Checks that a decoded frame is a well-formed client message before anything acts on it. Returns the
+ * typed message or a CleaverError that says which field was wrong.
+ */
+import type { ClientMessage } from '../../shared/protocol.ts';
+import { CleaverError } from '../../shared/errors.ts';
+
+type Check = (m: Record<string, unknown>) => string | null;
+
+const isStr = (v: unknown) => typeof v === 'string' && v.length > 0;
+const isInt = (v: unknown) => typeof v === 'number' && Number.isInteger(v);
+const isNum = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
+const isId = (v: unknown) => isInt(v) && (v as number) >= 0;
+const isUuid = (v: unknown) => typeof v === 'string' && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(v);
+const LEVELS = new Set(['debug', 'info', 'warn', 'error']);
+
+function need(condition: boolean, problem: string): string | null {
+  return condition ? null : problem;
+}
+
+function first(...problems: Array<string | null>): string | null {
+  return problems.find((p) => p !== null) ?? null;
+}
+
+const checks: Record<ClientMessage['t'], Check> = {
+  hello: (m) =>
+    first(
+      need(isInt(m.protocol), 'hello.protocol must be an integer'),
+      need(m.role === 'client' || m.role === 'worker', 'hello.role must be "client" or "worker"'),
+      need(m.token === undefined || typeof m.token === 'string', 'hello.token must be a string'),
+    ),
+  trigger: (m) =>
+    first(
+      need(isId(m.id), 'trigger.id must be a non-negative integer'),
+      need(isStr(m.task), 'trigger.task must be a task name'),
+      need(Array.isArray(m.items) && m.items.length > 0, 'trigger.items must be a non-empty array'),
+      need(m.wait === undefined || typeof m.wait === 'boolean', 'trigger.wait must be a boolean'),
+    ),
+  await: (m) => first(need(isId(m.id), 'await.id must be a non-negative integer'), need(isUuid(m.runId), 'await.runId must be a run id (UUID)')),
+  status: (m) => need(isId(m.id), 'status.id must be a non-negative integer'),
+  heartbeat: () => null,
+  started: (m) =>
+    first(
+      need(isUuid(m.taskRunId), 'started.taskRunId must be a UUID'),
+      need(isInt(m.attempt), 'started.attempt must be an integer'),
+      need(isNum(m.at), 'started.at must be a timestamp in ms'),
+    ),
+  result: (m) =>
+    first(
+      need(isUuid(m.taskRunId), 'result.taskRunId must be a UUID'),
+      need(isInt(m.attempt), 'result.attempt must be an integer'),
+      need(typeof m.ok === 'boolean', 'result.ok must be a boolean'),
+      need(m.ok === true || (typeof m.error === 'object' && m.error !== null && typeof (m.error as { message?: unknown }).message === 'string'),
+        'a failed result needs error.message'),
+      need(m.reason === undefined || m.reason === 'EXECUTION_TIMEOUT' || m.reason === 'CANCELLED', 'result.reason must be EXECUTION_TIMEOUT or CANCELLED'),
+      need(isNum(m.startedAt) && isNum(m.finishedAt), 'result.startedAt and result.finishedAt must be timestamps in ms'),
+    ),
+  log: (m) =>
+    first(
+      need(isUuid(m.taskRunId), 'log.taskRunId must be a UUID'),
+      need(isInt(m.attempt), 'log.attempt must be an integer'),
+      need(typeof m.level === 'string' && LEVELS.has(m.level), 'log.level must be debug, info, warn or error'),
+      need(typeof m.message === 'string', 'log.message must be a string'),
+      need(isNum(m.at), 'log.at must be a timestamp in ms'),
+    ),
+  refresh_timeout: (m) =>
+    first(
+      need(isId(m.id), 'refresh_timeout.id must be a non-negative integer'),
+      need(isUuid(m.taskRunId), 'refresh_timeout.taskRunId must be a UUID'),
+      need(isInt(m.attempt), 'refresh_timeout.attempt must be an integer'),
+      need(isInt(m.ms) && (m.ms as number) > 0 && (m.ms as number) <= 2_147_483_647, 'refresh_timeout.ms must be a positive integer'),
+    ),
+  drain: (m) => need(isId(m.id), 'drain.id must be a non-negative integer'),
+};
+
+export function validateClientMessage(raw: unknown): { message: ClientMessage } | { error: CleaverError; requestId?: number } {
+  const m = raw as Record<string, unknown>;
+  const requestId = isId(m.id) ? (m.id as number) : undefined;
+  if (typeof m.t !== 'string' || !Object.hasOwn(checks, m.t)) {
+    return {
+      error: new CleaverError('UNKNOWN_MESSAGE', `unknown message type ${JSON.stringify(m.t ?? null)}; this engine speaks protocol ${'v1'}`),
+      requestId,
+    };
+  }
+  const problem = checks[m.t as ClientMessage['t']](m);
+  if (problem) return { error: new CleaverError('BAD_REQUEST', problem), requestId };
+  return { message: raw as ClientMessage };
+}

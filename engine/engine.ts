@@ -1,0 +1,242 @@
+/**
+ * The engine: owns a database driver, accepts workers and clients on its listeners, claims queued task
+ * runs for its workers, writes what happens to attempts, and runs the maintenance services. Several
+ * engines may share one Postgres; everything that must hold across them is decided in the database.
+ */
+import type net from 'node:net';
+import { randomUUID } from 'node:crypto';
+import { AttemptWriter } from './attempt-writer.ts';
+import type { Driver } from './db/driver.ts';
+import { Connection } from './dispatcher/connection.ts';
+import { ProtocolHandler } from './dispatcher/protocol-handler.ts';
+import { listenLocal, listenTcp, type Listener } from './dispatcher/socket-server.ts';
+import { WorkerRegistry } from './dispatcher/worker-registry.ts';
+import { createLogger, type Logger } from './log.ts';
+import { LeaseExpiry } from './maintenance/lease-expiry.ts';
+import { Periodic } from './maintenance/periodic.ts';
+import { ScheduleTimeout } from './maintenance/schedule-timeout.ts';
+import { WorkerLiveness } from './maintenance/worker-liveness.ts';
+import { RunWaiters } from './run-waiters.ts';
+import { ClaimLoop } from './scheduler/claim-loop.ts';
+import { migrate } from './sql/migrate.ts';
+import { taskRunLiveCounts } from './sql/run-read.ts';
+import type { FinishedAttempt } from './sql/task-finish.ts';
+import { TriggerService } from './trigger-service.ts';
+import { ENGINE_VERSION } from './version.ts';
+import { DEFAULT_MAX_FRAME_BYTES, type EngineStatus } from '../shared/protocol.ts';
+import { CleaverError, toError } from '../shared/errors.ts';
+
+export interface EngineOptions {
+  driver: Driver;
+  /** Local socket path (a named pipe path on Windows); null for none. */
+  socketPath: string | null;
+  /** Optional TCP listener; requires `token`. Port 0 picks a free port. */
+  tcp?: { host: string; port: number } | null;
+  token?: string | null;
+  maxFrameBytes?: number;
+  /** How often workers send heartbeats. */
+  heartbeatIntervalMs?: number;
+  /** A worker silent for this long is lost; its attempts are retried. */
+  heartbeatTimeoutMs?: number;
+  /** Fallback poll for work queued by other engines or coming due (LISTEN/NOTIFY is the fast path). */
+  pollIntervalMs?: number;
+  /** How often timeouts and worker liveness are checked. */
+  maintenanceIntervalMs?: number;
+  /** Run migrations on start (default true). */
+  migrate?: boolean;
+  log?: Logger;
+}
+
+
+export class Engine {
+  readonly id = randomUUID();
+  readonly log: Logger;
+  private readonly driver: Driver;
+  private readonly options: Required<Omit<EngineOptions, 'log' | 'driver' | 'tcp' | 'token' | 'socketPath'>> & Pick<EngineOptions, 'tcp' | 'token' | 'socketPath'>;
+  private readonly registry = new WorkerRegistry();
+  private readonly writer: AttemptWriter;
+  private readonly claimLoop: ClaimLoop;
+  private readonly waiters: RunWaiters;
+  private readonly triggers: TriggerService;
+  private readonly protocol: ProtocolHandler;
+  private readonly periodic: Periodic[] = [];
+  private readonly listeners: Listener[] = [];
+  private readonly connections = new Set<Connection>();
+  private unlisten: (() => Promise<void>) | null = null;
+  private pollTimer: NodeJS.Timeout | null = null;
+  private startedAt = 0;
+  private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
+  /** Set once a TCP listener is up (port 0 resolves to a real port). */
+  tcpPort: number | null = null;
+
+  constructor(options: EngineOptions) {
+    this.driver = options.driver;
+    this.log = options.log ?? createLogger();
+    if (options.tcp && !options.token) {
+      throw new CleaverError('BAD_REQUEST', 'a TCP listener requires a token: pass --token T or set CLEAVER_TOKEN');
+    }
+    this.options = {
+      socketPath: options.socketPath,
+      tcp: options.tcp ?? null,
+      token: options.token ?? null,
+      maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
+      heartbeatIntervalMs: options.heartbeatIntervalMs ?? 2_000,
+      heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 12_000,
+      pollIntervalMs: options.pollIntervalMs ?? 1_000,
+      maintenanceIntervalMs: options.maintenanceIntervalMs ?? 1_000,
+      migrate: options.migrate ?? true,
+    };
+    this.writer = new AttemptWriter({ driver: this.driver, log: this.log, onFinished: (f) => this.onFinished(f) });
+    this.claimLoop = new ClaimLoop({
+      driver: this.driver,
+      registry: this.registry,
+      log: this.log,
+      maxBatch: 1000,
+      onOrphaned: (workerId, tasks) =>
+        this.writer.finishMany(
+          tasks.map((t) => ({
+            taskRunId: t.taskRunId,
+            attempt: t.attempt,
+            ok: false,
+            reason: 'WORKER_LOST' as const,
+            error: { message: `worker ${workerId} disconnected while the task was being assigned`, name: 'WorkerLost' },
+          })),
+        ),
+    });
+    this.waiters = new RunWaiters({ driver: this.driver, log: this.log, pollIntervalMs: 250 });
+    this.triggers = new TriggerService({ driver: this.driver, engineId: this.id, onQueued: (action) => this.claimLoop.wake([action]) });
+    this.protocol = new ProtocolHandler({
+      driver: this.driver,
+      engineId: this.id,
+      log: this.log,
+      registry: this.registry,
+      claimLoop: this.claimLoop,
+      writer: this.writer,
+      triggers: this.triggers,
+      waiters: this.waiters,
+      heartbeatIntervalMs: this.options.heartbeatIntervalMs,
+      maxFrameBytes: this.options.maxFrameBytes,
+      status: () => this.status(),
+    });
+  }
+
+  /** Where workers can reach this engine, e.g. ['unix:///home/me/.cleaver/engine.sock', 'tcp://127.0.0.1:7077']. */
+  get addresses(): string[] {
+    return this.listeners.map((l) => l.description);
+  }
+
+  async start(): Promise<void> {
+    if (this.state !== 'new') throw new CleaverError('INTERNAL', 'an engine can be started once');
+    this.state = 'running';
+    this.startedAt = Date.now();
+    if (this.options.migrate) {
+      const { applied, current } = await migrate(this.driver);
+      if (applied.length > 0) this.log.info('database migrated', { to: current, applied: applied.join(',') });
+    }
+    const { maintenanceIntervalMs: every, heartbeatTimeoutMs } = this.options;
+    this.periodic.push(
+      new Periodic(new LeaseExpiry({ driver: this.driver, writer: this.writer, registry: this.registry, claimLoop: this.claimLoop, batch: 1000 }), every, this.log),
+      new Periodic(new ScheduleTimeout({ driver: this.driver, waiters: this.waiters, log: this.log, batch: 1000 }), every, this.log),
+      new Periodic(new WorkerLiveness({ driver: this.driver, protocol: this.protocol, writer: this.writer, log: this.log, heartbeatTimeoutMs, batch: 1000 }), every, this.log),
+    );
+    for (const p of this.periodic) p.start();
+    if (this.driver.capabilities.listenNotify) {
+      this.unlisten = await this.driver.listen('cleaver_task_queued', (payload) => {
+        const at = payload.indexOf(':');
+        if (at > 0 && payload.slice(0, at) !== this.id) this.claimLoop.wake([payload.slice(at + 1)]);
+      });
+    }
+    this.pollTimer = setInterval(() => this.claimLoop.wakeAll(), this.options.pollIntervalMs);
+    this.pollTimer.unref();
+    if (this.options.socketPath) {
+      this.listeners.push(await listenLocal(this.options.socketPath, (socket) => this.accept(socket, null)));
+    }
+    if (this.options.tcp) {
+      const tcp = await listenTcp(this.options.tcp, (socket) => this.accept(socket, this.options.token ?? null));
+      this.tcpPort = tcp.port;
+      this.listeners.push(tcp);
+    }
+  }
+
+  private accept(socket: net.Socket, token: string | null): void {
+    if (this.state !== 'running') {
+      socket.destroy();
+      return;
+    }
+    const remote = socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : 'local';
+    const connection = new Connection({
+      socket,
+      remote,
+      maxFrameBytes: this.options.maxFrameBytes,
+      token,
+      handshakeTimeoutMs: 10_000,
+      log: this.log,
+      handlers: {
+        hello: (c, hello) => this.protocol.hello(c, hello),
+        message: (c, m) => this.protocol.message(c, m),
+        closed: (c) => {
+          this.connections.delete(c);
+          this.protocol.closed(c);
+        },
+      },
+    });
+    this.connections.add(connection);
+  }
+
+  private onFinished(finished: FinishedAttempt[]): void {
+    const outcomes = [];
+    for (const f of finished) {
+      if (f.status === 'queued') {
+        if (f.retryDelayMs > 0) this.claimLoop.wakeLater(f.action, f.retryDelayMs);
+        else this.claimLoop.wake([f.action]);
+      } else {
+        outcomes.push({ runId: f.runId, status: f.status === 'succeeded' ? 'succeeded' as const : f.status === 'cancelled' ? 'cancelled' as const : 'failed' as const, output: f.output, error: f.error, failureReason: f.failureReason });
+      }
+    }
+    if (outcomes.length > 0) this.waiters.resolve(outcomes);
+  }
+
+  async status(): Promise<EngineStatus> {
+    return {
+      engineId: this.id,
+      version: ENGINE_VERSION,
+      database: this.driver.description,
+      listening: this.addresses,
+      uptimeMs: Date.now() - this.startedAt,
+      workers: this.registry.all().map((w) => ({
+        id: w.id,
+        name: w.name,
+        actions: [...w.actions],
+        slots: w.slots,
+        busy: w.running.size,
+        draining: w.draining,
+      })),
+      counts: await taskRunLiveCounts(this.driver),
+    };
+  }
+
+  /**
+   * Stops taking work, writes everything already received, then closes. Worker connections are closed
+   * but the workers' rows are left as they are: workers reconnect to the next engine and keep their
+   * attempts; those that don't come back are failed as WORKER_LOST after the heartbeat timeout.
+   */
+  async stop(): Promise<void> {
+    if (this.state === 'stopped' || this.state === 'stopping') return;
+    this.state = 'stopping';
+    this.claimLoop.stop();
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    await Promise.all(this.periodic.map((p) => p.stop()));
+    await this.claimLoop.settle();
+    for (const listener of this.listeners) {
+      await listener.close().catch((e: unknown) => this.log.warn('closing listener failed', { error: toError(e).message }));
+    }
+    // Stop reading from workers before the final write, so nothing arrives after it. Their workers are
+    // detached, not lost: they reconnect to the next engine with their attempts.
+    this.protocol.detachAll();
+    for (const connection of this.connections) connection.destroy();
+    await this.writer.drain();
+    this.waiters.close(new CleaverError('SHUTTING_DOWN', 'the engine is shutting down; the run continues and can be awaited again'));
+    if (this.unlisten) await this.unlisten().catch(() => undefined);
+    this.state = 'stopped';
+  }
+}

@@ -1,0 +1,39 @@
+/**
+ * Worker liveness, across engines: renews the heartbeat of the workers connected here, drops local
+ * connections that went silent, marks workers whose heartbeat went stale as disconnected (their engine
+ * died or lost them), and fails as WORKER_LOST the attempts that belong to no live worker — which is how
+ * the attempts of a crashed engine's workers come back to the queue when those workers do not return.
+ */
+import type { AttemptWriter } from '../attempt-writer.ts';
+import type { Driver } from '../db/driver.ts';
+import type { ProtocolHandler } from '../dispatcher/protocol-handler.ts';
+import type { Logger } from '../log.ts';
+import { taskOrphanedList, workerHeartbeat, workerReapStale } from '../sql/worker.ts';
+import type { MaintenanceService } from './periodic.ts';
+
+export class WorkerLiveness implements MaintenanceService {
+  readonly name = 'worker liveness';
+  constructor(
+    private readonly o: { driver: Driver; protocol: ProtocolHandler; writer: AttemptWriter; log: Logger; heartbeatTimeoutMs: number; batch: number },
+  ) {}
+
+  async runOnce(): Promise<void> {
+    this.o.protocol.closeSilent(this.o.heartbeatTimeoutMs);
+    await workerHeartbeat(this.o.driver, { sessionIds: this.o.protocol.sessionIds() });
+    const reaped = await workerReapStale(this.o.driver, { staleMs: this.o.heartbeatTimeoutMs });
+    if (reaped.length > 0) this.o.log.warn('workers missed heartbeats; marked disconnected', { count: reaped.length });
+    const orphaned = await taskOrphanedList(this.o.driver, { limit: this.o.batch });
+    if (orphaned.length === 0) return;
+    this.o.log.warn('attempts of lost workers returned to the queue', { count: orphaned.length });
+    this.o.writer.finishMany(
+      orphaned.map((a) => ({
+        taskRunId: a.taskRunId,
+        attempt: a.attempt,
+        ok: false,
+        reason: 'WORKER_LOST' as const,
+        error: { message: `worker ${a.workerId ?? '(none)'} is gone (disconnected or stopped heartbeating)`, name: 'WorkerLost' },
+      })),
+    );
+    await this.o.writer.drain();
+  }
+}

@@ -1,0 +1,63 @@
+import type { Queryable } from '../db/driver.ts';
+import type { AssignedTask } from '../../shared/protocol.ts';
+
+/**
+ * Claims up to `limit` claimable task runs for one worker across its actions, best priority then
+ * oldest first, and starts a new attempt on each (status assigned, attempt + 1, lease from now).
+ * Each action's queue is read through its own index scan (the LATERAL join), so a deep backlog of one
+ * action is never sorted as a whole; SKIP LOCKED lets engines claim side by side without waiting.
+ * Task runs past their schedule deadline are left for the schedule-timeout sweep to fail.
+ */
+export async function taskClaim(
+  db: Queryable,
+  params: { workerId: string; actions: readonly string[]; limit: number },
+): Promise<AssignedTask[]> {
+  if (params.limit <= 0 || params.actions.length === 0) return [];
+  const result = await db.query<{
+    id: string;
+    run_id: string;
+    action: string;
+    input: AssignedTask['input'];
+    metadata: Record<string, string>;
+    attempt: number;
+    execution_timeout_ms: number;
+  }>(
+    `WITH picked AS (
+       SELECT c.id
+         FROM unnest($2::text[]) AS a(action)
+         CROSS JOIN LATERAL (
+           SELECT t.id, t.priority
+             FROM task_run t
+            WHERE t.status = 'queued' AND t.action = a.action
+              AND t.available_at <= now() AND t.schedule_deadline > now()
+            ORDER BY t.priority DESC, t.id
+            LIMIT $3
+              FOR UPDATE SKIP LOCKED
+         ) c
+        ORDER BY c.priority DESC, c.id
+        LIMIT $3
+     ),
+     claimed AS (
+       UPDATE task_run t
+          SET status = 'assigned', worker_id = $1, attempt = t.attempt + 1, assigned_at = now(),
+              started_at = NULL, timeout_at = now() + t.execution_timeout_ms * interval '1 millisecond'
+         FROM picked
+        WHERE t.id = picked.id
+       RETURNING t.id, t.run_id, t.action, t.input, t.attempt, t.execution_timeout_ms, t.priority
+     )
+     SELECT c.id, c.run_id, c.action, COALESCE(c.input, r.input) AS input, r.metadata, c.attempt, c.execution_timeout_ms
+       FROM claimed c
+       JOIN run r ON r.id = c.run_id
+      ORDER BY c.priority DESC, c.id`,
+    [params.workerId, params.actions, params.limit],
+  );
+  return result.rows.map((row) => ({
+    taskRunId: row.id,
+    runId: row.run_id,
+    attempt: row.attempt,
+    action: row.action,
+    input: row.input,
+    metadata: row.metadata,
+    timeoutMs: row.execution_timeout_ms,
+  }));
+}

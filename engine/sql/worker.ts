@@ -1,0 +1,86 @@
+import type { Queryable } from '../db/driver.ts';
+
+/** Records a worker as connected to an engine (insert, or take over the row on reconnect). */
+export async function workerUpsert(
+  db: Queryable,
+  params: {
+    id: string;
+    sessionId: string;
+    name: string;
+    engineId: string;
+    actions: string[];
+    slots: number;
+    labels: Record<string, string>;
+    address: string;
+  },
+): Promise<void> {
+  await db.query(
+    `INSERT INTO worker (id, session_id, name, engine_id, actions, slots, labels, address, status, connected_at, last_heartbeat_at)
+     VALUES ($1, $8, $2, $3, $4::text[], $5, $6::jsonb, $7, 'active', now(), now())
+     ON CONFLICT (id) DO UPDATE
+        SET session_id = EXCLUDED.session_id, name = EXCLUDED.name, engine_id = EXCLUDED.engine_id, actions = EXCLUDED.actions,
+            slots = EXCLUDED.slots, labels = EXCLUDED.labels, address = EXCLUDED.address, status = 'active',
+            connected_at = now(), last_heartbeat_at = now(), disconnected_at = NULL`,
+    [params.id, params.name, params.engineId, params.actions, params.slots, JSON.stringify(params.labels), params.address, params.sessionId],
+  );
+}
+
+/**
+ * Renews the heartbeat of the worker sessions an engine holds (one statement for all). A session that
+ * another engine's reaper marked disconnected while it was in fact alive comes back to life here.
+ */
+export async function workerHeartbeat(db: Queryable, params: { sessionIds: string[] }): Promise<void> {
+  if (params.sessionIds.length === 0) return;
+  await db.query(
+    `UPDATE worker SET last_heartbeat_at = now(), disconnected_at = NULL,
+            status = CASE WHEN status = 'disconnected' THEN 'active' ELSE status END
+      WHERE session_id = ANY($1::uuid[])`,
+    [params.sessionIds],
+  );
+}
+
+/** Changes the status of one connection's worker row; a newer session of the same worker is untouched. */
+export async function workerSetStatus(
+  db: Queryable,
+  params: { sessionId: string; status: 'draining' | 'disconnected' },
+): Promise<void> {
+  await db.query(
+    `UPDATE worker SET status = $2,
+            disconnected_at = CASE WHEN $2 = 'disconnected' THEN now() ELSE disconnected_at END
+      WHERE session_id = $1`,
+    [params.sessionId, params.status],
+  );
+}
+
+/**
+ * Marks as disconnected the workers whose heartbeat is older than `staleMs` (their engine died or
+ * lost them) and returns their ids, so their attempts can be failed as WORKER_LOST.
+ */
+export async function workerReapStale(db: Queryable, params: { staleMs: number }): Promise<string[]> {
+  const result = await db.query<{ id: string }>(
+    `UPDATE worker SET status = 'disconnected', disconnected_at = now()
+      WHERE status <> 'disconnected' AND last_heartbeat_at < now() - $1::int * interval '1 millisecond'
+     RETURNING id`,
+    [params.staleMs],
+  );
+  return result.rows.map((r) => r.id);
+}
+
+/**
+ * Attempts that belong to no live worker: their worker row is disconnected (or missing). Catches
+ * attempts assigned in the instant a worker went away, and those left behind by a crashed engine.
+ */
+export async function taskOrphanedList(
+  db: Queryable,
+  params: { limit: number },
+): Promise<Array<{ taskRunId: string; attempt: number; workerId: string | null }>> {
+  const result = await db.query<{ id: string; attempt: number; worker_id: string | null }>(
+    `SELECT t.id, t.attempt, t.worker_id
+       FROM task_run t
+       LEFT JOIN worker w ON w.id = t.worker_id
+      WHERE t.status IN ('assigned', 'running') AND (w.id IS NULL OR w.status = 'disconnected')
+      LIMIT $1`,
+    [params.limit],
+  );
+  return result.rows.map((r) => ({ taskRunId: r.id, attempt: r.attempt, workerId: r.worker_id }));
+}

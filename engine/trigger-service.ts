@@ -1,0 +1,95 @@
+/**
+ * Creates runs. Concurrent trigger requests for the same task are merged into one insert (see Batcher),
+ * and right after the insert commits, this engine's claim loop is woken so a free worker gets the task
+ * with no polling wait; other engines are woken by the NOTIFY sent in the same statement.
+ */
+import { Batcher } from './batcher.ts';
+import type { Driver } from './db/driver.ts';
+import { isDataError } from './db/sql-state.ts';
+import { uuidv7 } from './ids.ts';
+import { runTrigger, type RunToCreate } from './sql/run-trigger.ts';
+import type { TriggerItem } from '../shared/protocol.ts';
+import { CleaverError, toError } from '../shared/errors.ts';
+import { validateJson, validateMetadata } from '../shared/payload.ts';
+
+interface PendingTrigger {
+  task: string;
+  runs: RunToCreate[];
+  resolve(runIds: string[]): void;
+  reject(error: Error): void;
+}
+
+export class TriggerService {
+  private readonly driver: Driver;
+  private readonly batcher: Batcher<PendingTrigger>;
+  private readonly onQueued: (action: string) => void;
+  private readonly notifyFrom: string | null;
+
+  constructor(options: { driver: Driver; engineId: string; onQueued: (action: string) => void }) {
+    this.driver = options.driver;
+    this.onQueued = options.onQueued;
+    this.notifyFrom = options.driver.capabilities.listenNotify ? options.engineId : null;
+    this.batcher = new Batcher({
+      flush: (items) => this.flush(items),
+      maxInFlight: options.driver.capabilities.multiEngine ? 4 : 1,
+      maxBatch: 5000,
+    });
+  }
+
+  /** Validates every item first (nothing is inserted if one is bad), then creates one run per item. */
+  trigger(task: string, items: readonly TriggerItem[]): Promise<string[]> {
+    const runs: RunToCreate[] = items.map((item, i) => {
+      const where = items.length > 1 ? `items[${i}]` : 'trigger';
+      if (item === null || typeof item !== 'object') throw new CleaverError('BAD_PAYLOAD', `${where} must be an object with an input`);
+      if (!('input' in item) || item.input === undefined) throw new CleaverError('BAD_PAYLOAD', `${where}.input is missing; pass {} for no input`);
+      const priority = item.priority ?? null;
+      if (priority !== null && (!Number.isInteger(priority) || priority < 1 || priority > 3)) {
+        throw new CleaverError('BAD_PAYLOAD', `${where}.priority must be 1, 2 or 3`);
+      }
+      return {
+        runId: uuidv7(),
+        taskRunId: uuidv7(),
+        input: validateJson(item.input, `${where}.input`),
+        metadata: validateMetadata(item.metadata, `${where}.metadata`),
+        priority,
+      };
+    });
+    return new Promise((resolve, reject) => this.batcher.add({ task, runs, resolve, reject }));
+  }
+
+  private async flush(pending: PendingTrigger[]): Promise<void> {
+    const byTask = new Map<string, PendingTrigger[]>();
+    for (const p of pending) {
+      const group = byTask.get(p.task);
+      if (group) group.push(p);
+      else byTask.set(p.task, [p]);
+    }
+    await Promise.all([...byTask].map(([task, group]) => this.insert(task, group)));
+  }
+
+  private async insert(task: string, group: PendingTrigger[]): Promise<void> {
+    try {
+      const created = await runTrigger(this.driver, {
+        workflowName: task,
+        runs: group.flatMap((p) => p.runs),
+        triggerKind: 'manual',
+        notifyFrom: this.notifyFrom,
+      });
+      if (!created) {
+        const error = new CleaverError('UNKNOWN_TASK', `no task named ${JSON.stringify(task)} is registered; start a worker that declares it, or check the name`);
+        for (const p of group) p.reject(error);
+        return;
+      }
+      this.onQueued(created.action);
+      for (const p of group) p.resolve(p.runs.map((r) => r.runId));
+    } catch (e: unknown) {
+      // A merged batch fails as a whole; retry its requests one by one so only a bad one fails.
+      if (group.length > 1 && isDataError(e)) {
+        for (const p of group) await this.insert(task, [p]);
+        return;
+      }
+      const error = e instanceof CleaverError ? e : new CleaverError('DATABASE', toError(e).message, { cause: e });
+      for (const p of group) p.reject(error);
+    }
+  }
+}

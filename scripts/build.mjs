@@ -1,0 +1,15 @@
+// Compiles engine/, sdk/ and shared/ to dist/ and copies the SQL migrations beside the compiled
+// migration runner, so `npm install` leaves a runnable `cleaver` bin and an importable `cleaver/sdk`.
+import { execFileSync } from 'node:child_process';
+import { chmodSync, cpSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const require = createRequire(import.meta.url);
+rmSync(join(root, 'dist'), { recursive: true, force: true });
+const tsc = require.resolve('typescript/bin/tsc');
+execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.json')], { stdio: 'inherit', cwd: root });
+cpSync(join(root, 'engine/sql/migrations'), join(root, 'dist/engine/sql/migrations'), { recursive: true });
+chmodSync(join(root, 'dist/engine/cli.js'), 0o755);

@@ -1,0 +1,130 @@
+/** A declared task: its policy, its function, and the ways to trigger it. */
+import type { Context } from './context.ts';
+import type { TaskDefinition } from '../shared/types.ts';
+import type { RunOutcome, TriggerItem } from '../shared/protocol.ts';
+import { parseDuration, type Duration } from '../shared/duration.ts';
+import { CleaverError, TaskRunError } from '../shared/errors.ts';
+import { validateJson, validateMetadata } from '../shared/payload.ts';
+
+export interface TaskOptions<I, O> {
+  name: string;
+  fn: (input: I, ctx: Context) => O | Promise<O>;
+  /** How many times a failed attempt is retried (default 0). */
+  retries?: number;
+  /** Exponential backoff between retries: retry n waits min(maxSeconds, factor ** n) seconds. */
+  backoff?: { factor: number; maxSeconds: number };
+  /** How long one attempt may run (default '60s'). */
+  executionTimeout?: Duration;
+  /** How long a task run may wait in the queue before it fails with SCHEDULE_TIMEOUT (default '5m'). */
+  scheduleTimeout?: Duration;
+  /** 1 (default) to 3; higher is claimed first. */
+  defaultPriority?: 1 | 2 | 3;
+}
+
+export interface RunOptions {
+  metadata?: Record<string, string>;
+  priority?: 1 | 2 | 3;
+}
+
+export interface RunRef<O> {
+  readonly runId: string;
+  /** Resolves with the output when the run succeeds; rejects with TaskRunError when it fails. */
+  result(): Promise<O>;
+}
+
+/** What a task needs from the client that declared it. */
+export interface TaskClient {
+  trigger(task: string, items: TriggerItem[], wait: boolean): Promise<{ runIds: string[]; outcomes?: RunOutcome[] }>;
+  awaitRun(runId: string): Promise<RunOutcome>;
+}
+
+export class TaskDeclaration<I = unknown, O = unknown> {
+  readonly name: string;
+  readonly definition: TaskDefinition;
+  readonly fn: (input: I, ctx: Context) => O | Promise<O>;
+  private readonly client: TaskClient;
+
+  constructor(client: TaskClient, options: TaskOptions<I, O>) {
+    if (typeof options?.name !== 'string' || !/^[A-Za-z0-9_.:\-/]{1,200}$/.test(options.name)) {
+      throw new CleaverError('BAD_REQUEST', `task name ${JSON.stringify(options?.name)} must be 1-200 letters, digits or _ . : - /`);
+    }
+    if (typeof options.fn !== 'function') throw new CleaverError('BAD_REQUEST', `task ${options.name}: fn must be a function`);
+    const retries = options.retries ?? 0;
+    if (!Number.isInteger(retries) || retries < 0 || retries > 1000) {
+      throw new CleaverError('BAD_REQUEST', `task ${options.name}: retries must be an integer from 0 to 1000`);
+    }
+    const backoff = options.backoff ?? null;
+    if (backoff && !(backoff.factor > 0 && backoff.maxSeconds > 0)) {
+      throw new CleaverError('BAD_REQUEST', `task ${options.name}: backoff needs a positive factor and maxSeconds`);
+    }
+    const priority = options.defaultPriority ?? 1;
+    if (![1, 2, 3].includes(priority)) throw new CleaverError('BAD_REQUEST', `task ${options.name}: defaultPriority must be 1, 2 or 3`);
+    this.name = options.name;
+    this.fn = options.fn;
+    this.client = client;
+    this.definition = {
+      name: options.name,
+      retries,
+      backoff: backoff ? { factor: backoff.factor, maxSeconds: backoff.maxSeconds } : null,
+      executionTimeoutMs: positive(parseDuration(options.executionTimeout ?? '60s', `task ${options.name}: executionTimeout`), options.name),
+      scheduleTimeoutMs: positive(parseDuration(options.scheduleTimeout ?? '5m', `task ${options.name}: scheduleTimeout`), options.name),
+      defaultPriority: priority,
+    };
+  }
+
+  /** Triggers one run and waits for its output. */
+  async run(input: I, options: RunOptions = {}): Promise<O> {
+    const { runIds, outcomes } = await this.client.trigger(this.name, [item(input, options)], true);
+    return unwrap<O>(outcomes?.[0] ?? (await this.client.awaitRun(runIds[0]!)));
+  }
+
+  /** Triggers one run; returns at once with a reference to await later. */
+  async runNoWait(input: I, options: RunOptions = {}): Promise<RunRef<O>> {
+    const { runIds } = await this.client.trigger(this.name, [item(input, options)], false);
+    return this.ref(runIds[0]!);
+  }
+
+  /** Triggers one run per input in one bulk insert and waits for all outputs (in input order). */
+  async runMany(inputs: I[], options: RunOptions = {}): Promise<O[]> {
+    const refs = await this.runManyNoWait(inputs, options);
+    return Promise.all(refs.map((r) => r.result()));
+  }
+
+  /** Triggers one run per input in one bulk insert; returns their references. */
+  async runManyNoWait(inputs: I[], options: RunOptions = {}): Promise<Array<RunRef<O>>> {
+    if (!Array.isArray(inputs) || inputs.length === 0) throw new CleaverError('BAD_PAYLOAD', 'runMany needs a non-empty array of inputs');
+    const { runIds } = await this.client.trigger(this.name, inputs.map((input) => item(input, options)), false);
+    return runIds.map((id) => this.ref(id));
+  }
+
+  private ref(runId: string): RunRef<O> {
+    let result: Promise<O> | null = null;
+    return {
+      runId,
+      result: () => (result ??= this.client.awaitRun(runId).then((o) => unwrap<O>(o))),
+    };
+  }
+}
+
+function positive(ms: number, task: string): number {
+  if (ms <= 0 || ms > 2_147_483_647) throw new CleaverError('BAD_REQUEST', `task ${task}: timeouts must be between 1 ms and about 24 days`);
+  return ms;
+}
+
+function item(input: unknown, options: RunOptions): TriggerItem {
+  return {
+    input: validateJson(input === undefined ? {} : input, 'input'),
+    metadata: options.metadata ? validateMetadata(options.metadata, 'metadata') : undefined,
+    priority: options.priority,
+  };
+}
+
+function unwrap<O>(outcome: RunOutcome): O {
+  if (outcome.status === 'succeeded') return outcome.output as O;
+  throw new TaskRunError({
+    runId: outcome.runId,
+    message: outcome.error?.message ?? `run ${outcome.status}`,
+    failureReason: outcome.failureReason,
+    stack: outcome.error?.stack,
+  });
+}

@@ -1,0 +1,200 @@
+/**
+ * The worker protocol: what SDK clients and workers exchange with an engine over the local socket or TCP.
+ *
+ * Framing (see frame-codec.ts): each message is a 4-byte big-endian length followed by that many bytes
+ * of UTF-8 JSON. The first message on a connection must be `hello`; the engine answers `welcome` or an
+ * `error` and closes. Requests that expect an answer carry a numeric `id` and get a `reply` with the
+ * same id. Everything else is fire-and-forget; batches are arrays inside one message.
+ */
+import type { WireError } from './errors.ts';
+import type { FailureReason, Json, LogLevel, RunStatus, TaskDefinition, TaskError } from './types.ts';
+
+export const PROTOCOL_VERSION = 1;
+export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
+
+// ---- client → engine ------------------------------------------------------------------------------
+
+export interface HelloMessage {
+  t: 'hello';
+  protocol: number;
+  /** Required on TCP; ignored on the local socket, which is private to the user by file mode. */
+  token?: string;
+  role: 'client' | 'worker';
+  /** For workers: a stable id chosen by the SDK, kept across reconnects so registration survives. */
+  workerId?: string;
+  name?: string;
+  tasks?: TaskDefinition[];
+  slots?: number;
+  labels?: Record<string, string>;
+  /** Attempts this worker is still running (after a reconnect), so the engine keeps them. */
+  inflight?: Array<{ taskRunId: string; attempt: number }>;
+}
+
+export interface TriggerItem {
+  input: Json;
+  metadata?: Record<string, string>;
+  priority?: number;
+}
+
+export interface TriggerRequest {
+  t: 'trigger';
+  id: number;
+  task: string;
+  items: TriggerItem[];
+  /** Reply only when every run has finished, with their outcomes (saves the await round trip). */
+  wait?: boolean;
+}
+
+export interface AwaitRequest {
+  t: 'await';
+  id: number;
+  runId: string;
+}
+
+export interface StatusRequest {
+  t: 'status';
+  id: number;
+}
+
+export interface HeartbeatMessage {
+  t: 'heartbeat';
+}
+
+export interface StartedMessage {
+  t: 'started';
+  taskRunId: string;
+  attempt: number;
+  /** Epoch milliseconds on the worker. */
+  at: number;
+}
+
+export interface ResultMessage {
+  t: 'result';
+  taskRunId: string;
+  attempt: number;
+  ok: boolean;
+  output?: Json;
+  error?: TaskError;
+  nonRetryable?: boolean;
+  /** Set when the SDK ended the attempt itself: its local timeout fired, or the engine cancelled it. */
+  reason?: 'EXECUTION_TIMEOUT' | 'CANCELLED';
+  startedAt: number;
+  finishedAt: number;
+}
+
+export interface LogMessage {
+  t: 'log';
+  taskRunId: string;
+  attempt: number;
+  level: LogLevel;
+  message: string;
+  at: number;
+}
+
+export interface RefreshTimeoutRequest {
+  t: 'refresh_timeout';
+  id: number;
+  taskRunId: string;
+  attempt: number;
+  ms: number;
+}
+
+/** A worker stops taking new work (graceful drain); running attempts go on to finish. */
+export interface DrainRequest {
+  t: 'drain';
+  id: number;
+}
+
+export type ClientMessage =
+  | HelloMessage
+  | TriggerRequest
+  | AwaitRequest
+  | StatusRequest
+  | HeartbeatMessage
+  | StartedMessage
+  | ResultMessage
+  | LogMessage
+  | RefreshTimeoutRequest
+  | DrainRequest;
+
+// ---- engine → client ------------------------------------------------------------------------------
+
+export interface WelcomeMessage {
+  t: 'welcome';
+  protocol: number;
+  engineId: string;
+  workerId?: string;
+  heartbeatIntervalMs: number;
+  maxFrameBytes: number;
+}
+
+export interface ReplyMessage {
+  t: 'reply';
+  id: number;
+  ok: boolean;
+  data?: unknown;
+  error?: WireError;
+}
+
+/** A protocol-level problem not tied to a request (bad frame, unknown type). Fatal ones close the socket. */
+export interface ErrorMessage {
+  t: 'error';
+  error: WireError;
+  fatal: boolean;
+}
+
+export interface AssignedTask {
+  taskRunId: string;
+  runId: string;
+  attempt: number;
+  action: string;
+  input: Json;
+  metadata: Record<string, string>;
+  /** Milliseconds the attempt may run before it times out. */
+  timeoutMs: number;
+}
+
+export interface AssignMessage {
+  t: 'assign';
+  tasks: AssignedTask[];
+}
+
+export interface CancelMessage {
+  t: 'cancel';
+  taskRunId: string;
+  attempt: number;
+  reason: FailureReason;
+}
+
+/** Results the engine has durably recorded (accepted) or refused because their attempt was superseded. */
+export interface AckMessage {
+  t: 'ack';
+  accepted: Array<{ taskRunId: string; attempt: number }>;
+  rejected: Array<{ taskRunId: string; attempt: number; reason: string }>;
+}
+
+export type EngineMessage = WelcomeMessage | ReplyMessage | ErrorMessage | AssignMessage | CancelMessage | AckMessage;
+
+// ---- reply payloads -------------------------------------------------------------------------------
+
+export interface TriggerReply {
+  runIds: string[];
+}
+
+export interface RunOutcome {
+  runId: string;
+  status: RunStatus;
+  output: Json | null;
+  error: TaskError | null;
+  failureReason: FailureReason | null;
+}
+
+export interface EngineStatus {
+  engineId: string;
+  version: string;
+  database: string;
+  listening: string[];
+  uptimeMs: number;
+  workers: Array<{ id: string; name: string; actions: string[]; slots: number; busy: number; draining: boolean }>;
+  counts: Record<string, number>;
+}
