@@ -1,7 +1,8 @@
 /**
  * Writes what happens to attempts — starts, outcomes (from workers or from the engine's own verdicts),
- * and task logs — in self-tuning batches (see Batcher). A start and an outcome of the same attempt that
- * meet in one batch collapse into the outcome alone, so a short task costs one write, not two.
+ * and task logs — in self-tuning batches (see Batcher). Starts are held for START_DELAY_MS first: an
+ * outcome arriving in that time replaces its start, so a short task costs one write, not two, and a
+ * long one shows as running a few milliseconds late (its lease already runs from the claim).
  *
  * Nothing accepted is dropped: if the database is unreachable the batch is kept and retried with
  * backoff; if one item's data is what the database refuses, the batch is split so that only that item
@@ -25,8 +26,12 @@ type WriteItem =
   | { kind: 'finish'; outcome: AttemptOutcome; ack?: OutcomeAck }
   | { kind: 'log'; taskRunId: string; attempt: number; level: LogLevel; message: string; at: number };
 
+const START_DELAY_MS = 50;
+
 export class AttemptWriter {
   private readonly batcher: Batcher<WriteItem>;
+  private readonly heldStarts = new Map<string, Extract<WriteItem, { kind: 'start' }>>();
+  private startTimer: NodeJS.Timeout | null = null;
   private readonly driver: Driver;
   private readonly log: Logger;
   private readonly onFinished: (finished: FinishedAttempt[]) => void;
@@ -41,15 +46,27 @@ export class AttemptWriter {
   }
 
   start(taskRunId: string, attempt: number, startedAt: number): void {
-    this.batcher.add({ kind: 'start', taskRunId, attempt, startedAt });
+    this.heldStarts.set(`${taskRunId}:${attempt}`, { kind: 'start', taskRunId, attempt, startedAt });
+    this.startTimer ??= setTimeout(() => this.releaseStarts(), START_DELAY_MS);
   }
 
   finish(outcome: AttemptOutcome, ack?: OutcomeAck): void {
+    this.heldStarts.delete(`${outcome.taskRunId}:${outcome.attempt}`);
     this.batcher.add({ kind: 'finish', outcome, ack });
   }
 
   finishMany(outcomes: AttemptOutcome[]): void {
+    for (const o of outcomes) this.heldStarts.delete(`${o.taskRunId}:${o.attempt}`);
     this.batcher.addMany(outcomes.map((outcome) => ({ kind: 'finish' as const, outcome })));
+  }
+
+  private releaseStarts(): void {
+    if (this.startTimer) clearTimeout(this.startTimer);
+    this.startTimer = null;
+    if (this.heldStarts.size === 0) return;
+    const starts = [...this.heldStarts.values()];
+    this.heldStarts.clear();
+    this.batcher.addMany(starts);
   }
 
   appendLog(line: { taskRunId: string; attempt: number; level: LogLevel; message: string; at: number }): void {
@@ -62,6 +79,7 @@ export class AttemptWriter {
 
   /** Waits until everything handed over so far is written. */
   async drain(): Promise<void> {
+    this.releaseStarts();
     await this.batcher.idle();
   }
 

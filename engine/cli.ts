@@ -19,15 +19,16 @@ import { CleaverError, TaskRunError, toError } from '../shared/errors.ts';
 const USAGE = `cleaver ${ENGINE_VERSION} — a durable task queue
 
 Usage:
-  cleaver serve   [--data-dir DIR | --database-url URL] [--socket PATH] [--listen tcp://HOST:PORT] [--token T]
+  cleaver serve   [--data-dir DIR | --database-url URL [--schema S]] [--socket PATH] [--listen tcp://HOST:PORT] [--token T]
                   [--max-frame-bytes N] [--heartbeat-timeout 12s]
-  cleaver migrate [--data-dir DIR | --database-url URL] [--status]
+  cleaver migrate [--data-dir DIR | --database-url URL [--schema S]] [--status]
   cleaver run <task> --input JSON [--metadata JSON] [--wait] [--address ADDR] [--token T]
   cleaver status  [--address ADDR] [--token T]
 
 Environment:
   CLEAVER_DATA_DIR      embedded database and socket directory (default ~/.cleaver)
   CLEAVER_DATABASE_URL  use this Postgres instead of the embedded database
+  CLEAVER_DATABASE_SCHEMA  the Postgres schema to use (default: the connection's search_path)
   CLEAVER_ADDRESS       where clients find the engine (unix:///path or tcp://host:port)
   CLEAVER_TOKEN         token for TCP listeners and clients
 `;
@@ -60,9 +61,10 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-function parse<T extends Parameters<typeof parseArgs>[0]['options']>(args: string[], options: T, allowPositionals = false) {
+/** Runs parseArgs, turning its complaints into usage errors. */
+function usage<T>(parse: () => T): T {
   try {
-    return parseArgs({ args, options, allowPositionals, strict: true });
+    return parse();
   } catch (e: unknown) {
     throw new UsageError(toError(e).message);
   }
@@ -71,25 +73,34 @@ function parse<T extends Parameters<typeof parseArgs>[0]['options']>(args: strin
 const databaseFlags = {
   'data-dir': { type: 'string' },
   'database-url': { type: 'string' },
+  schema: { type: 'string' },
 } as const;
 
-async function openDatabase(values: { 'data-dir'?: string; 'database-url'?: string }): Promise<{ driver: Driver; dataDir: string }> {
+async function openDatabase(values: { 'data-dir'?: string; 'database-url'?: string; schema?: string }): Promise<{ driver: Driver; dataDir: string }> {
   const dataDir = values['data-dir'] ?? defaultDataDir();
   const databaseUrl = values['database-url'] ?? process.env.CLEAVER_DATABASE_URL;
   if (values['data-dir'] && values['database-url']) throw new UsageError('pass either --data-dir or --database-url, not both');
-  const driver = await openDriver(databaseUrl ? { databaseUrl } : { dataDir });
+  const schema = values.schema ?? process.env.CLEAVER_DATABASE_SCHEMA;
+  if (schema && !databaseUrl) throw new UsageError('--schema applies to Postgres; pass --database-url too');
+  const driver = await openDriver(databaseUrl ? { databaseUrl, schema } : { dataDir });
   return { driver, dataDir };
 }
 
 async function serve(args: string[]): Promise<number> {
-  const { values } = parse(args, {
-    ...databaseFlags,
-    socket: { type: 'string' },
-    listen: { type: 'string' },
-    token: { type: 'string' },
-    'max-frame-bytes': { type: 'string' },
-    'heartbeat-timeout': { type: 'string' },
-  });
+  const { values } = usage(() =>
+    parseArgs({
+      args,
+      strict: true,
+      options: {
+        ...databaseFlags,
+        socket: { type: 'string' },
+        listen: { type: 'string' },
+        token: { type: 'string' },
+        'max-frame-bytes': { type: 'string' },
+        'heartbeat-timeout': { type: 'string' },
+      },
+    }),
+  );
   let tcp: { host: string; port: number } | null = null;
   if (values.listen) {
     const address = parseAddress(values.listen);
@@ -153,7 +164,7 @@ async function serve(args: string[]): Promise<number> {
 }
 
 async function migrateCommand(args: string[]): Promise<number> {
-  const { values } = parse(args, { ...databaseFlags, status: { type: 'boolean' } });
+  const { values } = usage(() => parseArgs({ args, strict: true, options: { ...databaseFlags, status: { type: 'boolean' } } }));
   const { driver } = await openDatabase(values);
   try {
     if (values.status) {
@@ -174,10 +185,13 @@ function clientFrom(values: { address?: string; token?: string }): Cleaver {
 }
 
 async function run(args: string[]): Promise<number> {
-  const { values, positionals } = parse(
-    args,
-    { input: { type: 'string' }, metadata: { type: 'string' }, wait: { type: 'boolean' }, address: { type: 'string' }, token: { type: 'string' } },
-    true,
+  const { values, positionals } = usage(() =>
+    parseArgs({
+      args,
+      strict: true,
+      allowPositionals: true,
+      options: { input: { type: 'string' }, metadata: { type: 'string' }, wait: { type: 'boolean' }, address: { type: 'string' }, token: { type: 'string' } },
+    }),
   );
   const [task, ...extra] = positionals;
   if (!task || extra.length > 0) throw new UsageError('cleaver run takes one task name: cleaver run <task> --input JSON [--wait]');
@@ -201,7 +215,7 @@ async function run(args: string[]): Promise<number> {
 }
 
 async function status(args: string[]): Promise<number> {
-  const { values } = parse(args, { address: { type: 'string' }, token: { type: 'string' } });
+  const { values } = usage(() => parseArgs({ args, strict: true, options: { address: { type: 'string' }, token: { type: 'string' } } }));
   const client = clientFrom(values);
   try {
     const s = await client.status();

@@ -227,13 +227,15 @@ export class Engine {
     if (this.pollTimer) clearInterval(this.pollTimer);
     await Promise.all(this.periodic.map((p) => p.stop()));
     await this.claimLoop.settle();
+    // New connections are refused from here on (accept checks the state). Stop reading from workers
+    // before the final write, so nothing arrives after it; they are detached, not lost: they reconnect
+    // to the next engine with their attempts. A listener only finishes closing once its connections
+    // are gone, so they go first.
+    this.protocol.detachAll();
+    for (const connection of this.connections) connection.destroy();
     for (const listener of this.listeners) {
       await listener.close().catch((e: unknown) => this.log.warn('closing listener failed', { error: toError(e).message }));
     }
-    // Stop reading from workers before the final write, so nothing arrives after it. Their workers are
-    // detached, not lost: they reconnect to the next engine with their attempts.
-    this.protocol.detachAll();
-    for (const connection of this.connections) connection.destroy();
     await this.writer.drain();
     this.waiters.close(new CleaverError('SHUTTING_DOWN', 'the engine is shutting down; the run continues and can be awaited again'));
     if (this.unlisten) await this.unlisten().catch(() => undefined);

@@ -3,6 +3,7 @@
  * this engine resolve their waiters at once; a slow poll catches runs finished by another engine
  * sharing the database, or before the waiter arrived.
  */
+import { Batcher } from './batcher.ts';
 import type { Driver } from './db/driver.ts';
 import type { Logger } from './log.ts';
 import { runExisting, runOutcomeList } from './sql/run-read.ts';
@@ -21,28 +22,46 @@ export class RunWaiters {
   private readonly pollIntervalMs: number;
   private timer: NodeJS.Timeout | null = null;
   private polling = false;
+  /** Runs whose waiters arrived from outside: checked in batches for "already finished" or "unknown". */
+  private readonly firstChecks: Batcher<string>;
 
   constructor(options: { driver: Driver; log: Logger; pollIntervalMs: number }) {
     this.driver = options.driver;
     this.log = options.log;
     this.pollIntervalMs = options.pollIntervalMs;
+    this.firstChecks = new Batcher({ flush: (runIds) => this.checkNow(runIds), maxBatch: 1000 });
   }
 
-  /** Resolves with the run's outcome once it has finished; rejects NOT_FOUND for an unknown run id. */
-  async wait(runId: string): Promise<RunOutcome> {
+  /**
+   * Resolves with the run's outcome once it has finished; rejects NOT_FOUND for an unknown run id.
+   * `justCreated` skips the first check: a run this engine has just inserted cannot have finished yet
+   * (its claim is still ahead), so only local completion or the poll can resolve it.
+   */
+  wait(runId: string, options: { justCreated?: boolean } = {}): Promise<RunOutcome> {
     const promise = new Promise<RunOutcome>((resolve, reject) => {
       let set = this.waiters.get(runId);
       if (!set) this.waiters.set(runId, (set = new Set()));
       set.add({ resolve, reject });
     });
     this.ensurePolling();
-    // The run may have finished before we registered: check once now.
-    const [outcome] = await runOutcomeList(this.driver, { runIds: [runId] });
-    if (outcome) this.resolve([outcome]);
-    else if ((await runExisting(this.driver, { runIds: [runId] })).size === 0) {
-      this.rejectAll(runId, new CleaverError('NOT_FOUND', `no run with id ${runId}`));
-    }
+    if (!options.justCreated) this.firstChecks.add(runId);
     return promise;
+  }
+
+  private async checkNow(runIds: string[]): Promise<void> {
+    try {
+      const outcomes = await runOutcomeList(this.driver, { runIds });
+      this.resolve(outcomes);
+      const finished = new Set(outcomes.map((o) => o.runId));
+      const open = runIds.filter((id) => !finished.has(id));
+      const existing = await runExisting(this.driver, { runIds: open });
+      for (const id of open) {
+        if (!existing.has(id)) this.rejectAll(id, new CleaverError('NOT_FOUND', `no run with id ${id}`));
+      }
+    } catch (e: unknown) {
+      // The poll will resolve these once the database answers again.
+      this.log.warn('checking awaited runs failed', { error: toError(e).message });
+    }
   }
 
   get count(): number {

@@ -86,8 +86,9 @@ export class TaskDeclaration<I = unknown, O = unknown> {
 
   /** Triggers one run per input in one bulk insert and waits for all outputs (in input order). */
   async runMany(inputs: I[], options: RunOptions = {}): Promise<O[]> {
-    const refs = await this.runManyNoWait(inputs, options);
-    return Promise.all(refs.map((r) => r.result()));
+    if (!Array.isArray(inputs) || inputs.length === 0) throw new CleaverError('BAD_PAYLOAD', 'runMany needs a non-empty array of inputs');
+    const { outcomes } = await this.client.trigger(this.name, inputs.map((input) => item(input, options)), true);
+    return outcomes!.map((o) => unwrap<O>(o));
   }
 
   /** Triggers one run per input in one bulk insert; returns their references. */

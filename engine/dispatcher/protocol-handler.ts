@@ -158,7 +158,7 @@ export class ProtocolHandler implements ConnectionHandlers {
         void this.respond(connection, message.id, async () => {
           const runIds = await this.o.triggers.trigger(message.task, message.items);
           if (!message.wait) return { runIds };
-          const outcomes: RunOutcome[] = await Promise.all(runIds.map((id) => this.o.waiters.wait(id)));
+          const outcomes: RunOutcome[] = await Promise.all(runIds.map((id) => this.o.waiters.wait(id, { justCreated: true })));
           return { runIds, outcomes };
         });
         return;

@@ -18,7 +18,8 @@ export async function taskStart(
      started AS (
        UPDATE task_run t
           SET status = 'running', started_at = COALESCE(v.started_at, now()),
-              timeout_at = now() + t.execution_timeout_ms * interval '1 millisecond'
+              -- GREATEST: a ctx.refreshTimeout() that reached the database first is not undone.
+              timeout_at = GREATEST(t.timeout_at, now() + t.execution_timeout_ms * interval '1 millisecond')
          FROM v
         WHERE t.id = v.id AND t.attempt = v.attempt AND t.status = 'assigned'
        RETURNING t.run_id

@@ -1,0 +1,132 @@
+// Bad frames and bad messages: a clear error to that client, the engine keeps serving everyone else,
+// and nothing already accepted is lost.
+import net from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { forEachDriver } from '../driver/drivers.ts';
+import type { Engine } from '../../engine/engine.ts';
+import type { Cleaver } from '../../sdk/index.ts';
+import { PROTOCOL_VERSION } from '../../shared/protocol.ts';
+import { FrameDecoder, client, encodeFrame, kill, removeDir, spawnWorker, startEngine, tempDir, type WorkerProcess } from './harness.ts';
+
+/** A raw connection that records every message the engine sends. */
+class RawClient {
+  readonly socket: net.Socket;
+  readonly messages: Array<Record<string, unknown>> = [];
+  closed = false;
+  private readonly decoder = new FrameDecoder({ maxFrameBytes: 64 * 1024 * 1024 });
+
+  constructor(path: string) {
+    this.socket = net.connect(path);
+    this.socket.on('data', (chunk: Buffer) => {
+      for (const e of this.decoder.push(chunk)) if (e.kind === 'message') this.messages.push(e.message as Record<string, unknown>);
+    });
+    this.socket.on('close', () => (this.closed = true));
+    this.socket.on('error', () => undefined);
+  }
+
+  send(message: unknown): void {
+    this.socket.write(encodeFrame(message));
+  }
+
+  async next(predicate: (m: Record<string, unknown>) => boolean, timeoutMs = 5000): Promise<Record<string, unknown>> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.messages.find(predicate);
+      if (found) return found;
+      if (Date.now() > deadline) throw new Error(`no matching message; got ${JSON.stringify(this.messages)}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  async hello(): Promise<void> {
+    this.send({ t: 'hello', protocol: PROTOCOL_VERSION, role: 'client' });
+    await this.next((m) => m.t === 'welcome');
+  }
+}
+
+forEachDriver('bad input', (getDriver) => {
+  let dir: string;
+  let engine: Engine;
+  let cleaver: Cleaver;
+  let worker: WorkerProcess;
+  let socketPath: string;
+
+  beforeAll(async () => {
+    dir = tempDir();
+    socketPath = join(dir, 'engine.sock');
+    engine = await startEngine(getDriver(), dir);
+    worker = spawnWorker({ dir, tasks: ['echo', 'slow'] });
+    await worker.ready;
+    cleaver = client(dir);
+  });
+
+  afterAll(async () => {
+    await cleaver?.close();
+    if (worker) await kill(worker);
+    await engine?.stop();
+    removeDir(dir);
+  });
+
+  it('answers malformed frames, unknown types and bad requests with errors and keeps the connection', async () => {
+    const raw = new RawClient(socketPath);
+    await raw.hello();
+    const header = Buffer.alloc(4);
+    header.writeUInt32BE(9);
+    raw.socket.write(Buffer.concat([header, Buffer.from('{"t":nope')]));
+    expect(await raw.next((m) => m.t === 'error')).toMatchObject({ fatal: false, error: { code: 'BAD_FRAME' } });
+    raw.send({ t: 'launch-missiles', id: 7 });
+    expect(await raw.next((m) => m.t === 'reply' && m.id === 7)).toMatchObject({ ok: false, error: { code: 'UNKNOWN_MESSAGE' } });
+    raw.send({ t: 'trigger', id: 8, task: 'echo', items: 'not-an-array' });
+    expect(await raw.next((m) => m.id === 8)).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
+    raw.send({ t: 'trigger', id: 9, task: 'nope', items: [{ input: {} }] });
+    expect(await raw.next((m) => m.id === 9)).toMatchObject({ ok: false, error: { code: 'UNKNOWN_TASK' } });
+    raw.send({ t: 'trigger', id: 10, task: 'echo', items: [{ input: { ok: 1 } }, { input: { s: 'nul\u0000here' } }] });
+    const nul = await raw.next((m) => m.id === 10);
+    expect(nul).toMatchObject({ ok: false, error: { code: 'BAD_PAYLOAD' } });
+    expect((nul.error as { message: string }).message).toMatch(/items\[1\]\.input\.s contains a NUL character/);
+    raw.send({ t: 'result', taskRunId: '00000000-0000-7000-8000-000000000000', attempt: 1, ok: true, startedAt: 1, finishedAt: 2 });
+    expect(await raw.next((m) => m.t === 'error' && (m.error as { message: string }).message.includes('worker'))).toMatchObject({ fatal: false });
+    // Still usable after all of that.
+    raw.send({ t: 'trigger', id: 11, task: 'echo', items: [{ input: { after: 'errors' } }], wait: true });
+    const ok = await raw.next((m) => m.id === 11);
+    expect(ok).toMatchObject({ ok: true });
+    expect((ok.data as { outcomes: Array<{ output: unknown }> }).outcomes[0]!.output).toMatchObject({ input: { after: 'errors' } });
+    raw.socket.destroy();
+  });
+
+  it('closes a connection that sends an oversized frame or skips the hello, and serves everyone else', async () => {
+    const accepted = await cleaver.task({ name: 'slow', fn: () => null }).runNoWait({ ms: 300 });
+    const big = new RawClient(socketPath);
+    await big.hello();
+    const header = Buffer.alloc(4);
+    header.writeUInt32BE(64 * 1024 * 1024);
+    big.socket.write(header);
+    expect(await big.next((m) => m.t === 'error')).toMatchObject({ fatal: true, error: { code: 'FRAME_TOO_LARGE' } });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(big.closed).toBe(true);
+
+    const rude = new RawClient(socketPath);
+    rude.send({ t: 'trigger', id: 1, task: 'echo', items: [{ input: {} }] });
+    expect(await rude.next((m) => m.t === 'error')).toMatchObject({ fatal: true, error: { code: 'PROTOCOL_VERSION' } });
+
+    const old = new RawClient(socketPath);
+    old.send({ t: 'hello', protocol: 999, role: 'client' });
+    expect(await old.next((m) => m.t === 'error')).toMatchObject({ error: { code: 'PROTOCOL_VERSION' } });
+
+    const garbage = new RawClient(socketPath);
+    garbage.socket.write(Buffer.from([0, 0, 0, 3, 0xff, 0xfe, 0xfd]));
+    expect(await garbage.next((m) => m.t === 'error')).toMatchObject({ error: { code: 'BAD_FRAME' } });
+    garbage.socket.destroy();
+
+    // The run accepted before all of this completes; new work is served.
+    expect(await accepted.result()).toMatchObject({ sleptMs: 300 });
+    expect(await cleaver.task({ name: 'echo', fn: () => null }).run({ still: 'serving' })).toMatchObject({ input: { still: 'serving' } });
+  });
+
+  it('refuses a worker hello that declares no or invalid tasks', async () => {
+    const raw = new RawClient(socketPath);
+    raw.send({ t: 'hello', protocol: PROTOCOL_VERSION, role: 'worker', workerId: '00000000-0000-4000-8000-000000000001', name: 'w', slots: 1, tasks: [] });
+    expect(await raw.next((m) => m.t === 'error')).toMatchObject({ fatal: true, error: { code: 'BAD_REQUEST' } });
+  });
+});

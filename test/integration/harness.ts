@@ -1,0 +1,135 @@
+/**
+ * Shared set-up for integration tests: an engine (in this process, or as a `cleaver serve` child that a
+ * test can SIGKILL), worker child processes running fixtures/worker.ts, and a client.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Cleaver } from '../../sdk/index.ts';
+import { Engine } from '../../engine/engine.ts';
+import { silentLogger } from '../../engine/log.ts';
+import type { Driver } from '../../engine/db/driver.ts';
+
+export const ROOT = resolve(import.meta.dirname, '../..');
+const WORKER = join(ROOT, 'test/integration/fixtures/worker.ts');
+const CLI = join(ROOT, 'engine/cli.ts');
+
+export function tempDir(prefix = 'clv-'): string {
+  // Short paths: Unix socket paths are limited to ~100 bytes.
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export const FAST = {
+  heartbeatIntervalMs: 200,
+  heartbeatTimeoutMs: 1_500,
+  pollIntervalMs: 200,
+  maintenanceIntervalMs: 100,
+};
+
+export async function startEngine(driver: Driver, dir: string): Promise<Engine> {
+  const engine = new Engine({ driver, socketPath: join(dir, 'engine.sock'), log: silentLogger, ...FAST });
+  await engine.start();
+  return engine;
+}
+
+export interface WorkerProcess {
+  child: ChildProcess;
+  ready: Promise<void>;
+  exited: Promise<number | null>;
+  output(): string;
+}
+
+export function spawnWorker(options: { dir: string; tasks?: string[]; slots?: number; address?: string; token?: string }): WorkerProcess {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    CLEAVER_ADDRESS: options.address ?? `unix://${join(options.dir, 'engine.sock')}`,
+    CLEAVER_TEST_LOG: join(options.dir, 'executions.jsonl'),
+    CLEAVER_TEST_SLOTS: String(options.slots ?? 10),
+  };
+  if (options.tasks) env.CLEAVER_TEST_TASKS = options.tasks.join(',');
+  if (options.token) env.CLEAVER_TOKEN = options.token;
+  const child = spawn(process.execPath, ['--import', 'tsx', WORKER], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const ready = new Promise<void>((resolveReady, reject) => {
+    child.stdout!.on('data', () => {
+      if (out.includes('ready\n')) resolveReady();
+    });
+    child.once('exit', (code) => reject(new Error(`worker exited with ${code} before ready:\n${out}`)));
+  });
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  return { child, ready, exited, output: () => out };
+}
+
+export interface EngineProcess {
+  child: ChildProcess;
+  ready: Promise<void>;
+  exited: Promise<number | null>;
+  output(): string;
+}
+
+/** `cleaver serve` as a child process (from source), for tests that kill the engine. */
+export function spawnEngine(options: { dir: string; args: string[] }): EngineProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--socket', join(options.dir, 'engine.sock'), '--heartbeat-timeout', '1500ms', ...options.args], {
+    env: { ...process.env, CLEAVER_DATA_DIR: join(options.dir, 'data') },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const ready = new Promise<void>((resolveReady, reject) => {
+    child.stdout!.on('data', () => {
+      if (out.includes(' ready\n')) resolveReady();
+    });
+    child.once('exit', (code) => reject(new Error(`engine exited with ${code} before ready:\n${out}`)));
+  });
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  return { child, ready, exited, output: () => out };
+}
+
+export function client(dir: string): Cleaver {
+  return Cleaver.connect({ address: `unix://${join(dir, 'engine.sock')}` });
+}
+
+export interface Execution {
+  task: string;
+  taskRunId: string;
+  attempt: number;
+  pid: number;
+  at: number;
+  phase?: string;
+  aborted?: string;
+}
+
+export function executions(dir: string): Execution[] {
+  const file = join(dir, 'executions.jsonl');
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as Execution);
+}
+
+export async function waitFor<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+export function kill(process: { child: ChildProcess; exited: Promise<number | null> }, signal: NodeJS.Signals = 'SIGKILL'): Promise<number | null> {
+  if (process.child.exitCode === null && process.child.signalCode === null) process.child.kill(signal);
+  return process.exited;
+}
+
+export function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** Raw protocol access for bad-input tests: frames in, decoded messages out. */
+export { FrameDecoder, encodeFrame } from '../../shared/frame-codec.ts';
