@@ -62,7 +62,7 @@ export async function acquireDataDirLock(dir: string): Promise<DataDirLock> {
   }
   throw new CleaverError(
     'DATA_DIR_LOCKED',
-    `could not take the lock ${lockPath}: other processes kept replacing it; make sure only one Cleaver uses data dir ${dir}`,
+    `data dir ${dir} is being taken over by another Cleaver process right now (see ${lockPath}); retry in a moment, and make sure only one Cleaver uses it`,
   );
 }
 

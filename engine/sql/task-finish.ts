@@ -57,7 +57,7 @@ export async function taskFinish(
     ok: o.ok,
     output: o.ok ? (o.output ?? null) : null,
     error: o.ok ? null : (o.error ?? { message: 'unknown error' }),
-    reason: o.ok ? null : (o.reason ?? 'ERROR'),
+    reason: o.ok ? null : o.reason && o.reason !== 'ERROR' ? o.reason : o.nonRetryable ? 'NON_RETRYABLE' : 'ERROR',
     non_retryable: o.nonRetryable === true || o.reason === 'NON_RETRYABLE',
     started_at: isoOrNull(o.startedAt),
     finished_at: isoOrNull(o.finishedAt),

@@ -1,9 +1,10 @@
 // One Cleaver process per data dir: a live holder is refused with a message naming it, a crashed
 // holder's lock is taken over, and of several processes racing for a stale lock exactly one wins.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { acquireDataDirLock, LOCK_FILE_NAME } from '../../engine/db/data-dir-lock.ts';
@@ -127,6 +128,42 @@ describe('data-dir lock', () => {
     writeLock(dir, { pid: 999_999, hostname: 'someone-else' });
     await lock.release();
     expect(existsSync(join(dir, LOCK_FILE_NAME))).toBe(true);
+  });
+
+  it('leaves a stale lock alone while another process is taking it over', async () => {
+    const dir = freshDir();
+    await acquireDataDirLock(dir).then((l) => l.release());
+    writeLock(dir, { pid: await deadPid() });
+    const stale = readFileSync(join(dir, LOCK_FILE_NAME), 'utf8');
+    const marker = join(dir, `${LOCK_FILE_NAME}.takeover`);
+    writeFileSync(marker, ''); // another opener is between "this lock is stale" and replacing it
+
+    const attempt = acquireDataDirLock(dir).then(
+      (lock) => lock,
+      (e: unknown) => e,
+    );
+    await sleep(100);
+    expect(readFileSync(join(dir, LOCK_FILE_NAME), 'utf8')).toBe(stale);
+
+    // The other opener finishes: its own live lock replaces the stale one.
+    writeLock(dir, { pid: process.pid });
+    rmSync(marker);
+    const outcome = await attempt;
+    expect(outcome).toBeInstanceOf(CleaverError);
+    expect((outcome as CleaverError).code).toBe('DATA_DIR_LOCKED');
+  });
+
+  it('clears a takeover marker abandoned by a process that died mid-takeover', async () => {
+    const dir = freshDir();
+    await acquireDataDirLock(dir).then((l) => l.release());
+    writeLock(dir, { pid: await deadPid() });
+    const marker = join(dir, `${LOCK_FILE_NAME}.takeover`);
+    writeFileSync(marker, '');
+    const longAgo = new Date(Date.now() - 60_000);
+    utimesSync(marker, longAgo, longAgo);
+    const lock = await acquireDataDirLock(dir);
+    expect(existsSync(marker)).toBe(false);
+    await lock.release();
   });
 
   it('lets exactly one of several concurrent openers in this process take a stale lock', async () => {

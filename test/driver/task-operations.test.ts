@@ -1,0 +1,214 @@
+// The hot-path SQL operations, against both drivers: claim order and exclusivity, attempt fencing,
+// the retry policy, timeouts and worker liveness.
+import { randomUUID } from 'node:crypto';
+import { beforeEach, expect, it } from 'vitest';
+import { forEachDriver } from './drivers.ts';
+import type { Driver } from '../../engine/db/driver.ts';
+import { uuidv7 } from '../../engine/ids.ts';
+import { workflowRegister } from '../../engine/sql/workflow-register.ts';
+import { runTrigger } from '../../engine/sql/run-trigger.ts';
+import { taskClaim } from '../../engine/sql/task-claim.ts';
+import { taskFinish } from '../../engine/sql/task-finish.ts';
+import { taskStart } from '../../engine/sql/task-start.ts';
+import { taskLeaseExpiredList, taskLeaseRefresh, taskScheduleTimeout } from '../../engine/sql/task-lease.ts';
+import { taskOrphanedList, workerHeartbeat, workerReapStale, workerSetStatus, workerUpsert } from '../../engine/sql/worker.ts';
+import { runGet, runOutcomeList } from '../../engine/sql/run-read.ts';
+import type { TaskDefinition } from '../../shared/types.ts';
+
+forEachDriver('task operations', (getDriver, kind) => {
+  let db: Driver;
+  let action: string;
+  let workerId: string;
+  let sessionId: string;
+
+  async function define(task: Partial<TaskDefinition> = {}): Promise<void> {
+    await workflowRegister(db, {
+      definition: {
+        kind: 'task',
+        task: { name: action, retries: 2, backoff: null, executionTimeoutMs: 60_000, scheduleTimeoutMs: 300_000, defaultPriority: 1, ...task },
+      },
+    });
+  }
+
+  async function trigger(count = 1, priority: number | null = null): Promise<string[]> {
+    const runs = Array.from({ length: count }, (_, i) => ({ runId: uuidv7(), taskRunId: uuidv7(), input: { i }, metadata: { n: String(i) }, priority }));
+    const created = await runTrigger(db, { workflowName: action, runs, triggerKind: 'manual', notifyFrom: null });
+    expect(created?.action).toBe(action);
+    return runs.map((r) => r.taskRunId);
+  }
+
+  async function newWorker(): Promise<{ id: string; sessionId: string }> {
+    const w = { id: randomUUID(), sessionId: randomUUID() };
+    await workerUpsert(db, { ...w, name: 'w', engineId: randomUUID(), actions: [action], slots: 10, labels: {}, address: 'test' });
+    return w;
+  }
+
+  beforeEach(async () => {
+    db = getDriver();
+    action = `a-${randomUUID().slice(0, 8)}`;
+    ({ id: workerId, sessionId } = await newWorker());
+  });
+
+  it('claims oldest first within a priority, higher priority first, no more than asked', async () => {
+    await define();
+    const low = await trigger(3);
+    const high = await trigger(1, 3);
+    const claimed = await taskClaim(db, { workerId, actions: [action, 'unrelated'], limit: 3 });
+    expect(claimed.map((c) => c.taskRunId)).toEqual([high[0], low[0], low[1]]);
+    expect(claimed.every((c) => c.attempt === 1)).toBe(true);
+    expect(claimed[1]).toMatchObject({ input: { i: 0 }, metadata: { n: '0' }, timeoutMs: 60_000, action });
+    expect(await taskClaim(db, { workerId, actions: [action], limit: 10 })).toHaveLength(1);
+    expect(await taskClaim(db, { workerId, actions: [action], limit: 10 })).toHaveLength(0);
+  });
+
+  it('refuses to trigger an unknown workflow and inserts nothing', async () => {
+    const created = await runTrigger(db, { workflowName: `missing-${action}`, runs: [{ runId: uuidv7(), taskRunId: uuidv7(), input: {}, metadata: {}, priority: null }], triggerKind: 'manual', notifyFrom: null });
+    expect(created).toBeNull();
+  });
+
+  it('registering an unchanged definition keeps the version; a changed one makes the next', async () => {
+    await define();
+    const same = await workflowRegister(db, { definition: { kind: 'task', task: { name: action, retries: 2, backoff: null, executionTimeoutMs: 60_000, scheduleTimeoutMs: 300_000, defaultPriority: 1 } } });
+    expect(same).toMatchObject({ version: 1, created: false });
+    const [before] = await trigger(1);
+    await define({ retries: 7 });
+    const [after] = await trigger(1);
+    const rows = await db.query<{ id: string; max_attempts: number }>(`SELECT id, max_attempts FROM task_run WHERE id = ANY($1::uuid[])`, [[before, after]]);
+    const byId = Object.fromEntries(rows.rows.map((r) => [r.id, r.max_attempts]));
+    expect(byId[before!]).toBe(3);
+    expect(byId[after!]).toBe(8);
+  });
+
+  it('fences outcomes by attempt: a superseded or repeated outcome is refused', async () => {
+    await define();
+    const [id] = await trigger(1);
+    const [first] = await taskClaim(db, { workerId, actions: [action], limit: 1 });
+    // Attempt 1 fails and is retried at once (no backoff): attempt 2 is claimed.
+    const failed = await taskFinish(db, { outcomes: [{ taskRunId: id!, attempt: 1, ok: false, error: { message: 'boom' } }] });
+    expect(failed[0]).toMatchObject({ status: 'queued', retryDelayMs: 0 });
+    const [second] = await taskClaim(db, { workerId, actions: [action], limit: 1 });
+    expect(second!.attempt).toBe(2);
+    // A late success from attempt 1 must not overwrite attempt 2.
+    expect(await taskFinish(db, { outcomes: [{ taskRunId: id!, attempt: first!.attempt, ok: true, output: 'late' }] })).toEqual([]);
+    const done = await taskFinish(db, { outcomes: [{ taskRunId: id!, attempt: 2, ok: true, output: { fresh: true } }] });
+    expect(done[0]).toMatchObject({ status: 'succeeded', output: { fresh: true } });
+    expect(await taskFinish(db, { outcomes: [{ taskRunId: id!, attempt: 2, ok: false, error: { message: 'again' } }] })).toEqual([]);
+    const details = await runGet(db, { runId: second!.runId });
+    expect(details!.run).toMatchObject({ status: 'succeeded', output: { fresh: true } });
+    expect(details!.attempts.map((a) => [a.attempt, a.status, a.error?.message ?? null])).toEqual([
+      [1, 'failed', 'boom'],
+      [2, 'succeeded', null],
+    ]);
+    expect(details!.attempts.every((a) => a.workerId === workerId)).toBe(true);
+  });
+
+  it('applies backoff: a retry is not claimable before its delay, then it is', async () => {
+    await define({ backoff: { factor: 2, maxSeconds: 1 } });
+    const [id] = await trigger(1);
+    await taskClaim(db, { workerId, actions: [action], limit: 1 });
+    const [retry] = await taskFinish(db, { outcomes: [{ taskRunId: id!, attempt: 1, ok: false, error: { message: 'x' } }] });
+    expect(retry).toMatchObject({ status: 'queued', retryDelayMs: 1000 });
+    expect(await taskClaim(db, { workerId, actions: [action], limit: 1 })).toEqual([]);
+    await db.query(`UPDATE task_run SET available_at = now() - interval '1 ms' WHERE id = $1`, [id]);
+    expect(await taskClaim(db, { workerId, actions: [action], limit: 1 })).toHaveLength(1);
+  });
+
+  it('fails for good when retries are exhausted or the error is non-retryable', async () => {
+    await define({ retries: 1 });
+    const [a, b] = await trigger(2);
+    await taskClaim(db, { workerId, actions: [action], limit: 2 });
+    const out = await taskFinish(db, {
+      outcomes: [
+        { taskRunId: a!, attempt: 1, ok: false, error: { message: 'retry me' } },
+        { taskRunId: b!, attempt: 1, ok: false, nonRetryable: true, error: { message: 'never' } },
+      ],
+    });
+    expect(Object.fromEntries(out.map((o) => [o.taskRunId, o.status]))).toEqual({ [a!]: 'queued', [b!]: 'failed' });
+    expect(out.find((o) => o.taskRunId === b)!.failureReason).toBe('NON_RETRYABLE');
+    await taskClaim(db, { workerId, actions: [action], limit: 2 });
+    const last = await taskFinish(db, { outcomes: [{ taskRunId: a!, attempt: 2, ok: false, error: { message: 'still broken' } }] });
+    expect(last[0]).toMatchObject({ status: 'failed', failureReason: 'ERROR', error: { message: 'still broken' } });
+    const outcomes = await runOutcomeList(db, { runIds: out.map((o) => o.runId) });
+    expect(outcomes.every((o) => o.status === 'failed')).toBe(true);
+  });
+
+  it('does not charge attempts lost with their worker to the retry budget', async () => {
+    await define({ retries: 0 });
+    const [id] = await trigger(1);
+    await taskClaim(db, { workerId, actions: [action], limit: 1 });
+    const lost = await taskFinish(db, { outcomes: [{ taskRunId: id!, attempt: 1, ok: false, reason: 'WORKER_LOST', error: { message: 'gone' } }] });
+    expect(lost[0]).toMatchObject({ status: 'queued', retryDelayMs: 0 });
+    const [again] = await taskClaim(db, { workerId, actions: [action], limit: 1 });
+    expect(again!.attempt).toBe(2);
+    const failed = await taskFinish(db, { outcomes: [{ taskRunId: id!, attempt: 2, ok: false, error: { message: 'real failure' } }] });
+    expect(failed[0]!.status).toBe('failed');
+  });
+
+  it('marks attempts running, and a refreshed lease survives the start report', async () => {
+    await define({ executionTimeoutMs: 50 });
+    const [id] = await trigger(1);
+    await taskClaim(db, { workerId, actions: [action], limit: 1 });
+    expect(await taskLeaseRefresh(db, { taskRunId: id!, attempt: 1, ms: 60_000 })).toBe(true);
+    expect(await taskStart(db, { starts: [{ taskRunId: id!, attempt: 1, startedAt: Date.now() }] })).toBe(1);
+    expect(await taskStart(db, { starts: [{ taskRunId: id!, attempt: 9, startedAt: Date.now() }] })).toBe(0);
+    await new Promise((r) => setTimeout(r, 80));
+    expect((await taskLeaseExpiredList(db, { limit: 100 })).some((a) => a.taskRunId === id)).toBe(false);
+    expect(await taskLeaseRefresh(db, { taskRunId: id!, attempt: 2, ms: 10 })).toBe(false);
+  });
+
+  it('lists attempts whose lease ran out', async () => {
+    await define({ executionTimeoutMs: 1 });
+    const [id] = await trigger(1);
+    await taskClaim(db, { workerId, actions: [action], limit: 1 });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(await taskLeaseExpiredList(db, { limit: 1000 })).toContainEqual({ taskRunId: id, attempt: 1, workerId });
+  });
+
+  it('fails queued task runs past their schedule deadline, and never claims them', async () => {
+    await define({ scheduleTimeoutMs: 1 });
+    const [id] = await trigger(1);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(await taskClaim(db, { workerId, actions: [action], limit: 1 })).toEqual([]);
+    const failed = await taskScheduleTimeout(db, { limit: 1000 });
+    expect(failed.map((f) => f.taskRunId)).toContain(id);
+    const [outcome] = await runOutcomeList(db, { runIds: [failed.find((f) => f.taskRunId === id)!.runId] });
+    expect(outcome).toMatchObject({ status: 'failed', failureReason: 'SCHEDULE_TIMEOUT' });
+  });
+
+  it('finds the attempts of disconnected or stale workers, and a heartbeat revives a live session', async () => {
+    await define();
+    const [id] = await trigger(1);
+    await taskClaim(db, { workerId, actions: [action], limit: 1 });
+    expect((await taskOrphanedList(db, { limit: 1000 })).some((a) => a.taskRunId === id)).toBe(false);
+    await workerSetStatus(db, { sessionId, status: 'disconnected' });
+    expect(await taskOrphanedList(db, { limit: 1000 })).toContainEqual({ taskRunId: id, attempt: 1, workerId });
+    await workerHeartbeat(db, { sessionIds: [sessionId] });
+    expect((await taskOrphanedList(db, { limit: 1000 })).some((a) => a.taskRunId === id)).toBe(false);
+    // A stale heartbeat is reaped; an old session's status change does not touch a newer session.
+    await db.query(`UPDATE worker SET last_heartbeat_at = now() - interval '1 hour' WHERE id = $1`, [workerId]);
+    expect(await workerReapStale(db, { staleMs: 60_000 })).toContain(workerId);
+    const newer = randomUUID();
+    await workerUpsert(db, { id: workerId, sessionId: newer, name: 'w', engineId: randomUUID(), actions: [action], slots: 10, labels: {}, address: 'test' });
+    await workerSetStatus(db, { sessionId, status: 'disconnected' });
+    expect((await taskOrphanedList(db, { limit: 1000 })).some((a) => a.taskRunId === id)).toBe(false);
+  });
+
+  if (kind === 'pg') {
+    it('concurrent claims never hand the same task run to two workers', async () => {
+      await define();
+      const ids = await trigger(200);
+      const others = await Promise.all(Array.from({ length: 4 }, () => newWorker()));
+      const rounds = await Promise.all(
+        others.map(async (w) => {
+          const got: string[] = [];
+          for (let i = 0; i < 10; i++) got.push(...(await taskClaim(db, { workerId: w.id, actions: [action], limit: 7 })).map((c) => c.taskRunId));
+          return got;
+        }),
+      );
+      const all = rounds.flat();
+      expect(new Set(all).size).toBe(all.length);
+      expect(all.length).toBe(Math.min(200, 4 * 10 * 7));
+      expect(all.every((id) => ids.includes(id))).toBe(true);
+    });
+  }
+});
