@@ -100,7 +100,7 @@ export class AttemptWriter {
     for (const f of finishes) startsByKey.delete(`${f.outcome.taskRunId}:${f.outcome.attempt}`);
     const starts = [...startsByKey.values()];
     await Promise.all([
-      starts.length > 0 ? this.guard('task starts', () => this.withRetry('task starts', () => taskStart(this.driver, { starts }))) : undefined,
+      starts.length > 0 ? this.guard('task starts', () => this.withRetry('task starts', () => taskStart(this.driver.relaxed, { starts }))) : undefined,
       finishes.length > 0 ? this.guard('attempt outcomes', () => this.writeFinishes(finishes)) : undefined,
       logs.length > 0 ? this.guard('task logs', () => this.writeLogs(logs)) : undefined,
     ]);
@@ -118,7 +118,7 @@ export class AttemptWriter {
   private async writeFinishes(items: Array<Extract<WriteItem, { kind: 'finish' }>>): Promise<void> {
     let finished: FinishedAttempt[];
     try {
-      finished = await this.withRetry('attempt outcomes', () => taskFinish(this.driver, { outcomes: items.map((i) => i.outcome) }));
+      finished = await this.withRetry('attempt outcomes', () => taskFinish(this.driver.relaxed, { outcomes: items.map((i) => i.outcome) }));
     } catch (e: unknown) {
       if (!isDataError(e)) throw e;
       if (items.length > 1) {
@@ -149,7 +149,7 @@ export class AttemptWriter {
       finishedAt: item.outcome.finishedAt,
     };
     try {
-      return await this.withRetry('attempt outcome', () => taskFinish(this.driver, { outcomes: [replacement] }));
+      return await this.withRetry('attempt outcome', () => taskFinish(this.driver.relaxed, { outcomes: [replacement] }));
     } catch (e: unknown) {
       this.log.error('attempt outcome could not be written', { taskRun: item.outcome.taskRunId, error: toError(e).message });
       return [];
@@ -158,7 +158,7 @@ export class AttemptWriter {
 
   private async writeLogs(items: Array<Extract<WriteItem, { kind: 'log' }>>): Promise<void> {
     try {
-      await this.withRetry('task logs', () => taskLogInsert(this.driver, { lines: items }));
+      await this.withRetry('task logs', () => taskLogInsert(this.driver.relaxed, { lines: items }));
     } catch (e: unknown) {
       if (items.length > 1 && isDataError(e)) {
         for (const item of items) await this.writeLogs([item]);

@@ -20,7 +20,7 @@ const USAGE = `cleaver ${ENGINE_VERSION} — a durable task queue
 
 Usage:
   cleaver serve   [--data-dir DIR | --database-url URL [--schema S]] [--socket PATH] [--listen tcp://HOST:PORT] [--token T]
-                  [--max-frame-bytes N] [--heartbeat-timeout 12s]
+                  [--max-frame-bytes N] [--heartbeat-timeout 12s] [--enqueue-commit durable|relaxed]
   cleaver migrate [--data-dir DIR | --database-url URL [--schema S]] [--status]
   cleaver run <task> --input JSON [--metadata JSON] [--wait] [--address ADDR] [--token T]
   cleaver status  [--address ADDR] [--token T]
@@ -98,9 +98,12 @@ async function serve(args: string[]): Promise<number> {
         token: { type: 'string' },
         'max-frame-bytes': { type: 'string' },
         'heartbeat-timeout': { type: 'string' },
+        'enqueue-commit': { type: 'string' },
       },
     }),
   );
+  const enqueueCommit = values['enqueue-commit'] ?? 'durable';
+  if (enqueueCommit !== 'durable' && enqueueCommit !== 'relaxed') throw new UsageError('--enqueue-commit takes durable or relaxed');
   let tcp: { host: string; port: number } | null = null;
   if (values.listen) {
     const address = parseAddress(values.listen);
@@ -124,6 +127,7 @@ async function serve(args: string[]): Promise<number> {
     token,
     maxFrameBytes,
     heartbeatTimeoutMs,
+    enqueueCommit,
     heartbeatIntervalMs: heartbeatTimeoutMs ? Math.max(100, Math.floor(heartbeatTimeoutMs / 5)) : undefined,
     log,
   });
@@ -157,7 +161,7 @@ async function serve(args: string[]): Promise<number> {
   }
   const out = (line: string) => process.stdout.write(`${line}\n`);
   out(`cleaver ${ENGINE_VERSION} engine ${engine.id} ready`);
-  out(`  database:  ${driver.kind === 'pglite' ? `embedded PGlite in ${join(dataDir, 'pgdata')}` : `Postgres ${driver.description}`}`);
+  out(`  database:  ${driver.kind === 'pglite' ? `embedded PGlite in ${join(dataDir, 'pgdata')}` : `Postgres ${driver.description}${enqueueCommit === 'relaxed' ? ' (relaxed enqueue commits)' : ''}`}`);
   for (const address of engine.addresses) out(`  listening: ${address}${address.startsWith('tcp://') ? ' (token required)' : ''}`);
   if (engine.addresses[0]) out(`  workers connect with CLEAVER_ADDRESS=${engine.addresses[0]}`);
   return new Promise<number>(() => undefined); // runs until a signal

@@ -44,6 +44,12 @@ export interface EngineOptions {
   maintenanceIntervalMs?: number;
   /** Run migrations on start (default true). */
   migrate?: boolean;
+  /**
+   * 'durable' (default): a trigger is acknowledged once its insert is flushed to the WAL. 'relaxed':
+   * as soon as it commits — lower latency, but a crash of the Postgres server can lose the last
+   * acknowledged triggers (never corrupt anything). No effect on PGlite.
+   */
+  enqueueCommit?: 'durable' | 'relaxed';
   log?: Logger;
 }
 
@@ -85,6 +91,7 @@ export class Engine {
       pollIntervalMs: options.pollIntervalMs ?? 1_000,
       maintenanceIntervalMs: options.maintenanceIntervalMs ?? 1_000,
       migrate: options.migrate ?? true,
+      enqueueCommit: options.enqueueCommit ?? 'durable',
     };
     this.writer = new AttemptWriter({ driver: this.driver, log: this.log, onFinished: (f) => this.onFinished(f) });
     this.claimLoop = new ClaimLoop({
@@ -104,7 +111,12 @@ export class Engine {
         ),
     });
     this.waiters = new RunWaiters({ driver: this.driver, log: this.log, pollIntervalMs: 250 });
-    this.triggers = new TriggerService({ driver: this.driver, engineId: this.id, onQueued: (action) => this.claimLoop.wake([action]) });
+    this.triggers = new TriggerService({
+      driver: this.driver,
+      engineId: this.id,
+      onQueued: (action) => this.claimLoop.wake([action]),
+      relaxedCommit: this.options.enqueueCommit === 'relaxed',
+    });
     this.protocol = new ProtocolHandler({
       driver: this.driver,
       engineId: this.id,

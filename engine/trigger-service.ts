@@ -4,7 +4,7 @@
  * with no polling wait; other engines are woken by the NOTIFY sent in the same statement.
  */
 import { Batcher } from './batcher.ts';
-import type { Driver } from './db/driver.ts';
+import type { Driver, Queryable } from './db/driver.ts';
 import { isDataError } from './db/sql-state.ts';
 import { uuidv7 } from './ids.ts';
 import { runTrigger, type RunToCreate } from './sql/run-trigger.ts';
@@ -25,8 +25,15 @@ export class TriggerService {
   private readonly onQueued: (action: string) => void;
   private readonly notifyFrom: string | null;
 
-  constructor(options: { driver: Driver; engineId: string; onQueued: (action: string) => void }) {
+  private readonly insertInto: Queryable;
+
+  /**
+   * `relaxedCommit`: acknowledge a trigger before its insert is flushed to the WAL. Faster, but a crash
+   * of the database server can lose the last acknowledged triggers; off by default.
+   */
+  constructor(options: { driver: Driver; engineId: string; onQueued: (action: string) => void; relaxedCommit?: boolean }) {
     this.driver = options.driver;
+    this.insertInto = options.relaxedCommit ? options.driver.relaxed : options.driver;
     this.onQueued = options.onQueued;
     this.notifyFrom = options.driver.capabilities.listenNotify ? options.engineId : null;
     this.batcher = new Batcher({
@@ -69,7 +76,7 @@ export class TriggerService {
 
   private async insert(task: string, group: PendingTrigger[]): Promise<void> {
     try {
-      const created = await runTrigger(this.driver, {
+      const created = await runTrigger(this.insertInto, {
         workflowName: task,
         runs: group.flatMap((p) => p.runs),
         triggerKind: 'manual',

@@ -5,7 +5,7 @@
  */
 
 import { CleaverError } from '../../shared/errors.ts';
-import type { Queryable, QueryResult } from './driver.ts';
+import type { Queryable, QueryResult, Sql } from './driver.ts';
 
 export type ScopeKind = 'transaction' | 'advisory lock';
 
@@ -15,13 +15,13 @@ export interface Scope {
 }
 
 export function scopedQueryable(
-  run: <Row>(sql: string, params: readonly unknown[] | undefined) => Promise<QueryResult<Row>>,
+  run: <Row>(sql: Sql, params: readonly unknown[] | undefined) => Promise<QueryResult<Row>>,
   kind: ScopeKind,
 ): Scope {
   let ended = false;
   return {
     queryable: {
-      query<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>> {
+      query<Row = Record<string, unknown>>(sql: Sql, params?: readonly unknown[]): Promise<QueryResult<Row>> {
         if (ended) {
           return Promise.reject(
             new CleaverError('INTERNAL', `this ${kind} has already ended; a query ran on it after its callback returned (a missing await?)`),

@@ -3,7 +3,8 @@ export function sqlState(error: unknown): string | undefined {
   let current: unknown = error;
   for (let depth = 0; depth < 5 && current && typeof current === 'object'; depth++) {
     const code = (current as { code?: unknown }).code;
-    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return code;
+    // SQLSTATE classes start with a digit or F, H, P, X; this keeps Node's own codes (EPIPE) out.
+    if (typeof code === 'string' && /^[0-9FHPX][0-9A-Z]{4}$/.test(code)) return code;
     current = (current as { cause?: unknown }).cause;
   }
   return undefined;

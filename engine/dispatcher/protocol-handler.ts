@@ -182,7 +182,7 @@ export class ProtocolHandler implements ConnectionHandlers {
       case 'refresh_timeout':
         this.requireWorker(worker, message.t);
         void this.respond(connection, message.id, async () => {
-          const ok = await taskLeaseRefresh(this.o.driver, { taskRunId: message.taskRunId, attempt: message.attempt, ms: message.ms });
+          const ok = await taskLeaseRefresh(this.o.driver.relaxed, { taskRunId: message.taskRunId, attempt: message.attempt, ms: message.ms });
           if (!ok) throw new CleaverError('NOT_FOUND', `attempt ${message.attempt} of task run ${message.taskRunId} is no longer running`);
           return { ok: true };
         });

@@ -19,8 +19,8 @@ export class WorkerLiveness implements MaintenanceService {
 
   async runOnce(): Promise<void> {
     this.o.protocol.closeSilent(this.o.heartbeatTimeoutMs);
-    await workerHeartbeat(this.o.driver, { sessionIds: this.o.protocol.sessionIds() });
-    const reaped = await workerReapStale(this.o.driver, { staleMs: this.o.heartbeatTimeoutMs });
+    await workerHeartbeat(this.o.driver.relaxed, { sessionIds: this.o.protocol.sessionIds() });
+    const reaped = await workerReapStale(this.o.driver.relaxed, { staleMs: this.o.heartbeatTimeoutMs });
     if (reaped.length > 0) this.o.log.warn('workers missed heartbeats; marked disconnected', { count: reaped.length });
     const orphaned = await taskOrphanedList(this.o.driver, { limit: this.o.batch });
     if (orphaned.length === 0) return;

@@ -148,7 +148,7 @@ export class ClaimLoop {
       const generations = claim.actions.map((a) => this.withWork.get(a));
       let tasks: AssignedTask[];
       try {
-        tasks = await taskClaim(this.driver, { workerId: worker.id, actions: claim.actions, limit });
+        tasks = await taskClaim(this.driver.relaxed, { workerId: worker.id, actions: claim.actions, limit });
         this.errorBackoffMs = 0;
       } catch (e: unknown) {
         // The database is unreachable or restarting: try again later; the work stays queued.

@@ -1,4 +1,4 @@
-import type { Queryable } from '../db/driver.ts';
+import type { NamedStatement, Queryable } from '../db/driver.ts';
 import type { Json } from '../../shared/types.ts';
 
 export interface RunToCreate {
@@ -9,31 +9,9 @@ export interface RunToCreate {
   priority: number | null;
 }
 
-/**
- * Creates runs and their task runs for the latest version of a workflow in one statement, whatever
- * the batch size (bulk triggers are one round trip). The task policy is read from the stored
- * definition inside the same statement, so no engine-side cache can be stale. Returns null when the
- * workflow is unknown (nothing is inserted then).
- */
-export async function runTrigger(
-  db: Queryable,
-  params: {
-    workflowName: string;
-    runs: RunToCreate[];
-    triggerKind: 'manual' | 'event' | 'child' | 'cron';
-    /** When set, NOTIFY cleaver_task_queued '<notifyFrom>:<action>' at commit, waking other engines. */
-    notifyFrom: string | null;
-  },
-): Promise<{ version: number; action: string } | null> {
-  const items = params.runs.map((r) => ({
-    run_id: r.runId,
-    task_run_id: r.taskRunId,
-    input: r.input,
-    metadata: r.metadata,
-    priority: r.priority,
-  }));
-  const result = await db.query<{ version: number | null; action: string | null; inserted: string }>(
-    `WITH def AS (
+const RUN_TRIGGER: NamedStatement = {
+  name: 'cleaver_run_trigger',
+  text: `WITH def AS (
        SELECT v.workflow_name, v.version, v.definition -> 'task' AS task
          FROM workflow w
          JOIN workflow_version v ON v.workflow_name = w.name AND v.version = w.latest_version
@@ -68,6 +46,33 @@ export async function runTrigger(
             (SELECT count(*) FROM tasks) + (SELECT count(*) FROM runs) AS inserted,
             CASE WHEN $4::text IS NOT NULL AND EXISTS (SELECT 1 FROM def)
                  THEN pg_notify('cleaver_task_queued', $4::text || ':' || (SELECT task ->> 'name' FROM def)) END AS notified`,
+};
+
+/**
+ * Creates runs and their task runs for the latest version of a workflow in one statement, whatever
+ * the batch size (bulk triggers are one round trip). The task policy is read from the stored
+ * definition inside the same statement, so no engine-side cache can be stale. Returns null when the
+ * workflow is unknown (nothing is inserted then).
+ */
+export async function runTrigger(
+  db: Queryable,
+  params: {
+    workflowName: string;
+    runs: RunToCreate[];
+    triggerKind: 'manual' | 'event' | 'child' | 'cron';
+    /** When set, NOTIFY cleaver_task_queued '<notifyFrom>:<action>' at commit, waking other engines. */
+    notifyFrom: string | null;
+  },
+): Promise<{ version: number; action: string } | null> {
+  const items = params.runs.map((r) => ({
+    run_id: r.runId,
+    task_run_id: r.taskRunId,
+    input: r.input,
+    metadata: r.metadata,
+    priority: r.priority,
+  }));
+  const result = await db.query<{ version: number | null; action: string | null; inserted: string }>(
+    RUN_TRIGGER,
     [params.workflowName, JSON.stringify(items), params.triggerKind, params.notifyFrom],
   );
   const row = result.rows[0];

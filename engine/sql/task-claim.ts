@@ -1,28 +1,9 @@
-import type { Queryable } from '../db/driver.ts';
+import type { NamedStatement, Queryable } from '../db/driver.ts';
 import type { AssignedTask } from '../../shared/protocol.ts';
 
-/**
- * Claims up to `limit` claimable task runs for one worker across its actions, best priority then
- * oldest first, and starts a new attempt on each (status assigned, attempt + 1, lease from now).
- * Each action's queue is read through its own index scan (the LATERAL join), so a deep backlog of one
- * action is never sorted as a whole; SKIP LOCKED lets engines claim side by side without waiting.
- * Task runs past their schedule deadline are left for the schedule-timeout sweep to fail.
- */
-export async function taskClaim(
-  db: Queryable,
-  params: { workerId: string; actions: readonly string[]; limit: number },
-): Promise<AssignedTask[]> {
-  if (params.limit <= 0 || params.actions.length === 0) return [];
-  const result = await db.query<{
-    id: string;
-    run_id: string;
-    action: string;
-    input: AssignedTask['input'];
-    metadata: Record<string, string>;
-    attempt: number;
-    execution_timeout_ms: number;
-  }>(
-    `WITH picked AS (
+const TASK_CLAIM: NamedStatement = {
+  name: 'cleaver_task_claim',
+  text: `WITH picked AS (
        SELECT c.id
          FROM unnest($2::text[]) AS a(action)
          CROSS JOIN LATERAL (
@@ -49,6 +30,30 @@ export async function taskClaim(
        FROM claimed c
        JOIN run r ON r.id = c.run_id
       ORDER BY c.priority DESC, c.id`,
+};
+
+/**
+ * Claims up to `limit` claimable task runs for one worker across its actions, best priority then
+ * oldest first, and starts a new attempt on each (status assigned, attempt + 1, lease from now).
+ * Each action's queue is read through its own index scan (the LATERAL join), so a deep backlog of one
+ * action is never sorted as a whole; SKIP LOCKED lets engines claim side by side without waiting.
+ * Task runs past their schedule deadline are left for the schedule-timeout sweep to fail.
+ */
+export async function taskClaim(
+  db: Queryable,
+  params: { workerId: string; actions: readonly string[]; limit: number },
+): Promise<AssignedTask[]> {
+  if (params.limit <= 0 || params.actions.length === 0) return [];
+  const result = await db.query<{
+    id: string;
+    run_id: string;
+    action: string;
+    input: AssignedTask['input'];
+    metadata: Record<string, string>;
+    attempt: number;
+    execution_timeout_ms: number;
+  }>(
+    TASK_CLAIM,
     [params.workerId, params.actions, params.limit],
   );
   return result.rows.map((row) => ({

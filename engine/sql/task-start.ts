@@ -1,18 +1,9 @@
-import type { Queryable } from '../db/driver.ts';
+import type { NamedStatement, Queryable } from '../db/driver.ts';
 import { isoOrNull } from './rows.ts';
 
-/**
- * Marks attempts as running (batch) and their runs as running. Fenced by attempt: a start report for
- * a superseded attempt changes nothing. The lease is renewed from the database clock.
- */
-export async function taskStart(
-  db: Queryable,
-  params: { starts: Array<{ taskRunId: string; attempt: number; startedAt: number }> },
-): Promise<number> {
-  if (params.starts.length === 0) return 0;
-  const items = params.starts.map((s) => ({ id: s.taskRunId, attempt: s.attempt, started_at: isoOrNull(s.startedAt) }));
-  const result = await db.query<{ started: string }>(
-    `WITH v AS (
+const TASK_START: NamedStatement = {
+  name: 'cleaver_task_start',
+  text: `WITH v AS (
        SELECT * FROM jsonb_to_recordset($1::jsonb) AS v(id uuid, attempt int, started_at timestamptz)
      ),
      started AS (
@@ -29,6 +20,20 @@ export async function taskStart(
         WHERE r.id IN (SELECT run_id FROM started) AND r.status = 'queued'
      )
      SELECT count(*) AS started FROM started`,
+};
+
+/**
+ * Marks attempts as running (batch) and their runs as running. Fenced by attempt: a start report for
+ * a superseded attempt changes nothing. The lease is renewed from the database clock.
+ */
+export async function taskStart(
+  db: Queryable,
+  params: { starts: Array<{ taskRunId: string; attempt: number; startedAt: number }> },
+): Promise<number> {
+  if (params.starts.length === 0) return 0;
+  const items = params.starts.map((s) => ({ id: s.taskRunId, attempt: s.attempt, started_at: isoOrNull(s.startedAt) }));
+  const result = await db.query<{ started: string }>(
+    TASK_START,
     [JSON.stringify(items)],
   );
   return Number(result.rows[0]?.started ?? 0);

@@ -17,7 +17,7 @@ import { CleaverError, toError } from '../../../shared/errors.ts';
 import { breaksConnection, toDatabaseError, transactionAbortedError } from '../database-error.ts';
 import { scopedQueryable } from '../scoped-queryable.ts';
 import { sqlState } from '../sql-state.ts';
-import type { Driver, DriverCapabilities, Queryable, QueryResult } from '../driver.ts';
+import type { Driver, DriverCapabilities, Queryable, QueryResult, Sql } from '../driver.ts';
 
 export interface PgDriverOptions {
   connectionString: string;
@@ -117,25 +117,29 @@ const TYPES = {
  * holds for every connection, pooled or not, before its first statement, at no extra round trip.
  * node-postgres lets a connection string's own `?options=` replace ours, so that is merged in.
  */
-function clientConfig(options: PgDriverOptions): ClientConfig {
+function clientConfig(options: PgDriverOptions, settings: string[] = []): ClientConfig {
   let connectionString = options.connectionString;
-  const startupOptions: string[] = [];
-  try {
-    const url = new URL(connectionString);
-    const fromUrl = url.searchParams.get('options');
-    if (fromUrl !== null && options.schema !== undefined) {
-      startupOptions.push(fromUrl);
-      url.searchParams.delete('options');
-      connectionString = url.toString();
-    }
-  } catch {
-    // Not a URL (a bare socket path, for instance); pg parses it itself.
-  }
+  const ours: string[] = [...settings];
   if (options.schema !== undefined) {
-    if (startupOptions.length === 0 && process.env['PGOPTIONS']) startupOptions.push(process.env['PGOPTIONS']);
     // Backslash-escape what the server's options splitter would treat as separators.
     const value = quoteIdentifier(options.schema).replace(/[\\\s]/g, (c) => `\\${c}`);
-    startupOptions.push(`-c search_path=${value}`);
+    ours.push(`-c search_path=${value}`);
+  }
+  const startupOptions: string[] = [];
+  if (ours.length > 0) {
+    try {
+      const url = new URL(connectionString);
+      const fromUrl = url.searchParams.get('options');
+      if (fromUrl !== null) {
+        startupOptions.push(fromUrl);
+        url.searchParams.delete('options');
+        connectionString = url.toString();
+      }
+    } catch {
+      // Not a URL (a bare socket path, for instance); pg parses it itself.
+    }
+    if (startupOptions.length === 0 && process.env['PGOPTIONS']) startupOptions.push(process.env['PGOPTIONS']);
+    startupOptions.push(...ours);
   }
   return {
     connectionString,
@@ -160,11 +164,12 @@ class Session {
   constructor(client: PoolClient) {
     this.client = client;
   }
-  async run<Row>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>> {
+  async run<Row>(sql: Sql, params?: readonly unknown[]): Promise<QueryResult<Row>> {
     return toResult<Row>(await this.raw(sql, params));
   }
-  async raw(sql: string, params?: readonly unknown[]): Promise<PgQueryResult> {
+  async raw(sql: Sql, params?: readonly unknown[]): Promise<PgQueryResult> {
     try {
+      if (typeof sql !== 'string') return await this.client.query({ name: sql.name, text: sql.text, values: params as unknown[] | undefined });
       return await this.client.query(sql, params as unknown[] | undefined);
     } catch (e: unknown) {
       if (breaksConnection(e)) this.broken ??= toError(e);
@@ -178,6 +183,8 @@ class PgDriver implements Driver {
   readonly capabilities = CAPABILITIES;
   readonly description: string;
   readonly #pool: pg.Pool;
+  readonly #relaxedPool: pg.Pool;
+  readonly relaxed: Queryable;
   readonly #listener: Listener;
   readonly #report: (error: CleaverError) => void;
   #closing: Promise<void> | undefined;
@@ -195,8 +202,12 @@ class PgDriver implements Driver {
     const config = clientConfig(options);
     const poolConfig: PoolConfig = { ...config, max: options.poolSize ?? 10, idleTimeoutMillis: 30_000 };
     this.#pool = new pg.Pool(poolConfig);
+    // Its own pool, so the setting is fixed per connection at no round trip per statement.
+    this.#relaxedPool = new pg.Pool({ ...clientConfig(options, ['-c synchronous_commit=off']), max: options.poolSize ?? 10, idleTimeoutMillis: 30_000 });
+    this.relaxed = { query: (sql, params) => this.#withSession((session) => session.run(sql, params), this.#relaxedPool) };
     // An idle client whose connection died: the pool has already dropped it.
     this.#pool.on('error', (e: Error) => this.#report(toDatabaseError(e)));
+    this.#relaxedPool.on('error', (e: Error) => this.#report(toDatabaseError(e)));
     this.#listener = new Listener(
       { ...config, application_name: `${config.application_name ?? 'cleaver'}:listen` },
       this.#report,
@@ -226,7 +237,7 @@ class PgDriver implements Driver {
     }
   }
 
-  query<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>> {
+  query<Row = Record<string, unknown>>(sql: Sql, params?: readonly unknown[]): Promise<QueryResult<Row>> {
     return this.#withSession((session) => session.run<Row>(sql, params));
   }
 
@@ -293,16 +304,16 @@ class PgDriver implements Driver {
   async #close(): Promise<void> {
     await this.#listener.close();
     try {
-      await this.#pool.end();
+      await Promise.all([this.#pool.end(), this.#relaxedPool.end()]);
     } catch (e: unknown) {
       throw toDatabaseError(e);
     }
   }
 
-  async #withSession<T>(fn: (session: Session) => Promise<T>): Promise<T> {
+  async #withSession<T>(fn: (session: Session) => Promise<T>, pool: pg.Pool = this.#pool): Promise<T> {
     let client: PoolClient;
     try {
-      client = await this.#pool.connect();
+      client = await pool.connect();
     } catch (e: unknown) {
       throw toDatabaseError(e);
     }

@@ -24,7 +24,7 @@ import { CleaverError } from '../../../shared/errors.ts';
 import { acquireDataDirLock, type DataDirLock } from '../data-dir-lock.ts';
 import { toDatabaseError } from '../database-error.ts';
 import { scopedQueryable } from '../scoped-queryable.ts';
-import type { Driver, DriverCapabilities, Queryable, QueryResult } from '../driver.ts';
+import { sqlText, type Driver, type DriverCapabilities, type Queryable, type QueryResult, type Sql } from '../driver.ts';
 
 export interface PgliteDriverOptions {
   /** Directory for the database (files in `<dataDir>/pgdata`) and its lock. Undefined: in memory. */
@@ -78,7 +78,8 @@ async function openPglite(pgdata: string | undefined, where: string): Promise<PG
  * allows several statements in one string (migrations) and is one round trip instead of five. With
  * several statements the last one's result is returned, as the pg driver does.
  */
-async function run<Row>(runner: PgliteRunner, sql: string, params: readonly unknown[] | undefined): Promise<QueryResult<Row>> {
+async function run<Row>(runner: PgliteRunner, statement: Sql, params: readonly unknown[] | undefined): Promise<QueryResult<Row>> {
+  const sql = sqlText(statement);
   try {
     if (params !== undefined && params.length > 0) {
       const result = await runner.query<Row>(sql, params as unknown[]);
@@ -102,13 +103,16 @@ class PgliteDriver implements Driver {
   #exclusive: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
 
+  /** Commits already reach the OS without a flush (fsync off): nothing to relax. */
+  readonly relaxed: Queryable = this;
+
   constructor(pglite: PGlite, description: string, lock: DataDirLock | undefined) {
     this.#pglite = pglite;
     this.description = description;
     this.#lock = lock;
   }
 
-  async query<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<Row>> {
+  async query<Row = Record<string, unknown>>(sql: Sql, params?: readonly unknown[]): Promise<QueryResult<Row>> {
     if (this.#exclusive !== undefined) await this.#waitForExclusive();
     return run<Row>(this.#pglite, sql, params);
   }

@@ -1,0 +1,269 @@
+/**
+ * Cleaver as a system under test: a real `cleaver serve` child process from the build (dist/), on a
+ * fresh Postgres schema or a fresh PGlite data dir per setup; workers are bench/cleaver-worker.ts child
+ * processes; the producer is this process, talking to the engine over its Unix socket with the built SDK.
+ */
+import { randomBytes } from 'node:crypto';
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Cleaver, type RunRef, type TaskDeclaration } from 'cleaver/sdk';
+import { ManagedChild, describeExit } from '../lib/child-process.ts';
+import { toError, withTimeout } from '../lib/deadline.ts';
+import { dropSchema, postgresSettings } from '../lib/postgres-admin.ts';
+import { declareNoop, type NoopInput, type NoopOutput } from './cleaver-noop.ts';
+import type { BenchWorker, SystemUnderTest, WorkerReport } from './system.ts';
+
+export const ROOT = resolve(import.meta.dirname, '../..');
+export const ENGINE_CLI = join(ROOT, 'dist/engine/cli.js');
+const WORKER_ENTRY = join(ROOT, 'bench/cleaver-worker.ts');
+
+const ENGINE_READY_MS = 60_000;
+const ENGINE_STOP_GRACE_MS = 10_000;
+const PGLITE_INIT_MS = 120_000;
+const WORKER_READY_MS = 30_000;
+const WORKER_DRAIN_MS = 30_000;
+const REGISTER_MS = 15_000;
+const RESULT_CHUNK = 5_000;
+
+export type CleaverBackend = 'pg' | 'pglite';
+
+export interface CleaverSystemOptions {
+  backend: CleaverBackend;
+  /** Postgres for the pg backend (a fresh schema per setup). */
+  databaseUrl: string;
+}
+
+export function createCleaverSystem(options: CleaverSystemOptions): SystemUnderTest {
+  return new CleaverSystem(options);
+}
+
+class CleaverSystem implements SystemUnderTest {
+  readonly id: string;
+  readonly label: string;
+  private readonly backend: CleaverBackend;
+  private readonly databaseUrl: string;
+  private pgliteTemplate: Promise<string> | null = null;
+  private templateDir: string | null = null;
+  // Per setup:
+  private dir: string | null = null;
+  private schema: string | null = null;
+  private engine: ManagedChild | null = null;
+  private client: Cleaver | null = null;
+  private noop: TaskDeclaration<NoopInput, NoopOutput> | null = null;
+  private workers = new Set<ManagedChild>();
+  private enqueued: Array<RunRef<NoopOutput>> = [];
+  private engineBanner: string[] = [];
+
+  constructor(options: CleaverSystemOptions) {
+    this.backend = options.backend;
+    this.databaseUrl = options.databaseUrl;
+    this.id = `cleaver-${options.backend}`;
+    this.label = `Cleaver on ${options.backend === 'pg' ? 'Postgres' : 'PGlite'}`;
+  }
+
+  async describe(): Promise<Record<string, string>> {
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    const info: Record<string, string> = { cleaver: pkg.version, engine: 'cleaver serve (dist/engine/cli.js), default flags' };
+    if (this.backend === 'pg') {
+      const settings = await postgresSettings(this.databaseUrl);
+      for (const [name, value] of Object.entries(settings)) info[`postgres.${name}`] = value;
+    } else {
+      const pglite = JSON.parse(readFileSync(join(ROOT, 'node_modules/@electric-sql/pglite/package.json'), 'utf8')) as { version: string };
+      info.pglite = pglite.version;
+      info['pglite.durability'] = 'fsync off, synchronous_commit on (engine/db/pglite/pglite-driver.ts)';
+    }
+    if (this.engineBanner.length > 0) info['engine.banner'] = this.engineBanner.join(' | ');
+    return info;
+  }
+
+  async setup(): Promise<void> {
+    if (this.engine) throw new Error(`${this.id}: setup() called twice without teardown()`);
+    // Short: a Unix socket path must fit in ~100 bytes.
+    this.dir = mkdtempSync(join(tmpdir(), 'clvb-'));
+    const socket = join(this.dir, 'e.sock');
+    let databaseArgs: string[];
+    if (this.backend === 'pg') {
+      this.schema = `bench_${randomBytes(6).toString('hex')}`;
+      databaseArgs = ['--database-url', this.databaseUrl, '--schema', this.schema];
+    } else {
+      const template = await this.pgliteTemplateDir();
+      cpSync(join(template, 'pgdata'), join(this.dir, 'data', 'pgdata'), { recursive: true });
+      databaseArgs = ['--data-dir', join(this.dir, 'data')];
+    }
+    this.engine = new ManagedChild({
+      name: `${this.id} engine`,
+      command: process.execPath,
+      args: [ENGINE_CLI, 'serve', '--socket', socket, ...databaseArgs],
+      cwd: ROOT,
+    });
+    await this.engine.waitForLine((line) => line.includes(' ready'), { what: 'its " ready" line', timeoutMs: ENGINE_READY_MS });
+    // The banner after "ready" says which database and settings the engine really uses.
+    await this.engine.waitForLine((line) => line.trim().startsWith('database:'), { what: 'its "database:" line', timeoutMs: 5_000 });
+    this.engineBanner = this.engine.stdoutLines().filter((line) => /^\s*(cleaver |database:)/.test(line)).map((line) => line.trim());
+
+    this.client = Cleaver.connect({ address: `unix://${socket}` });
+    this.noop = declareNoop(this.client);
+    // The engine accepts triggers only for tasks some worker has registered; a worker that connects and
+    // leaves at once registers `noop` without taking anything, so burn-down can preload with no worker.
+    const registrar = await this.client.worker('bench-register', { workflows: [this.noop], slots: 1, handleSignals: false });
+    await this.guard(withTimeout(`${this.id}: registering the noop task`, REGISTER_MS, registrar.start().then(() => registrar.stop())));
+  }
+
+  async startWorker(options: { slots: number }): Promise<BenchWorker> {
+    const socket = join(this.requireDir(), 'e.sock');
+    const child = new ManagedChild({
+      name: `${this.id} worker (slots ${options.slots})`,
+      command: process.execPath,
+      args: ['--import', 'tsx', WORKER_ENTRY],
+      env: { ...process.env, CLEAVER_ADDRESS: `unix://${socket}`, BENCH_WORKER_SLOTS: String(options.slots) },
+      cwd: ROOT,
+    });
+    this.workers.add(child);
+    try {
+      const ready = await this.guard(child.waitForLine((line) => line === 'ready', { what: 'its "ready" line', timeoutMs: WORKER_READY_MS }));
+      return {
+        readyAt: ready.at,
+        died: child.died,
+        stop: () => this.stopWorker(child),
+      };
+    } catch (e: unknown) {
+      child.kill();
+      throw e;
+    }
+  }
+
+  private async stopWorker(child: ManagedChild): Promise<WorkerReport> {
+    try {
+      const exit = await child.stop({ request: () => child.send('stop'), signal: null, graceMs: WORKER_DRAIN_MS });
+      if (exit.forced) throw new Error(`${child.name} did not drain and exit within ${WORKER_DRAIN_MS / 1000} s of "stop"; killed. Last output:\n${child.outputTail()}`);
+      if (exit.code !== 0) throw new Error(`${child.name} exited with ${describeExit(exit)} while stopping; last output:\n${child.outputTail()}`);
+      const { line } = await child.waitForLine((l) => l.startsWith('report '), { what: 'its report line', timeoutMs: 1_000 });
+      return JSON.parse(line.slice('report '.length)) as WorkerReport;
+    } finally {
+      this.workers.delete(child);
+    }
+  }
+
+  async runAndWait(sentAt: number): Promise<{ startLatencyMs: number }> {
+    const output = await this.guard(this.requireNoop().run({ sentAt }));
+    if (typeof output?.startLatencyMs !== 'number') throw new Error(`${this.id}: noop returned ${JSON.stringify(output)}, expected { startLatencyMs: number }`);
+    return { startLatencyMs: output.startLatencyMs };
+  }
+
+  async enqueueMany(count: number): Promise<void> {
+    const refs = await this.guard(this.requireNoop().runManyNoWait(Array.from({ length: count }, () => ({}))));
+    if (refs.length !== count) throw new Error(`${this.id}: runManyNoWait of ${count} returned ${refs.length} run ids`);
+    for (const ref of refs) this.enqueued.push(ref);
+  }
+
+  async unfinished(): Promise<number> {
+    const { counts } = await this.guard(this.requireClient().status());
+    const live = ['queued', 'assigned', 'running'].filter((status) => status in counts);
+    if (live.length === 0) throw new Error(`${this.id}: engine status reports no queued/assigned/running counts (got ${JSON.stringify(counts)}); update bench/systems/cleaver.ts`);
+    return live.reduce((sum, status) => sum + (counts[status] ?? 0), 0);
+  }
+
+  async connectedWorkers(): Promise<number> {
+    const status = await this.guard(this.requireClient().status());
+    return status.workers.length;
+  }
+
+  async verifyEnqueued(): Promise<{ succeeded: number; notSucceeded: number; firstProblem: string | null }> {
+    let succeeded = 0;
+    let notSucceeded = 0;
+    let firstProblem: string | null = null;
+    // result() of a finished run is one lookup; chunks keep the number of outstanding requests bounded.
+    for (let i = 0; i < this.enqueued.length; i += RESULT_CHUNK) {
+      const settled = await this.guard(Promise.allSettled(this.enqueued.slice(i, i + RESULT_CHUNK).map((ref) => ref.result())));
+      for (const [j, outcome] of settled.entries()) {
+        if (outcome.status === 'fulfilled') {
+          succeeded++;
+        } else {
+          notSucceeded++;
+          firstProblem ??= `run ${this.enqueued[i + j]!.runId}: ${toError(outcome.reason).message}`;
+        }
+      }
+    }
+    return { succeeded, notSucceeded, firstProblem };
+  }
+
+  async teardown(): Promise<void> {
+    const problems: string[] = [];
+    const attempt = async (what: string, step: () => Promise<void>) => {
+      try {
+        await step();
+      } catch (e: unknown) {
+        problems.push(`${what}: ${toError(e).message}`);
+      }
+    };
+    for (const worker of this.workers) worker.kill();
+    this.workers.clear();
+    const client = this.client;
+    if (client) await attempt('closing the client', () => withTimeout('closing the client', 10_000, client.close()));
+    const engine = this.engine;
+    if (engine) {
+      await attempt('stopping the engine', async () => {
+        const exit = await engine.stop({ request: null, signal: 'SIGTERM', graceMs: ENGINE_STOP_GRACE_MS });
+        if (exit.forced) throw new Error(`${engine.name} ignored SIGTERM for ${ENGINE_STOP_GRACE_MS / 1000} s and was killed; last output:\n${engine.outputTail()}`);
+        if (exit.code !== 0) throw new Error(`${engine.name} exited with ${describeExit(exit)} on SIGTERM; last output:\n${engine.outputTail()}`);
+      });
+    }
+    const schema = this.schema;
+    if (schema) await attempt(`dropping schema ${schema}`, () => withTimeout(`dropping schema ${schema}`, 30_000, dropSchema(this.databaseUrl, schema)));
+    if (this.dir) rmSync(this.dir, { recursive: true, force: true });
+    this.dir = null;
+    this.schema = null;
+    this.engine = null;
+    this.client = null;
+    this.noop = null;
+    this.enqueued = [];
+    if (problems.length > 0) throw new Error(`${this.id} teardown: ${problems.join('; ')}`);
+  }
+
+  async dispose(): Promise<void> {
+    if (this.templateDir) rmSync(this.templateDir, { recursive: true, force: true });
+    this.templateDir = null;
+    this.pgliteTemplate = null;
+  }
+
+  /**
+   * PGlite's initdb runs in WebAssembly and takes 5-10 s, so it runs once per benchmark: `cleaver
+   * migrate` creates and migrates a data dir, and each setup starts its engine on a copy. The copy is
+   * byte for byte what a first `cleaver serve` would have produced.
+   */
+  private pgliteTemplateDir(): Promise<string> {
+    this.pgliteTemplate ??= (async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'clvb-tpl-'));
+      this.templateDir = dir;
+      const migrate = new ManagedChild({ name: `${this.id} migrate`, command: process.execPath, args: [ENGINE_CLI, 'migrate', '--data-dir', dir], cwd: ROOT });
+      const exit = await withTimeout(`${this.id}: creating the PGlite data dir (cleaver migrate)`, PGLITE_INIT_MS, migrate.exited).catch((e: unknown) => {
+        migrate.kill();
+        throw e;
+      });
+      if (exit.code !== 0) throw new Error(`${migrate.name} exited with ${describeExit(exit)}; output:\n${migrate.outputTail()}`);
+      return dir;
+    })();
+    return this.pgliteTemplate;
+  }
+
+  /** Fails an operation as soon as the engine process dies, instead of at its timeout. */
+  private guard<T>(operation: Promise<T>): Promise<T> {
+    return this.engine ? Promise.race([operation, this.engine.died]) : operation;
+  }
+
+  private requireDir(): string {
+    if (!this.dir) throw new Error(`${this.id}: not set up`);
+    return this.dir;
+  }
+
+  private requireClient(): Cleaver {
+    if (!this.client) throw new Error(`${this.id}: not set up`);
+    return this.client;
+  }
+
+  private requireNoop(): TaskDeclaration<NoopInput, NoopOutput> {
+    if (!this.noop) throw new Error(`${this.id}: not set up`);
+    return this.noop;
+  }
+}
