@@ -9,7 +9,9 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
 rmSync(join(root, 'dist'), { recursive: true, force: true });
-const tsc = require.resolve('typescript/bin/tsc');
+// typescript's "exports" hide bin/, so find it from its package.json.
+const typescriptDir = dirname(require.resolve('typescript/package.json'));
+const tsc = join(typescriptDir, require('typescript/package.json').bin.tsc);
 execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.json')], { stdio: 'inherit', cwd: root });
 cpSync(join(root, 'engine/sql/migrations'), join(root, 'dist/engine/sql/migrations'), { recursive: true });
 chmodSync(join(root, 'dist/engine/cli.js'), 0o755);
