@@ -228,7 +228,7 @@ async function status(args: string[]): Promise<number> {
       `database:  ${s.database}`,
       ...s.listening.map((l) => `listening: ${l}`),
       `task runs: ${Object.entries(s.counts).map(([k, v]) => `${k} ${v}`).join(', ')}`,
-      `workers:   ${s.workers.length === 0 ? 'none connected' : ''}`,
+      `workers:   ${s.workers.length === 0 ? 'none connected' : s.workers.length}`,
       ...s.workers.map((w) => `  ${w.name} ${w.id} slots ${w.busy}/${w.slots}${w.draining ? ' draining' : ''} actions ${w.actions.join(',')}`),
     ];
     process.stdout.write(`${lines.join('\n')}\n`);

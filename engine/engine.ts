@@ -115,6 +115,7 @@ export class Engine {
       driver: this.driver,
       engineId: this.id,
       onQueued: (action) => this.claimLoop.wake([action]),
+      reserve: (action, count) => this.claimLoop.reserve(action, count),
       relaxedCommit: this.options.enqueueCommit === 'relaxed',
     });
     this.protocol = new ProtocolHandler({

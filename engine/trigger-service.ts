@@ -7,8 +7,9 @@ import { Batcher } from './batcher.ts';
 import type { Driver, Queryable } from './db/driver.ts';
 import { isDataError } from './db/sql-state.ts';
 import { uuidv7 } from './ids.ts';
+import type { DirectReservation } from './scheduler/claim-loop.ts';
 import { runTrigger, type RunToCreate } from './sql/run-trigger.ts';
-import type { TriggerItem } from '../shared/protocol.ts';
+import type { AssignedTask, TriggerItem } from '../shared/protocol.ts';
 import { CleaverError, toError } from '../shared/errors.ts';
 import { validateJson, validateMetadata } from '../shared/payload.ts';
 
@@ -31,8 +32,18 @@ export class TriggerService {
    * `relaxedCommit`: acknowledge a trigger before its insert is flushed to the WAL. Faster, but a crash
    * of the database server can lose the last acknowledged triggers; off by default.
    */
-  constructor(options: { driver: Driver; engineId: string; onQueued: (action: string) => void; relaxedCommit?: boolean }) {
+  private readonly reserve: (action: string, count: number) => DirectReservation | null;
+
+  constructor(options: {
+    driver: Driver;
+    engineId: string;
+    onQueued: (action: string) => void;
+    /** Offers a local worker to assign new task runs to in the insert itself (ClaimLoop.reserve). */
+    reserve: (action: string, count: number) => DirectReservation | null;
+    relaxedCommit?: boolean;
+  }) {
     this.driver = options.driver;
+    this.reserve = options.reserve;
     this.insertInto = options.relaxedCommit ? options.driver.relaxed : options.driver;
     this.onQueued = options.onQueued;
     this.notifyFrom = options.driver.capabilities.listenNotify ? options.engineId : null;
@@ -75,21 +86,35 @@ export class TriggerService {
   }
 
   private async insert(task: string, group: PendingTrigger[]): Promise<void> {
+    const runs = group.flatMap((p) => p.runs);
+    // For a standalone task the workflow name is its action.
+    const reservation = this.reserve(task, runs.length);
     try {
       const created = await runTrigger(this.insertInto, {
         workflowName: task,
-        runs: group.flatMap((p) => p.runs),
+        runs,
         triggerKind: 'manual',
         notifyFrom: this.notifyFrom,
+        assignTo: reservation ? { workerId: reservation.workerId, count: reservation.count } : null,
       });
       if (!created) {
+        reservation?.release();
         const error = new CleaverError('UNKNOWN_TASK', `no task named ${JSON.stringify(task)} is registered; start a worker that declares it, or check the name`);
         for (const p of group) p.reject(error);
         return;
       }
-      this.onQueued(created.action);
+      if (reservation) {
+        const byId = new Map(runs.map((r) => [r.taskRunId, r]));
+        const assigned: AssignedTask[] = created.assigned.map((a) => {
+          const run = byId.get(a.taskRunId)!;
+          return { taskRunId: a.taskRunId, runId: run.runId, attempt: a.attempt, action: created.action, input: run.input, metadata: run.metadata, timeoutMs: a.timeoutMs };
+        });
+        reservation.deliver(assigned);
+      }
+      if (created.assigned.length < runs.length) this.onQueued(created.action);
       for (const p of group) p.resolve(p.runs.map((r) => r.runId));
     } catch (e: unknown) {
+      reservation?.release();
       // A merged batch fails as a whole; retry its requests one by one so only a bad one fails.
       if (group.length > 1 && isDataError(e)) {
         for (const p of group) await this.insert(task, [p]);

@@ -130,11 +130,11 @@ export class ManagedChild {
 
   /**
    * Asks the process to exit — with `request` (e.g. a line on stdin) and/or `signal` — and SIGKILLs it
-   * after `graceMs`. The exit it causes does not count as a death.
+   * after `graceMs`. The exit it causes does not count as a death; `exitedBefore` says it had already gone.
    */
-  async stop(options: { request: (() => void) | null; signal: NodeJS.Signals | null; graceMs: number }): Promise<ExitStatus & { forced: boolean }> {
+  async stop(options: { request: (() => void) | null; signal: NodeJS.Signals | null; graceMs: number }): Promise<ExitStatus & { forced: boolean; exitedBefore: boolean }> {
     this.stopping = true;
-    if (!this.running) return { ...(await this.exited), forced: false };
+    if (!this.running) return { ...(await this.exited), forced: false, exitedBefore: true };
     options.request?.();
     if (options.signal) this.process.kill(options.signal);
     let forced = false;
@@ -144,7 +144,7 @@ export class ManagedChild {
     }, options.graceMs);
     const status = await this.exited;
     clearTimeout(timer);
-    return { ...status, forced };
+    return { ...status, forced, exitedBefore: false };
   }
 
   /** SIGKILL, at once. */

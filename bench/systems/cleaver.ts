@@ -205,6 +205,8 @@ class CleaverSystem implements SystemUnderTest {
     if (engine) {
       await attempt('stopping the engine', async () => {
         const exit = await engine.stop({ request: null, signal: 'SIGTERM', graceMs: ENGINE_STOP_GRACE_MS });
+        // An engine that died earlier has already failed the step that was running.
+        if (exit.exitedBefore) return;
         if (exit.forced) throw new Error(`${engine.name} ignored SIGTERM for ${ENGINE_STOP_GRACE_MS / 1000} s and was killed; last output:\n${engine.outputTail()}`);
         if (exit.code !== 0) throw new Error(`${engine.name} exited with ${describeExit(exit)} on SIGTERM; last output:\n${engine.outputTail()}`);
       });

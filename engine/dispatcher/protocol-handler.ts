@@ -101,6 +101,7 @@ export class ProtocolHandler implements ConnectionHandlers {
       address: connection.remote,
       draining: false,
       running: new Map(),
+      reserved: 0,
       lastSeenAt: Date.now(),
       send: (message) => connection.send(message),
       close: () => connection.close(),

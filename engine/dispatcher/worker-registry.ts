@@ -14,6 +14,8 @@ export interface WorkerSession {
   draining: boolean;
   /** Active attempts on this worker: taskRunId → attempt. */
   readonly running: Map<string, number>;
+  /** Slots promised to task runs being inserted already assigned to this worker (see ClaimLoop.reserve). */
+  reserved: number;
   lastSeenAt: number;
   send(message: EngineMessage): void;
   close(reason: string): void;
@@ -59,7 +61,7 @@ export class WorkerRegistry {
   }
 
   freeSlots(worker: WorkerSession): number {
-    return worker.draining ? 0 : Math.max(0, worker.slots - worker.running.size);
+    return worker.draining ? 0 : Math.max(0, worker.slots - worker.running.size - worker.reserved);
   }
 
   /** Records claimed attempts as running on the worker and pushes them in one frame. */

@@ -14,6 +14,15 @@ import { planClaims } from './claim-planner.ts';
 import type { AssignedTask } from '../../shared/protocol.ts';
 import { toError } from '../../shared/errors.ts';
 
+export interface DirectReservation {
+  workerId: string;
+  count: number;
+  /** The insert failed or assigned fewer: give the slots back. */
+  release(): void;
+  /** The insert committed: push these attempts to the worker (or fail them if it is gone). */
+  deliver(tasks: AssignedTask[]): void;
+}
+
 export class ClaimLoop {
   private readonly driver: Driver;
   private readonly registry: WorkerRegistry;
@@ -64,6 +73,44 @@ export class ClaimLoop {
     const known = this.dueRetries.get(action);
     if (known === undefined || due < known) this.dueRetries.set(action, due);
     this.armRetryTimer();
+  }
+
+  /**
+   * For a trigger about to insert `count` task runs of `action`: when no backlog is known for the
+   * action and a worker here has free slots, reserves up to `count` of them so the insert can create
+   * those task runs already assigned to it (one round trip instead of insert then claim). Returns null
+   * when the queue must be used, so new work never overtakes work already waiting.
+   */
+  reserve(action: string, count: number): DirectReservation | null {
+    if (this.stopped || this.withWork.has(action) || count <= 0) return null;
+    const workers = this.registry.all();
+    for (let i = 0; i < workers.length; i++) {
+      const worker = workers[(this.cursor + i) % workers.length]!;
+      const free = this.registry.freeSlots(worker);
+      if (free <= 0 || !worker.actions.includes(action)) continue;
+      this.cursor += i + 1;
+      const reserved = Math.min(free, count);
+      worker.reserved += reserved;
+      let open = true;
+      const close = () => {
+        if (open) worker.reserved -= reserved;
+        open = false;
+      };
+      return {
+        workerId: worker.id,
+        count: reserved,
+        release: close,
+        deliver: (tasks) => {
+          close();
+          if (this.registry.get(worker.id) !== worker) {
+            if (tasks.length > 0) this.onOrphaned(worker.id, tasks);
+            return;
+          }
+          if (tasks.length > 0) this.registry.assign(worker, tasks);
+        },
+      };
+    }
+    return null;
   }
 
   /** A worker's slots were freed: claim again if its actions may still have work. */
