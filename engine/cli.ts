@@ -106,7 +106,8 @@ async function serve(args: string[]): Promise<number> {
   if (enqueueCommit !== 'durable' && enqueueCommit !== 'relaxed') throw new UsageError('--enqueue-commit takes durable or relaxed');
   let tcp: { host: string; port: number } | null = null;
   if (values.listen) {
-    const address = parseAddress(values.listen);
+    const listen = values.listen;
+    const address = usage(() => parseAddress(listen));
     if (address.kind !== 'tcp') throw new UsageError('--listen takes tcp://HOST:PORT');
     tcp = { host: address.host, port: address.port };
   }
@@ -203,14 +204,14 @@ async function run(args: string[]): Promise<number> {
   const metadata = values.metadata ? parseJsonFlag(values.metadata, '--metadata') : undefined;
   const client = clientFrom(values);
   try {
-    const declaration = client.task({ name: task, fn: () => null });
+    const ref = client.ref(task);
     const options = metadata ? { metadata: metadata as Record<string, string> } : {};
     if (values.wait) {
-      const output = await declaration.run(input, options);
+      const output = await ref.run(input, options);
       process.stdout.write(`${JSON.stringify(output, null, 2)}\n`);
     } else {
-      const ref = await declaration.runNoWait(input, options);
-      process.stdout.write(`${ref.runId}\n`);
+      const run = await ref.runNoWait(input, options);
+      process.stdout.write(`${run.runId}\n`);
     }
     return 0;
   } finally {

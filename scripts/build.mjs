@@ -12,6 +12,6 @@ rmSync(join(root, 'dist'), { recursive: true, force: true });
 // typescript's "exports" hide bin/, so find it from its package.json.
 const typescriptDir = dirname(require.resolve('typescript/package.json'));
 const tsc = join(typescriptDir, require('typescript/package.json').bin.tsc);
-execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.json')], { stdio: 'inherit', cwd: root });
+execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit', cwd: root });
 cpSync(join(root, 'engine/sql/migrations'), join(root, 'dist/engine/sql/migrations'), { recursive: true });
 chmodSync(join(root, 'dist/engine/cli.js'), 0o755);

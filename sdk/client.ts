@@ -4,7 +4,7 @@
  * (CLEAVER_DATA_DIR or ~/.cleaver). The connection is opened lazily on first use.
  */
 import { EngineConnection } from './engine-connection.ts';
-import { TaskDeclaration, type TaskClient, type TaskOptions } from './task.ts';
+import { TaskDeclaration, TaskRef, type RunOptions, type TaskClient, type TaskOptions } from './task.ts';
 import { Worker, type WorkerOptions } from './worker.ts';
 import { defaultDataDir, defaultSocketPath, parseAddress, type EngineAddress } from '../shared/paths.ts';
 import { PROTOCOL_VERSION, type EngineStatus, type RunOutcome, type TriggerItem } from '../shared/protocol.ts';
@@ -40,6 +40,19 @@ export class Cleaver implements TaskClient {
   /** Declares a standalone task (a one-task workflow). Workers that list it register it with the engine. */
   task<I = unknown, O = unknown>(options: TaskOptions<I, O>): TaskDeclaration<I, O> {
     return new TaskDeclaration<I, O>(this, options);
+  }
+
+  /**
+   * A task declared in another process, by name, to trigger it from here: `cleaver.ref<In, Out>('hello')`
+   * has run / runNoWait / runMany / runManyNoWait.
+   */
+  ref<I = unknown, O = unknown>(name: string): TaskRef<I, O> {
+    return new TaskRef<I, O>(this, name);
+  }
+
+  /** Triggers a task by name and waits for its output (shorthand for `ref(name).run(input)`). */
+  run<O = unknown>(name: string, input: unknown, options?: RunOptions): Promise<O> {
+    return this.ref<unknown, O>(name).run(input, options);
   }
 
   /** Creates a worker; call start() on it to register and begin taking work. */

@@ -1,5 +1,5 @@
 export { Cleaver, type ConnectOptions } from './client.ts';
-export { TaskDeclaration, type TaskOptions, type RunOptions, type RunRef } from './task.ts';
+export { TaskDeclaration, TaskRef, type TaskOptions, type RunOptions, type RunRef } from './task.ts';
 export { Worker, type WorkerOptions } from './worker.ts';
 export type { Context } from './context.ts';
 export { CleaverError, NonRetryableError, TaskRunError, type ErrorCode } from '../shared/errors.ts';

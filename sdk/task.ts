@@ -38,38 +38,20 @@ export interface TaskClient {
   awaitRun(runId: string): Promise<RunOutcome>;
 }
 
-export class TaskDeclaration<I = unknown, O = unknown> {
+/**
+ * Triggers runs of a task by name: what a declaration offers, and what `cleaver.ref(name)` gives a
+ * producer in another process that does not have the task's code.
+ */
+export class TaskRef<I = unknown, O = unknown> {
   readonly name: string;
-  readonly definition: TaskDefinition;
-  readonly fn: (input: I, ctx: Context) => O | Promise<O>;
-  private readonly client: TaskClient;
+  protected readonly client: TaskClient;
 
-  constructor(client: TaskClient, options: TaskOptions<I, O>) {
-    if (typeof options?.name !== 'string' || !/^[A-Za-z0-9_.:\-/]{1,200}$/.test(options.name)) {
-      throw new CleaverError('BAD_REQUEST', `task name ${JSON.stringify(options?.name)} must be 1-200 letters, digits or _ . : - /`);
+  constructor(client: TaskClient, name: string) {
+    if (typeof name !== 'string' || !/^[A-Za-z0-9_.:\-/]{1,200}$/.test(name)) {
+      throw new CleaverError('BAD_REQUEST', `task name ${JSON.stringify(name)} must be 1-200 letters, digits or _ . : - /`);
     }
-    if (typeof options.fn !== 'function') throw new CleaverError('BAD_REQUEST', `task ${options.name}: fn must be a function`);
-    const retries = options.retries ?? 0;
-    if (!Number.isInteger(retries) || retries < 0 || retries > 1000) {
-      throw new CleaverError('BAD_REQUEST', `task ${options.name}: retries must be an integer from 0 to 1000`);
-    }
-    const backoff = options.backoff ?? null;
-    if (backoff && !(backoff.factor > 0 && backoff.maxSeconds > 0)) {
-      throw new CleaverError('BAD_REQUEST', `task ${options.name}: backoff needs a positive factor and maxSeconds`);
-    }
-    const priority = options.defaultPriority ?? 1;
-    if (![1, 2, 3].includes(priority)) throw new CleaverError('BAD_REQUEST', `task ${options.name}: defaultPriority must be 1, 2 or 3`);
-    this.name = options.name;
-    this.fn = options.fn;
     this.client = client;
-    this.definition = {
-      name: options.name,
-      retries,
-      backoff: backoff ? { factor: backoff.factor, maxSeconds: backoff.maxSeconds } : null,
-      executionTimeoutMs: positive(parseDuration(options.executionTimeout ?? '60s', `task ${options.name}: executionTimeout`), options.name),
-      scheduleTimeoutMs: positive(parseDuration(options.scheduleTimeout ?? '5m', `task ${options.name}: scheduleTimeout`), options.name),
-      defaultPriority: priority,
-    };
+    this.name = name;
   }
 
   /** Triggers one run and waits for its output. */
@@ -86,15 +68,13 @@ export class TaskDeclaration<I = unknown, O = unknown> {
 
   /** Triggers one run per input in one bulk insert and waits for all outputs (in input order). */
   async runMany(inputs: I[], options: RunOptions = {}): Promise<O[]> {
-    if (!Array.isArray(inputs) || inputs.length === 0) throw new CleaverError('BAD_PAYLOAD', 'runMany needs a non-empty array of inputs');
-    const { outcomes } = await this.client.trigger(this.name, inputs.map((input) => item(input, options)), true);
+    const { outcomes } = await this.client.trigger(this.name, items(inputs, options), true);
     return outcomes!.map((o) => unwrap<O>(o));
   }
 
   /** Triggers one run per input in one bulk insert; returns their references. */
   async runManyNoWait(inputs: I[], options: RunOptions = {}): Promise<Array<RunRef<O>>> {
-    if (!Array.isArray(inputs) || inputs.length === 0) throw new CleaverError('BAD_PAYLOAD', 'runMany needs a non-empty array of inputs');
-    const { runIds } = await this.client.trigger(this.name, inputs.map((input) => item(input, options)), false);
+    const { runIds } = await this.client.trigger(this.name, items(inputs, options), false);
     return runIds.map((id) => this.ref(id));
   }
 
@@ -107,14 +87,49 @@ export class TaskDeclaration<I = unknown, O = unknown> {
   }
 }
 
+/** A declared task: its policy and its function, plus the ways to trigger it. */
+export class TaskDeclaration<I = unknown, O = unknown> extends TaskRef<I, O> {
+  readonly definition: TaskDefinition;
+  readonly fn: (input: I, ctx: Context) => O | Promise<O>;
+
+  constructor(client: TaskClient, options: TaskOptions<I, O>) {
+    super(client, options?.name);
+    if (typeof options.fn !== 'function') throw new CleaverError('BAD_REQUEST', `task ${options.name}: fn must be a function`);
+    const retries = options.retries ?? 0;
+    if (!Number.isInteger(retries) || retries < 0 || retries > 1000) {
+      throw new CleaverError('BAD_REQUEST', `task ${options.name}: retries must be an integer from 0 to 1000`);
+    }
+    const backoff = options.backoff ?? null;
+    if (backoff && !(backoff.factor > 0 && backoff.maxSeconds > 0)) {
+      throw new CleaverError('BAD_REQUEST', `task ${options.name}: backoff needs a positive factor and maxSeconds`);
+    }
+    const priority = options.defaultPriority ?? 1;
+    if (![1, 2, 3].includes(priority)) throw new CleaverError('BAD_REQUEST', `task ${options.name}: defaultPriority must be 1, 2 or 3`);
+    this.fn = options.fn;
+    this.definition = {
+      name: options.name,
+      retries,
+      backoff: backoff ? { factor: backoff.factor, maxSeconds: backoff.maxSeconds } : null,
+      executionTimeoutMs: positive(parseDuration(options.executionTimeout ?? '60s', `task ${options.name}: executionTimeout`), options.name),
+      scheduleTimeoutMs: positive(parseDuration(options.scheduleTimeout ?? '5m', `task ${options.name}: scheduleTimeout`), options.name),
+      defaultPriority: priority,
+    };
+  }
+}
+
 function positive(ms: number, task: string): number {
   if (ms <= 0 || ms > 2_147_483_647) throw new CleaverError('BAD_REQUEST', `task ${task}: timeouts must be between 1 ms and about 24 days`);
   return ms;
 }
 
-function item(input: unknown, options: RunOptions): TriggerItem {
+function items(inputs: unknown[], options: RunOptions): TriggerItem[] {
+  if (!Array.isArray(inputs) || inputs.length === 0) throw new CleaverError('BAD_PAYLOAD', 'runMany needs a non-empty array of inputs');
+  return inputs.map((input, i) => item(input, options, `inputs[${i}]`));
+}
+
+function item(input: unknown, options: RunOptions, where = 'input'): TriggerItem {
   return {
-    input: validateJson(input === undefined ? {} : input, 'input'),
+    input: validateJson(input === undefined ? {} : input, where),
     metadata: options.metadata ? validateMetadata(options.metadata, 'metadata') : undefined,
     priority: options.priority,
   };

@@ -96,7 +96,7 @@ forEachDriver('bad input', (getDriver) => {
   });
 
   it('closes a connection that sends an oversized frame or skips the hello, and serves everyone else', async () => {
-    const accepted = await cleaver.task({ name: 'slow', fn: () => null }).runNoWait({ ms: 300 });
+    const accepted = await cleaver.ref<{ ms: number }, { pid: number }>('slow').runNoWait({ ms: 300 });
     const big = new RawClient(socketPath);
     await big.hello();
     const header = Buffer.alloc(4);
@@ -121,7 +121,7 @@ forEachDriver('bad input', (getDriver) => {
 
     // The run accepted before all of this completes; new work is served.
     expect(await accepted.result()).toMatchObject({ sleptMs: 300 });
-    expect(await cleaver.task({ name: 'echo', fn: () => null }).run({ still: 'serving' })).toMatchObject({ input: { still: 'serving' } });
+    expect(await cleaver.ref('echo').run({ still: 'serving' })).toMatchObject({ input: { still: 'serving' } });
   });
 
   it('refuses a worker hello that declares no or invalid tasks', async () => {

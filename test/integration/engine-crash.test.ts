@@ -31,7 +31,7 @@ forEachDriverKind('engine crash', (kind, databaseUrl) => {
     try {
       await worker.ready;
       cleaver = client(dir);
-      const refs = await cleaver.task({ name: 'slow', fn: () => null }).runManyNoWait(Array.from({ length: 16 }, () => ({ ms: 400 })));
+      const refs = await cleaver.ref<{ ms: number }, { pid: number }>('slow').runManyNoWait(Array.from({ length: 16 }, () => ({ ms: 400 })));
       await waitFor('some tasks to be running', () => executions(dir).filter((e) => e.phase === 'start').length >= 4);
       await kill(first);
 

@@ -27,7 +27,7 @@ forEachDriver('task lifecycle', (getDriver) => {
     removeDir(dir);
   });
 
-  const task = (name: string) => cleaver.task({ name, fn: () => null });
+  const task = (name: string) => cleaver.ref(name);
 
   it('runs a task and returns its output, with metadata visible in ctx', async () => {
     const out = await task('echo').run({ hello: 'world' }, { metadata: { tenant: 't1' } });
@@ -126,7 +126,7 @@ forEachDriver('worker loss and drain', (getDriver) => {
   it('SIGKILL of a worker mid-task: the task completes on another worker', async () => {
     const first = spawnWorker({ dir, tasks: ['slow'] });
     await first.ready;
-    const ref = await cleaver.task({ name: 'slow', fn: () => null }).runNoWait({ ms: 1500 });
+    const ref = await cleaver.ref<{ ms: number }, { pid: number }>('slow').runNoWait({ ms: 1500 });
     await waitFor('the first worker to start the task', () => executions(dir).some((e) => e.pid === first.child.pid && e.phase === 'start'));
     await kill(first);
     const second = spawnWorker({ dir, tasks: ['slow'] });
@@ -141,10 +141,27 @@ forEachDriver('worker loss and drain', (getDriver) => {
     }
   });
 
+  it('a worker that stops heartbeating (SIGSTOP) loses its attempt, which completes on another worker', async () => {
+    const frozen = spawnWorker({ dir, tasks: ['slow'] });
+    await frozen.ready;
+    const ref = await cleaver.ref<{ ms: number }, { pid: number }>('slow').runNoWait({ ms: 800 });
+    await waitFor('the task to start', () => executions(dir).some((e) => e.pid === frozen.child.pid && e.phase === 'start'));
+    frozen.child.kill('SIGSTOP');
+    const other = spawnWorker({ dir, tasks: ['slow'] });
+    try {
+      await other.ready;
+      expect(await ref.result()).toMatchObject({ pid: other.child.pid });
+    } finally {
+      frozen.child.kill('SIGCONT');
+      await kill(frozen);
+      await kill(other);
+    }
+  });
+
   it('SIGTERM drains a worker: its running task finishes, nothing new starts, it exits 0', async () => {
     const w = spawnWorker({ dir, tasks: ['slow'] });
     await w.ready;
-    const slow = cleaver.task({ name: 'slow', fn: () => null });
+    const slow = cleaver.ref<{ ms: number }, { pid: number }>('slow');
     const running = await slow.runNoWait({ ms: 800 });
     await waitFor('the task to start', () => executions(dir).some((e) => e.pid === w.child.pid && e.phase === 'start'));
     w.child.kill('SIGTERM');

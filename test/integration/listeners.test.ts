@@ -86,13 +86,13 @@ describe('listeners', () => {
 
     for (const token of [undefined, 'wrong']) {
       const c = Cleaver.connect({ address, token: token ?? '' });
-      const error = await c.task({ name: 'echo', fn: () => null }).run({}).catch((e: unknown) => e);
+      const error = await c.ref('echo').run({}).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(CleaverError);
       expect((error as CleaverError).code).toBe('UNAUTHORIZED');
       await c.close();
     }
     const good = Cleaver.connect({ address, token: 's3cret' });
-    expect(await good.task({ name: 'echo', fn: () => null }).run({ via: 'tcp' })).toMatchObject({ input: { via: 'tcp' } });
+    expect(await good.ref('echo').run({ via: 'tcp' })).toMatchObject({ input: { via: 'tcp' } });
     await good.close();
   });
 });

@@ -1,0 +1,114 @@
+// The installed surface: the built `cleaver` bin and `cleaver/sdk` imported from plain JavaScript.
+// `npm test` builds dist/ first, so these run what `npm install` leaves behind.
+import { execFile, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT, kill, removeDir, tempDir, waitFor, type EngineProcess } from './harness.ts';
+
+const run = promisify(execFile);
+const BIN = join(ROOT, 'dist/engine/cli.js');
+
+function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
+  return run(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, timeout: 30_000 }).then(
+    (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
+    (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
+  );
+}
+
+describe('cleaver bin and plain-JavaScript SDK', () => {
+  let dir: string;
+  let engine: EngineProcess;
+  let address: string;
+
+  beforeAll(async () => {
+    dir = tempDir();
+    address = `unix://${join(dir, 'e.sock')}`;
+    const child = spawn(process.execPath, [BIN, 'serve', '--data-dir', join(dir, 'data'), '--socket', join(dir, 'e.sock')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((r) => child.once('exit', r));
+    engine = { child, exited, output: () => out, ready: waitFor('cleaver serve to be ready', () => out.includes(' ready\n')).then(() => undefined) };
+    await engine.ready;
+  });
+
+  afterAll(async () => {
+    if (engine) await kill(engine, 'SIGTERM');
+    removeDir(dir);
+  });
+
+  it('prints where it listens and which database it uses', () => {
+    expect(engine.output()).toContain(`listening: ${address}`);
+    expect(engine.output()).toContain(`database:  embedded PGlite in ${join(dir, 'data', 'pgdata')}`);
+  });
+
+  it('runs a worker written in plain JavaScript against cleaver/sdk, and `cleaver run --wait` prints the output', async () => {
+    const script = join(ROOT, `.cleaver-test-worker-${process.pid}.mjs`);
+    writeFileSync(
+      script,
+      `import { Cleaver } from 'cleaver/sdk';
+       const cleaver = Cleaver.connect();
+       const shout = cleaver.task({ name: 'shout', fn: async (input) => ({ loud: String(input.word).toUpperCase() }) });
+       const worker = await cleaver.worker('plain-js', { workflows: [shout], slots: 2 });
+       await worker.start();
+       console.log('ready');`,
+    );
+    const worker = spawn(process.execPath, [script], { env: { ...process.env, CLEAVER_ADDRESS: address }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = new Promise<number | null>((r) => worker.once('exit', r));
+    let out = '';
+    worker.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    worker.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      await waitFor(`the plain JS worker (${out})`, () => out.includes('ready'));
+      const waited = await cli(['run', 'shout', '--input', '{"word":"hi"}', '--wait'], { CLEAVER_ADDRESS: address });
+      expect(waited).toMatchObject({ code: 0, stderr: '' });
+      expect(JSON.parse(waited.stdout)).toEqual({ loud: 'HI' });
+      const queued = await cli(['run', 'shout', '--input', '{"word":"x"}', '--address', address]);
+      expect(queued.stdout.trim()).toMatch(/^[0-9a-f-]{36}$/);
+      const status = await cli(['status', '--address', address]);
+      expect(status.stdout).toMatch(/workers: {3}1\n {2}plain-js .* slots \d\/2 actions shout/);
+    } finally {
+      await kill({ child: worker, exited });
+      removeDir(script);
+    }
+  });
+
+  it('answers mistakes with what to do, and a non-zero exit', async () => {
+    const badJson = await cli(['run', 'shout', '--input', '{nope', '--address', address]);
+    expect(badJson.code).toBe(2);
+    expect(badJson.stderr).toMatch(/--input is not valid JSON/);
+    const unknown = await cli(['run', 'nothing-here', '--input', '{}', '--wait', '--address', address]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/no task named "nothing-here" is registered.*\[UNKNOWN_TASK\]/);
+    const noEngine = await cli(['status', '--address', `unix://${join(dir, 'nobody.sock')}`]);
+    expect(noEngine.code).toBe(1);
+    expect(noEngine.stderr).toMatch(/cannot reach the Cleaver engine .* is `cleaver serve` running/);
+    const noToken = await cli(['serve', '--listen', 'tcp://127.0.0.1:7999'], { CLEAVER_TOKEN: '' });
+    expect(noToken.code).toBe(2);
+    expect(noToken.stderr).toMatch(/--listen needs a token/);
+    const badListen = await cli(['serve', '--listen', 'http://127.0.0.1:80']);
+    expect(badListen.code).toBe(2);
+    expect(badListen.stderr).toMatch(/use unix:\/\/\/path/);
+    const badCommand = await cli(['frobnicate']);
+    expect(badCommand.code).toBe(2);
+    expect(badCommand.stderr).toMatch(/unknown command "frobnicate"/);
+  });
+
+  it('refuses a second engine on the same data dir', async () => {
+    const second = await cli(['serve', '--data-dir', join(dir, 'data'), '--socket', join(dir, 'other.sock')]);
+    expect(second.code).toBe(1);
+    expect(second.stderr).toMatch(/data dir .* is in use by another Cleaver process/);
+  });
+
+  it('migrate --status reports the schema version', async () => {
+    const fresh = tempDir();
+    try {
+      expect((await cli(['migrate', '--data-dir', fresh])).stdout).toMatch(/applied migrations 1; schema now at version 1/);
+      expect((await cli(['migrate', '--status', '--data-dir', fresh])).stdout).toMatch(/schema version 1 of 1; up to date/);
+    } finally {
+      removeDir(fresh);
+    }
+  });
+});
