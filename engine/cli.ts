@@ -161,10 +161,12 @@ async function serve(args: string[]): Promise<number> {
     throw e;
   }
   const out = (line: string) => process.stdout.write(`${line}\n`);
-  out(`cleaver ${ENGINE_VERSION} engine ${engine.id} ready`);
+  out(`cleaver ${ENGINE_VERSION}`);
   out(`  database:  ${driver.kind === 'pglite' ? `embedded PGlite in ${join(dataDir, 'pgdata')}` : `Postgres ${driver.description}${enqueueCommit === 'relaxed' ? ' (relaxed enqueue commits)' : ''}`}`);
   for (const address of engine.addresses) out(`  listening: ${address}${address.startsWith('tcp://') ? ' (token required)' : ''}`);
   if (engine.addresses[0]) out(`  workers connect with CLEAVER_ADDRESS=${engine.addresses[0]}`);
+  // Last, so whoever waits for "ready" has the addresses above already.
+  out(`engine ${engine.id} ready`);
   return new Promise<number>(() => undefined); // runs until a signal
 }
 

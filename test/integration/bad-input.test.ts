@@ -2,12 +2,11 @@
 // and nothing already accepted is lost.
 import net from 'node:net';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, expect, it } from 'vitest';
 import { forEachDriver } from '../driver/drivers.ts';
-import type { Engine } from '../../engine/engine.ts';
 import type { Cleaver } from '../../sdk/index.ts';
 import { PROTOCOL_VERSION } from '../../shared/protocol.ts';
-import { FrameDecoder, client, encodeFrame, kill, removeDir, spawnWorker, startEngine, tempDir, type WorkerProcess } from './harness.ts';
+import { FrameDecoder, encodeFrame, useEngineAndWorker } from './harness.ts';
 
 /** A raw connection that records every message the engine sends. */
 class RawClient {
@@ -46,26 +45,12 @@ class RawClient {
 }
 
 forEachDriver('bad input', (getDriver) => {
-  let dir: string;
-  let engine: Engine;
-  let cleaver: Cleaver;
-  let worker: WorkerProcess;
+  const ctx = useEngineAndWorker(getDriver, ['echo', 'slow']);
   let socketPath: string;
-
-  beforeAll(async () => {
-    dir = tempDir();
-    socketPath = join(dir, 'engine.sock');
-    engine = await startEngine(getDriver(), dir);
-    worker = spawnWorker({ dir, tasks: ['echo', 'slow'] });
-    await worker.ready;
-    cleaver = client(dir);
-  });
-
-  afterAll(async () => {
-    await cleaver?.close();
-    if (worker) await kill(worker);
-    await engine?.stop();
-    removeDir(dir);
+  let cleaver: Cleaver;
+  beforeAll(() => {
+    socketPath = join(ctx.dir, 'engine.sock');
+    cleaver = ctx.cleaver;
   });
 
   it('answers malformed frames, unknown types and bad requests with errors and keeps the connection', async () => {

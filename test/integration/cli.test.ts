@@ -1,11 +1,11 @@
 // The installed surface: the built `cleaver` bin and `cleaver/sdk` imported from plain JavaScript.
 // `npm test` builds dist/ first, so these run what `npm install` leaves behind.
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, kill, removeDir, tempDir, waitFor, type EngineProcess } from './harness.ts';
+import { ROOT, kill, removeDir, spawnChild, tempDir, type EngineProcess } from './harness.ts';
 
 const run = promisify(execFile);
 const BIN = join(ROOT, 'dist/engine/cli.js');
@@ -25,12 +25,7 @@ describe('cleaver bin and plain-JavaScript SDK', () => {
   beforeAll(async () => {
     dir = tempDir();
     address = `unix://${join(dir, 'e.sock')}`;
-    const child = spawn(process.execPath, [BIN, 'serve', '--data-dir', join(dir, 'data'), '--socket', join(dir, 'e.sock')], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const exited = new Promise<number | null>((r) => child.once('exit', r));
-    engine = { child, exited, output: () => out, ready: waitFor('cleaver serve to be ready', () => out.includes(' ready\n')).then(() => undefined) };
+    engine = spawnChild([BIN, 'serve', '--data-dir', join(dir, 'data'), '--socket', join(dir, 'e.sock')], { env: process.env, readyLine: ' ready\n', what: 'cleaver serve' });
     await engine.ready;
   });
 
@@ -55,13 +50,9 @@ describe('cleaver bin and plain-JavaScript SDK', () => {
        await worker.start();
        console.log('ready');`,
     );
-    const worker = spawn(process.execPath, [script], { env: { ...process.env, CLEAVER_ADDRESS: address }, stdio: ['ignore', 'pipe', 'pipe'] });
-    const exited = new Promise<number | null>((r) => worker.once('exit', r));
-    let out = '';
-    worker.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    worker.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const worker = spawnChild([script], { env: { ...process.env, CLEAVER_ADDRESS: address }, readyLine: 'ready', what: 'plain JS worker' });
     try {
-      await waitFor(`the plain JS worker (${out})`, () => out.includes('ready'));
+      await worker.ready;
       const waited = await cli(['run', 'shout', '--input', '{"word":"hi"}', '--wait'], { CLEAVER_ADDRESS: address });
       expect(waited).toMatchObject({ code: 0, stderr: '' });
       expect(JSON.parse(waited.stdout)).toEqual({ loud: 'HI' });
@@ -70,7 +61,7 @@ describe('cleaver bin and plain-JavaScript SDK', () => {
       const status = await cli(['status', '--address', address]);
       expect(status.stdout).toMatch(/workers: {3}1\n {2}plain-js .* slots \d\/2 actions shout/);
     } finally {
-      await kill({ child: worker, exited });
+      await kill(worker);
       removeDir(script);
     }
   });

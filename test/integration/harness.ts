@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import { Cleaver } from '../../sdk/index.ts';
 import { Engine } from '../../engine/engine.ts';
 import { silentLogger } from '../../engine/log.ts';
@@ -33,11 +34,29 @@ export async function startEngine(driver: Driver, dir: string): Promise<Engine> 
   return engine;
 }
 
-export interface WorkerProcess {
+/** A child process of a test, resolved `ready` once it printed its ready line. */
+export interface ChildHandle {
   child: ChildProcess;
   ready: Promise<void>;
   exited: Promise<number | null>;
   output(): string;
+}
+export type WorkerProcess = ChildHandle;
+export type EngineProcess = ChildHandle;
+
+export function spawnChild(args: string[], options: { env: NodeJS.ProcessEnv; readyLine: string; what: string }): ChildHandle {
+  const child = spawn(process.execPath, args, { env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const ready = new Promise<void>((resolveReady, reject) => {
+    child.stdout!.on('data', () => {
+      if (out.includes(options.readyLine)) resolveReady();
+    });
+    child.once('exit', (code) => reject(new Error(`${options.what} exited with ${code} before it was ready:\n${out}`)));
+  });
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  return { child, ready, exited, output: () => out };
 }
 
 export function spawnWorker(options: { dir: string; tasks?: string[]; slots?: number; address?: string; token?: string }): WorkerProcess {
@@ -49,44 +68,38 @@ export function spawnWorker(options: { dir: string; tasks?: string[]; slots?: nu
   };
   if (options.tasks) env.CLEAVER_TEST_TASKS = options.tasks.join(',');
   if (options.token) env.CLEAVER_TOKEN = options.token;
-  const child = spawn(process.execPath, ['--import', 'tsx', WORKER], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const ready = new Promise<void>((resolveReady, reject) => {
-    child.stdout!.on('data', () => {
-      if (out.includes('ready\n')) resolveReady();
-    });
-    child.once('exit', (code) => reject(new Error(`worker exited with ${code} before ready:\n${out}`)));
-  });
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  return { child, ready, exited, output: () => out };
-}
-
-export interface EngineProcess {
-  child: ChildProcess;
-  ready: Promise<void>;
-  exited: Promise<number | null>;
-  output(): string;
+  return spawnChild(['--import', 'tsx', WORKER], { env, readyLine: 'ready\n', what: 'worker' });
 }
 
 /** `cleaver serve` as a child process (from source), for tests that kill the engine. */
 export function spawnEngine(options: { dir: string; args: string[] }): EngineProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--socket', join(options.dir, 'engine.sock'), '--heartbeat-timeout', '1500ms', ...options.args], {
+  return spawnChild(['--import', 'tsx', CLI, 'serve', '--socket', join(options.dir, 'engine.sock'), '--heartbeat-timeout', '1500ms', ...options.args], {
     env: { ...process.env, CLEAVER_DATA_DIR: join(options.dir, 'data') },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    readyLine: ' ready\n',
+    what: 'engine',
   });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const ready = new Promise<void>((resolveReady, reject) => {
-    child.stdout!.on('data', () => {
-      if (out.includes(' ready\n')) resolveReady();
-    });
-    child.once('exit', (code) => reject(new Error(`engine exited with ${code} before ready:\n${out}`)));
+}
+
+/**
+ * Declares beforeAll/afterAll for the common set-up: an engine in this process on the suite's
+ * driver, one worker process offering `tasks`, and a client. Read the fields inside tests.
+ */
+export function useEngineAndWorker(getDriver: () => Driver, tasks: string[]): { dir: string; engine: Engine; cleaver: Cleaver; worker: WorkerProcess } {
+  const context = {} as { dir: string; engine: Engine; cleaver: Cleaver; worker: WorkerProcess };
+  beforeAll(async () => {
+    context.dir = tempDir();
+    context.engine = await startEngine(getDriver(), context.dir);
+    context.worker = spawnWorker({ dir: context.dir, tasks });
+    await context.worker.ready;
+    context.cleaver = client(context.dir);
   });
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  return { child, ready, exited, output: () => out };
+  afterAll(async () => {
+    await context.cleaver?.close();
+    if (context.worker) await kill(context.worker);
+    await context.engine?.stop();
+    if (context.dir) removeDir(context.dir);
+  });
+  return context;
 }
 
 export function client(dir: string): Cleaver {

@@ -1,30 +1,17 @@
 // Task lifecycle end to end, with real worker processes over the local socket, on both drivers.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { forEachDriver } from '../driver/drivers.ts';
 import { TaskRunError, CleaverError } from '../../sdk/index.ts';
 import type { Engine } from '../../engine/engine.ts';
 import type { Cleaver } from '../../sdk/index.ts';
-import { client, executions, kill, removeDir, spawnWorker, startEngine, tempDir, waitFor, type WorkerProcess } from './harness.ts';
+import { client, executions, kill, removeDir, spawnWorker, startEngine, tempDir, useEngineAndWorker, waitFor } from './harness.ts';
 
 forEachDriver('task lifecycle', (getDriver) => {
+  const ctx = useEngineAndWorker(getDriver, ['echo', 'flaky', 'fatal', 'hang', 'refresh']);
   let dir: string;
-  let engine: Engine;
   let cleaver: Cleaver;
-  let worker: WorkerProcess;
-
-  beforeAll(async () => {
-    dir = tempDir();
-    engine = await startEngine(getDriver(), dir);
-    worker = spawnWorker({ dir, tasks: ['echo', 'flaky', 'fatal', 'hang', 'refresh'] });
-    await worker.ready;
-    cleaver = client(dir);
-  });
-
-  afterAll(async () => {
-    await cleaver?.close();
-    if (worker) await kill(worker);
-    await engine?.stop();
-    removeDir(dir);
+  beforeAll(() => {
+    ({ dir, cleaver } = ctx);
   });
 
   const task = (name: string) => cleaver.ref(name);
