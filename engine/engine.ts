@@ -148,7 +148,7 @@ export class Engine {
     }
     const { maintenanceIntervalMs: every, heartbeatTimeoutMs } = this.options;
     this.periodic.push(
-      new Periodic(new LeaseExpiry({ driver: this.driver, writer: this.writer, registry: this.registry, claimLoop: this.claimLoop, batch: 1000 }), every, this.log),
+      new Periodic(new LeaseExpiry({ driver: this.driver, writer: this.writer, registry: this.registry, claimLoop: this.claimLoop, log: this.log, batch: 1000 }), every, this.log),
       new Periodic(new ScheduleTimeout({ driver: this.driver, waiters: this.waiters, log: this.log, batch: 1000 }), every, this.log),
       new Periodic(new WorkerLiveness({ driver: this.driver, protocol: this.protocol, writer: this.writer, log: this.log, heartbeatTimeoutMs, batch: 1000 }), every, this.log),
     );

@@ -8,17 +8,19 @@ import type { Driver } from '../db/driver.ts';
 import type { WorkerRegistry } from '../dispatcher/worker-registry.ts';
 import type { ClaimLoop } from '../scheduler/claim-loop.ts';
 import { taskLeaseExpiredList } from '../sql/task-lease.ts';
+import type { Logger } from '../log.ts';
 import type { MaintenanceService } from './periodic.ts';
 
 export class LeaseExpiry implements MaintenanceService {
   readonly name = 'lease expiry';
   constructor(
-    private readonly o: { driver: Driver; writer: AttemptWriter; registry: WorkerRegistry; claimLoop: ClaimLoop; batch: number },
+    private readonly o: { driver: Driver; writer: AttemptWriter; registry: WorkerRegistry; claimLoop: ClaimLoop; log: Logger; batch: number },
   ) {}
 
   async runOnce(): Promise<void> {
     const expired = await taskLeaseExpiredList(this.o.driver, { limit: this.o.batch });
     if (expired.length === 0) return;
+    this.o.log.info('attempts exceeded their executionTimeout', { count: expired.length });
     for (const a of expired) {
       const worker = this.o.registry.release(a.workerId, a.taskRunId, a.attempt);
       if (worker) {

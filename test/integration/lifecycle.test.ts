@@ -3,6 +3,8 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { forEachDriver } from '../driver/drivers.ts';
 import { TaskRunError, CleaverError } from '../../sdk/index.ts';
 import type { Engine } from '../../engine/engine.ts';
+import { runGet } from '../../engine/sql/run-read.ts';
+import { taskLogList } from '../../engine/sql/task-log.ts';
 import type { Cleaver } from '../../sdk/index.ts';
 import { client, executions, kill, removeDir, spawnWorker, startEngine, tempDir, useEngineAndWorker, waitFor } from './harness.ts';
 
@@ -66,8 +68,18 @@ forEachDriver('task lifecycle', (getDriver) => {
     expect(mine.filter((e) => e.aborted !== undefined)).toHaveLength(2);
   });
 
-  it('ctx.refreshTimeout extends a running attempt past its original timeout', async () => {
-    expect(await task('refresh').run({})).toEqual({ ok: true });
+  it('ctx.refreshTimeout extends a running attempt past its original timeout; ctx.log lines are kept', async () => {
+    const ref = await task('refresh').runNoWait({});
+    expect(await ref.result()).toEqual({ ok: true });
+    const details = await runGet(getDriver(), { runId: ref.runId });
+    expect(details!.run.status).toBe('succeeded');
+    const [taskRun] = details!.taskRuns;
+    expect(taskRun).toMatchObject({ status: 'succeeded', attempt: 1 });
+    expect(details!.attempts).toMatchObject([{ attempt: 1, status: 'succeeded' }]);
+    await waitFor('the log line to be written', async () => (await taskLogList(getDriver(), { taskRunId: taskRun!.id, limit: 10 })).length > 0);
+    expect(await taskLogList(getDriver(), { taskRunId: taskRun!.id, limit: 10 })).toMatchObject([
+      { attempt: 1, level: 'warn', message: 'survived past the original timeout' },
+    ]);
   });
 
   it('refuses an unknown task name with a clear error', async () => {
