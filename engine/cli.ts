@@ -188,7 +188,8 @@ async function migrateCommand(args: string[]): Promise<number> {
 }
 
 function clientFrom(values: { address?: string; token?: string }): Cleaver {
-  return Cleaver.connect({ address: values.address, token: values.token });
+  // A person is waiting: say quickly when no engine answers.
+  return Cleaver.connect({ address: values.address, token: values.token, connectTimeout: '1s' });
 }
 
 async function run(args: string[]): Promise<number> {

@@ -7,6 +7,7 @@ import { EngineConnection } from './engine-connection.ts';
 import { TaskDeclaration, TaskRef, type RunOptions, type TaskClient, type TaskOptions } from './task.ts';
 import { Worker, type WorkerOptions } from './worker.ts';
 import { defaultDataDir, defaultSocketPath, parseAddress, type EngineAddress } from '../shared/paths.ts';
+import { parseDuration, type Duration } from '../shared/duration.ts';
 import { PROTOCOL_VERSION, type EngineStatus, type RunOutcome, type TriggerItem } from '../shared/protocol.ts';
 
 export interface ConnectOptions {
@@ -14,6 +15,8 @@ export interface ConnectOptions {
   address?: string;
   /** Required for TCP (default: CLEAVER_TOKEN). */
   token?: string;
+  /** How long the first connection keeps retrying before requests fail (default '5s'). */
+  connectTimeout?: Duration;
 }
 
 export class Cleaver implements TaskClient {
@@ -30,6 +33,7 @@ export class Cleaver implements TaskClient {
       address: this.address,
       token: this.token,
       hello: () => ({ t: 'hello', protocol: PROTOCOL_VERSION, role: 'client' }),
+      connectTimeoutMs: options.connectTimeout === undefined ? undefined : parseDuration(options.connectTimeout, 'connectTimeout'),
     });
   }
 
