@@ -2,12 +2,12 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
-export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
+export function defaultDataDir(env: Record<string, string | undefined> = process.env): string {
   return env.CLEAVER_DATA_DIR && env.CLEAVER_DATA_DIR.length > 0 ? env.CLEAVER_DATA_DIR : join(homedir(), '.cleaver');
 }
 
 /** The engine's local socket in a data dir: a Unix domain socket, or a named pipe on Windows. */
-export function defaultSocketPath(dataDir: string, platform: NodeJS.Platform = process.platform): string {
+export function defaultSocketPath(dataDir: string, platform: string = process.platform): string {
   if (platform === 'win32') return `\\\\.\\pipe\\cleaver-${dataDir.replace(/[^A-Za-z0-9]/g, '-')}`;
   return join(dataDir, 'engine.sock');
 }
