@@ -135,7 +135,9 @@ export class Worker {
 
   private startHeartbeat(intervalMs: number): void {
     if (this.heartbeat) clearInterval(this.heartbeat);
-    this.heartbeat = setInterval(() => this.connection.send({ t: 'heartbeat' }), intervalMs);
+    this.heartbeat = setInterval(() => {
+      if (this.connection.connected) this.connection.send({ t: 'heartbeat' });
+    }, intervalMs);
     this.heartbeat.unref();
   }
 
@@ -242,7 +244,8 @@ export class Worker {
     const result: ResultMessage = { t: 'result', taskRunId: task.taskRunId, attempt: task.attempt, ...outcome, startedAt: attempt.startedAt, finishedAt: Date.now() };
     if (this.running.get(task.taskRunId) === attempt) this.running.delete(task.taskRunId);
     this.unacked.set(`${task.taskRunId}:${task.attempt}`, result);
-    this.connection.send(result);
+    // While disconnected, the result waits in `unacked` and is sent after the next handshake.
+    if (this.connection.connected) this.connection.send(result);
     this.checkIdle();
   }
 

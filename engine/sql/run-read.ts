@@ -90,12 +90,16 @@ export async function runGet(db: Queryable, params: { runId: string }): Promise<
   };
 }
 
-/** Task runs by status, for `cleaver status` (only the live ones: finished history can be huge). */
+/**
+ * Live task runs by status, for `cleaver status`. Each count reads one partial index (queued, or
+ * assigned/running), so it stays cheap however much finished history the table holds.
+ */
 export async function taskRunLiveCounts(db: Queryable): Promise<Record<string, number>> {
-  const result = await db.query<{ status: string; n: string }>(
-    `SELECT status, count(*) AS n FROM task_run WHERE status IN ('queued', 'assigned', 'running') GROUP BY status`,
+  const result = await db.query<{ queued: number; assigned: number; running: number }>(
+    `SELECT (SELECT count(*) FROM task_run WHERE status = 'queued') AS queued,
+            (SELECT count(*) FROM task_run WHERE status IN ('assigned', 'running') AND status = 'assigned') AS assigned,
+            (SELECT count(*) FROM task_run WHERE status IN ('assigned', 'running') AND status = 'running') AS running`,
   );
-  const counts: Record<string, number> = { queued: 0, assigned: 0, running: 0 };
-  for (const r of result.rows) counts[r.status] = Number(r.n);
-  return counts;
+  const row = result.rows[0]!;
+  return { queued: Number(row.queued), assigned: Number(row.assigned), running: Number(row.running) };
 }
