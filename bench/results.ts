@@ -47,6 +47,8 @@ export interface BenchResults {
   profile: unknown;
   systems: Array<{ id: string; label: string; details: Record<string, string> }>;
   cases: CaseRecord[];
+  /** 1-minute load average when the benchmark ended (machine.loadAverage is at its start). */
+  loadAverageAtEnd: number;
   /** Things that do not fail the run but qualify its figures (a stale build, clock anomalies). */
   warnings: string[];
   /** Every failure (setup, workload, teardown), one line each; non-empty means the run exits 1. */

@@ -98,9 +98,8 @@ class CleaverSystem implements SystemUnderTest {
       cwd: ROOT,
     });
     await this.engine.waitForLine((line) => line.includes(' ready'), { what: 'its " ready" line', timeoutMs: ENGINE_READY_MS });
-    // The banner after "ready" says which database and settings the engine really uses.
-    await this.engine.waitForLine((line) => line.trim().startsWith('database:'), { what: 'its "database:" line', timeoutMs: 5_000 });
-    this.engineBanner = this.engine.stdoutLines().filter((line) => /^\s*(cleaver |database:)/.test(line)).map((line) => line.trim());
+    // The banner says which version, database and commit settings the engine really uses.
+    this.engineBanner = this.engine.stdoutLines().map((line) => line.trim()).filter((line) => line && !line.startsWith('listening:') && !line.startsWith('workers connect'));
 
     this.client = Cleaver.connect({ address: `unix://${socket}` });
     this.noop = declareNoop(this.client);
@@ -110,21 +109,27 @@ class CleaverSystem implements SystemUnderTest {
     await this.guard(withTimeout(`${this.id}: registering the noop task`, REGISTER_MS, registrar.start().then(() => registrar.stop())));
   }
 
-  async startWorker(options: { slots: number }): Promise<BenchWorker> {
+  async startWorker(options: { slots: number; expect?: number }): Promise<BenchWorker> {
     const socket = join(this.requireDir(), 'e.sock');
     const child = new ManagedChild({
       name: `${this.id} worker (slots ${options.slots})`,
       command: process.execPath,
       args: ['--import', 'tsx', WORKER_ENTRY],
-      env: { ...process.env, CLEAVER_ADDRESS: `unix://${socket}`, BENCH_WORKER_SLOTS: String(options.slots) },
+      env: { ...process.env, CLEAVER_ADDRESS: `unix://${socket}`, BENCH_WORKER_SLOTS: String(options.slots), BENCH_WORKER_EXPECT: String(options.expect ?? 0) },
       cwd: ROOT,
     });
     this.workers.add(child);
     try {
       const ready = await this.guard(child.waitForLine((line) => line === 'ready', { what: 'its "ready" line', timeoutMs: WORKER_READY_MS }));
+      const allExecuted = options.expect
+        ? child.waitForLine((line) => line === 'executed-all', { what: 'its "executed-all" line', timeoutMs: 2 ** 31 - 1 }).then((entry) => entry.at)
+        : new Promise<number>(() => undefined);
+      // Callers race it against their own deadline; a worker that exits first is reported through `died`.
+      allExecuted.catch(() => undefined);
       return {
         readyAt: ready.at,
         died: child.died,
+        allExecuted,
         stop: () => this.stopWorker(child),
       };
     } catch (e: unknown) {

@@ -19,8 +19,11 @@ export interface SystemUnderTest {
    * accept `noop` enqueues while no worker is connected.
    */
   setup(): Promise<void>;
-  /** Starts a worker process with `slots` concurrency; resolves once it reports itself ready. */
-  startWorker(options: { slots: number }): Promise<BenchWorker>;
+  /**
+   * Starts a worker process with `slots` concurrency; resolves once it reports itself ready. With
+   * `expect`, the worker also reports when its handler has run that many times (see BenchWorker).
+   */
+  startWorker(options: { slots: number; expect?: number }): Promise<BenchWorker>;
   /** Enqueues one noop with `{ sentAt }` and resolves when it has finished, with the handler's measurement. */
   runAndWait(sentAt: number): Promise<{ startLatencyMs: number }>;
   /** Enqueues `count` noops with the system's bulk API and returns as soon as they are stored. */
@@ -42,6 +45,8 @@ export interface BenchWorker {
   readonly readyAt: number;
   /** Rejects if the worker process exits before stop() is called. */
   readonly died: Promise<never>;
+  /** Resolves (with performance.now() here) once the handler has run `expect` times; never without `expect`. */
+  readonly allExecuted: Promise<number>;
   /** Drains the worker (running tasks finish and are acknowledged), ends the process, returns its counts. */
   stop(): Promise<WorkerReport>;
 }
