@@ -25,12 +25,12 @@ import type { SystemUnderTest } from './systems/system.ts';
 const USAGE = `Usage: node --import tsx bench/run.ts [--quick] [--only SYSTEMS]
 
   --quick        small counts, one repetition (well under 2 minutes)
-  --only LIST    comma-separated systems: pg, pglite (aliases of cleaver-pg, cleaver-pglite)
+  --only LIST    comma-separated systems: pg, pg-relaxed, pglite (aliases of cleaver-pg, cleaver-pg-relaxed, cleaver-pglite)
 
 Environment: BENCH_DATABASE_URL (else DATABASE_URL, else postgres://root@127.0.0.1:5432/test)
 `;
 
-const SYSTEM_ALIASES: Record<string, string> = { pg: 'cleaver-pg', pglite: 'cleaver-pglite' };
+const SYSTEM_ALIASES: Record<string, string> = { pg: 'cleaver-pg', 'pg-relaxed': 'cleaver-pg-relaxed', pglite: 'cleaver-pglite' };
 
 class UsageError extends Error {}
 
@@ -47,7 +47,11 @@ async function main(argv: string[]): Promise<number> {
   const mode = values.quick ? 'quick' : 'full';
   const profile = PROFILES[mode];
   const databaseUrl = benchDatabaseUrl();
-  const systems = selectSystems(values.only, [createCleaverSystem({ backend: 'pg', databaseUrl }), createCleaverSystem({ backend: 'pglite', databaseUrl })]);
+  const systems = selectSystems(values.only, [
+    createCleaverSystem({ backend: 'pg', databaseUrl }),
+    createCleaverSystem({ backend: 'pg', databaseUrl, enqueueCommit: 'relaxed' }),
+    createCleaverSystem({ backend: 'pglite', databaseUrl }),
+  ]);
 
   const warnings = checkBuild();
   const machine = machineInfo(ROOT);

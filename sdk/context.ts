@@ -26,7 +26,8 @@ export function createContext(fields: {
   runId: string;
   taskRunId: string;
   attempt: number;
-  signal: AbortSignal;
+  /** Made on first use: most tasks never look at their signal, and a controller per task costs. */
+  signal: () => AbortSignal;
   metadata: Record<string, string>;
   host: ContextHost;
 }): Context {
@@ -35,8 +36,10 @@ export function createContext(fields: {
     runId: fields.runId,
     taskRunId: fields.taskRunId,
     attempt: fields.attempt,
-    signal: fields.signal,
-    metadata: Object.freeze({ ...fields.metadata }),
+    get signal() {
+      return fields.signal();
+    },
+    metadata: fields.metadata,
     log: (message: string, level: LogLevel = 'info') => host.log(String(message), level),
     refreshTimeout: (duration: Duration) => host.refreshTimeout(parseDuration(duration, 'refreshTimeout')),
   });

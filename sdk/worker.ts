@@ -26,11 +26,25 @@ export interface WorkerOptions {
 
 interface RunningAttempt {
   task: AssignedTask;
-  controller: AbortController;
-  timer: NodeJS.Timeout | null;
+  /** Created when the task first reads ctx.signal. */
+  controller: AbortController | null;
+  /** Set when the attempt ended other than by success, for a signal read afterwards. */
+  abortReason: Error | null;
+  /** Epoch ms at which the attempt times out (checked by the worker's tick). */
+  deadline: number;
+  timeoutMs: number;
   startedAt: number;
+  /** Whether the engine has been told this attempt started (only attempts that outlive one tick are). */
+  reported: boolean;
   settled: boolean;
 }
+
+/**
+ * One timer per worker, not per task: every TICK_MS it reports the attempts that are still running as
+ * started (short tasks never need a start report: their result says it all) and times out the ones
+ * past their deadline.
+ */
+const TICK_MS = 20;
 
 export class Worker {
   readonly name: string;
@@ -43,6 +57,7 @@ export class Worker {
   /** Results sent but not yet acknowledged by the engine: re-sent after a reconnect. */
   private readonly unacked = new Map<string, ResultMessage>();
   private heartbeat: NodeJS.Timeout | null = null;
+  private ticker: NodeJS.Timeout | null = null;
   private state: 'new' | 'running' | 'draining' | 'stopped' = 'new';
   private idleWaiters: Array<() => void> = [];
   private readonly handleSignals: boolean;
@@ -123,6 +138,7 @@ export class Worker {
     if (this.running.size > 0 || this.unacked.size > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     this.state = 'stopped';
     if (this.heartbeat) clearInterval(this.heartbeat);
+    if (this.ticker) clearInterval(this.ticker);
     process.off('SIGTERM', this.onSignal);
     process.off('SIGINT', this.onSignal);
     this.connection.close();
@@ -167,19 +183,33 @@ export class Worker {
   private execute(task: AssignedTask): void {
     const declaration = this.tasks.get(task.action);
     const startedAt = Date.now();
-    const attempt: RunningAttempt = { task, controller: new AbortController(), timer: null, startedAt, settled: false };
+    const attempt: RunningAttempt = {
+      task,
+      controller: null,
+      abortReason: null,
+      deadline: startedAt + task.timeoutMs,
+      timeoutMs: task.timeoutMs,
+      startedAt,
+      reported: false,
+      settled: false,
+    };
     this.running.set(task.taskRunId, attempt);
+    this.ticker ??= setInterval(() => this.tick(), TICK_MS);
     if (!declaration) {
       this.settle(attempt, { ok: false, nonRetryable: true, error: { message: `worker ${this.name} has no handler for task ${task.action}`, name: 'CleaverError' } });
       return;
     }
-    this.connection.send({ t: 'started', taskRunId: task.taskRunId, attempt: task.attempt, at: startedAt });
-    this.armTimeout(attempt, task.timeoutMs);
     const ctx = createContext({
       runId: task.runId,
       taskRunId: task.taskRunId,
       attempt: task.attempt,
-      signal: attempt.controller.signal,
+      signal: () => {
+        if (!attempt.controller) {
+          attempt.controller = new AbortController();
+          if (attempt.abortReason) attempt.controller.abort(attempt.abortReason);
+        }
+        return attempt.controller.signal;
+      },
       metadata: task.metadata,
       host: {
         log: (message: string, level: LogLevel) => {
@@ -188,7 +218,8 @@ export class Worker {
         refreshTimeout: async (ms: number) => {
           if (attempt.settled) throw new CleaverError('NOT_FOUND', 'this attempt has already ended');
           await this.connection.request({ t: 'refresh_timeout', taskRunId: task.taskRunId, attempt: task.attempt, ms }, { repeatable: true });
-          this.armTimeout(attempt, ms);
+          attempt.deadline = Date.now() + ms;
+          attempt.timeoutMs = ms;
         },
       },
     });
@@ -214,15 +245,25 @@ export class Worker {
     );
   }
 
-  private armTimeout(attempt: RunningAttempt, ms: number): void {
-    if (attempt.timer) clearTimeout(attempt.timer);
-    attempt.timer = setTimeout(() => {
-      this.settle(attempt, {
-        ok: false,
-        reason: 'EXECUTION_TIMEOUT',
-        error: { message: `attempt ${attempt.task.attempt} exceeded its executionTimeout of ${ms} ms`, name: 'ExecutionTimeout' },
-      });
-    }, ms);
+  private tick(): void {
+    const now = Date.now();
+    for (const attempt of this.running.values()) {
+      const { task } = attempt;
+      if (now >= attempt.deadline) {
+        this.settle(attempt, {
+          ok: false,
+          reason: 'EXECUTION_TIMEOUT',
+          error: { message: `attempt ${task.attempt} exceeded its executionTimeout of ${attempt.timeoutMs} ms`, name: 'ExecutionTimeout' },
+        });
+      } else if (!attempt.reported && this.connection.connected) {
+        attempt.reported = true;
+        this.connection.send({ t: 'started', taskRunId: task.taskRunId, attempt: task.attempt, at: attempt.startedAt });
+      }
+    }
+    if (this.running.size === 0 && this.ticker) {
+      clearInterval(this.ticker);
+      this.ticker = null;
+    }
   }
 
   private settleWithError(attempt: RunningAttempt, thrown: unknown): void {
@@ -238,8 +279,10 @@ export class Worker {
   private settle(attempt: RunningAttempt, outcome: Pick<ResultMessage, 'ok' | 'output' | 'error' | 'nonRetryable' | 'reason'>): void {
     if (attempt.settled) return;
     attempt.settled = true;
-    if (attempt.timer) clearTimeout(attempt.timer);
-    if (!outcome.ok) attempt.controller.abort(new CleaverError('TASK_FAILED', outcome.error?.message ?? 'attempt ended'));
+    if (!outcome.ok) {
+      attempt.abortReason = new CleaverError('TASK_FAILED', outcome.error?.message ?? 'attempt ended');
+      attempt.controller?.abort(attempt.abortReason);
+    }
     const { task } = attempt;
     const result: ResultMessage = { t: 'result', taskRunId: task.taskRunId, attempt: task.attempt, ...outcome, startedAt: attempt.startedAt, finishedAt: Date.now() };
     if (this.running.get(task.taskRunId) === attempt) this.running.delete(task.taskRunId);

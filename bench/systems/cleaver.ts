@@ -32,6 +32,8 @@ export interface CleaverSystemOptions {
   backend: CleaverBackend;
   /** Postgres for the pg backend (a fresh schema per setup). */
   databaseUrl: string;
+  /** 'relaxed' runs the engine with --enqueue-commit relaxed (triggers acknowledged before their WAL flush). */
+  enqueueCommit?: 'durable' | 'relaxed';
 }
 
 export function createCleaverSystem(options: CleaverSystemOptions): SystemUnderTest {
@@ -43,6 +45,7 @@ class CleaverSystem implements SystemUnderTest {
   readonly label: string;
   private readonly backend: CleaverBackend;
   private readonly databaseUrl: string;
+  private readonly engineFlags: string[];
   private pgliteTemplate: Promise<string> | null = null;
   private templateDir: string | null = null;
   // Per setup:
@@ -58,13 +61,15 @@ class CleaverSystem implements SystemUnderTest {
   constructor(options: CleaverSystemOptions) {
     this.backend = options.backend;
     this.databaseUrl = options.databaseUrl;
-    this.id = `cleaver-${options.backend}`;
-    this.label = `Cleaver on ${options.backend === 'pg' ? 'Postgres' : 'PGlite'}`;
+    const relaxed = options.enqueueCommit === 'relaxed';
+    this.engineFlags = relaxed ? ['--enqueue-commit', 'relaxed'] : [];
+    this.id = `cleaver-${options.backend}${relaxed ? '-relaxed' : ''}`;
+    this.label = `Cleaver on ${options.backend === 'pg' ? 'Postgres' : 'PGlite'}${relaxed ? ' (--enqueue-commit relaxed)' : ''}`;
   }
 
   async describe(): Promise<Record<string, string>> {
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
-    const info: Record<string, string> = { cleaver: pkg.version, engine: 'cleaver serve (dist/engine/cli.js), default flags' };
+    const info: Record<string, string> = { cleaver: pkg.version, engine: `cleaver serve (dist/engine/cli.js), ${this.engineFlags.length > 0 ? this.engineFlags.join(' ') : 'default flags'}` };
     if (this.backend === 'pg') {
       const settings = await postgresSettings(this.databaseUrl);
       for (const [name, value] of Object.entries(settings)) info[`postgres.${name}`] = value;
@@ -94,7 +99,7 @@ class CleaverSystem implements SystemUnderTest {
     this.engine = new ManagedChild({
       name: `${this.id} engine`,
       command: process.execPath,
-      args: [ENGINE_CLI, 'serve', '--socket', socket, ...databaseArgs],
+      args: [ENGINE_CLI, 'serve', '--socket', socket, ...databaseArgs, ...this.engineFlags],
       cwd: ROOT,
     });
     await this.engine.waitForLine((line) => line.includes(' ready'), { what: 'its " ready" line', timeoutMs: ENGINE_READY_MS });
