@@ -50,6 +50,8 @@ export interface EngineOptions {
    * acknowledged triggers (never corrupt anything). No effect on PGlite.
    */
   enqueueCommit?: 'durable' | 'relaxed';
+  /** How long stop() waits for outstanding writes (default 10 s). */
+  shutdownTimeoutMs?: number;
   log?: Logger;
 }
 
@@ -92,6 +94,7 @@ export class Engine {
       maintenanceIntervalMs: options.maintenanceIntervalMs ?? 1_000,
       migrate: options.migrate ?? true,
       enqueueCommit: options.enqueueCommit ?? 'durable',
+      shutdownTimeoutMs: options.shutdownTimeoutMs ?? 10_000,
     };
     this.writer = new AttemptWriter({ driver: this.driver, log: this.log, onFinished: (f) => this.onFinished(f) });
     this.claimLoop = new ClaimLoop({
@@ -238,8 +241,9 @@ export class Engine {
     this.state = 'stopping';
     this.claimLoop.stop();
     if (this.pollTimer) clearInterval(this.pollTimer);
-    await Promise.all(this.periodic.map((p) => p.stop()));
-    await this.claimLoop.settle();
+    // A maintenance pass can be waiting on the writer, which waits on the database: bounded too.
+    await this.withinShutdownTimeout(Promise.all(this.periodic.map((p) => p.stop())));
+    await this.withinShutdownTimeout(this.claimLoop.settle());
     // New connections are refused from here on (accept checks the state). Stop reading from workers
     // before the final write, so nothing arrives after it; they are detached, not lost: they reconnect
     // to the next engine with their attempts. A listener only finishes closing once its connections
@@ -249,9 +253,21 @@ export class Engine {
     for (const listener of this.listeners) {
       await listener.close().catch((e: unknown) => this.log.warn('closing listener failed', { error: toError(e).message }));
     }
-    await this.writer.drain();
+    // Bounded: with the database unreachable the writer would retry forever. What it could not write
+    // was never acknowledged, so the workers still hold those results and send them to the next engine.
+    const drained = await this.withinShutdownTimeout(this.writer.drain());
+    this.writer.stop();
+    if (!drained) this.log.warn('stopping without writing every outcome; workers will resend them to the next engine', { pending: this.writer.pending });
     this.waiters.close(new CleaverError('SHUTTING_DOWN', 'the engine is shutting down; the run continues and can be awaited again'));
     if (this.unlisten) await this.unlisten().catch(() => undefined);
     this.state = 'stopped';
+  }
+
+  /** Resolves true when `work` finished within the shutdown timeout, false when the timeout won. */
+  private withinShutdownTimeout(work: Promise<unknown>): Promise<boolean> {
+    return Promise.race([
+      work.then(() => true),
+      new Promise<false>((resolve) => setTimeout(() => resolve(false), this.options.shutdownTimeoutMs).unref()),
+    ]);
   }
 }
