@@ -1,6 +1,7 @@
 /** A declared task: its policy, its function, and the ways to trigger it. */
 import type { Context } from './context.ts';
-import type { TaskDefinition } from '../shared/types.ts';
+import { TASK_NAME_PATTERN, TASK_NAME_RULE, type TaskDefinition } from '../shared/types.ts';
+import { taskDefinitionProblem } from '../shared/task-definition.ts';
 import type { RunOutcome, TriggerItem } from '../shared/protocol.ts';
 import { parseDuration, type Duration } from '../shared/duration.ts';
 import { CleaverError, TaskRunError } from '../shared/errors.ts';
@@ -47,8 +48,8 @@ export class TaskRef<I = unknown, O = unknown> {
   protected readonly client: TaskClient;
 
   constructor(client: TaskClient, name: string) {
-    if (typeof name !== 'string' || !/^[A-Za-z0-9_.:\-/]{1,200}$/.test(name)) {
-      throw new CleaverError('BAD_REQUEST', `task name ${JSON.stringify(name)} must be 1-200 letters, digits or _ . : - /`);
+    if (typeof name !== 'string' || !TASK_NAME_PATTERN.test(name)) {
+      throw new CleaverError('BAD_REQUEST', `task name ${JSON.stringify(name)} must be ${TASK_NAME_RULE}`);
     }
     this.client = client;
     this.name = name;
@@ -95,31 +96,20 @@ export class TaskDeclaration<I = unknown, O = unknown> extends TaskRef<I, O> {
   constructor(client: TaskClient, options: TaskOptions<I, O>) {
     super(client, options?.name);
     if (typeof options.fn !== 'function') throw new CleaverError('BAD_REQUEST', `task ${options.name}: fn must be a function`);
-    const retries = options.retries ?? 0;
-    if (!Number.isInteger(retries) || retries < 0 || retries > 1000) {
-      throw new CleaverError('BAD_REQUEST', `task ${options.name}: retries must be an integer from 0 to 1000`);
-    }
-    const backoff = options.backoff ?? null;
-    if (backoff && !(backoff.factor > 0 && backoff.maxSeconds > 0)) {
-      throw new CleaverError('BAD_REQUEST', `task ${options.name}: backoff needs a positive factor and maxSeconds`);
-    }
-    const priority = options.defaultPriority ?? 1;
-    if (![1, 2, 3].includes(priority)) throw new CleaverError('BAD_REQUEST', `task ${options.name}: defaultPriority must be 1, 2 or 3`);
     this.fn = options.fn;
+    const backoff = options.backoff ?? null;
     this.definition = {
       name: options.name,
-      retries,
+      retries: options.retries ?? 0,
       backoff: backoff ? { factor: backoff.factor, maxSeconds: backoff.maxSeconds } : null,
-      executionTimeoutMs: positive(parseDuration(options.executionTimeout ?? '60s', `task ${options.name}: executionTimeout`), options.name),
-      scheduleTimeoutMs: positive(parseDuration(options.scheduleTimeout ?? '5m', `task ${options.name}: scheduleTimeout`), options.name),
-      defaultPriority: priority,
+      executionTimeoutMs: parseDuration(options.executionTimeout ?? '60s', `task ${options.name}: executionTimeout`),
+      scheduleTimeoutMs: parseDuration(options.scheduleTimeout ?? '5m', `task ${options.name}: scheduleTimeout`),
+      defaultPriority: options.defaultPriority ?? 1,
     };
+    const invalid = taskDefinitionProblem(this.definition);
+    if (invalid) throw new CleaverError('BAD_REQUEST', invalid);
   }
-}
 
-function positive(ms: number, task: string): number {
-  if (ms <= 0 || ms > 2_147_483_647) throw new CleaverError('BAD_REQUEST', `task ${task}: timeouts must be between 1 ms and about 24 days`);
-  return ms;
 }
 
 function items(inputs: unknown[], options: RunOptions): TriggerItem[] {

@@ -32,6 +32,10 @@ export type FailureReason =
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
+/** What a task name may be (checked by the SDK and again by the engine). */
+export const TASK_NAME_PATTERN = /^[A-Za-z0-9_.:\-/]{1,200}$/;
+export const TASK_NAME_RULE = '1-200 letters, digits or _ . : - /';
+
 export interface BackoffPolicy {
   /** Delay before retry n (1-based) is min(maxSeconds, factor ** n) seconds. */
   factor: number;

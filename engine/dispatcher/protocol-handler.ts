@@ -25,6 +25,7 @@ import {
   type WelcomeMessage,
 } from '../../shared/protocol.ts';
 import type { TaskDefinition } from '../../shared/types.ts';
+import { taskDefinitionProblem } from '../../shared/task-definition.ts';
 import { CleaverError, toError } from '../../shared/errors.ts';
 import { validateJson } from '../../shared/payload.ts';
 
@@ -313,19 +314,12 @@ function checkWorkerHello(hello: HelloMessage): { workerId: string; name: string
   if (!Array.isArray(hello.tasks) || hello.tasks.length === 0) throw problem('a worker must declare at least one task');
   const names = new Set<string>();
   for (const task of hello.tasks) {
-    if (!task || typeof task.name !== 'string' || !/^[A-Za-z0-9_.:\-/]{1,200}$/.test(task.name)) {
-      throw problem(`task name ${JSON.stringify(task?.name)} must be 1-200 letters, digits or _ . : - /`);
-    }
+    const invalid = taskDefinitionProblem(task);
+    if (invalid) throw problem(invalid);
     if (names.has(task.name)) throw problem(`task ${task.name} is declared twice`);
     names.add(task.name);
-    if (!Number.isInteger(task.retries) || task.retries < 0 || task.retries > 1000) throw problem(`task ${task.name}: retries must be an integer from 0 to 1000`);
-    if (!Number.isInteger(task.executionTimeoutMs) || task.executionTimeoutMs <= 0) throw problem(`task ${task.name}: executionTimeoutMs must be a positive integer`);
-    if (!Number.isInteger(task.scheduleTimeoutMs) || task.scheduleTimeoutMs <= 0) throw problem(`task ${task.name}: scheduleTimeoutMs must be a positive integer`);
-    if (task.backoff !== null && (typeof task.backoff !== 'object' || !(task.backoff.factor > 0) || !(task.backoff.maxSeconds > 0))) {
-      throw problem(`task ${task.name}: backoff needs a positive factor and maxSeconds`);
-    }
-    if (![1, 2, 3].includes(task.defaultPriority)) throw problem(`task ${task.name}: defaultPriority must be 1, 2 or 3`);
   }
+
   const labels = hello.labels ?? {};
   if (typeof labels !== 'object' || Array.isArray(labels) || Object.values(labels).some((v) => typeof v !== 'string')) {
     throw problem('labels must be an object of string values');
