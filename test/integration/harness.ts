@@ -45,7 +45,8 @@ export type WorkerProcess = ChildHandle;
 export type EngineProcess = ChildHandle;
 
 export function spawnChild(args: string[], options: { env: NodeJS.ProcessEnv; readyLine: string; what: string }): ChildHandle {
-  const child = spawn(process.execPath, args, { env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // stdin is a pipe the child can watch: it closes when this test process dies, however it dies.
+  const child = spawn(process.execPath, args, { env: options.env, stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
