@@ -55,6 +55,13 @@ export class AttemptWriter {
     this.batcher.add({ kind: 'finish', outcome, ack });
   }
 
+  /** Ends attempts whose worker is gone (WORKER_LOST: retried, not charged to the retry budget). */
+  finishLost(attempts: ReadonlyArray<{ taskRunId: string; attempt: number }>, why: string): void {
+    this.finishMany(
+      attempts.map((a) => ({ taskRunId: a.taskRunId, attempt: a.attempt, ok: false, reason: 'WORKER_LOST', error: { message: why, name: 'WorkerLost' } })),
+    );
+  }
+
   finishMany(outcomes: AttemptOutcome[]): void {
     for (const o of outcomes) this.heldStarts.delete(`${o.taskRunId}:${o.attempt}`);
     this.batcher.addMany(outcomes.map((outcome) => ({ kind: 'finish' as const, outcome })));

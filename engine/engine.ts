@@ -102,16 +102,7 @@ export class Engine {
       registry: this.registry,
       log: this.log,
       maxBatch: 1000,
-      onOrphaned: (workerId, tasks) =>
-        this.writer.finishMany(
-          tasks.map((t) => ({
-            taskRunId: t.taskRunId,
-            attempt: t.attempt,
-            ok: false,
-            reason: 'WORKER_LOST' as const,
-            error: { message: `worker ${workerId} disconnected while the task was being assigned`, name: 'WorkerLost' },
-          })),
-        ),
+      onOrphaned: (workerId, tasks) => this.writer.finishLost(tasks, `worker ${workerId} disconnected while the task was being assigned`),
     });
     this.waiters = new RunWaiters({ driver: this.driver, log: this.log, pollIntervalMs: 250 });
     this.triggers = new TriggerService({
@@ -206,7 +197,7 @@ export class Engine {
         if (f.retryDelayMs > 0) this.claimLoop.wakeLater(f.action, f.retryDelayMs);
         else this.claimLoop.wake([f.action]);
       } else {
-        outcomes.push({ runId: f.runId, status: f.status === 'succeeded' ? 'succeeded' as const : f.status === 'cancelled' ? 'cancelled' as const : 'failed' as const, output: f.output, error: f.error, failureReason: f.failureReason });
+        outcomes.push({ runId: f.runId, status: f.status, output: f.output, error: f.error, failureReason: f.failureReason });
       }
     }
     if (outcomes.length > 0) this.waiters.resolve(outcomes);

@@ -6,7 +6,7 @@
 import { Batcher } from './batcher.ts';
 import type { Driver } from './db/driver.ts';
 import type { Logger } from './log.ts';
-import { runExisting, runOutcomeList } from './sql/run-read.ts';
+import { runOutcomeList } from './sql/run-read.ts';
 import type { RunOutcome } from '../shared/protocol.ts';
 import { CleaverError, toError } from '../shared/errors.ts';
 
@@ -50,19 +50,15 @@ export class RunWaiters {
 
   private async checkNow(runIds: string[]): Promise<void> {
     try {
-      const outcomes = await runOutcomeList(this.driver, { runIds });
+      const { outcomes, unknown } = await runOutcomeList(this.driver, { runIds });
       this.resolve(outcomes);
-      const finished = new Set(outcomes.map((o) => o.runId));
-      const open = runIds.filter((id) => !finished.has(id));
-      const existing = await runExisting(this.driver, { runIds: open });
-      for (const id of open) {
-        if (!existing.has(id)) this.rejectAll(id, new CleaverError('NOT_FOUND', `no run with id ${id}`));
-      }
+      for (const id of unknown) this.rejectAll(id, new CleaverError('NOT_FOUND', `no run with id ${id}`));
     } catch (e: unknown) {
       // The poll will resolve these once the database answers again.
       this.log.warn('checking awaited runs failed', { error: toError(e).message });
     }
   }
+
 
   get count(): number {
     return this.waiters.size;
@@ -107,7 +103,7 @@ export class RunWaiters {
     try {
       const runIds = [...this.waiters.keys()];
       for (let i = 0; i < runIds.length; i += 1000) {
-        this.resolve(await runOutcomeList(this.driver, { runIds: runIds.slice(i, i + 1000) }));
+        this.resolve((await runOutcomeList(this.driver, { runIds: runIds.slice(i, i + 1000) })).outcomes);
       }
     } catch (e: unknown) {
       this.log.warn('polling run outcomes failed', { error: toError(e).message });

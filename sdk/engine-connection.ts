@@ -5,7 +5,7 @@
  * fail with a CONNECTION error that says so.
  */
 import net from 'node:net';
-import { FrameDecoder, encodeFrame } from '../shared/frame-codec.ts';
+import { FrameDecoder, FrameWriter, encodeFrame } from '../shared/frame-codec.ts';
 import { formatAddress, type EngineAddress } from '../shared/paths.ts';
 import { DEFAULT_MAX_FRAME_BYTES, type ClientMessage, type EngineMessage, type HelloMessage, type WelcomeMessage } from '../shared/protocol.ts';
 import { CleaverError, errorFromWire, type WireError } from '../shared/errors.ts';
@@ -43,7 +43,7 @@ export class EngineConnection {
   private welcomed = false;
   private everConnected = false;
   private closed = false;
-  private corked = false;
+  private writer: FrameWriter | null = null;
   private outbox: ClientMessage[] = [];
   private connecting: Promise<WelcomeMessage> | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
@@ -105,9 +105,7 @@ export class EngineConnection {
       try {
         return await this.connectOnce();
       } catch (e: unknown) {
-        const error = e as CleaverError;
-        const fatal = error.code === 'UNAUTHORIZED' || error.code === 'PROTOCOL_VERSION' || error.code === 'BAD_REQUEST';
-        if (fatal || this.closed || Date.now() + delay > deadline) throw error;
+        if (refusedForGood(e) || this.closed || Date.now() + delay > deadline) throw e;
         await new Promise((resolve) => setTimeout(resolve, delay));
         delay = Math.min(delay * 2, 1_000);
       }
@@ -174,6 +172,7 @@ export class EngineConnection {
     this.welcomed = true;
     this.welcome = welcome;
     this.socket = socket;
+    this.writer = new FrameWriter(socket);
     this.o.onWelcome?.(welcome, reconnected);
     for (const [id, p] of this.pending) this.write({ ...p.body, id } as ClientMessage);
     const outbox = this.outbox;
@@ -204,6 +203,7 @@ export class EngineConnection {
   private onClosed(): void {
     this.welcomed = false;
     this.socket = null;
+    this.writer = null;
     if (this.closed) return;
     const error = new CleaverError('CONNECTION', `lost the connection to the engine at ${formatAddress(this.o.address)}; reconnecting`);
     for (const [id, p] of this.pending) {
@@ -220,8 +220,7 @@ export class EngineConnection {
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
       this.connectOnce().catch((e: unknown) => {
-        const code = (e as CleaverError).code;
-        if (code === 'UNAUTHORIZED' || code === 'PROTOCOL_VERSION') {
+        if (refusedForGood(e)) {
           this.failPending(e as Error);
           this.o.onDisconnect?.(e as Error);
           return;
@@ -237,16 +236,13 @@ export class EngineConnection {
   }
 
   private write(message: ClientMessage): void {
-    const socket = this.socket;
-    if (!socket || socket.destroyed) return;
-    if (!this.corked) {
-      this.corked = true;
-      socket.cork();
-      queueMicrotask(() => {
-        this.corked = false;
-        if (!socket.destroyed) socket.uncork();
-      });
-    }
-    socket.write(encodeFrame(message));
+    this.writer?.write(message);
   }
+
+}
+
+/** The engine refused the handshake itself (token, protocol version, registration): retrying cannot help. */
+function refusedForGood(error: unknown): boolean {
+  const code = (error as CleaverError).code;
+  return code === 'UNAUTHORIZED' || code === 'PROTOCOL_VERSION' || code === 'BAD_REQUEST';
 }

@@ -100,3 +100,35 @@ function parseBody(body: Buffer): DecodeEvent {
   }
   return { kind: 'message', message };
 }
+
+/** The part of a socket a FrameWriter needs. */
+export interface CorkableStream {
+  readonly destroyed: boolean;
+  cork(): void;
+  uncork(): void;
+  write(chunk: Buffer): boolean;
+}
+
+/**
+ * Writes framed messages to one socket, coalescing every message written in the same tick into one
+ * write: a batch of replies, acks or assignments costs one syscall, and a lone one waits only for the
+ * current microtasks.
+ */
+export class FrameWriter {
+  private corked = false;
+  constructor(private readonly stream: CorkableStream) {}
+
+  write(message: unknown): void {
+    const stream = this.stream;
+    if (stream.destroyed) return;
+    if (!this.corked) {
+      this.corked = true;
+      stream.cork();
+      queueMicrotask(() => {
+        this.corked = false;
+        if (!stream.destroyed) stream.uncork();
+      });
+    }
+    stream.write(encodeFrame(message));
+  }
+}

@@ -19,7 +19,6 @@ export type Json = null | boolean | number | string | Json[] | { [key: string]: 
 export type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 export type TaskRunStatus = 'queued' | 'assigned' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 export type AttemptStatus = 'succeeded' | 'failed' | 'cancelled';
-export const TERMINAL_TASK_STATUSES: readonly TaskRunStatus[] = ['succeeded', 'failed', 'cancelled'];
 
 /** Why an attempt or a task run ended other than by the task's own success or thrown error. */
 export type FailureReason =
@@ -105,19 +104,6 @@ export interface Attempt {
   assignedAt: Date;
   startedAt: Date | null;
   finishedAt: Date;
-}
-
-export interface WorkerInfo {
-  id: string;
-  name: string;
-  engineId: string;
-  actions: string[];
-  slots: number;
-  labels: Record<string, string>;
-  status: 'active' | 'draining' | 'disconnected';
-  address: string;
-  connectedAt: Date;
-  lastHeartbeatAt: Date;
 }
 
 export interface TaskLogLine {

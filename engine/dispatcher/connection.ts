@@ -6,7 +6,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type net from 'node:net';
-import { FrameDecoder, encodeFrame } from '../../shared/frame-codec.ts';
+import { FrameDecoder, FrameWriter } from '../../shared/frame-codec.ts';
 import { PROTOCOL_VERSION, type ClientMessage, type EngineMessage, type HelloMessage, type WelcomeMessage } from '../../shared/protocol.ts';
 import { CleaverError, toError } from '../../shared/errors.ts';
 import type { Logger } from '../log.ts';
@@ -34,7 +34,7 @@ export class Connection {
   private readonly log: Logger;
   private readonly token: string | null;
   private readonly handshakeTimer: NodeJS.Timeout;
-  private corked = false;
+  private readonly writer: FrameWriter;
   private early: ClientMessage[] = [];
 
   constructor(options: {
@@ -50,6 +50,7 @@ export class Connection {
     this.socket = options.socket;
     this.remote = options.remote;
     this.decoder = new FrameDecoder({ maxFrameBytes: options.maxFrameBytes });
+    this.writer = new FrameWriter(options.socket);
     this.handlers = options.handlers;
     this.log = options.log;
     this.token = options.token;
@@ -68,17 +69,10 @@ export class Connection {
   }
 
   send(message: EngineMessage): void {
-    if (this.state === 'closed' || this.socket.destroyed) return;
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      queueMicrotask(() => {
-        this.corked = false;
-        if (!this.socket.destroyed) this.socket.uncork();
-      });
-    }
-    this.socket.write(encodeFrame(message));
+    if (this.state === 'closed') return;
+    this.writer.write(message);
   }
+
 
   sendError(error: CleaverError, fatal: boolean, requestId?: number): void {
     if (requestId !== undefined && !fatal) this.send({ t: 'reply', id: requestId, ok: false, error: error.toWire() });

@@ -105,7 +105,10 @@ export class ProtocolHandler implements ConnectionHandlers {
       reserved: 0,
       lastSeenAt: Date.now(),
       send: (message) => connection.send(message),
-      close: () => connection.close(),
+      close: (reason) => {
+        this.o.log.info('closing worker connection', { worker: registration.name, id: registration.workerId, reason });
+        connection.close();
+      },
     };
     await this.adoptInflight(session, hello.inflight ?? []);
     connection.workerId = session.id;
@@ -137,15 +140,7 @@ export class ProtocolHandler implements ConnectionHandlers {
       if (claimed.has(`${a.taskRunId}:${a.attempt}`)) session.running.set(a.taskRunId, a.attempt);
       else lost.push(a);
     }
-    this.o.writer.finishMany(
-      lost.map((a) => ({
-        taskRunId: a.taskRunId,
-        attempt: a.attempt,
-        ok: false,
-        reason: 'WORKER_LOST' as const,
-        error: { message: `worker ${session.name} reconnected without this attempt (its assignment was lost)`, name: 'WorkerLost' },
-      })),
-    );
+    this.o.writer.finishLost(lost, `worker ${session.name} reconnected without this attempt (its assignment was lost)`);
   }
 
   message(connection: Connection, message: ClientMessage): void {
@@ -283,14 +278,9 @@ export class ProtocolHandler implements ConnectionHandlers {
     if (!stillRegistered) return;
     const lost = [...session.running];
     session.running.clear();
-    this.o.writer.finishMany(
-      lost.map(([taskRunId, attempt]) => ({
-        taskRunId,
-        attempt,
-        ok: false,
-        reason: 'WORKER_LOST' as const,
-        error: { message: `worker ${session.name} (${session.id}) disconnected during the attempt`, name: 'WorkerLost' },
-      })),
+    this.o.writer.finishLost(
+      lost.map(([taskRunId, attempt]) => ({ taskRunId, attempt })),
+      `worker ${session.name} (${session.id}) disconnected during the attempt`,
     );
   }
 

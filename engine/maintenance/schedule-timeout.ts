@@ -2,7 +2,6 @@
 import type { Driver } from '../db/driver.ts';
 import type { Logger } from '../log.ts';
 import type { RunWaiters } from '../run-waiters.ts';
-import { runOutcomeList } from '../sql/run-read.ts';
 import { taskScheduleTimeout } from '../sql/task-lease.ts';
 import type { MaintenanceService } from './periodic.ts';
 
@@ -14,6 +13,9 @@ export class ScheduleTimeout implements MaintenanceService {
     const failed = await taskScheduleTimeout(this.o.driver, { limit: this.o.batch });
     if (failed.length === 0) return;
     this.o.log.info('task runs missed their schedule timeout', { count: failed.length });
-    this.o.waiters.resolve(await runOutcomeList(this.o.driver, { runIds: failed.map((f) => f.runId) }));
+    // Standalone tasks: the run failed with its task (the statement failed both).
+    this.o.waiters.resolve(
+      failed.map((f) => ({ runId: f.runId, status: 'failed', output: null, error: f.error, failureReason: 'SCHEDULE_TIMEOUT' })),
+    );
   }
 }

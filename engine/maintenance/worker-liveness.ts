@@ -25,15 +25,9 @@ export class WorkerLiveness implements MaintenanceService {
     const orphaned = await taskOrphanedList(this.o.driver, { limit: this.o.batch });
     if (orphaned.length === 0) return;
     this.o.log.warn('attempts of lost workers returned to the queue', { count: orphaned.length });
-    this.o.writer.finishMany(
-      orphaned.map((a) => ({
-        taskRunId: a.taskRunId,
-        attempt: a.attempt,
-        ok: false,
-        reason: 'WORKER_LOST' as const,
-        error: { message: `worker ${a.workerId ?? '(none)'} is gone (disconnected or stopped heartbeating)`, name: 'WorkerLost' },
-      })),
-    );
+    for (const a of orphaned) {
+      this.o.writer.finishLost([a], `worker ${a.workerId ?? '(none)'} is gone (disconnected or stopped heartbeating)`);
+    }
     await this.o.writer.drain();
   }
 }

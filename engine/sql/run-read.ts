@@ -3,28 +3,29 @@ import type { RunOutcome } from '../../shared/protocol.ts';
 import type { Attempt, FailureReason, Json, Run, RunStatus, TaskError, TaskRun, TaskRunStatus } from '../../shared/types.ts';
 import { toDate, toDateOrNull, toFailureReason, toJsonOrNull, toTaskError } from './rows.ts';
 
-/** Outcomes of the given runs that have finished (runs still going are left out). */
-export async function runOutcomeList(db: Queryable, params: { runIds: string[] }): Promise<RunOutcome[]> {
-  if (params.runIds.length === 0) return [];
+/**
+ * What is known of the given runs: the outcomes of those that have finished, and the ids that match
+ * no run at all (to tell "unknown run" from "not finished yet"). One query.
+ */
+export async function runOutcomeList(db: Queryable, params: { runIds: string[] }): Promise<{ outcomes: RunOutcome[]; unknown: string[] }> {
+  if (params.runIds.length === 0) return { outcomes: [], unknown: [] };
   const result = await db.query<{ id: string; status: RunStatus; output: Json | null; error: TaskError | null; failure_reason: FailureReason | null }>(
-    `SELECT id, status, output, error, failure_reason FROM run
-      WHERE id = ANY($1::uuid[]) AND status IN ('succeeded', 'failed', 'cancelled')`,
+    `SELECT id, status, output, error, failure_reason FROM run WHERE id = ANY($1::uuid[])`,
     [params.runIds],
   );
-  return result.rows.map((r) => ({
-    runId: r.id,
-    status: r.status,
-    output: toJsonOrNull(r.output),
-    error: toTaskError(r.error),
-    failureReason: toFailureReason(r.failure_reason),
-  }));
-}
-
-/** Which of the given run ids exist at all (to tell "unknown run" from "not finished yet"). */
-export async function runExisting(db: Queryable, params: { runIds: string[] }): Promise<Set<string>> {
-  if (params.runIds.length === 0) return new Set();
-  const result = await db.query<{ id: string }>(`SELECT id FROM run WHERE id = ANY($1::uuid[])`, [params.runIds]);
-  return new Set(result.rows.map((r) => r.id));
+  const found = new Set(result.rows.map((r) => r.id));
+  return {
+    outcomes: result.rows
+      .filter((r) => r.status === 'succeeded' || r.status === 'failed' || r.status === 'cancelled')
+      .map((r) => ({
+        runId: r.id,
+        status: r.status,
+        output: toJsonOrNull(r.output),
+        error: toTaskError(r.error),
+        failureReason: toFailureReason(r.failure_reason),
+      })),
+    unknown: params.runIds.filter((id) => !found.has(id)),
+  };
 }
 
 export interface RunDetails {

@@ -1,5 +1,5 @@
 import type { NamedStatement, Queryable } from '../db/driver.ts';
-import type { FailureReason, Json, TaskError, TaskRunStatus } from '../../shared/types.ts';
+import type { FailureReason, Json, TaskError } from '../../shared/types.ts';
 import { isoOrNull, toTaskError } from './rows.ts';
 
 const TASK_FINISH: NamedStatement = {
@@ -96,7 +96,7 @@ export interface FinishedAttempt {
   action: string;
   attempt: number;
   /** The task run's new status: 'queued' means a retry was scheduled. */
-  status: TaskRunStatus;
+  status: 'queued' | 'succeeded' | 'failed' | 'cancelled';
   /** For a scheduled retry: how long until it may be claimed. */
   retryDelayMs: number;
   output: Json | null;
@@ -141,7 +141,7 @@ export async function taskFinish(
     run_id: string;
     action: string;
     attempt: number;
-    next_status: TaskRunStatus;
+    next_status: FinishedAttempt['status'];
     delay_s: number;
     output: Json | null;
     error: TaskError | null;

@@ -1,4 +1,5 @@
 import type { Queryable } from '../db/driver.ts';
+import type { TaskError } from '../../shared/types.ts';
 
 export interface ActiveAttempt {
   taskRunId: string;
@@ -52,8 +53,8 @@ export async function taskActiveByWorkers(db: Queryable, params: { workerIds: st
 export async function taskScheduleTimeout(
   db: Queryable,
   params: { limit: number },
-): Promise<Array<{ taskRunId: string; runId: string }>> {
-  const result = await db.query<{ id: string; run_id: string }>(
+): Promise<Array<{ taskRunId: string; runId: string; error: TaskError }>> {
+  const result = await db.query<{ id: string; run_id: string; error: TaskError }>(
     `WITH expired AS (
        SELECT id FROM task_run
         WHERE status = 'queued' AND schedule_deadline < now()
@@ -76,8 +77,8 @@ export async function taskScheduleTimeout(
          FROM failed
         WHERE r.id = failed.run_id
      )
-     SELECT id, run_id FROM failed`,
+     SELECT id, run_id, error FROM failed`,
     [params.limit],
   );
-  return result.rows.map((r) => ({ taskRunId: r.id, runId: r.run_id }));
+  return result.rows.map((r) => ({ taskRunId: r.id, runId: r.run_id, error: r.error }));
 }

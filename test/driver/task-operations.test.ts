@@ -128,7 +128,7 @@ forEachDriver('task operations', (getDriver, kind) => {
     await taskClaim(db, { workerId, actions: [action], limit: 2 });
     const last = await taskFinish(db, { outcomes: [{ taskRunId: a!, attempt: 2, ok: false, error: { message: 'still broken' } }] });
     expect(last[0]).toMatchObject({ status: 'failed', failureReason: 'ERROR', error: { message: 'still broken' } });
-    const outcomes = await runOutcomeList(db, { runIds: out.map((o) => o.runId) });
+    const { outcomes } = await runOutcomeList(db, { runIds: out.map((o) => o.runId) });
     expect(outcomes.every((o) => o.status === 'failed')).toBe(true);
   });
 
@@ -171,7 +171,7 @@ forEachDriver('task operations', (getDriver, kind) => {
     expect(await taskClaim(db, { workerId, actions: [action], limit: 1 })).toEqual([]);
     const failed = await taskScheduleTimeout(db, { limit: 1000 });
     expect(failed.map((f) => f.taskRunId)).toContain(id);
-    const [outcome] = await runOutcomeList(db, { runIds: [failed.find((f) => f.taskRunId === id)!.runId] });
+    const { outcomes: [outcome] } = await runOutcomeList(db, { runIds: [failed.find((f) => f.taskRunId === id)!.runId] });
     expect(outcome).toMatchObject({ status: 'failed', failureReason: 'SCHEDULE_TIMEOUT' });
   });
 
