@@ -21,17 +21,10 @@ interface PendingTrigger {
 }
 
 export class TriggerService {
-  private readonly driver: Driver;
   private readonly batcher: Batcher<PendingTrigger>;
   private readonly onQueued: (action: string) => void;
   private readonly notifyFrom: string | null;
-
   private readonly insertInto: Queryable;
-
-  /**
-   * `relaxedCommit`: acknowledge a trigger before its insert is flushed to the WAL. Faster, but a crash
-   * of the database server can lose the last acknowledged triggers; off by default.
-   */
   private readonly reserve: (action: string, count: number) => DirectReservation | null;
 
   constructor(options: {
@@ -40,9 +33,12 @@ export class TriggerService {
     onQueued: (action: string) => void;
     /** Offers a local worker to assign new task runs to in the insert itself (ClaimLoop.reserve). */
     reserve: (action: string, count: number) => DirectReservation | null;
+    /**
+     * Acknowledge a trigger before its insert is flushed to the WAL. Faster, but a crash of the
+     * database server can lose the last acknowledged triggers; off by default.
+     */
     relaxedCommit?: boolean;
   }) {
-    this.driver = options.driver;
     this.reserve = options.reserve;
     this.insertInto = options.relaxedCommit ? options.driver.relaxed : options.driver;
     this.onQueued = options.onQueued;
