@@ -1,66 +1,140 @@
 /** What a benchmark run measures: the two profiles and the list of measurements each implies. */
-import type { BurnDownCase, CaseRecord, LatencyCase } from './results.ts';
+import type { FigureDef } from './results.ts';
 import type { SystemUnderTest } from './systems/system.ts';
+import { DAG_SHAPES, type DagShape } from './systems/system.ts';
+import { bulkEnqueue } from './workloads/bulk-enqueue.ts';
 import { burnDown } from './workloads/burn-down.ts';
+import { dagLatency } from './workloads/dag.ts';
 import { lightLatency } from './workloads/light-latency.ts';
+import { openLoop } from './workloads/open-loop.ts';
+import { singleEnqueue } from './workloads/single-enqueue.ts';
 
 export interface Profile {
   reps: number;
-  latency: { warmup: number; runs: number; slots: number; runTimeoutMs: number };
+  /** Workloads that run once even when reps > 1 (to fit the time budget); the table shows no range for them. */
+  onceOnly: string[];
+  bulkEnqueue: { tasks: number; batches: number[]; warmupBatches: number; callTimeoutMs: number };
+  singleEnqueue: { tasks: number; inFlight: number[]; warmup: number; callTimeoutMs: number };
   burnDown: { tasks: number; chunk: number; slots: number[]; pollIntervalMs: number; drainTimeoutMs: number; chunkTimeoutMs: number };
+  latency: { warmup: number; runs: number; slots: number; runTimeoutMs: number };
+  openLoop: { ratePerSecond: number; durationMs: number; warmupMs: number; slots: number; backlogPollMs: number; maxOutstanding: number; drainTimeoutMs: number };
+  dag: { warmup: number; runs: number; slots: number; runTimeoutMs: number };
 }
 
 export const PROFILES: Record<'quick' | 'full', Profile> = {
   quick: {
     reps: 1,
+    onceOnly: [],
+    bulkEnqueue: { tasks: 5_000, batches: [100, 1_000], warmupBatches: 2, callTimeoutMs: 60_000 },
+    singleEnqueue: { tasks: 500, inFlight: [1, 16], warmup: 50, callTimeoutMs: 10_000 },
+    burnDown: { tasks: 20_000, chunk: 5_000, slots: [100], pollIntervalMs: 20, drainTimeoutMs: 60_000, chunkTimeoutMs: 60_000 },
     latency: { warmup: 50, runs: 300, slots: 100, runTimeoutMs: 10_000 },
-    burnDown: { tasks: 10_000, chunk: 5_000, slots: [100], pollIntervalMs: 20, drainTimeoutMs: 60_000, chunkTimeoutMs: 60_000 },
+    openLoop: { ratePerSecond: 1_000, durationMs: 5_000, warmupMs: 1_000, slots: 100, backlogPollMs: 250, maxOutstanding: 256, drainTimeoutMs: 30_000 },
+    dag: { warmup: 10, runs: 50, slots: 100, runTimeoutMs: 10_000 },
   },
   full: {
     reps: 3,
-    latency: { warmup: 200, runs: 2_000, slots: 100, runTimeoutMs: 10_000 },
-    burnDown: { tasks: 50_000, chunk: 5_000, slots: [100, 10], pollIntervalMs: 20, drainTimeoutMs: 300_000, chunkTimeoutMs: 60_000 },
+    onceOnly: ['open-loop', 'burn-down/10'],
+    bulkEnqueue: { tasks: 20_000, batches: [100, 1_000], warmupBatches: 3, callTimeoutMs: 60_000 },
+    singleEnqueue: { tasks: 2_000, inFlight: [1, 16], warmup: 200, callTimeoutMs: 10_000 },
+    burnDown: { tasks: 100_000, chunk: 5_000, slots: [100, 10], pollIntervalMs: 20, drainTimeoutMs: 300_000, chunkTimeoutMs: 60_000 },
+    latency: { warmup: 100, runs: 1_000, slots: 100, runTimeoutMs: 10_000 },
+    openLoop: { ratePerSecond: 1_000, durationMs: 30_000, warmupMs: 2_000, slots: 100, backlogPollMs: 250, maxOutstanding: 256, drainTimeoutMs: 60_000 },
+    dag: { warmup: 20, runs: 200, slots: 100, runTimeoutMs: 10_000 },
   },
 };
 
 /** One workload with its parameters; each repetition runs it against a freshly set-up system. */
 export interface Measurement {
-  /** The empty record its repetitions are added to, for one system. */
-  record(system: string): CaseRecord;
-  /** Runs one repetition, adds it to `record`, and returns a one-line summary for the progress output. */
-  run(sut: SystemUnderTest, record: CaseRecord, rep: number): Promise<string>;
+  /** e.g. "burn-down/100"; `--only system/workload` matches its prefix. */
+  id: string;
+  label: string;
+  figures: FigureDef[];
+  /** Why `sut` does not run it, or null. */
+  skip(sut: SystemUnderTest): string | null;
+  /** Runs one repetition: everything measured, its figures, and one line for the progress output. */
+  run(sut: SystemUnderTest): Promise<{ result: unknown; values: Record<string, number | null>; line: string }>;
 }
+
+const count = (n: number) => n.toLocaleString('en-US');
+const systemSkip = (workload: string) => (sut: SystemUnderTest) => sut.skips?.[workload] ?? null;
+const ms = (key: string, label: string): FigureDef => ({ key, label, unit: 'ms', better: 'lower' });
+const rate = (key: string, label: string): FigureDef => ({ key, label, unit: 'tasks/s', better: 'higher' });
 
 export function measurements(profile: Profile): Measurement[] {
-  return [lightLatencyMeasurement(profile.latency), ...profile.burnDown.slots.map((slots) => burnDownMeasurement({ ...profile.burnDown, slots }))];
-}
-
-function lightLatencyMeasurement(options: Profile['latency']): Measurement {
-  return {
-    record: (system): LatencyCase => ({ workload: 'light-latency', system, variant: `${options.runs} runs after ${options.warmup} warm-up, slots ${options.slots}`, reps: [], summary: null }),
-    run: async (sut, record, rep) => {
-      if (record.workload !== 'light-latency') throw new Error(`light-latency measurement given a ${record.workload} record`);
-      const result = await lightLatency(sut, options);
-      record.reps.push({ rep, result, error: null });
-      const s = result.enqueueToStartMs;
-      const d = result.enqueueToDoneMs;
-      const anomalies = result.clockAnomalies > 0 ? `  WARNING: ${result.clockAnomalies} cross-process clock anomalies` : '';
-      return `start p50 ${s.p50} p99 ${s.p99} ms · done p50 ${d.p50} p99 ${d.p99} ms${anomalies}`;
+  const p = profile;
+  return [
+    ...p.bulkEnqueue.batches.map((batch): Measurement => ({
+      id: `bulk-enqueue/${batch}`,
+      label: `bulk enqueue, batches of ${count(batch)}`,
+      figures: [rate('tasksPerSecond', 'tasks/s')],
+      skip: systemSkip('bulk-enqueue'),
+      run: async (sut) => {
+        const result = await bulkEnqueue(sut, { ...p.bulkEnqueue, batch });
+        return { result, values: { tasksPerSecond: result.tasksPerSecond }, line: `${count(result.tasksPerSecond)} tasks/s` };
+      },
+    })),
+    ...p.singleEnqueue.inFlight.map((inFlight): Measurement => ({
+      id: `single-enqueue/${inFlight}`,
+      label: `single enqueue, ${inFlight} in flight`,
+      figures: [rate('enqueuesPerSecond', 'enqueues/s'), ms('p50', 'p50 ms'), ms('p99', 'p99 ms')],
+      skip: systemSkip('single-enqueue'),
+      run: async (sut) => {
+        const result = await singleEnqueue(sut, { ...p.singleEnqueue, inFlight });
+        const l = result.latencyMs;
+        return { result, values: { enqueuesPerSecond: result.enqueuesPerSecond, p50: l.p50, p99: l.p99 }, line: `${count(result.enqueuesPerSecond)} enqueues/s, p50 ${l.p50} p99 ${l.p99} ms` };
+      },
+    })),
+    ...p.burnDown.slots.map((slots): Measurement => ({
+      id: `burn-down/${slots}`,
+      label: `burn-down ${count(p.burnDown.tasks)} tasks, concurrency ${slots}`,
+      figures: [rate('tasksPerSecond', 'tasks/s')],
+      skip: systemSkip('burn-down'),
+      run: async (sut) => {
+        const result = await burnDown(sut, { ...p.burnDown, slots });
+        const window = Math.round(result.durationMs - result.durationLowerBoundMs);
+        return { result, values: { tasksPerSecond: result.tasksPerSecond }, line: `${count(result.tasksPerSecond)} tasks/s (drained in ${(result.durationMs / 1000).toFixed(2)} s, end within the last ${window} ms; preload ${count(result.preloadTasksPerSecond)} tasks/s)` };
+      },
+    })),
+    {
+      id: 'light-latency',
+      label: `light load (${count(p.latency.runs)} sequential)`,
+      figures: [ms('startP50', 'enqueue→start p50 ms'), ms('startP99', 'enqueue→start p99 ms'), ms('doneP50', 'enqueue→done p50 ms'), ms('doneP99', 'enqueue→done p99 ms')],
+      skip: systemSkip('light-latency'),
+      run: async (sut) => {
+        const result = await lightLatency(sut, p.latency);
+        const s = result.enqueueToStartMs;
+        const d = result.enqueueToDoneMs;
+        const anomalies = result.clockAnomalies > 0 ? `  WARNING: ${result.clockAnomalies} negative cross-process readings` : '';
+        return { result, values: { startP50: s.p50, startP99: s.p99, doneP50: d.p50, doneP99: d.p99 }, line: `start p50 ${s.p50} p99 ${s.p99} ms · done p50 ${d.p50} p99 ${d.p99} ms${anomalies}` };
+      },
     },
-  };
-}
-
-function burnDownMeasurement(options: Omit<Profile['burnDown'], 'slots'> & { slots: number }): Measurement {
-  const count = (n: number) => n.toLocaleString('en-US');
-  return {
-    record: (system): BurnDownCase => ({ workload: 'burn-down', system, variant: `${count(options.tasks)} tasks, slots ${options.slots}`, reps: [], summary: null }),
-    run: async (sut, record, rep) => {
-      if (record.workload !== 'burn-down') throw new Error(`burn-down measurement given a ${record.workload} record`);
-      const result = await burnDown(sut, options);
-      record.reps.push({ rep, result, error: null });
-      const window = Math.round(result.durationMs - result.durationLowerBoundMs);
-      const polls = `${result.polls} poll${result.polls === 1 ? '' : 's'}`;
-      return `${count(result.tasksPerSecond)} tasks/s (drained in ${(result.durationMs / 1000).toFixed(2)} s, end within the last ${window} ms, ${polls}; preload ${count(result.preloadTasksPerSecond)} tasks/s)`;
+    {
+      id: 'open-loop',
+      label: `open loop ${count(p.openLoop.ratePerSecond)}/s for ${p.openLoop.durationMs / 1000} s`,
+      figures: [ms('startP50', 'enqueue→start p50 ms'), ms('startP99', 'enqueue→start p99 ms'), { key: 'maxBacklog', label: 'max backlog', unit: 'tasks', better: 'lower' }, { key: 'rssGrowth', label: 'engine RSS growth', unit: '%', better: 'lower' }],
+      skip: systemSkip('open-loop'),
+      run: async (sut) => {
+        const result = await openLoop(sut, p.openLoop);
+        const s = result.enqueueToStartMs;
+        const rss = result.engineRssGrowthPercent === null ? '' : `, engine RSS ${result.engineRssStartMiB} → ${result.engineRssEndMiB} MiB (${result.engineRssGrowthPercent}%)`;
+        return {
+          result,
+          values: { startP50: s.p50, startP99: s.p99, maxBacklog: result.maxBacklog, rssGrowth: result.engineRssGrowthPercent },
+          line: `${count(result.achievedRatePerSecond)}/s achieved, start p50 ${s.p50} p99 ${s.p99} ms, max backlog ${count(result.maxBacklog)}${rss}`,
+        };
+      },
     },
-  };
+    ...(Object.keys(DAG_SHAPES) as DagShape[]).map((shape): Measurement => ({
+      id: `dag-${shape}`,
+      label: `${DAG_SHAPES[shape].label} (${count(p.dag.runs)} sequential)`,
+      figures: [ms('doneP50', 'enqueue→done p50 ms'), ms('doneP99', 'enqueue→done p99 ms')],
+      skip: (sut) => (sut.dag ? systemSkip(`dag-${shape}`)(sut) : 'no DAG support yet (SystemUnderTest.dag)'),
+      run: async (sut) => {
+        const result = await dagLatency(sut, { ...p.dag, shape });
+        const d = result.enqueueToDoneMs;
+        return { result, values: { doneP50: d.p50, doneP99: d.p99 }, line: `done p50 ${d.p50} p99 ${d.p99} ms` };
+      },
+    })),
+  ];
 }

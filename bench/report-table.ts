@@ -1,35 +1,58 @@
-/** The results as the text table the benchmark prints (and docs/benchmarks.md quotes). */
+/**
+ * The results as the text tables the benchmark prints (and docs/benchmarks.md quotes): every figure for
+ * every system (median, and (min–max) over several repetitions), then per figure the best peer and each
+ * Cleaver system's ratio to it.
+ */
 import type { Spread } from './lib/stats.ts';
-import type { BenchResults, LatencySpread } from './results.ts';
-
-const HEADER = ['system', 'workload', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'tasks/s'];
+import { isCleaver, leads, type BenchResults, type FigureDef } from './results.ts';
 
 export function formatTable(results: BenchResults): string {
+  const systems = results.systems.map((s) => s.id);
   const rows: string[][] = [];
-  for (const record of results.cases) {
-    const failed = record.reps.filter((r) => r.error !== null).length;
-    const note = failed > 0 ? `  (${failed} of ${record.reps.length} reps FAILED)` : '';
-    const reps = record.reps.length - failed;
-    // An interrupted run leaves cases that never started.
-    const missing = record.reps.length === 0 ? 'not run' : 'FAILED';
-    if (record.workload === 'light-latency') {
-      const latency = (label: string, s: LatencySpread | undefined) =>
-        rows.push([record.system, `${label}${note}`, ...(s ? [s.p50, s.p90, s.p99, s.max].map((x) => cell(x, reps, ms)) : [missing, '', '', '']), '']);
-      latency('light enqueue→start', record.summary?.enqueueToStartMs);
-      latency('light enqueue→done', record.summary?.enqueueToDoneMs);
-    } else {
-      rows.push([record.system, `burn-down ${record.variant}${note}`, '', '', '', '', record.summary ? cell(record.summary.tasksPerSecond, reps, rate) : missing]);
-    }
+  for (const comparison of results.comparisons) {
+    const group = results.cases.filter((c) => c.measurement === comparison.measurement);
+    const cells = systems.map((system) => {
+      const record = group.find((c) => c.system === system);
+      if (!record) return '';
+      if (record.skipped) return 'skip';
+      if (record.reps.length === 0) return 'not run';
+      const s = record.summary?.[comparison.figure.key];
+      if (!s) return record.reps.some((r) => r.values) ? '–' : 'FAILED';
+      const failed = record.reps.filter((r) => r.error !== null).length;
+      return `${cell(s, record.reps.length - failed, comparison.figure)}${failed > 0 ? ` (${failed} FAILED)` : ''}`;
+    });
+    rows.push([`${comparison.label} · ${comparison.figure.label}`, ...cells]);
   }
-  const widths = HEADER.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (r: string[]) => r.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
-  return [line(HEADER), ...rows.map(line)].join('\n');
+  return align(['figure', ...systems], rows);
+}
+
+export function formatComparison(results: BenchResults): string {
+  const cleavers = results.systems.map((s) => s.id).filter(isCleaver);
+  const rows = results.comparisons.map((c) => [
+    `${c.label} · ${c.figure.label}`,
+    c.figure.better === 'higher' ? 'higher' : 'lower',
+    c.bestPeer ? `${format(c.bestPeer.value, c.figure)} ${c.bestPeer.system}` : '–',
+    ...cleavers.map((system) => {
+      const ratio = c.ratios[system];
+      return ratio === undefined ? '–' : `${ratio.toFixed(2)}×${leads(c.figure, ratio) ? ' ✓' : ''}`;
+    }),
+  ]);
+  return align(['figure', 'better', 'best peer', ...cleavers.map((s) => `${s} / best`)], rows);
+}
+
+function align(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
+  return [line(header), ...rows.map(line)].join('\n');
 }
 
 /** One figure; over several repetitions, their median and (min–max). */
-function cell(s: Spread, reps: number, format: (x: number) => string): string {
-  return reps <= 1 ? format(s.median) : `${format(s.median)} (${format(s.min)}–${format(s.max)})`;
+function cell(s: Spread, reps: number, figure: FigureDef): string {
+  return reps <= 1 ? format(s.median, figure) : `${format(s.median, figure)} (${format(s.min, figure)}–${format(s.max, figure)})`;
 }
 
-const ms = (x: number) => x.toFixed(2);
-const rate = (x: number) => Math.round(x).toLocaleString('en-US');
+export function format(x: number, figure: FigureDef): string {
+  if (figure.unit === 'ms') return x < 100 ? x.toFixed(2) : x.toFixed(0);
+  if (figure.unit === '%') return `${x.toFixed(1)}%`;
+  return Math.round(x).toLocaleString('en-US');
+}

@@ -1,42 +1,54 @@
 /**
- * The results file (bench/results/latest.json): everything measured, per repetition, plus the summary
- * the table shows. Plain JSON so a later run, a peer comparison or a docs table can be built from it.
+ * The results file (bench/results/latest.json): everything measured, per repetition, plus each figure's
+ * median and range and, per figure, the best peer and Cleaver's ratio to it. Plain JSON, so the docs
+ * table and the chart (bench/chart.ts) are built from it.
  */
-import { spread, type LatencySummary, type Spread } from './lib/stats.ts';
+import { spread, type Spread } from './lib/stats.ts';
 import type { MachineInfo } from './lib/machine.ts';
-import type { BurnDownResult } from './workloads/burn-down.ts';
-import type { LightLatencyResult } from './workloads/light-latency.ts';
 
-export const RESULTS_FORMAT = 1;
+export const RESULTS_FORMAT = 2;
 
-export interface RepRecord<R> {
+/** One number a workload reports, and which way is better. */
+export interface FigureDef {
+  key: string;
+  label: string;
+  unit: 'ms' | 'tasks/s' | '%' | 'tasks';
+  better: 'higher' | 'lower';
+}
+
+export interface RepRecord {
   rep: number;
-  result: R | null;
+  /** Everything the workload measured (its own result type). */
+  result: unknown;
+  /** The figures, by FigureDef.key; null when the repetition failed. */
+  values: Record<string, number | null> | null;
   /** Why this repetition failed; null when it succeeded. */
   error: string | null;
 }
 
-type Percentiles = 'p50' | 'p90' | 'p99' | 'max';
-export type LatencySpread = Record<Percentiles, Spread>;
-
-export interface LatencyCase {
-  workload: 'light-latency';
+export interface CaseRecord {
+  /** Measurement id, e.g. "burn-down/100" (what --only matches). */
+  measurement: string;
+  /** Human label, e.g. "burn-down 100,000 tasks, slots 100". */
+  label: string;
   system: string;
-  variant: string;
-  reps: Array<RepRecord<LightLatencyResult>>;
-  /** Each percentile's median and range over the successful repetitions. */
-  summary: { enqueueToStartMs: LatencySpread; enqueueToDoneMs: LatencySpread } | null;
+  figures: FigureDef[];
+  reps: RepRecord[];
+  /** Each figure's median and range over the successful repetitions. */
+  summary: Record<string, Spread> | null;
+  /** Why this system does not run this workload (it is then not measured). */
+  skipped: string | null;
 }
 
-export interface BurnDownCase {
-  workload: 'burn-down';
-  system: string;
-  variant: string;
-  reps: Array<RepRecord<BurnDownResult>>;
-  summary: { tasksPerSecond: Spread } | null;
+export interface Comparison {
+  measurement: string;
+  label: string;
+  figure: FigureDef;
+  values: Record<string, number>;
+  bestPeer: { system: string; value: number } | null;
+  /** cleaver / best peer, per Cleaver system; read with `figure.better`. */
+  ratios: Record<string, number>;
 }
-
-export type CaseRecord = LatencyCase | BurnDownCase;
 
 export interface BenchResults {
   format: typeof RESULTS_FORMAT;
@@ -47,6 +59,7 @@ export interface BenchResults {
   profile: unknown;
   systems: Array<{ id: string; label: string; details: Record<string, string> }>;
   cases: CaseRecord[];
+  comparisons: Comparison[];
   /** 1-minute load average when the benchmark ended (machine.loadAverage is at its start). */
   loadAverageAtEnd: number;
   /** Things that do not fail the run but qualify its figures (a stale build, clock anomalies). */
@@ -55,21 +68,48 @@ export interface BenchResults {
   failures: string[];
 }
 
+export const isCleaver = (system: string) => system.startsWith('cleaver-');
+
 export function summarize(record: CaseRecord): void {
-  if (record.workload === 'light-latency') {
-    const ok = record.reps.flatMap((r) => (r.result ? [r.result] : []));
-    record.summary = ok.length === 0 ? null : { enqueueToStartMs: latencySpread(ok.map((r) => r.enqueueToStartMs)), enqueueToDoneMs: latencySpread(ok.map((r) => r.enqueueToDoneMs)) };
-  } else {
-    const ok = record.reps.flatMap((r) => (r.result ? [r.result] : []));
-    record.summary = ok.length === 0 ? null : { tasksPerSecond: spread(ok.map((r) => r.tasksPerSecond)) };
+  const ok = record.reps.flatMap((r) => (r.values ? [r.values] : []));
+  if (ok.length === 0) {
+    record.summary = null;
+    return;
   }
+  const summary: Record<string, Spread> = {};
+  for (const figure of record.figures) {
+    const values = ok.map((v) => v[figure.key]).filter((v): v is number => typeof v === 'number');
+    if (values.length > 0) summary[figure.key] = spread(values);
+  }
+  record.summary = summary;
 }
 
-function latencySpread(summaries: LatencySummary[]): LatencySpread {
-  return {
-    p50: spread(summaries.map((s) => s.p50)),
-    p90: spread(summaries.map((s) => s.p90)),
-    p99: spread(summaries.map((s) => s.p99)),
-    max: spread(summaries.map((s) => s.max)),
-  };
+/** Per measurement and figure: every system's median, the best peer's, and each Cleaver system's ratio to it. */
+export function compare(cases: CaseRecord[]): Comparison[] {
+  const comparisons: Comparison[] = [];
+  const measurements = [...new Set(cases.map((c) => c.measurement))];
+  for (const measurement of measurements) {
+    const group = cases.filter((c) => c.measurement === measurement);
+    const first = group[0]!;
+    for (const figure of first.figures) {
+      const values: Record<string, number> = {};
+      for (const c of group) {
+        const median = c.summary?.[figure.key]?.median;
+        if (median !== undefined) values[c.system] = median;
+      }
+      const peers = Object.entries(values).filter(([system]) => !isCleaver(system));
+      const best = peers.length === 0 ? null : peers.reduce((a, b) => ((figure.better === 'higher' ? b[1] > a[1] : b[1] < a[1]) ? b : a));
+      const ratios: Record<string, number> = {};
+      if (best && best[1] !== 0) {
+        for (const [system, value] of Object.entries(values)) if (isCleaver(system)) ratios[system] = Math.round((value / best[1]) * 100) / 100;
+      }
+      comparisons.push({ measurement, label: first.label, figure, values, bestPeer: best ? { system: best[0], value: best[1] } : null, ratios });
+    }
+  }
+  return comparisons;
+}
+
+/** Cleaver is at least as good as the best peer on this figure. */
+export function leads(figure: FigureDef, ratio: number): boolean {
+  return figure.better === 'higher' ? ratio >= 1 : ratio <= 1;
 }

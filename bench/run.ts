@@ -1,9 +1,9 @@
 /**
- * `node --import tsx bench/run.ts [--quick] [--only pg|pglite]` — the benchmark harness.
+ * `node --import tsx bench/run.ts [--quick] [--only SELECTION]` — the benchmark harness.
  *
- * For each repetition, each system and each measurement it builds fresh state (setup), runs the
+ * For each repetition, each measurement and each system it builds fresh state (setup), runs the
  * workload, and tears everything down, so no measurement inherits rows, caches or processes from
- * another; systems are interleaved within a repetition so slow drift in the machine's load spreads over
+ * another; systems are interleaved within a measurement so slow drift in the machine's load spreads over
  * all of them. Every step runs under a deadline; a failure is recorded and the run goes on with the
  * next measurement, and the process exits 1 at the end if anything failed. Results go to
  * bench/results/latest.json and to stdout as a table.
@@ -16,21 +16,33 @@ import { killAllChildren } from './lib/child-process.ts';
 import { toError } from './lib/deadline.ts';
 import { machineInfo, type MachineInfo } from './lib/machine.ts';
 import { benchDatabaseUrl, postgresSettings } from './lib/postgres-admin.ts';
-import { PROFILES, measurements, type Profile } from './plan.ts';
-import { formatTable } from './report-table.ts';
-import { RESULTS_FORMAT, summarize, type BenchResults, type CaseRecord } from './results.ts';
+import { PROFILES, measurements, type Measurement, type Profile } from './plan.ts';
+import { formatComparison, formatTable } from './report-table.ts';
+import { RESULTS_FORMAT, compare, summarize, type BenchResults, type CaseRecord } from './results.ts';
+import { createBullMqSystem } from './systems/bullmq.ts';
 import { createCleaverSystem, ENGINE_CLI, ROOT } from './systems/cleaver.ts';
+import { createGraphileWorkerSystem } from './systems/graphile-worker.ts';
+import { createPgBossSystem } from './systems/pg-boss.ts';
 import type { SystemUnderTest } from './systems/system.ts';
 
-const USAGE = `Usage: node --import tsx bench/run.ts [--quick] [--only SYSTEMS]
+const USAGE = `Usage: node --import tsx bench/run.ts [--quick] [--only SELECTION]
 
-  --quick        small counts, one repetition (well under 2 minutes)
-  --only LIST    comma-separated systems: pg, pg-relaxed, pglite (aliases of cleaver-pg, cleaver-pg-relaxed, cleaver-pglite)
+  --quick          small counts, one repetition (under 2 minutes)
+  --only SELECTION comma-separated SYSTEM, SYSTEM/WORKLOAD or */WORKLOAD entries, e.g.
+                   "pg,bullmq", "graphile-worker-tuned/burn-down", "*/light-latency".
+                   Systems: cleaver-pg, cleaver-pg-relaxed, cleaver-pglite (or pg, pg-relaxed, pglite),
+                   graphile-worker-default, graphile-worker-tuned, pg-boss-notify, pg-boss-batched, bullmq.
+                   Workloads (a prefix matches): bulk-enqueue/100, bulk-enqueue/1000, single-enqueue/1,
+                   single-enqueue/16, burn-down/100, burn-down/10, light-latency, open-loop, dag-chain, dag-diamond.
 
-Environment: BENCH_DATABASE_URL (else DATABASE_URL, else postgres://root@127.0.0.1:5432/test)
+Environment: BENCH_DATABASE_URL (else DATABASE_URL, else postgres://root@127.0.0.1:5432/test),
+             BENCH_REDIS_URL (else redis://127.0.0.1:6379)
 `;
 
 const SYSTEM_ALIASES: Record<string, string> = { pg: 'cleaver-pg', 'pg-relaxed': 'cleaver-pg-relaxed', pglite: 'cleaver-pglite' };
+
+/** Which (system, measurement) pairs --only selects. */
+type Selection = (system: string, measurement: string) => boolean;
 
 class UsageError extends Error {}
 
@@ -47,15 +59,23 @@ async function main(argv: string[]): Promise<number> {
   const mode = values.quick ? 'quick' : 'full';
   const profile = PROFILES[mode];
   const databaseUrl = benchDatabaseUrl();
-  const systems = selectSystems(values.only, [
+  const all = [
     createCleaverSystem({ backend: 'pg', databaseUrl }),
     createCleaverSystem({ backend: 'pg', databaseUrl, enqueueCommit: 'relaxed' }),
     createCleaverSystem({ backend: 'pglite', databaseUrl }),
-  ]);
+    createGraphileWorkerSystem({ databaseUrl, profile: 'default' }),
+    createGraphileWorkerSystem({ databaseUrl, profile: 'tuned' }),
+    createPgBossSystem({ databaseUrl, profile: 'notify' }),
+    createPgBossSystem({ databaseUrl, profile: 'batched' }),
+    createBullMqSystem(),
+  ];
+  const plan = measurements(profile);
+  const selected = parseSelection(values.only, all, plan);
+  const systems = all.filter((s) => plan.some((m) => selected(s.id, m.id)));
 
   const warnings = checkBuild();
   const machine = machineInfo(ROOT);
-  if (systems.some((s) => s.id.endsWith('-pg'))) {
+  if (systems.some((s) => !s.id.endsWith('-pglite') && s.id !== 'bullmq')) {
     try {
       machine.postgres = (await postgresSettings(databaseUrl)).server_version;
     } catch (e: unknown) {
@@ -65,13 +85,12 @@ async function main(argv: string[]): Promise<number> {
   const startedAt = new Date();
   printHeader(mode, startedAt, machine, warnings);
 
-  const { records, details, failures } = await measureAll(systems, profile);
+  const { records, details, failures } = await measureAll(systems, plan, selected, profile);
   for (const record of records) {
     summarize(record);
     for (const r of record.reps) {
-      if (r.result && 'clockAnomalies' in r.result && r.result.clockAnomalies > 0) {
-        warnings.push(`${record.system} rep ${r.rep}: ${r.result.clockAnomalies} enqueue→start readings were negative or above enqueue→done (cross-process clock)`);
-      }
+      const anomalies = (r.result as { clockAnomalies?: number } | null)?.clockAnomalies ?? 0;
+      if (anomalies > 0) warnings.push(`${record.system} ${record.measurement} rep ${r.rep}: ${anomalies} enqueue→start readings were negative (cross-process clock)`);
     }
   }
   const results: BenchResults = {
@@ -83,6 +102,7 @@ async function main(argv: string[]): Promise<number> {
     profile,
     systems: systems.map((s) => ({ id: s.id, label: s.label, details: details.get(s.id) ?? {} })),
     cases: records,
+    comparisons: compare(records),
     loadAverageAtEnd: Math.round(os.loadavg()[0]! * 100) / 100,
     warnings,
     failures,
@@ -95,14 +115,17 @@ async function main(argv: string[]): Promise<number> {
   return failures.length > 0 ? 1 : 0;
 }
 
-function selectSystems(only: string | undefined, all: SystemUnderTest[]): SystemUnderTest[] {
-  if (only === undefined) return all;
-  const ids = only.split(',').map((s) => s.trim()).filter(Boolean).map((s) => SYSTEM_ALIASES[s] ?? s);
-  const unknown = ids.filter((id) => !all.some((s) => s.id === id));
-  if (ids.length === 0 || unknown.length > 0) {
-    throw new UsageError(`unknown system(s) ${JSON.stringify(unknown.join(',') || only)}; choose from ${all.map((s) => s.id).join(', ')} (or pg, pglite)`);
-  }
-  return all.filter((s) => ids.includes(s.id));
+function parseSelection(only: string | undefined, all: SystemUnderTest[], plan: Measurement[]): Selection {
+  if (only === undefined) return () => true;
+  const entries = only.split(',').map((e) => e.trim()).filter(Boolean).map((entry) => {
+    const [system = '', workload = ''] = entry.split('/', 2).length === 2 ? [entry.slice(0, entry.indexOf('/')), entry.slice(entry.indexOf('/') + 1)] : [entry, ''];
+    const id = system === '*' ? '*' : (SYSTEM_ALIASES[system] ?? system);
+    if (id !== '*' && !all.some((s) => s.id === id)) throw new UsageError(`unknown system ${JSON.stringify(system)}; choose from ${all.map((s) => s.id).join(', ')} (or pg, pg-relaxed, pglite, *)`);
+    if (workload && !plan.some((m) => m.id.startsWith(workload))) throw new UsageError(`unknown workload ${JSON.stringify(workload)}; choose from ${plan.map((m) => m.id).join(', ')}`);
+    return { id, workload };
+  });
+  if (entries.length === 0) throw new UsageError(`--only ${JSON.stringify(only)} selects nothing`);
+  return (system, measurement) => entries.some((e) => (e.id === '*' || e.id === system) && measurement.startsWith(e.workload));
 }
 
 /** The harness measures the build: refuse a missing one, and flag one older than the sources. */
@@ -125,42 +148,48 @@ function checkBuild(): string[] {
   return [`${newer.length} source file(s) changed after dist/ was built (${named}); the figures are for the build — run \`npm run build\` to measure the working tree`];
 }
 
-async function measureAll(systems: SystemUnderTest[], profile: Profile): Promise<{ records: CaseRecord[]; details: Map<string, Record<string, string>>; failures: string[] }> {
-  const plan = measurements(profile);
-  const records = new Map(systems.map((sut) => [sut.id, plan.map((m) => m.record(sut.id))]));
+async function measureAll(systems: SystemUnderTest[], plan: Measurement[], selected: Selection, profile: Profile): Promise<{ records: CaseRecord[]; details: Map<string, Record<string, string>>; failures: string[] }> {
+  const records: CaseRecord[] = [];
   const details = new Map<string, Record<string, string>>();
   const failures: string[] = [];
+  const cases = plan.flatMap((measurement) => systems.filter((sut) => selected(sut.id, measurement.id)).map((sut) => {
+    const skipped = measurement.skip(sut);
+    const record: CaseRecord = { measurement: measurement.id, label: measurement.label, system: sut.id, figures: measurement.figures, reps: [], summary: null, skipped };
+    records.push(record);
+    return { sut, measurement, record };
+  }));
+  for (const { sut, record } of cases) if (record.skipped) out(`${sut.id} ${record.label}: skipped (${record.skipped})`);
   for (let rep = 1; rep <= profile.reps && !interrupted; rep++) {
-    for (const sut of systems) {
-      for (const [i, measurement] of plan.entries()) {
-        if (interrupted) break;
-        const record = records.get(sut.id)![i]!;
-        const name = `${sut.id} ${record.workload} (${record.variant})${profile.reps > 1 ? ` rep ${rep}/${profile.reps}` : ''}`;
-        process.stdout.write(`${name} … `);
-        const began = performance.now();
-        try {
-          await sut.setup();
-          if (!details.has(sut.id)) details.set(sut.id, await sut.describe().catch((e: unknown) => ({ error: `describe failed: ${toError(e).message}` })));
-          const summary = await measurement.run(sut, record, rep);
-          out(`${summary}  [${((performance.now() - began) / 1000).toFixed(1)} s]`);
-        } catch (e: unknown) {
-          const message = interrupted ? 'interrupted' : toError(e).message;
-          record.reps.push({ rep, result: null, error: message });
-          failures.push(`${name}: ${message}`);
-          out('FAILED');
-          process.stderr.write(`${indent(message)}\n`);
-        }
-        try {
-          await sut.teardown();
-        } catch (e: unknown) {
-          failures.push(`${name}: ${toError(e).message}`);
-          process.stderr.write(`${indent(toError(e).message)}\n`);
-        }
+    for (const { sut, measurement, record } of cases) {
+      if (interrupted) break;
+      if (record.skipped) continue;
+      if (rep > 1 && profile.onceOnly.some((id) => measurement.id.startsWith(id))) continue;
+      const name = `${sut.id} ${record.label}${profile.reps > 1 ? ` rep ${rep}/${profile.reps}` : ''}`;
+      process.stdout.write(`${name} … `);
+      const began = performance.now();
+      try {
+        await sut.setup();
+        if (!details.has(sut.id)) details.set(sut.id, await sut.describe().catch((e: unknown) => ({ error: `describe failed: ${toError(e).message}` })));
+        const { result, values, line } = await measurement.run(sut);
+        record.reps.push({ rep, result, values, error: null });
+        out(`${line}  [${((performance.now() - began) / 1000).toFixed(1)} s]`);
+      } catch (e: unknown) {
+        const message = interrupted ? 'interrupted' : toError(e).message;
+        record.reps.push({ rep, result: null, values: null, error: message });
+        failures.push(`${name}: ${message}`);
+        out('FAILED');
+        process.stderr.write(`${indent(message)}\n`);
+      }
+      try {
+        await sut.teardown();
+      } catch (e: unknown) {
+        failures.push(`${name}: ${toError(e).message}`);
+        process.stderr.write(`${indent(toError(e).message)}\n`);
       }
     }
   }
   for (const sut of systems) await sut.dispose().catch((e: unknown) => failures.push(`${sut.id} dispose: ${toError(e).message}`));
-  return { records: [...records.values()].flat(), details, failures };
+  return { records, details, failures };
 }
 
 function printHeader(mode: string, startedAt: Date, machine: MachineInfo, warnings: string[]): void {
@@ -175,9 +204,11 @@ function printReport(results: BenchResults, profile: Profile, resultsFile: strin
   out();
   out(formatTable(results));
   out();
-  if (profile.reps > 1) out(`Figures are the median of ${profile.reps} repetitions, with (min–max).`);
-  out('Latency percentiles are exact (nearest rank over all samples); burn-down ends at the first status poll that');
-  out(`finds nothing unfinished (every ${profile.burnDown.pollIntervalMs} ms once the worker has run every task). Load average ${results.machine.loadAverage} → ${results.loadAverageAtEnd}.`);
+  out(formatComparison(results));
+  out();
+  if (profile.reps > 1) out(`Figures are the median of ${profile.reps} repetitions, with (min–max); ${profile.onceOnly.join(', ')} ran once.`);
+  out('Ratios are Cleaver / best peer on the medians; ✓ where Cleaver is at least as good (higher tasks/s, lower ms).');
+  out(`Latency percentiles come from HDR histograms (3 significant digits). Load average ${results.machine.loadAverage} → ${results.loadAverageAtEnd}.`);
   out(`Results: ${resultsFile}`);
   for (const warning of results.warnings) out(`warning: ${warning}`);
   if (results.failures.length > 0) {

@@ -43,3 +43,27 @@ export function dropSchema(url: string, schema: string): Promise<void> {
     await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
   });
 }
+
+/** Creates an empty database for one measurement of a peer (fresh state per case); returns its URL. */
+export async function createDatabase(url: string, name: string): Promise<string> {
+  if (!/^bench_[a-z0-9_]+$/.test(name)) throw new Error(`refusing to create database ${JSON.stringify(name)}: not a bench_ name`);
+  await withClient(url, async (client) => {
+    await client.query(`CREATE DATABASE "${name}"`);
+  });
+  const target = new URL(url);
+  target.pathname = `/${name}`;
+  return target.toString();
+}
+
+/** Drops a database createDatabase made, disconnecting whatever is still attached. */
+export function dropDatabase(url: string, name: string): Promise<void> {
+  if (!/^bench_[a-z0-9_]+$/.test(name)) throw new Error(`refusing to drop database ${JSON.stringify(name)}: not one the benchmark created`);
+  return withClient(url, async (client) => {
+    await client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+  });
+}
+
+/** Runs statements of the benchmark's own (emulation helpers, counts) against one database. */
+export function withDatabase<T>(url: string, use: (client: pg.Client) => Promise<T>): Promise<T> {
+  return withClient(url, use);
+}

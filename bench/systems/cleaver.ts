@@ -8,11 +8,13 @@ import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Cleaver, type RunRef, type TaskDeclaration } from 'cleaver/sdk';
+import { spawnBenchWorker } from '../lib/bench-worker.ts';
 import { ManagedChild, describeExit } from '../lib/child-process.ts';
 import { toError, withTimeout } from '../lib/deadline.ts';
 import { dropSchema, postgresSettings } from '../lib/postgres-admin.ts';
+import { residentBytes } from '../lib/process-memory.ts';
 import { declareNoop, type NoopInput, type NoopOutput } from './cleaver-noop.ts';
-import type { BenchWorker, SystemUnderTest, WorkerReport } from './system.ts';
+import type { BenchWorker, SystemUnderTest } from './system.ts';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const ENGINE_CLI = join(ROOT, 'dist/engine/cli.js');
@@ -21,8 +23,6 @@ const WORKER_ENTRY = join(ROOT, 'bench/cleaver-worker.ts');
 const ENGINE_READY_MS = 60_000;
 const ENGINE_STOP_GRACE_MS = 10_000;
 const PGLITE_INIT_MS = 120_000;
-const WORKER_READY_MS = 30_000;
-const WORKER_DRAIN_MS = 30_000;
 const REGISTER_MS = 15_000;
 const RESULT_CHUNK = 5_000;
 
@@ -116,50 +116,34 @@ class CleaverSystem implements SystemUnderTest {
 
   async startWorker(options: { slots: number; expect?: number }): Promise<BenchWorker> {
     const socket = join(this.requireDir(), 'e.sock');
-    const child = new ManagedChild({
+    const worker = await spawnBenchWorker({
       name: `${this.id} worker (slots ${options.slots})`,
-      command: process.execPath,
-      args: ['--import', 'tsx', WORKER_ENTRY],
+      entry: WORKER_ENTRY,
       env: { ...process.env, CLEAVER_ADDRESS: `unix://${socket}`, BENCH_WORKER_SLOTS: String(options.slots), BENCH_WORKER_EXPECT: String(options.expect ?? 0) },
       cwd: ROOT,
+      guard: (operation) => this.guard(operation),
+      onGone: (child) => this.workers.delete(child),
     });
-    this.workers.add(child);
-    try {
-      const ready = await this.guard(child.waitForLine((line) => line === 'ready', { what: 'its "ready" line', timeoutMs: WORKER_READY_MS }));
-      const allExecuted = options.expect
-        ? child.waitForLine((line) => line === 'executed-all', { what: 'its "executed-all" line', timeoutMs: 2 ** 31 - 1 }).then((entry) => entry.at)
-        : new Promise<number>(() => undefined);
-      // Callers race it against their own deadline; a worker that exits first is reported through `died`.
-      allExecuted.catch(() => undefined);
-      return {
-        readyAt: ready.at,
-        died: child.died,
-        allExecuted,
-        stop: () => this.stopWorker(child),
-      };
-    } catch (e: unknown) {
-      child.kill();
-      throw e;
-    }
+    this.workers.add(worker.child);
+    return worker;
   }
 
-  private async stopWorker(child: ManagedChild): Promise<WorkerReport> {
-    try {
-      const exit = await child.stop({ request: () => child.send('stop'), signal: null, graceMs: WORKER_DRAIN_MS });
-      if (exit.forced) throw new Error(`${child.name} did not drain and exit within ${WORKER_DRAIN_MS / 1000} s of "stop"; killed. Last output:\n${child.outputTail()}`);
-      if (exit.code !== 0) throw new Error(`${child.name} exited with ${describeExit(exit)} while stopping; last output:\n${child.outputTail()}`);
-      const { line } = await child.waitForLine((l) => l.startsWith('report '), { what: 'its report line', timeoutMs: 1_000 });
-      return JSON.parse(line.slice('report '.length)) as WorkerReport;
-    } finally {
-      this.workers.delete(child);
-    }
+  async runAndWait(input: { sentAt: number; warmup: boolean }): Promise<void> {
+    await this.guard(this.requireNoop().run(input));
   }
 
-  async runAndWait(sentAt: number): Promise<{ startLatencyMs: number }> {
-    const output = await this.guard(this.requireNoop().run({ sentAt }));
-    if (typeof output?.startLatencyMs !== 'number') throw new Error(`${this.id}: noop returned ${JSON.stringify(output)}, expected { startLatencyMs: number }`);
-    return { startLatencyMs: output.startLatencyMs };
+  async enqueueOne(input: { sentAt: number; warmup?: boolean }): Promise<void> {
+    this.enqueued.push(await this.guard(this.requireNoop().runNoWait(input)));
   }
+
+  async engineRssBytes(): Promise<number> {
+    const pid = this.engine?.process.pid;
+    if (pid === undefined) throw new Error(`${this.id}: not set up`);
+    return residentBytes(pid);
+  }
+
+  // HOOK: `dag` (SystemUnderTest.dag) goes here once the workflow SDK lands; until then the DAG
+  // workloads skip Cleaver.
 
   async enqueueMany(count: number): Promise<void> {
     const refs = await this.guard(this.requireNoop().runManyNoWait(Array.from({ length: count }, () => ({}))));

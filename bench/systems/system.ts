@@ -1,11 +1,13 @@
 /**
- * What the workloads need from a system under test. One module per system (cleaver.ts today;
- * graphile-worker, pg-boss and BullMQ later) implements it, so every workload runs unchanged against
- * each of them and their figures come from the same code path.
+ * What the workloads need from a system under test. One module per system (cleaver.ts, graphile-worker.ts,
+ * pg-boss.ts, bullmq.ts) implements it, so every workload runs unchanged against each of them and their
+ * figures come from the same code path.
  *
- * Every system runs the same task: `noop`, no retries, whose handler (in a separate worker process)
- * computes `epochMs() - input.sentAt` as its first action and returns it as `startLatencyMs`.
+ * Every system runs the same task: `noop`, no retries, whose handler (in a worker process separate from
+ * the producer, which is the benchmark process) reads `epochMs() - input.sentAt` as its first action
+ * and records it in the worker's histogram (bench/lib/worker-tally.ts), unless `input.warmup`.
  */
+import type { LatencySummary } from '../lib/stats.ts';
 
 export interface SystemUnderTest {
   /** Short id used in tables and results, e.g. "cleaver-pg". */
@@ -24,8 +26,13 @@ export interface SystemUnderTest {
    * `expect`, the worker also reports when its handler has run that many times (see BenchWorker).
    */
   startWorker(options: { slots: number; expect?: number }): Promise<BenchWorker>;
-  /** Enqueues one noop with `{ sentAt }` and resolves when it has finished, with the handler's measurement. */
-  runAndWait(sentAt: number): Promise<{ startLatencyMs: number }>;
+  /**
+   * Enqueues one noop with `input` and resolves once the system has recorded it finished (and that has
+   * reached the producer); the handler's enqueue→start reading goes to the worker's report.
+   */
+  runAndWait(input: { sentAt: number; warmup: boolean }): Promise<void>;
+  /** Enqueues one noop with `input` and returns as soon as it is stored (the system's single-job API). */
+  enqueueOne(input: { sentAt: number; warmup?: boolean }): Promise<void>;
   /** Enqueues `count` noops with the system's bulk API and returns as soon as they are stored. */
   enqueueMany(count: number): Promise<void>;
   /** Tasks the system itself reports as not finished yet (queued, claimed or running). */
@@ -34,6 +41,20 @@ export interface SystemUnderTest {
   connectedWorkers(): Promise<number | null>;
   /** Checks the final state of every task enqueued with enqueueMany since setup. */
   verifyEnqueued(): Promise<{ succeeded: number; notSucceeded: number; firstProblem: string | null }>;
+  /**
+   * Resident memory (bytes) of the process that holds the queue's state in memory — Cleaver's engine —
+   * or absent when the system has no such process of its own (the peers are libraries over Postgres or Redis).
+   */
+  engineRssBytes?(): Promise<number>;
+  /**
+   * DAG workloads (bench/workloads/dag.ts). A system without it is skipped for those workloads.
+   *
+   * HOOK (Cleaver): Cleaver's workflow SDK is being written; once it lands, CleaverSystem implements
+   * this with a 5-step chain and a 1→8→1 diamond declared as workflows, and its worker registers them.
+   */
+  readonly dag?: DagSupport;
+  /** Workloads (their ids in bench/plan.ts) this system cannot run meaningfully, each with the reason the report prints. */
+  readonly skips?: Readonly<Record<string, string>>;
   /** Stops every process of this setup and removes its state; safe after a failed or partial setup. */
   teardown(): Promise<void>;
   /** Releases what all setups share (templates, caches); called once, at the end of the benchmark. */
@@ -61,4 +82,25 @@ export interface WorkerReport {
   retried: number;
   /** Worker-clock milliseconds from calling start() to the last handler invocation (null if none ran). */
   startToLastMs: number | null;
+  /** enqueue→start over the tasks that carried `sentAt` and not `warmup` (null if none did). */
+  startLatencyMs: LatencySummary | null;
+  /** Readings among them below zero: a cross-process clock disagreement. */
+  negativeStartLatencies: number;
+}
+
+export type DagShape = 'chain' | 'diamond';
+
+export const DAG_SHAPES: Record<DagShape, { label: string; tasks: number }> = {
+  chain: { label: '5-step chain', tasks: 5 },
+  diamond: { label: '1→8→1 diamond', tasks: 10 },
+};
+
+export interface DagSupport {
+  /** How the system expresses the DAG (native flows, or chaining/counters the harness emulates), for the results file. */
+  readonly how: Record<DagShape, string>;
+  /**
+   * Starts one DAG of `shape` whose first step carries `sentAt`, and resolves when the system has recorded
+   * its last step finished and that has reached the producer. A worker from startWorker runs its steps.
+   */
+  run(shape: DagShape, input: { sentAt: number; warmup: boolean }): Promise<void>;
 }
