@@ -1,5 +1,7 @@
 import type { Queryable } from '../db/driver.ts';
-import type { LogLevel, TaskLogLine } from '../../shared/types.ts';
+import type { TaskLogRecord } from '../../shared/admin-api.ts';
+import type { LogLevel } from '../../shared/types.ts';
+import { pageSize } from './run-list.ts';
 import { isoOrNull, toDate } from './rows.ts';
 
 export async function taskLogInsert(
@@ -23,17 +25,27 @@ export async function taskLogInsert(
   );
 }
 
-export async function taskLogList(db: Queryable, params: { taskRunId: string; limit: number }): Promise<TaskLogLine[]> {
-  const result = await db.query<{ task_run_id: string; attempt: number; level: LogLevel; message: string; created_at: Date }>(
-    `SELECT task_run_id, attempt, level, message, created_at FROM task_log
-      WHERE task_run_id = $1 ORDER BY id LIMIT $2`,
-    [params.taskRunId, params.limit],
+/**
+ * A task run's log lines in the order they were written, from after `afterId` (the last id a reader
+ * has seen, so it can follow a running task's log).
+ */
+export async function taskLogList(
+  db: Queryable,
+  params: { taskRunId: string; limit?: number; afterId?: number },
+): Promise<Array<TaskLogRecord & { id: number }>> {
+  const limit = pageSize(params.limit, { fallback: 1000, max: 10_000 });
+  const result = await db.query<{ id: number; task_run_id: string; attempt: number; level: LogLevel; message: string; created_at: Date }>(
+    `SELECT id, task_run_id, attempt, level, message, created_at FROM task_log
+      WHERE task_run_id = $1 AND id > $2::bigint
+      ORDER BY id LIMIT $3`,
+    [params.taskRunId, params.afterId ?? 0, limit],
   );
   return result.rows.map((r) => ({
+    id: Number(r.id),
     taskRunId: r.task_run_id,
     attempt: r.attempt,
     level: r.level,
     message: r.message,
-    createdAt: toDate(r.created_at),
+    createdAt: toDate(r.created_at).toISOString(),
   }));
 }

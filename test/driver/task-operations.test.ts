@@ -12,7 +12,8 @@ import { taskFinish } from '../../engine/sql/task-finish.ts';
 import { taskStart } from '../../engine/sql/task-start.ts';
 import { taskLeaseExpiredList, taskLeaseRefresh, taskScheduleTimeout } from '../../engine/sql/task-lease.ts';
 import { taskOrphanedList, workerHeartbeat, workerReapStale, workerSetStatus, workerUpsert } from '../../engine/sql/worker.ts';
-import { runGet, runOutcomeList } from '../../engine/sql/run-read.ts';
+import { runOutcomeList } from '../../engine/sql/run-read.ts';
+import { runDetailsGet } from '../../engine/sql/run-details.ts';
 import type { TaskDefinition } from '../../shared/types.ts';
 
 forEachDriver('task operations', (getDriver, kind) => {
@@ -93,7 +94,7 @@ forEachDriver('task operations', (getDriver, kind) => {
     const done = await taskFinish(db, { outcomes: [{ taskRunId: id!, attempt: 2, ok: true, output: { fresh: true } }] });
     expect(done[0]).toMatchObject({ status: 'succeeded', output: { fresh: true } });
     expect(await taskFinish(db, { outcomes: [{ taskRunId: id!, attempt: 2, ok: false, error: { message: 'again' } }] })).toEqual([]);
-    const details = await runGet(db, { runId: second!.runId });
+    const details = await runDetailsGet(db, { runId: second!.runId });
     expect(details!.run).toMatchObject({ status: 'succeeded', output: { fresh: true } });
     expect(details!.attempts.map((a) => [a.attempt, a.status, a.error?.message ?? null])).toEqual([
       [1, 'failed', 'boom'],

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { forEachDriver } from '../driver/drivers.ts';
 import { TaskRunError, CleaverError } from '../../sdk/index.ts';
 import type { Engine } from '../../engine/engine.ts';
-import { runGet } from '../../engine/sql/run-read.ts';
+import { runDetailsGet } from '../../engine/sql/run-details.ts';
 import { taskLogList } from '../../engine/sql/task-log.ts';
 import type { Cleaver } from '../../sdk/index.ts';
 import { client, executions, kill, removeDir, spawnWorker, startEngine, tempDir, useEngineAndWorker, waitFor } from './harness.ts';
@@ -71,7 +71,7 @@ forEachDriver('task lifecycle', (getDriver) => {
   it('ctx.refreshTimeout extends a running attempt past its original timeout; ctx.log lines are kept', async () => {
     const ref = await task('refresh').runNoWait({});
     expect(await ref.result()).toEqual({ ok: true });
-    const details = await runGet(getDriver(), { runId: ref.runId });
+    const details = await runDetailsGet(getDriver(), { runId: ref.runId });
     expect(details!.run.status).toBe('succeeded');
     const [taskRun] = details!.taskRuns;
     expect(taskRun).toMatchObject({ status: 'succeeded', attempt: 1 });

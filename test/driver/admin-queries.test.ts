@@ -1,0 +1,415 @@
+// The read side of the admin contract, against both drivers: run lists (every filter, keyset pages),
+// run details (shape, task runs, events, children), events (insert, pattern matching, lists) and logs.
+import { randomBytes } from 'node:crypto';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { forEachDriver } from './drivers.ts';
+import type { Driver } from '../../engine/db/driver.ts';
+import { uuidv7 } from '../../engine/ids.ts';
+import { eventGet, eventInsert, eventList, eventMarkReplayed, eventMatchWorkflows } from '../../engine/sql/event.ts';
+import { runDetailsGet } from '../../engine/sql/run-details.ts';
+import { runIdsSelect, runList } from '../../engine/sql/run-list.ts';
+import { runTrigger, type RunToCreate } from '../../engine/sql/run-trigger.ts';
+import { taskLogInsert, taskLogList } from '../../engine/sql/task-log.ts';
+import { workflowRegister } from '../../engine/sql/workflow-register.ts';
+import type { RunSummary } from '../../shared/admin-api.ts';
+import { CleaverError } from '../../shared/errors.ts';
+import type { Json, TaskDefinition, TriggerKind, WorkflowDefinition, WorkflowTaskDefinition } from '../../shared/types.ts';
+
+const POLICY: Omit<TaskDefinition, 'name'> = { retries: 1, backoff: null, executionTimeoutMs: 60_000, scheduleTimeoutMs: 300_000, defaultPriority: 1 };
+
+function workflowTask(name: string, parents: string[] = []): WorkflowTaskDefinition {
+  return { name, parents, ...POLICY };
+}
+
+function workflowDefinition(name: string, options: Partial<WorkflowDefinition> = {}): WorkflowDefinition {
+  return { name, description: null, versionLabel: null, events: [], tasks: [workflowTask('only')], onFailure: null, onSuccess: null, ...options };
+}
+
+/** A name no other test of the shared database uses. */
+function unique(label: string): string {
+  return `${label}-${randomBytes(4).toString('hex')}`;
+}
+
+async function expectBadRequest(promise: Promise<unknown>, message: RegExp): Promise<void> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(CleaverError);
+  expect((error as CleaverError).code).toBe('BAD_REQUEST');
+  expect((error as CleaverError).message).toMatch(message);
+}
+
+forEachDriver('admin queries', (getDriver) => {
+  let db: Driver;
+
+  beforeEach(() => {
+    db = getDriver();
+  });
+
+  async function registerTask(name: string): Promise<void> {
+    await workflowRegister(db, { definition: { kind: 'task', task: { name, ...POLICY } } });
+  }
+
+  async function registerWorkflow(definition: WorkflowDefinition): Promise<void> {
+    await workflowRegister(db, { definition: { kind: 'workflow', workflow: definition } });
+  }
+
+  async function trigger(
+    workflowName: string,
+    runs: Array<{ input?: Json; metadata?: Record<string, string>; triggerKind?: TriggerKind; eventId?: string; parent?: { taskRunId: string; key: string } }>,
+  ): Promise<string[]> {
+    const toCreate: RunToCreate[] = runs.map((r) => ({
+      runId: uuidv7(),
+      taskRunId: uuidv7(),
+      input: r.input ?? {},
+      metadata: r.metadata ?? {},
+      priority: null,
+      triggerKind: r.triggerKind ?? 'manual',
+      parent: r.parent ?? null,
+      eventId: r.eventId ?? null,
+    }));
+    const created = await runTrigger(db, { workflowName, runs: toCreate, notifyFrom: null });
+    expect(created, `trigger ${workflowName}`).not.toBeNull();
+    return created!.runIds;
+  }
+
+  async function setCreatedAt(table: 'run' | 'event', ids: string[], at: string[]): Promise<void> {
+    await db.query(
+      `UPDATE ${table} SET created_at = x.at FROM unnest($1::uuid[], $2::timestamptz[]) AS x(id, at) WHERE ${table}.id = x.id`,
+      [ids, at],
+    );
+  }
+
+  async function listAll(params: Parameters<typeof runList>[1]): Promise<RunSummary[]> {
+    const runs: RunSummary[] = [];
+    let cursor: string | undefined;
+    for (let pages = 0; pages < 100; pages++) {
+      const page = await runList(db, { ...params, cursor });
+      runs.push(...page.runs);
+      if (page.nextCursor === null) return runs;
+      cursor = page.nextCursor;
+    }
+    throw new Error('runList never reached its last page');
+  }
+
+  describe('runList', () => {
+    it('narrows by workflow, status, metadata, trigger kind, parent task run and event', async () => {
+      const task = unique('list-task');
+      const other = unique('list-other');
+      await registerTask(task);
+      await registerTask(other);
+      const tag = unique('tag');
+      const eventId = uuidv7();
+      await eventInsert(db, { events: [{ id: eventId, key: unique('evt'), payload: {}, metadata: {} }] });
+      const [plain, eu, us, fromEvent] = await trigger(task, [
+        { metadata: { tag } },
+        { metadata: { tag, region: 'eu' } },
+        { metadata: { tag, region: 'us' } },
+        { metadata: { tag }, triggerKind: 'event', eventId },
+      ]);
+      const [elsewhere] = await trigger(other, [{ metadata: { tag } }]);
+      const parentTaskRun = await db.query<{ id: string }>(`SELECT id FROM task_run WHERE run_id = $1`, [plain]);
+      const [child] = await trigger(other, [{ metadata: { tag }, triggerKind: 'child', parent: { taskRunId: parentTaskRun.rows[0]!.id, key: '0' } }]);
+      await db.query(`UPDATE run SET status = 'failed', failure_reason = 'ERROR', finished_at = now() WHERE id = $1`, [us]);
+
+      const ids = async (filter: Parameters<typeof runList>[1]): Promise<string[]> =>
+        (await runList(db, { metadata: { tag }, ...filter })).runs.map((r) => r.id).sort();
+      const sorted = (...list: Array<string | undefined>): string[] => (list as string[]).sort();
+
+      expect(await ids({})).toEqual(sorted(plain, eu, us, fromEvent, elsewhere, child));
+      expect(await ids({ workflowName: task })).toEqual(sorted(plain, eu, us, fromEvent));
+      expect(await ids({ workflowName: task, statuses: ['failed'] })).toEqual([us]);
+      expect(await ids({ workflowName: task, statuses: ['queued', 'running'] })).toEqual(sorted(plain, eu, fromEvent));
+      expect(await ids({ statuses: [] })).toEqual([]);
+      expect(await ids({ metadata: { tag, region: 'eu' } })).toEqual([eu]);
+      expect(await ids({ metadata: { tag: unique('nobody') } })).toEqual([]);
+      expect(await ids({ triggerKind: 'event' })).toEqual([fromEvent]);
+      expect(await ids({ triggerKind: 'child' })).toEqual([child]);
+      expect(await ids({ eventId })).toEqual([fromEvent]);
+      expect(await ids({ parentTaskRunId: parentTaskRun.rows[0]!.id })).toEqual([child]);
+
+      const [summary] = (await runList(db, { metadata: { tag, region: 'us' } })).runs;
+      expect(summary).toEqual({
+        id: us,
+        workflowName: task,
+        workflowVersion: 1,
+        kind: 'task',
+        status: 'failed',
+        triggerKind: 'manual',
+        metadata: { tag, region: 'us' },
+        parentTaskRunId: null,
+        eventId: null,
+        failureReason: 'ERROR',
+        createdAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
+        finishedAt: expect.any(String),
+      });
+      const childSummary = (await runList(db, { triggerKind: 'child', metadata: { tag } })).runs[0];
+      expect(childSummary).toMatchObject({ parentTaskRunId: parentTaskRun.rows[0]!.id, triggerKind: 'child' });
+    });
+
+    it('narrows by a time range: since inclusive, until exclusive', async () => {
+      const task = unique('range');
+      await registerTask(task);
+      const ids = await trigger(task, [{}, {}, {}]);
+      await setCreatedAt('run', ids, ['2020-01-01T00:00:00Z', '2020-01-02T00:00:00Z', '2020-01-03T00:00:00Z']);
+      const list = async (since?: string, until?: string): Promise<string[]> =>
+        (await runList(db, { workflowName: task, since, until })).runs.map((r) => r.id);
+      expect(await list('2020-01-02T00:00:00Z', '2020-01-03T00:00:00Z')).toEqual([ids[1]]);
+      expect(await list('2020-01-02T00:00:00Z')).toEqual([ids[2], ids[1]]);
+      expect(await list(undefined, '2020-01-02T00:00:00.001Z')).toEqual([ids[1], ids[0]]);
+      expect((await runList(db, { workflowName: task })).runs[0]!.createdAt).toBe('2020-01-03T00:00:00.000Z');
+    });
+
+    it('pages newest first and walks every run exactly once, ties and sub-millisecond times included', async () => {
+      const task = unique('pages');
+      await registerTask(task);
+      const ids = await trigger(task, Array.from({ length: 23 }, (_, i) => ({ input: { i } })));
+      // Times a few microseconds apart, within one millisecond, several runs sharing each: a cursor
+      // that kept only milliseconds (or only the time) would skip or repeat runs here.
+      const micros = ids.map((_, i) => i % 5);
+      await setCreatedAt('run', ids, micros.map((us) => `2021-06-01T00:00:00.00000${us}Z`));
+      const expected = ids
+        .map((id, i) => ({ id, us: micros[i]! }))
+        .sort((a, b) => b.us - a.us || (a.id < b.id ? 1 : -1))
+        .map((r) => r.id);
+
+      const pages: string[][] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await runList(db, { workflowName: task, limit: 4, cursor });
+        pages.push(page.runs.map((r) => r.id));
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor !== undefined);
+      expect(pages.map((p) => p.length)).toEqual([4, 4, 4, 4, 4, 3]);
+      expect(pages.flat()).toEqual(expected);
+
+      const exact = await runList(db, { workflowName: task, limit: 23 });
+      expect(exact.runs).toHaveLength(23);
+      expect(exact.nextCursor).toBeNull();
+      expect((await runList(db, { workflowName: task })).runs).toHaveLength(23);
+      expect((await listAll({ workflowName: task, limit: 1 })).map((r) => r.id)).toEqual(expected);
+    });
+
+    it('refuses a cursor it did not make with BAD_REQUEST', async () => {
+      await expectBadRequest(runList(db, { cursor: 'not-a-cursor' }), /cursor "not-a-cursor" is not one this list returned/);
+      const wrongShape = Buffer.from(JSON.stringify({ at: 1 })).toString('base64url');
+      await expectBadRequest(runList(db, { cursor: wrongShape }), /nextCursor unchanged/);
+      const badId = Buffer.from(JSON.stringify(['2021-06-01T00:00:00.000000Z', 'x'])).toString('base64url');
+      await expectBadRequest(runList(db, { cursor: badId }), /is not one this list returned/);
+      await expectBadRequest(eventList(db, { cursor: 'nope' }), /is not one this list returned/);
+    });
+  });
+
+  it('runIdsSelect returns the matching run ids in chunks, each once', async () => {
+    const task = unique('select');
+    await registerTask(task);
+    const ids = await trigger(task, Array.from({ length: 7 }, () => ({})));
+    await db.query(`UPDATE run SET status = 'cancelled' WHERE id = $1`, [ids[3]]);
+    const seen: string[] = [];
+    let afterId: string | undefined;
+    for (;;) {
+      const chunk = await runIdsSelect(db, { filter: { workflowName: task, statuses: ['queued'] }, limit: 2, afterId });
+      if (chunk.length === 0) break;
+      seen.push(...chunk);
+      afterId = chunk.at(-1);
+    }
+    expect(seen).toEqual(ids.filter((_, i) => i !== 3).sort());
+  });
+
+  describe('runDetailsGet', () => {
+    it("returns a diamond workflow's shape and task runs: the root queued, the rest pending", async () => {
+      const name = unique('diamond');
+      await registerWorkflow(
+        workflowDefinition(name, {
+          tasks: [workflowTask('a'), workflowTask('b', ['a']), workflowTask('c', ['a']), workflowTask('d', ['b', 'c'])],
+          onFailure: { name: 'cleanup', ...POLICY },
+        }),
+      );
+      const [runId] = await trigger(name, [{ input: { n: 1 }, metadata: { who: 'test' } }]);
+      const details = await runDetailsGet(db, { runId: runId! });
+      expect(details).not.toBeNull();
+      expect(details!.run).toMatchObject({
+        id: runId,
+        workflowName: name,
+        kind: 'workflow',
+        status: 'queued',
+        input: { n: 1 },
+        output: null,
+        metadata: { who: 'test' },
+        childKey: null,
+      });
+      expect(details!.shape.nodes).toEqual([
+        { taskName: 'a', kind: 'dag', action: `${name}:a` },
+        { taskName: 'b', kind: 'dag', action: `${name}:b` },
+        { taskName: 'c', kind: 'dag', action: `${name}:c` },
+        { taskName: 'd', kind: 'dag', action: `${name}:d` },
+        { taskName: 'cleanup', kind: 'on_failure', action: `${name}:cleanup` },
+      ]);
+      const edge = (e: { from: string; to: string }): string => `${e.from}->${e.to}`;
+      expect(details!.shape.edges.map(edge).sort()).toEqual(['a->b', 'a->c', 'b->d', 'c->d']);
+      expect(details!.taskRuns.map((t) => [t.taskName, t.kind, t.status, t.parents])).toEqual([
+        ['a', 'dag', 'queued', []],
+        ['b', 'dag', 'pending', ['a']],
+        ['c', 'dag', 'pending', ['a']],
+        ['d', 'dag', 'pending', ['b', 'c']],
+      ]);
+      expect(details!.taskRuns[0]).toMatchObject({ runId, action: `${name}:a`, input: { n: 1 }, attempt: 0, maxAttempts: 2, workerId: null });
+      expect(details!.attempts).toEqual([]);
+      expect(details!.events).toEqual([]);
+      expect(details!.children).toEqual([]);
+    });
+
+    it("builds a succeeded workflow run's output from its tasks, and lists attempts", async () => {
+      const name = unique('outputs');
+      await registerWorkflow(workflowDefinition(name, { tasks: [workflowTask('a'), workflowTask('b', ['a'])] }));
+      const [runId] = await trigger(name, [{}]);
+      // The engine's finishing statements are tested elsewhere; here only the read side matters.
+      await db.query(
+        `UPDATE task_run SET status = 'succeeded', output = jsonb_build_object('from', task_name), attempt = 1, finished_at = now()
+          WHERE run_id = $1`,
+        [runId],
+      );
+      await db.query(`UPDATE run SET status = 'succeeded', tasks_remaining = 0, finished_at = now() WHERE id = $1`, [runId]);
+      const a = await db.query<{ id: string }>(`SELECT id FROM task_run WHERE run_id = $1 AND task_name = 'a'`, [runId]);
+      await db.query(
+        `INSERT INTO attempt (task_run_id, attempt, status, failure_reason, error, assigned_at, finished_at)
+         VALUES ($1, 1, 'failed', 'ERROR', '{"message":"boom"}', now(), now()), ($1, 2, 'succeeded', NULL, NULL, now(), now())`,
+        [a.rows[0]!.id],
+      );
+      const details = await runDetailsGet(db, { runId: runId! });
+      expect(details!.run.output).toEqual({ a: { from: 'a' }, b: { from: 'b' } });
+      expect(details!.run.finishedAt).toEqual(expect.any(String));
+      expect(details!.attempts).toMatchObject([
+        { taskRunId: a.rows[0]!.id, attempt: 1, status: 'failed', failureReason: 'ERROR', error: { message: 'boom' } },
+        { taskRunId: a.rows[0]!.id, attempt: 2, status: 'succeeded', failureReason: null, error: null },
+      ]);
+    });
+
+    it('returns the triggering event and the child runs of its task runs; null for an unknown run', async () => {
+      const parentTask = unique('parent');
+      const childTask = unique('child');
+      await registerTask(parentTask);
+      await registerTask(childTask);
+      const eventId = uuidv7();
+      const key = unique('details-event');
+      await eventInsert(db, { events: [{ id: eventId, key, payload: { p: 1 }, metadata: { m: 'x' } }] });
+      const [runId] = await trigger(parentTask, [{ input: { p: 1 }, triggerKind: 'event', eventId }]);
+      const taskRunId = (await db.query<{ id: string }>(`SELECT id FROM task_run WHERE run_id = $1`, [runId])).rows[0]!.id;
+      const children = await trigger(childTask, [0, 1, 2].map((i) => ({ triggerKind: 'child' as const, parent: { taskRunId, key: String(i) } })));
+
+      const details = await runDetailsGet(db, { runId: runId! });
+      expect(details!.shape).toEqual({ nodes: [{ taskName: parentTask, kind: 'standalone', action: parentTask }], edges: [] });
+      expect(details!.run).toMatchObject({ triggerKind: 'event', eventId });
+      expect(details!.taskRuns).toMatchObject([{ id: taskRunId, kind: 'standalone', status: 'queued', input: { p: 1 } }]);
+      expect(details!.events).toEqual([
+        { id: eventId, key, payload: { p: 1 }, metadata: { m: 'x' }, createdAt: expect.any(String), replayedAt: null },
+      ]);
+      expect(details!.children.map((c) => c.id).sort()).toEqual([...children].sort());
+      expect(details!.children.every((c) => c.parentTaskRunId === taskRunId && c.triggerKind === 'child')).toBe(true);
+
+      expect(await runDetailsGet(db, { runId: uuidv7() })).toBeNull();
+    });
+  });
+
+  describe('events', () => {
+    it("matches keys against workflows' patterns: '*' is a wildcard, '_' and '%' are literal", async () => {
+      const p = `m${randomBytes(4).toString('hex')}.`;
+      const orders = unique('orders-wf');
+      const exact = unique('exact-wf');
+      const underscore = unique('underscore-wf');
+      const percent = unique('percent-wf');
+      await registerWorkflow(workflowDefinition(orders, { events: [`${p}order:*`] }));
+      await registerWorkflow(workflowDefinition(exact, { events: [`${p}order:created`, `${p}other`] }));
+      await registerWorkflow(workflowDefinition(underscore, { events: [`${p}a_b`] }));
+      // '%' is not allowed in a pattern by the SDK's rules; stored directly, it must still be literal.
+      await db.query(`INSERT INTO workflow_event_trigger (workflow_name, pattern, like_pattern) VALUES ($1, $2, $3)`, [percent, `${p}1%`, `${p}1\\%`]);
+
+      const matches = await eventMatchWorkflows(db, {
+        keys: [`${p}order:created`, `${p}orders:x`, `${p}order:`, `${p}axb`, `${p}a_b`, `${p}other`, `${p}12`, `${p}1%`, `${p}order:created`],
+      });
+      expect(Object.fromEntries(matches)).toEqual({
+        [`${p}order:created`]: [exact, orders].sort(),
+        [`${p}orders:x`]: [],
+        [`${p}order:`]: [orders],
+        [`${p}axb`]: [],
+        [`${p}a_b`]: [underscore],
+        [`${p}other`]: [exact],
+        [`${p}12`]: [],
+        [`${p}1%`]: [percent],
+      });
+      expect(await eventMatchWorkflows(db, { keys: [] })).toEqual(new Map());
+    });
+
+    it('follows the latest version: a re-registered workflow matches its new patterns only', async () => {
+      const p = `v${randomBytes(4).toString('hex')}.`;
+      const name = unique('versioned');
+      await registerWorkflow(workflowDefinition(name, { events: [`${p}old`] }));
+      await registerWorkflow(workflowDefinition(name, { events: [`${p}new:*`] }));
+      const matches = await eventMatchWorkflows(db, { keys: [`${p}old`, `${p}new:1`] });
+      expect(matches.get(`${p}old`)).toEqual([]);
+      expect(matches.get(`${p}new:1`)).toEqual([name]);
+    });
+
+    it('inserts events in bulk, reads one back and marks it replayed', async () => {
+      const key = unique('bulk');
+      const events = Array.from({ length: 3 }, (_, i) => ({ id: uuidv7(), key, payload: { i, nested: [true, null] }, metadata: { i: String(i) } }));
+      await eventInsert(db, { events });
+      await eventInsert(db, { events: [] });
+      const stored = await eventGet(db, { eventId: events[1]!.id });
+      expect(stored).toEqual({ id: events[1]!.id, key, payload: { i: 1, nested: [true, null] }, metadata: { i: '1' }, createdAt: expect.any(String), replayedAt: null });
+      expect(await eventMarkReplayed(db, { eventId: events[1]!.id })).toBe(true);
+      expect((await eventGet(db, { eventId: events[1]!.id }))!.replayedAt).toEqual(expect.stringMatching(/Z$/));
+      expect(await eventMarkReplayed(db, { eventId: uuidv7() })).toBe(false);
+      expect(await eventGet(db, { eventId: uuidv7() })).toBeNull();
+    });
+
+    it('lists events by key and time range, newest first in keyset pages, each with the runs it triggered', async () => {
+      const key = unique('listed');
+      const name = unique('listed-wf');
+      await registerWorkflow(workflowDefinition(name));
+      const events = Array.from({ length: 5 }, () => ({ id: uuidv7(), key, payload: {}, metadata: {} }));
+      await eventInsert(db, { events });
+      await setCreatedAt('event', events.map((e) => e.id), ['2022-01-01T00:00:00Z', '2022-01-02T00:00:00Z', '2022-01-02T00:00:00Z', '2022-01-03T00:00:00Z', '2022-01-04T00:00:00Z']);
+      const firstRuns = await trigger(name, [{ triggerKind: 'event', eventId: events[1]!.id }]);
+      // A replay adds runs to the same event.
+      const replayRuns = await trigger(name, [{ triggerKind: 'event', eventId: events[1]!.id }]);
+      const lastRuns = await trigger(name, [{ triggerKind: 'event', eventId: events[4]!.id }]);
+
+      const walked: Array<{ id: string; runIds: string[] }> = [];
+      let cursor: string | undefined;
+      do {
+        const page = await eventList(db, { key, limit: 2, cursor });
+        walked.push(...page.events.map((e) => ({ id: e.id, runIds: e.runIds })));
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor !== undefined);
+      const tied = [events[1]!.id, events[2]!.id].sort().reverse();
+      expect(walked.map((e) => e.id)).toEqual([events[4]!.id, events[3]!.id, ...tied, events[0]!.id]);
+      const runIdsOf = Object.fromEntries(walked.map((e) => [e.id, e.runIds]));
+      expect(runIdsOf[events[1]!.id]).toEqual([...firstRuns, ...replayRuns].sort());
+      expect(runIdsOf[events[4]!.id]).toEqual(lastRuns);
+      expect(runIdsOf[events[0]!.id]).toEqual([]);
+
+      const ranged = await eventList(db, { key, since: '2022-01-02T00:00:00Z', until: '2022-01-04T00:00:00Z' });
+      expect(ranged.events.map((e) => e.id).sort()).toEqual([events[1]!.id, events[2]!.id, events[3]!.id].sort());
+      expect(ranged.nextCursor).toBeNull();
+      expect(ranged.events[0]).toMatchObject({ key, createdAt: '2022-01-03T00:00:00.000Z' });
+    });
+  });
+
+  it('taskLogList returns lines in order with their ids, from after a given id', async () => {
+    const taskRunId = uuidv7();
+    const at = Date.parse('2023-01-01T00:00:00Z');
+    await taskLogInsert(db, {
+      lines: ['one', 'two', 'three'].map((message, i) => ({ taskRunId, attempt: 1, level: 'info' as const, message, at: at + i })),
+    });
+    const all = await taskLogList(db, { taskRunId });
+    expect(all.map((l) => l.message)).toEqual(['one', 'two', 'three']);
+    expect(all.every((l) => typeof l.id === 'number')).toBe(true);
+    expect(all[0]).toEqual({ id: all[0]!.id, taskRunId, attempt: 1, level: 'info', message: 'one', createdAt: '2023-01-01T00:00:00.000Z' });
+    const first = await taskLogList(db, { taskRunId, limit: 2 });
+    expect(first.map((l) => l.message)).toEqual(['one', 'two']);
+    const rest = await taskLogList(db, { taskRunId, afterId: first.at(-1)!.id });
+    expect(rest.map((l) => l.message)).toEqual(['three']);
+  });
+});
