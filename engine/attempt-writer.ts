@@ -12,7 +12,7 @@ import { Batcher } from './batcher.ts';
 import type { Driver } from './db/driver.ts';
 import { isDataError } from './db/sql-state.ts';
 import type { Logger } from './log.ts';
-import { taskFinish, type AttemptOutcome, type FinishedAttempt } from './sql/task-finish.ts';
+import { taskFinish, type AttemptOutcome, type FinishResult } from './sql/task-finish.ts';
 import { taskLogInsert } from './sql/task-log.ts';
 import { taskStart } from './sql/task-start.ts';
 import type { LogLevel } from '../shared/types.ts';
@@ -34,13 +34,21 @@ export class AttemptWriter {
   private startTimer: NodeJS.Timeout | null = null;
   private readonly driver: Driver;
   private readonly log: Logger;
-  private readonly onFinished: (finished: FinishedAttempt[]) => void;
+  private readonly onFinished: (finished: FinishResult) => void;
+  private readonly notifyFrom: string | null;
   private stopped = false;
 
-  constructor(options: { driver: Driver; log: Logger; onFinished: (finished: FinishedAttempt[]) => void }) {
+  constructor(options: {
+    driver: Driver;
+    log: Logger;
+    onFinished: (finished: FinishResult) => void;
+    /** Engine id: NOTIFY other engines of workflow tasks queued by a finish. */
+    notifyFrom: string | null;
+  }) {
     this.driver = options.driver;
     this.log = options.log;
     this.onFinished = options.onFinished;
+    this.notifyFrom = options.notifyFrom;
     // Two flushes in flight: on Postgres they use two pool connections; PGlite serializes them anyway.
     this.batcher = new Batcher({ flush: (items) => this.flush(items), maxInFlight: 2, maxBatch: 2000 });
   }
@@ -123,9 +131,11 @@ export class AttemptWriter {
   }
 
   private async writeFinishes(items: Array<Extract<WriteItem, { kind: 'finish' }>>): Promise<void> {
-    let finished: FinishedAttempt[];
+    let finished: FinishResult;
     try {
-      finished = await this.withRetry('attempt outcomes', () => taskFinish(this.driver.relaxed, { outcomes: items.map((i) => i.outcome) }));
+      finished = await this.withRetry('attempt outcomes', () =>
+        taskFinish(this.driver.relaxed, { outcomes: items.map((i) => i.outcome), notifyFrom: this.notifyFrom }),
+      );
     } catch (e: unknown) {
       if (!isDataError(e)) throw e;
       if (items.length > 1) {
@@ -134,16 +144,16 @@ export class AttemptWriter {
       }
       finished = await this.writeUnstorable(items[0]!, toError(e));
     }
-    const accepted = new Set(finished.map((f) => `${f.taskRunId}:${f.attempt}`));
+    const accepted = new Set(finished.attempts.map((f) => `${f.taskRunId}:${f.attempt}`));
     for (const item of items) {
       const ok = accepted.has(`${item.outcome.taskRunId}:${item.outcome.attempt}`);
       item.ack?.(ok, ok ? undefined : 'attempt is no longer current (superseded, timed out or already finished)');
     }
-    if (finished.length > 0) this.onFinished(finished);
+    if (finished.attempts.length > 0) this.onFinished(finished);
   }
 
   /** The database refused this one outcome's data: record the attempt as failed, saying why. */
-  private async writeUnstorable(item: Extract<WriteItem, { kind: 'finish' }>, error: Error): Promise<FinishedAttempt[]> {
+  private async writeUnstorable(item: Extract<WriteItem, { kind: 'finish' }>, error: Error): Promise<FinishResult> {
     this.log.warn('attempt outcome refused by the database', { taskRun: item.outcome.taskRunId, error: error.message });
     const replacement: AttemptOutcome = {
       taskRunId: item.outcome.taskRunId,
@@ -156,10 +166,10 @@ export class AttemptWriter {
       finishedAt: item.outcome.finishedAt,
     };
     try {
-      return await this.withRetry('attempt outcome', () => taskFinish(this.driver.relaxed, { outcomes: [replacement] }));
+      return await this.withRetry('attempt outcome', () => taskFinish(this.driver.relaxed, { outcomes: [replacement], notifyFrom: this.notifyFrom }));
     } catch (e: unknown) {
       this.log.error('attempt outcome could not be written', { taskRun: item.outcome.taskRunId, error: toError(e).message });
-      return [];
+      return { attempts: [], runs: [], queuedActions: [] };
     }
   }
 

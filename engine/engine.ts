@@ -20,8 +20,10 @@ import { RunWaiters } from './run-waiters.ts';
 import { ClaimLoop } from './scheduler/claim-loop.ts';
 import { migrate } from './sql/migrate.ts';
 import { taskRunLiveCounts } from './sql/run-read.ts';
-import type { FinishedAttempt } from './sql/task-finish.ts';
+import type { FinishResult } from './sql/task-finish.ts';
 import { TriggerService } from './trigger-service.ts';
+import { AdminService } from './admin/admin-service.ts';
+import { cancelNotify, type CancelledAttempt } from './sql/run-cancel.ts';
 import { ENGINE_VERSION } from './version.ts';
 import { DEFAULT_MAX_FRAME_BYTES, type EngineStatus } from '../shared/protocol.ts';
 import { CleaverError, toError } from '../shared/errors.ts';
@@ -50,6 +52,11 @@ export interface EngineOptions {
    * acknowledged triggers (never corrupt anything). No effect on PGlite.
    */
   enqueueCommit?: 'durable' | 'relaxed';
+  /**
+   * After a run is cancelled, how long a worker may take to stop an attempt before its slot is given
+   * to other work anyway (default 5 s). The attempt is recorded as cancelled at once either way.
+   */
+  cancelGraceMs?: number;
   /** How long stop() waits for outstanding writes (default 10 s). */
   shutdownTimeoutMs?: number;
   log?: Logger;
@@ -67,10 +74,11 @@ export class Engine {
   private readonly waiters: RunWaiters;
   private readonly triggers: TriggerService;
   private readonly protocol: ProtocolHandler;
+  readonly admin: AdminService;
   private readonly periodic: Periodic[] = [];
   private readonly listeners: Listener[] = [];
   private readonly connections = new Set<Connection>();
-  private unlisten: (() => Promise<void>) | null = null;
+  private readonly unlisten: Array<() => Promise<void>> = [];
   private pollTimer: NodeJS.Timeout | null = null;
   private startedAt = 0;
   private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
@@ -95,8 +103,14 @@ export class Engine {
       migrate: options.migrate ?? true,
       enqueueCommit: options.enqueueCommit ?? 'durable',
       shutdownTimeoutMs: options.shutdownTimeoutMs ?? 10_000,
+      cancelGraceMs: options.cancelGraceMs ?? 5_000,
     };
-    this.writer = new AttemptWriter({ driver: this.driver, log: this.log, onFinished: (f) => this.onFinished(f) });
+    this.writer = new AttemptWriter({
+      driver: this.driver,
+      log: this.log,
+      onFinished: (f) => this.onFinished(f),
+      notifyFrom: this.driver.capabilities.listenNotify ? this.id : null,
+    });
     this.claimLoop = new ClaimLoop({
       driver: this.driver,
       registry: this.registry,
@@ -108,9 +122,17 @@ export class Engine {
     this.triggers = new TriggerService({
       driver: this.driver,
       engineId: this.id,
-      onQueued: (action) => this.claimLoop.wake([action]),
+      onQueued: (actions) => this.claimLoop.wake(actions),
       reserve: (action, count) => this.claimLoop.reserve(action, count),
       relaxedCommit: this.options.enqueueCommit === 'relaxed',
+    });
+    this.admin = new AdminService({
+      driver: this.driver,
+      log: this.log,
+      notifyFrom: this.driver.capabilities.listenNotify ? this.id : null,
+      onQueued: (actions) => this.claimLoop.wake(actions),
+      onCancelled: (attempts) => this.cancelAttempts(attempts, true),
+      onRunsEnded: (runIds) => this.waiters.check(runIds),
     });
     this.protocol = new ProtocolHandler({
       driver: this.driver,
@@ -121,6 +143,7 @@ export class Engine {
       writer: this.writer,
       triggers: this.triggers,
       waiters: this.waiters,
+      admin: this.admin,
       heartbeatIntervalMs: this.options.heartbeatIntervalMs,
       maxFrameBytes: this.options.maxFrameBytes,
       status: () => this.status(),
@@ -143,15 +166,25 @@ export class Engine {
     const { maintenanceIntervalMs: every, heartbeatTimeoutMs } = this.options;
     this.periodic.push(
       new Periodic(new LeaseExpiry({ driver: this.driver, writer: this.writer, registry: this.registry, claimLoop: this.claimLoop, log: this.log, batch: 1000 }), every, this.log),
-      new Periodic(new ScheduleTimeout({ driver: this.driver, waiters: this.waiters, log: this.log, batch: 1000 }), every, this.log),
+      new Periodic(new ScheduleTimeout({ driver: this.driver, writer: this.writer, log: this.log, batch: 1000 }), every, this.log),
       new Periodic(new WorkerLiveness({ driver: this.driver, protocol: this.protocol, writer: this.writer, log: this.log, heartbeatTimeoutMs, batch: 1000 }), every, this.log),
     );
     for (const p of this.periodic) p.start();
     if (this.driver.capabilities.listenNotify) {
-      this.unlisten = await this.driver.listen('cleaver_task_queued', (payload) => {
-        const at = payload.indexOf(':');
-        if (at > 0 && payload.slice(0, at) !== this.id) this.claimLoop.wake([payload.slice(at + 1)]);
-      });
+      this.unlisten.push(
+        await this.driver.listen('cleaver_task_queued', (payload) => {
+          const at = payload.indexOf(':');
+          if (at > 0 && payload.slice(0, at) !== this.id) this.claimLoop.wake([payload.slice(at + 1)]);
+        }),
+        await this.driver.listen('cleaver_cancel', (payload) => {
+          try {
+            const message = JSON.parse(payload) as { from: string; attempts: CancelledAttempt[] };
+            if (message.from !== this.id) this.cancelAttempts(message.attempts, false);
+          } catch (e: unknown) {
+            this.log.warn('ignoring a malformed cleaver_cancel notification', { error: toError(e).message });
+          }
+        }),
+      );
     }
     this.pollTimer = setInterval(() => this.claimLoop.wakeAll(), this.options.pollIntervalMs);
     this.pollTimer.unref();
@@ -190,17 +223,50 @@ export class Engine {
     this.connections.add(connection);
   }
 
-  private onFinished(finished: FinishedAttempt[]): void {
+  private onFinished(finished: FinishResult): void {
+    for (const f of finished.attempts) {
+      if (f.status !== 'queued') continue;
+      if (f.retryDelayMs > 0) this.claimLoop.wakeLater(f.action, f.retryDelayMs);
+      else this.claimLoop.wake([f.action]);
+    }
+    if (finished.queuedActions.length > 0) this.claimLoop.wake(finished.queuedActions);
     const outcomes = [];
-    for (const f of finished) {
-      if (f.status === 'queued') {
-        if (f.retryDelayMs > 0) this.claimLoop.wakeLater(f.action, f.retryDelayMs);
-        else this.claimLoop.wake([f.action]);
-      } else {
-        outcomes.push({ runId: f.runId, status: f.status, output: f.output, error: f.error, failureReason: f.failureReason });
-      }
+    const workflowRuns = [];
+    for (const r of finished.runs) {
+      // A workflow's output is the map of its tasks' outputs, read once the finish has committed.
+      if (r.kind === 'workflow') workflowRuns.push(r.runId);
+      else outcomes.push({ runId: r.runId, status: r.status, output: r.output, error: r.error, failureReason: r.failureReason });
     }
     if (outcomes.length > 0) this.waiters.resolve(outcomes);
+    if (workflowRuns.length > 0) this.waiters.check(workflowRuns);
+  }
+
+  /**
+   * Attempts cancelled in the database: workers connected here are told to stop (ctx.signal aborts).
+   * Their slot comes back when they report, or after the grace period if they never do. Attempts on
+   * workers of other engines are passed on by NOTIFY.
+   */
+  private cancelAttempts(attempts: CancelledAttempt[], notifyOthers: boolean): void {
+    const elsewhere: CancelledAttempt[] = [];
+    for (const a of attempts) {
+      const worker = a.workerId ? this.registry.get(a.workerId) : undefined;
+      if (!worker || worker.running.get(a.taskRunId) !== a.attempt) {
+        elsewhere.push(a);
+        continue;
+      }
+      worker.send({ t: 'cancel', taskRunId: a.taskRunId, attempt: a.attempt, reason: 'CANCELLED' });
+      setTimeout(() => {
+        const still = this.registry.release(a.workerId, a.taskRunId, a.attempt);
+        if (!still) return;
+        this.log.warn('worker did not stop a cancelled attempt within the grace period; its slot is reused', { worker: still.name, taskRun: a.taskRunId });
+        this.claimLoop.slotsFreed(still);
+      }, this.options.cancelGraceMs).unref();
+    }
+    if (notifyOthers && elsewhere.length > 0 && this.driver.capabilities.listenNotify) {
+      void cancelNotify(this.driver, { from: this.id, attempts: elsewhere }).catch((e: unknown) =>
+        this.log.warn('telling other engines about cancelled attempts failed', { error: toError(e).message }),
+      );
+    }
   }
 
   async status(): Promise<EngineStatus> {
@@ -250,7 +316,7 @@ export class Engine {
     this.writer.stop();
     if (!drained) this.log.warn('stopping without writing every outcome; workers will resend them to the next engine', { pending: this.writer.pending });
     this.waiters.close(new CleaverError('SHUTTING_DOWN', 'the engine is shutting down; the run continues and can be awaited again'));
-    if (this.unlisten) await this.unlisten().catch(() => undefined);
+    for (const unlisten of this.unlisten) await unlisten().catch(() => undefined);
     this.state = 'stopped';
   }
 

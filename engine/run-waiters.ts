@@ -48,6 +48,11 @@ export class RunWaiters {
     return promise;
   }
 
+  /** Reads the outcome of runs known to have ended (resolving their waiters), if anyone waits for them. */
+  check(runIds: readonly string[]): void {
+    for (const id of runIds) if (this.waiters.has(id)) this.firstChecks.add(id);
+  }
+
   private async checkNow(runIds: string[]): Promise<void> {
     try {
       const { outcomes, unknown } = await runOutcomeList(this.driver, { runIds });

@@ -1,5 +1,5 @@
 /**
- * Creates runs. Concurrent trigger requests for the same task are merged into one insert (see Batcher),
+ * Creates runs. Concurrent trigger requests for the same workflow are merged into one insert (see Batcher),
  * and right after the insert commits, this engine's claim loop is woken so a free worker gets the task
  * with no polling wait; other engines are woken by the NOTIFY sent in the same statement.
  */
@@ -10,19 +10,57 @@ import { uuidv7 } from './ids.ts';
 import type { DirectReservation } from './scheduler/claim-loop.ts';
 import { runTrigger, type RunToCreate } from './sql/run-trigger.ts';
 import type { AssignedTask, TriggerItem } from '../shared/protocol.ts';
+import type { TriggerKind } from '../shared/types.ts';
 import { CleaverError, toError } from '../shared/errors.ts';
 import { validateJson, validateMetadata } from '../shared/payload.ts';
 
 interface PendingTrigger {
-  task: string;
+  workflow: string;
   runs: RunToCreate[];
   resolve(runIds: string[]): void;
   reject(error: Error): void;
 }
 
+/** Checks trigger items (nothing is created if one is bad) and gives each run its ids. */
+export function runsToCreate(
+  items: readonly TriggerItem[],
+  options: { triggerKind: TriggerKind; parent?: { taskRunId: string } | null; eventId?: string | null },
+): RunToCreate[] {
+  const keys = new Set<string>();
+  return items.map((item, i) => {
+    const where = items.length > 1 ? `items[${i}]` : 'trigger';
+    if (item === null || typeof item !== 'object') throw new CleaverError('BAD_PAYLOAD', `${where} must be an object with an input`);
+    if (!('input' in item) || item.input === undefined) throw new CleaverError('BAD_PAYLOAD', `${where}.input is missing; pass {} for no input`);
+    const priority = item.priority ?? null;
+    if (priority !== null && (!Number.isInteger(priority) || priority < 1 || priority > 3)) {
+      throw new CleaverError('BAD_PAYLOAD', `${where}.priority must be 1, 2 or 3`);
+    }
+    let parent: RunToCreate['parent'] = null;
+    if (options.parent) {
+      const key = item.key ?? `#${i}`;
+      if (typeof key !== 'string' || key.length === 0 || key.length > 500) throw new CleaverError('BAD_PAYLOAD', `${where}.key must be a string of 1 to 500 characters`);
+      if (keys.has(key)) throw new CleaverError('BAD_PAYLOAD', `${where}.key ${JSON.stringify(key)} is used twice; each child of a task run needs its own key`);
+      keys.add(key);
+      parent = { taskRunId: options.parent.taskRunId, key };
+    } else if (item.key !== undefined) {
+      throw new CleaverError('BAD_PAYLOAD', `${where}.key is only for child runs (ctx.runChild)`);
+    }
+    return {
+      runId: uuidv7(),
+      taskRunId: uuidv7(),
+      input: validateJson(item.input, `${where}.input`),
+      metadata: validateMetadata(item.metadata, `${where}.metadata`),
+      priority,
+      triggerKind: options.triggerKind,
+      parent,
+      eventId: options.eventId ?? null,
+    };
+  });
+}
+
 export class TriggerService {
   private readonly batcher: Batcher<PendingTrigger>;
-  private readonly onQueued: (action: string) => void;
+  private readonly onQueued: (actions: readonly string[]) => void;
   private readonly notifyFrom: string | null;
   private readonly insertInto: Queryable;
   private readonly reserve: (action: string, count: number) => DirectReservation | null;
@@ -30,7 +68,7 @@ export class TriggerService {
   constructor(options: {
     driver: Driver;
     engineId: string;
-    onQueued: (action: string) => void;
+    onQueued: (actions: readonly string[]) => void;
     /** Offers a local worker to assign new task runs to in the insert itself (ClaimLoop.reserve). */
     reserve: (action: string, count: number) => DirectReservation | null;
     /**
@@ -50,52 +88,47 @@ export class TriggerService {
     });
   }
 
-  /** Validates every item first (nothing is inserted if one is bad), then creates one run per item. */
-  trigger(task: string, items: readonly TriggerItem[]): Promise<string[]> {
-    const runs: RunToCreate[] = items.map((item, i) => {
-      const where = items.length > 1 ? `items[${i}]` : 'trigger';
-      if (item === null || typeof item !== 'object') throw new CleaverError('BAD_PAYLOAD', `${where} must be an object with an input`);
-      if (!('input' in item) || item.input === undefined) throw new CleaverError('BAD_PAYLOAD', `${where}.input is missing; pass {} for no input`);
-      const priority = item.priority ?? null;
-      if (priority !== null && (!Number.isInteger(priority) || priority < 1 || priority > 3)) {
-        throw new CleaverError('BAD_PAYLOAD', `${where}.priority must be 1, 2 or 3`);
-      }
-      return {
-        runId: uuidv7(),
-        taskRunId: uuidv7(),
-        input: validateJson(item.input, `${where}.input`),
-        metadata: validateMetadata(item.metadata, `${where}.metadata`),
-        priority,
-      };
-    });
-    return new Promise((resolve, reject) => this.batcher.add({ task, runs, resolve, reject }));
+  /**
+   * Creates one run of `workflow` per item (a child run of `parent` when given); resolves with the run
+   * ids in item order. A child key seen before under the same parent returns the run created then.
+   */
+  trigger(workflow: string, items: readonly TriggerItem[], options: { parent?: { taskRunId: string } | null } = {}): Promise<string[]> {
+    const runs = runsToCreate(items, { triggerKind: options.parent ? 'child' : 'manual', parent: options.parent });
+    return new Promise((resolve, reject) => this.batcher.add({ workflow, runs, resolve, reject }));
   }
 
   private async flush(pending: PendingTrigger[]): Promise<void> {
-    const byTask = new Map<string, PendingTrigger[]>();
+    const byWorkflow = new Map<string, PendingTrigger[]>();
     for (const p of pending) {
-      const group = byTask.get(p.task);
+      const group = byWorkflow.get(p.workflow);
       if (group) group.push(p);
-      else byTask.set(p.task, [p]);
+      else byWorkflow.set(p.workflow, [p]);
     }
-    await Promise.all([...byTask].map(([task, group]) => this.insert(task, group)));
+    await Promise.all([...byWorkflow].map(([workflow, group]) => this.insert(workflow, group)));
   }
 
-  private async insert(task: string, group: PendingTrigger[]): Promise<void> {
+  private async insert(workflow: string, group: PendingTrigger[]): Promise<void> {
     const runs = group.flatMap((p) => p.runs);
-    // For a standalone task the workflow name is its action.
-    const reservation = this.reserve(task, runs.length);
+    // Two requests spawning the same child key in one statement would both be answered with the id of
+    // a run only one of them inserted; such requests go one after the other, so the second finds it.
+    const childKeys = runs.filter((r) => r.parent).map((r) => `${r.parent!.taskRunId}/${r.parent!.key}`);
+    if (group.length > 1 && new Set(childKeys).size !== childKeys.length) {
+      for (const p of group) await this.insert(workflow, [p]);
+      return;
+    }
+    // Direct assignment is for standalone tasks, whose action is the workflow name (no worker offers a
+    // workflow's name as an action). Not for children: their metadata is inherited in the insert.
+    const reservation = runs.some((r) => r.parent) ? null : this.reserve(workflow, runs.length);
     try {
       const created = await runTrigger(this.insertInto, {
-        workflowName: task,
+        workflowName: workflow,
         runs,
-        triggerKind: 'manual',
         notifyFrom: this.notifyFrom,
         assignTo: reservation ? { workerId: reservation.workerId, count: reservation.count } : null,
       });
       if (!created) {
         reservation?.release();
-        const error = new CleaverError('UNKNOWN_TASK', `no task named ${JSON.stringify(task)} is registered; start a worker that declares it, or check the name`);
+        const error = new CleaverError('UNKNOWN_TASK', `no workflow or task named ${JSON.stringify(workflow)} is registered; start a worker that declares it, or check the name`);
         for (const p of group) p.reject(error);
         return;
       }
@@ -103,17 +136,21 @@ export class TriggerService {
         const byId = new Map(runs.map((r) => [r.taskRunId, r]));
         const assigned: AssignedTask[] = created.assigned.map((a) => {
           const run = byId.get(a.taskRunId)!;
-          return { taskRunId: a.taskRunId, runId: run.runId, attempt: a.attempt, action: created.action, input: run.input, metadata: run.metadata, timeoutMs: a.timeoutMs };
+          return { taskRunId: a.taskRunId, runId: run.runId, attempt: a.attempt, action: workflow, input: run.input, metadata: run.metadata, timeoutMs: a.timeoutMs };
         });
         reservation.deliver(assigned);
       }
-      if (created.assigned.length < runs.length) this.onQueued(created.action);
-      for (const p of group) p.resolve(p.runs.map((r) => r.runId));
+      if (created.queuedActions.length > 0) this.onQueued(created.queuedActions);
+      let at = 0;
+      for (const p of group) {
+        p.resolve(created.runIds.slice(at, at + p.runs.length));
+        at += p.runs.length;
+      }
     } catch (e: unknown) {
       reservation?.release();
       // A merged batch fails as a whole; retry its requests one by one so only a bad one fails.
       if (group.length > 1 && isDataError(e)) {
-        for (const p of group) await this.insert(task, [p]);
+        for (const p of group) await this.insert(workflow, [p]);
         return;
       }
       const error = e instanceof CleaverError ? e : new CleaverError('DATABASE', toError(e).message, { cause: e });

@@ -6,6 +6,10 @@
 import { EngineConnection } from './engine-connection.ts';
 import { TaskDeclaration, TaskRef, type RunOptions, type TaskClient, type TaskOptions } from './task.ts';
 import { Worker, type WorkerOptions } from './worker.ts';
+import { WorkflowDeclaration, type WorkflowOptions } from './workflow.ts';
+import type { AdminApi, AdminMethod, EventListPage, EventListParams, PushedEvent, RunDetails, RunFilter, RunListPage, RunListParams } from '../shared/admin-api.ts';
+import type { Json } from '../shared/types.ts';
+import { CleaverError } from '../shared/errors.ts';
 import { defaultDataDir, defaultSocketPath, parseAddress, type EngineAddress } from '../shared/paths.ts';
 import { parseDuration, type Duration } from '../shared/duration.ts';
 import { PROTOCOL_VERSION, type EngineStatus, type RunOutcome, type TriggerItem } from '../shared/protocol.ts';
@@ -47,6 +51,49 @@ export class Cleaver implements TaskClient {
   }
 
   /**
+   * Declares a workflow: add tasks with `wf.task({ name, parents, fn })`, list it in a worker, and run it
+   * like a task. Its output is `{ [taskName]: output }`.
+   */
+  workflow<I = unknown, O = Record<string, unknown>>(options: WorkflowOptions): WorkflowDeclaration<I, O> {
+    return new WorkflowDeclaration<I, O>(this, options);
+  }
+
+  /** Runs: inspect, list, cancel, replay. */
+  readonly runs = {
+    get: (runId: string): Promise<RunDetails> => this.admin('runGet', { runId }, true),
+    list: (params: RunListParams = {}): Promise<RunListPage> => this.admin('runsList', params, true),
+    /** Cancels one run, several (`{ runIds }`) or every run matching a filter (`{ filter }`). */
+    cancel: (which: string | { runIds: string[] } | { filter: RunFilter }): Promise<{ cancelled: string[] }> =>
+      this.admin('runsCancel', typeof which === 'string' ? { runIds: [which] } : which, true),
+    /**
+     * Runs an ended run again from `fromTask` (default: the tasks that did not succeed), on the same
+     * run: tasks that succeeded upstream keep their outputs, and attempts go on being numbered.
+     */
+    replay: (which: string | { runIds: string[] } | { filter: RunFilter }, options: { fromTask?: string } = {}): Promise<{ replayed: string[] }> =>
+      this.admin('runsReplay', { ...(typeof which === 'string' ? { runIds: [which] } : which), ...options }, false),
+    /** Retries one failed or cancelled task run (and the tasks after it) on its ended run. */
+    retryTask: (taskRunId: string): Promise<{ runId: string }> => this.admin('taskRetry', { taskRunId }, false),
+  };
+
+  /** Events: push them to trigger the workflows whose `on.events` patterns match; replay them. */
+  readonly events = {
+    push: async (key: string, payload: Json = {}, options: { metadata?: Record<string, string> } = {}): Promise<PushedEvent> =>
+      (await this.admin('eventsPush', { events: [{ key, payload, metadata: options.metadata }] }, false)).events[0]!,
+    pushMany: async (events: Array<{ key: string; payload?: Json; metadata?: Record<string, string> }>): Promise<PushedEvent[]> =>
+      (await this.admin('eventsPush', { events: events.map((e) => ({ key: e.key, payload: e.payload ?? {}, metadata: e.metadata })) }, false)).events,
+    replay: (eventId: string): Promise<PushedEvent> => this.admin('eventReplay', { eventId }, false),
+    list: (params: EventListParams = {}): Promise<EventListPage> => this.admin('eventsList', params, true),
+  };
+
+  /** One call of the engine's admin contract over this client's connection. */
+  private admin<M extends AdminMethod>(method: M, params: Parameters<AdminApi[M]>[0], repeatable: boolean): ReturnType<AdminApi[M]> {
+    if (params === null || typeof params !== 'object') {
+      return Promise.reject(new CleaverError('BAD_REQUEST', `${method}: expected an object of parameters`)) as ReturnType<AdminApi[M]>;
+    }
+    return this.connection.request({ t: 'admin', method, params }, { repeatable }) as ReturnType<AdminApi[M]>;
+  }
+
+  /**
    * A task declared in another process, by name, to trigger it from here: `cleaver.ref<In, Out>('hello')`
    * has run / runNoWait / runMany / runManyNoWait.
    */
@@ -54,7 +101,7 @@ export class Cleaver implements TaskClient {
     return new TaskRef<I, O>(this, name);
   }
 
-  /** Triggers a task by name and waits for its output (shorthand for `ref(name).run(input)`). */
+  /** Triggers a task or workflow by name and waits for its output (shorthand for `ref(name).run(input)`). */
   run<O = unknown>(name: string, input: unknown, options?: RunOptions): Promise<O> {
     return this.ref<unknown, O>(name).run(input, options);
   }
@@ -71,8 +118,8 @@ export class Cleaver implements TaskClient {
     return this.connection.request<EngineStatus>({ t: 'status' }, { repeatable: true });
   }
 
-  trigger(task: string, items: TriggerItem[], wait: boolean): Promise<{ runIds: string[]; outcomes?: RunOutcome[] }> {
-    return this.connection.request({ t: 'trigger', task, items, wait }, { repeatable: false });
+  trigger(workflow: string, items: TriggerItem[], wait: boolean): Promise<{ runIds: string[]; outcomes?: RunOutcome[] }> {
+    return this.connection.request({ t: 'trigger', workflow, items, wait }, { repeatable: false });
   }
 
   awaitRun(runId: string): Promise<RunOutcome> {

@@ -1,7 +1,10 @@
 export { Cleaver, type ConnectOptions } from './client.ts';
 export { TaskDeclaration, TaskRef, type TaskOptions, type RunOptions, type RunRef } from './task.ts';
 export { Worker, type WorkerOptions } from './worker.ts';
-export type { Context } from './context.ts';
+export { WorkflowDeclaration, WorkflowTask, type WorkflowOptions, type WorkflowTaskOptions, type HookOptions } from './workflow.ts';
+export type { Context, ChildOptions, ChildSpec } from './context.ts';
+export type { TaskFailure } from '../shared/protocol.ts';
+export type { RunDetails, RunListPage, RunFilter, RunSummary, PushedEvent, EventListPage } from '../shared/admin-api.ts';
 export { CleaverError, NonRetryableError, TaskRunError, type ErrorCode } from '../shared/errors.ts';
 export type { Duration } from '../shared/duration.ts';
 export type { Json, FailureReason, LogLevel, RunStatus } from '../shared/types.ts';

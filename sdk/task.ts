@@ -35,13 +35,13 @@ export interface RunRef<O> {
 
 /** What a task needs from the client that declared it. */
 export interface TaskClient {
-  trigger(task: string, items: TriggerItem[], wait: boolean): Promise<{ runIds: string[]; outcomes?: RunOutcome[] }>;
+  trigger(workflow: string, items: TriggerItem[], wait: boolean): Promise<{ runIds: string[]; outcomes?: RunOutcome[] }>;
   awaitRun(runId: string): Promise<RunOutcome>;
 }
 
 /**
- * Triggers runs of a task by name: what a declaration offers, and what `cleaver.ref(name)` gives a
- * producer in another process that does not have the task's code.
+ * Triggers runs of a task or workflow by name: what a declaration offers, and what `cleaver.ref(name)`
+ * gives a producer in another process that does not have the code.
  */
 export class TaskRef<I = unknown, O = unknown> {
   readonly name: string;
@@ -95,29 +95,38 @@ export class TaskDeclaration<I = unknown, O = unknown> extends TaskRef<I, O> {
 
   constructor(client: TaskClient, options: TaskOptions<I, O>) {
     super(client, options?.name);
-    if (typeof options.fn !== 'function') throw new CleaverError('BAD_REQUEST', `task ${options.name}: fn must be a function`);
-    this.fn = options.fn;
-    const backoff = options.backoff ?? null;
-    this.definition = {
-      name: options.name,
-      retries: options.retries ?? 0,
-      backoff: backoff ? { factor: backoff.factor, maxSeconds: backoff.maxSeconds } : null,
-      executionTimeoutMs: parseDuration(options.executionTimeout ?? '60s', `task ${options.name}: executionTimeout`),
-      scheduleTimeoutMs: parseDuration(options.scheduleTimeout ?? '5m', `task ${options.name}: scheduleTimeout`),
-      defaultPriority: options.defaultPriority ?? 1,
-    };
-    const invalid = taskDefinitionProblem(this.definition);
-    if (invalid) throw new CleaverError('BAD_REQUEST', invalid);
+    this.fn = taskFunction(options);
+    this.definition = taskDefinitionOf(options);
   }
-
 }
 
-function items(inputs: unknown[], options: RunOptions): TriggerItem[] {
+/** The policy part of task options as the engine stores it; throws on anything invalid. */
+export function taskDefinitionOf(options: Omit<TaskOptions<never, unknown>, 'fn'>, where = `task ${options?.name}`): TaskDefinition {
+  const backoff = options.backoff ?? null;
+  const definition: TaskDefinition = {
+    name: options.name,
+    retries: options.retries ?? 0,
+    backoff: backoff ? { factor: backoff.factor, maxSeconds: backoff.maxSeconds } : null,
+    executionTimeoutMs: parseDuration(options.executionTimeout ?? '60s', `${where}: executionTimeout`),
+    scheduleTimeoutMs: parseDuration(options.scheduleTimeout ?? '5m', `${where}: scheduleTimeout`),
+    defaultPriority: options.defaultPriority ?? 1,
+  };
+  const invalid = taskDefinitionProblem(definition);
+  if (invalid) throw new CleaverError('BAD_REQUEST', invalid);
+  return definition;
+}
+
+export function taskFunction<F>(options: { name: string; fn: F }): F {
+  if (typeof options.fn !== 'function') throw new CleaverError('BAD_REQUEST', `task ${options.name}: fn must be a function`);
+  return options.fn;
+}
+
+export function items(inputs: unknown[], options: RunOptions): TriggerItem[] {
   if (!Array.isArray(inputs) || inputs.length === 0) throw new CleaverError('BAD_PAYLOAD', 'runMany needs a non-empty array of inputs');
   return inputs.map((input, i) => item(input, options, `inputs[${i}]`));
 }
 
-function item(input: unknown, options: RunOptions, where = 'input'): TriggerItem {
+export function item(input: unknown, options: RunOptions, where = 'input'): TriggerItem {
   return {
     input: validateJson(input === undefined ? {} : input, where),
     metadata: options.metadata ? validateMetadata(options.metadata, 'metadata') : undefined,
@@ -125,7 +134,7 @@ function item(input: unknown, options: RunOptions, where = 'input'): TriggerItem
   };
 }
 
-function unwrap<O>(outcome: RunOutcome): O {
+export function unwrap<O>(outcome: RunOutcome): O {
   if (outcome.status === 'succeeded') return outcome.output as O;
   throw new TaskRunError({
     runId: outcome.runId,

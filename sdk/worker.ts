@@ -6,9 +6,11 @@
 import { randomUUID } from 'node:crypto';
 import { createContext } from './context.ts';
 import { EngineConnection } from './engine-connection.ts';
-import type { TaskDeclaration } from './task.ts';
+import { TaskDeclaration } from './task.ts';
+import { WorkflowDeclaration } from './workflow.ts';
+import type { Context } from './context.ts';
 import type { EngineAddress } from '../shared/paths.ts';
-import type { AssignedTask, EngineMessage, ResultMessage } from '../shared/protocol.ts';
+import type { AssignedTask, EngineMessage, ResultMessage, RunOutcome, TriggerRequest } from '../shared/protocol.ts';
 import { PROTOCOL_VERSION } from '../shared/protocol.ts';
 import type { LogLevel } from '../shared/types.ts';
 import { CleaverError, NonRetryableError, toError } from '../shared/errors.ts';
@@ -16,7 +18,8 @@ import { validateJson } from '../shared/payload.ts';
 
 export interface WorkerOptions {
   // Declarations are invariant in their input type; the worker only calls fn with what the engine sends.
-  workflows: Array<TaskDeclaration<any, any>>;
+  /** The standalone tasks and workflows this worker runs. */
+  workflows: Array<TaskDeclaration<any, any> | WorkflowDeclaration<any, any>>;
   /** How many attempts this worker runs at once (default 100). */
   slots?: number;
   labels?: Record<string, string>;
@@ -50,7 +53,10 @@ export class Worker {
   readonly name: string;
   readonly id = randomUUID();
   private readonly connection: EngineConnection;
-  private readonly tasks = new Map<string, TaskDeclaration<any, any>>();
+  private readonly standalone: Array<TaskDeclaration<any, any>> = [];
+  private readonly workflows: Array<WorkflowDeclaration<any, any>> = [];
+  /** Task functions by the action the engine assigns them under. */
+  private readonly handlers = new Map<string, (input: any, ctx: Context) => unknown>();
   private readonly slots: number;
   private readonly labels: Record<string, string>;
   private readonly running = new Map<string, RunningAttempt>();
@@ -75,9 +81,20 @@ export class Worker {
     if (!Array.isArray(worker?.workflows) || worker.workflows.length === 0) {
       throw new CleaverError('BAD_REQUEST', `worker ${options.name}: pass the tasks it runs as { workflows: [task, ...] }`);
     }
-    for (const task of worker.workflows) {
-      if (this.tasks.has(task.name)) throw new CleaverError('BAD_REQUEST', `worker ${options.name}: task ${task.name} is listed twice`);
-      this.tasks.set(task.name, task);
+    const names = new Set<string>();
+    for (const declared of worker.workflows) {
+      if (names.has(declared?.name)) throw new CleaverError('BAD_REQUEST', `worker ${options.name}: ${declared.name} is listed twice`);
+      names.add(declared?.name);
+      if (declared instanceof WorkflowDeclaration) {
+        declared.definition; // throws if the workflow has no tasks
+        this.workflows.push(declared);
+        for (const task of declared.allTasks) this.handlers.set(task.action, task.fn);
+      } else if (declared instanceof TaskDeclaration) {
+        this.standalone.push(declared);
+        this.handlers.set(declared.name, declared.fn);
+      } else {
+        throw new CleaverError('BAD_REQUEST', `worker ${options.name}: workflows must hold tasks from cleaver.task() and workflows from cleaver.workflow()`);
+      }
     }
     this.slots = worker.slots ?? 100;
     if (!Number.isInteger(this.slots) || this.slots < 1) throw new CleaverError('BAD_REQUEST', `worker ${options.name}: slots must be a positive integer`);
@@ -92,7 +109,8 @@ export class Worker {
         role: 'worker',
         workerId: this.id,
         name: this.name,
-        tasks: [...this.tasks.values()].map((t) => t.definition),
+        tasks: this.standalone.map((t) => t.definition),
+        workflows: this.workflows.map((w) => w.definition),
         slots: this.slots,
         labels: this.labels,
         inflight: [...this.running.values()].filter((r) => !r.settled).map((r) => ({ taskRunId: r.task.taskRunId, attempt: r.task.attempt })),
@@ -181,7 +199,7 @@ export class Worker {
   }
 
   private execute(task: AssignedTask): void {
-    const declaration = this.tasks.get(task.action);
+    const handler = this.handlers.get(task.action);
     const startedAt = Date.now();
     const attempt: RunningAttempt = {
       task,
@@ -195,7 +213,7 @@ export class Worker {
     };
     this.running.set(task.taskRunId, attempt);
     this.ticker ??= setInterval(() => this.tick(), TICK_MS);
-    if (!declaration) {
+    if (!handler) {
       this.settle(attempt, { ok: false, nonRetryable: true, error: { message: `worker ${this.name} has no handler for task ${task.action}`, name: 'CleaverError' } });
       return;
     }
@@ -211,7 +229,15 @@ export class Worker {
         return attempt.controller.signal;
       },
       metadata: task.metadata,
+      parents: task.parents,
+      failures: task.failures,
       host: {
+        spawn: (workflow: string, items, wait: boolean) => {
+          if (attempt.settled) return Promise.reject(new CleaverError('BAD_REQUEST', 'this attempt has already ended; children are spawned from a running task'));
+          const request: Omit<TriggerRequest, 'id'> = { t: 'trigger', workflow, items, wait, parent: { taskRunId: task.taskRunId, attempt: task.attempt } };
+          return this.connection.request<{ runIds: string[]; outcomes?: RunOutcome[] }>(request, { repeatable: false });
+        },
+        awaitRun: (runId: string) => this.connection.request<RunOutcome>({ t: 'await', runId }, { repeatable: true }),
         log: (message: string, level: LogLevel) => {
           if (!attempt.settled) this.connection.send({ t: 'log', taskRunId: task.taskRunId, attempt: task.attempt, level, message, at: Date.now() });
         },
@@ -225,7 +251,7 @@ export class Worker {
     });
     let pending: unknown;
     try {
-      pending = declaration.fn(task.input, ctx);
+      pending = handler(task.input, ctx);
     } catch (e: unknown) {
       this.settleWithError(attempt, e);
       return;

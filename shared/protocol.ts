@@ -7,7 +7,8 @@
  * same id. Everything else is fire-and-forget; batches are arrays inside one message.
  */
 import type { WireError } from './errors.ts';
-import type { FailureReason, Json, LogLevel, RunStatus, TaskDefinition, TaskError } from './types.ts';
+import type { AdminApi } from './admin-api.ts';
+import type { FailureReason, Json, LogLevel, RunStatus, TaskDefinition, TaskError, WorkflowDefinition } from './types.ts';
 
 export const PROTOCOL_VERSION = 1;
 export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
@@ -23,7 +24,10 @@ export interface HelloMessage {
   /** For workers: a stable id chosen by the SDK, kept across reconnects so registration survives. */
   workerId?: string;
   name?: string;
+  /** Standalone tasks the worker runs. */
   tasks?: TaskDefinition[];
+  /** Workflows whose tasks the worker runs. */
+  workflows?: WorkflowDefinition[];
   slots?: number;
   labels?: Record<string, string>;
   /** Attempts this worker is still running (after a reconnect), so the engine keeps them. */
@@ -34,13 +38,18 @@ export interface TriggerItem {
   input: Json;
   metadata?: Record<string, string>;
   priority?: number;
+  /** Child runs only: the child's key within its parent task run (the SDK uses '#<n>' by default). */
+  key?: string;
 }
 
 export interface TriggerRequest {
   t: 'trigger';
   id: number;
-  task: string;
+  /** The workflow (or standalone task) to run. */
+  workflow: string;
   items: TriggerItem[];
+  /** Spawn the runs as children of this attempt of a task run (ctx.runChild). */
+  parent?: { taskRunId: string; attempt: number };
   /** Reply only when every run has finished, with their outcomes (saves the await round trip). */
   wait?: boolean;
 }
@@ -99,6 +108,14 @@ export interface RefreshTimeoutRequest {
   ms: number;
 }
 
+/** A call of the admin contract (shared/admin-api.ts): runs, events, cancellation, replay. */
+export interface AdminRequest<M extends keyof AdminApi = keyof AdminApi> {
+  t: 'admin';
+  id: number;
+  method: M;
+  params: Parameters<AdminApi[M]>[0];
+}
+
 /** A worker stops taking new work (graceful drain); running attempts go on to finish. */
 export interface DrainRequest {
   t: 'drain';
@@ -115,6 +132,7 @@ export type ClientMessage =
   | ResultMessage
   | LogMessage
   | RefreshTimeoutRequest
+  | AdminRequest
   | DrainRequest;
 
 // ---- engine → client ------------------------------------------------------------------------------
@@ -152,6 +170,17 @@ export interface AssignedTask {
   metadata: Record<string, string>;
   /** Milliseconds the attempt may run before it times out. */
   timeoutMs: number;
+  /** Workflow tasks: the outputs of their parents by task name (hooks: of every task that succeeded). */
+  parents?: Record<string, Json>;
+  /** on-failure / on-success hooks: the tasks of the run that failed. */
+  failures?: TaskFailure[];
+}
+
+export interface TaskFailure {
+  taskName: string;
+  taskRunId: string;
+  failureReason: FailureReason;
+  error: TaskError | null;
 }
 
 export interface AssignMessage {

@@ -17,7 +17,12 @@
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
 export type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
-export type TaskRunStatus = 'queued' | 'assigned' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+/** pending: a workflow task waiting for its parents to succeed. */
+export type TaskRunStatus = 'pending' | 'queued' | 'assigned' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+/** standalone: the one task of a task run; dag: a node of a workflow; on_failure / on_success: its hooks. */
+export type TaskRunKind = 'standalone' | 'dag' | 'on_failure' | 'on_success';
+/** What created a run. */
+export type TriggerKind = 'manual' | 'event' | 'child' | 'cron';
 export type AttemptStatus = 'succeeded' | 'failed' | 'cancelled';
 
 /** Why an attempt or a task run ended other than by the task's own success or thrown error. */
@@ -27,13 +32,22 @@ export type FailureReason =
   | 'EXECUTION_TIMEOUT'   // the attempt ran past its executionTimeout
   | 'SCHEDULE_TIMEOUT'    // the task run stayed queued past its scheduleTimeout
   | 'WORKER_LOST'         // the worker disconnected or stopped heartbeating mid-attempt
+  | 'UPSTREAM_FAILED'     // a workflow task not run because a task it depends on failed
   | 'CANCELLED';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
-/** What a task name may be (checked by the SDK and again by the engine). */
-export const TASK_NAME_PATTERN = /^[A-Za-z0-9_.:\-/]{1,200}$/;
-export const TASK_NAME_RULE = '1-200 letters, digits or _ . : - /';
+/**
+ * What a task or workflow name may be (checked by the SDK and again by the engine). No ':' — it joins
+ * a workflow's name to its task's in the action a worker registers ('checkout:charge').
+ */
+export const TASK_NAME_PATTERN = /^[A-Za-z0-9_.\-/]{1,200}$/;
+export const TASK_NAME_RULE = '1-200 letters, digits or _ . - /';
+
+/** An event key ('order:created'); a workflow's trigger patterns may also use '*' for any run of characters. */
+export const EVENT_KEY_PATTERN = /^[A-Za-z0-9_.:\-/]{1,200}$/;
+export const EVENT_PATTERN_PATTERN = /^[A-Za-z0-9_.:\-/*]{1,200}$/;
+export const EVENT_KEY_RULE = "1-200 letters, digits or _ . : - / (patterns may also use '*')";
 
 export interface BackoffPolicy {
   /** Delay before retry n (1-based) is min(maxSeconds, factor ** n) seconds. */
@@ -52,64 +66,30 @@ export interface TaskDefinition {
   defaultPriority: number;
 }
 
+/** A task of a workflow: a task definition plus the tasks (of the same workflow) it depends on. */
+export interface WorkflowTaskDefinition extends TaskDefinition {
+  /** Names of tasks of the same workflow that must succeed first; their outputs are passed on. */
+  parents: string[];
+}
+
+/** A workflow as a worker registers it. Task names are local to the workflow. */
+export interface WorkflowDefinition {
+  name: string;
+  description: string | null;
+  /** The user's label for this version ('2024-06-01', 'v3'); the engine numbers versions itself. */
+  versionLabel: string | null;
+  /** Event key patterns that trigger a run ('order:*'). */
+  events: string[];
+  tasks: WorkflowTaskDefinition[];
+  /** Runs once when any task of the run has failed for good; sees the failures. */
+  onFailure: TaskDefinition | null;
+  /** Runs once when every task of the run has succeeded. */
+  onSuccess: TaskDefinition | null;
+}
+
 export interface TaskError {
   message: string;
   name?: string;
   stack?: string;
 }
 
-export interface Run {
-  id: string;
-  workflowName: string;
-  workflowVersion: number;
-  status: RunStatus;
-  input: Json;
-  output: Json | null;
-  error: TaskError | null;
-  failureReason: FailureReason | null;
-  metadata: Record<string, string>;
-  createdAt: Date;
-  finishedAt: Date | null;
-}
-
-export interface TaskRun {
-  id: string;
-  runId: string;
-  action: string;
-  status: TaskRunStatus;
-  priority: number;
-  input: Json;
-  output: Json | null;
-  error: TaskError | null;
-  failureReason: FailureReason | null;
-  /** Number of the current (or last) attempt; 0 before the first claim. */
-  attempt: number;
-  maxAttempts: number;
-  workerId: string | null;
-  availableAt: Date;
-  assignedAt: Date | null;
-  startedAt: Date | null;
-  timeoutAt: Date | null;
-  finishedAt: Date | null;
-  createdAt: Date;
-}
-
-export interface Attempt {
-  taskRunId: string;
-  attempt: number;
-  workerId: string | null;
-  status: AttemptStatus;
-  failureReason: FailureReason | null;
-  error: TaskError | null;
-  assignedAt: Date;
-  startedAt: Date | null;
-  finishedAt: Date;
-}
-
-export interface TaskLogLine {
-  taskRunId: string;
-  attempt: number;
-  level: LogLevel;
-  message: string;
-  createdAt: Date;
-}

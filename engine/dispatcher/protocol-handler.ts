@@ -9,11 +9,13 @@ import type { AttemptWriter } from '../attempt-writer.ts';
 import type { ClaimLoop } from '../scheduler/claim-loop.ts';
 import type { RunWaiters } from '../run-waiters.ts';
 import type { TriggerService } from '../trigger-service.ts';
-import { workflowRegister } from '../sql/workflow-register.ts';
+import type { AdminService } from '../admin/admin-service.ts';
+import { workflowRegister, type RegisteredDefinition } from '../sql/workflow-register.ts';
 import { workerSetStatus, workerUpsert } from '../sql/worker.ts';
 import { taskActiveByWorkers, taskLeaseRefresh } from '../sql/task-lease.ts';
 import type { Connection, ConnectionHandlers } from './connection.ts';
 import type { WorkerRegistry, WorkerSession } from './worker-registry.ts';
+import { ADMIN_METHODS } from '../../shared/admin-api.ts';
 import {
   PROTOCOL_VERSION,
   type AckMessage,
@@ -24,8 +26,8 @@ import {
   type RunOutcome,
   type WelcomeMessage,
 } from '../../shared/protocol.ts';
-import type { TaskDefinition } from '../../shared/types.ts';
 import { taskDefinitionProblem } from '../../shared/task-definition.ts';
+import { workflowActions, workflowDefinitionProblem } from '../../shared/workflow-definition.ts';
 import { CleaverError, toError } from '../../shared/errors.ts';
 import { validateJson } from '../../shared/payload.ts';
 
@@ -38,6 +40,7 @@ export interface ProtocolHandlerOptions {
   writer: AttemptWriter;
   triggers: TriggerService;
   waiters: RunWaiters;
+  admin: AdminService;
   heartbeatIntervalMs: number;
   maxFrameBytes: number;
   status: () => Promise<EngineStatus>;
@@ -74,14 +77,14 @@ export class ProtocolHandler implements ConnectionHandlers {
     };
     if (hello.role === 'client') return welcome;
     const registration = checkWorkerHello(hello);
-    for (const task of registration.tasks) await workflowRegister(this.o.driver, { definition: { kind: 'task', task } });
+    for (const definition of registration.definitions) await workflowRegister(this.o.driver, { definition });
     const sessionId = randomUUID();
     await workerUpsert(this.o.driver, {
       id: registration.workerId,
       sessionId,
       name: registration.name,
       engineId: this.o.engineId,
-      actions: registration.tasks.map((t) => t.name),
+      actions: registration.actions,
       slots: registration.slots,
       labels: registration.labels,
       address: connection.remote,
@@ -96,7 +99,7 @@ export class ProtocolHandler implements ConnectionHandlers {
     const session: WorkerSession = {
       id: registration.workerId,
       name: registration.name,
-      actions: registration.tasks.map((t) => t.name),
+      actions: registration.actions,
       slots: registration.slots,
       labels: registration.labels,
       address: connection.remote,
@@ -153,7 +156,8 @@ export class ProtocolHandler implements ConnectionHandlers {
         return;
       case 'trigger':
         void this.respond(connection, message.id, async () => {
-          const runIds = await this.o.triggers.trigger(message.task, message.items);
+          const parent = message.parent ? this.checkParent(worker, message.parent) : null;
+          const runIds = await this.o.triggers.trigger(message.workflow, message.items, { parent });
           if (!message.wait) return { runIds };
           const outcomes: RunOutcome[] = await Promise.all(runIds.map((id) => this.o.waiters.wait(id, { justCreated: true })));
           return { runIds, outcomes };
@@ -165,6 +169,12 @@ export class ProtocolHandler implements ConnectionHandlers {
       case 'status':
         void this.respond(connection, message.id, () => this.o.status());
         return;
+      case 'admin': {
+        const method = message.method;
+        if (!ADMIN_METHODS.includes(method)) throw new CleaverError('BAD_REQUEST', `admin: unknown method ${JSON.stringify(method)}; one of ${ADMIN_METHODS.join(', ')}`);
+        void this.respond(connection, message.id, () => (this.o.admin[method] as (params: unknown) => Promise<unknown>).call(this.o.admin, message.params));
+        return;
+      }
       case 'started':
         this.requireWorker(worker, message.t);
         this.o.writer.start(message.taskRunId, message.attempt, message.at);
@@ -195,6 +205,15 @@ export class ProtocolHandler implements ConnectionHandlers {
         return;
       }
     }
+  }
+
+  /** Child runs are spawned by an attempt this worker is running. */
+  private checkParent(worker: WorkerConnectionState | undefined, parent: { taskRunId: string; attempt: number }): { taskRunId: string } {
+    const w = this.requireWorker(worker, 'a trigger with a parent');
+    if (w.session.running.get(parent.taskRunId) !== parent.attempt) {
+      throw new CleaverError('BAD_REQUEST', `attempt ${parent.attempt} of task run ${parent.taskRunId} is not running on this worker; children are spawned from a running task`);
+    }
+    return { taskRunId: parent.taskRunId };
   }
 
   private requireWorker(worker: WorkerConnectionState | undefined, what: string): WorkerConnectionState {
@@ -296,23 +315,47 @@ export class ProtocolHandler implements ConnectionHandlers {
   }
 }
 
-function checkWorkerHello(hello: HelloMessage): { workerId: string; name: string; tasks: TaskDefinition[]; slots: number; labels: Record<string, string> } {
+function checkWorkerHello(hello: HelloMessage): {
+  workerId: string;
+  name: string;
+  definitions: RegisteredDefinition[];
+  actions: string[];
+  slots: number;
+  labels: Record<string, string>;
+} {
   const problem = (text: string) => new CleaverError('BAD_REQUEST', `worker hello: ${text}`);
   if (typeof hello.workerId !== 'string' || !/^[0-9a-f-]{36}$/i.test(hello.workerId)) throw problem('workerId must be a UUID');
   if (typeof hello.name !== 'string' || hello.name.length === 0 || hello.name.length > 200) throw problem('name must be a non-empty string');
   if (!Number.isInteger(hello.slots) || (hello.slots as number) < 1 || (hello.slots as number) > 100_000) throw problem('slots must be an integer from 1 to 100000');
-  if (!Array.isArray(hello.tasks) || hello.tasks.length === 0) throw problem('a worker must declare at least one task');
+  const tasks = hello.tasks ?? [];
+  const workflows = hello.workflows ?? [];
+  if (!Array.isArray(tasks) || !Array.isArray(workflows)) throw problem('tasks and workflows must be arrays');
+  if (tasks.length + workflows.length === 0) throw problem('a worker must declare at least one task or workflow');
+  const definitions: RegisteredDefinition[] = [];
+  const actions: string[] = [];
   const names = new Set<string>();
-  for (const task of hello.tasks) {
+  const claim = (name: string, what: string) => {
+    if (names.has(name)) throw problem(`${what} ${name} is declared twice`);
+    names.add(name);
+  };
+  for (const task of tasks) {
     const invalid = taskDefinitionProblem(task);
     if (invalid) throw problem(invalid);
-    if (names.has(task.name)) throw problem(`task ${task.name} is declared twice`);
-    names.add(task.name);
+    claim(task.name, 'task');
+    definitions.push({ kind: 'task', task });
+    actions.push(task.name);
+  }
+  for (const workflow of workflows) {
+    const invalid = workflowDefinitionProblem(workflow);
+    if (invalid) throw problem(invalid);
+    claim(workflow.name, 'workflow');
+    definitions.push({ kind: 'workflow', workflow });
+    actions.push(...workflowActions(workflow));
   }
 
   const labels = hello.labels ?? {};
   if (typeof labels !== 'object' || Array.isArray(labels) || Object.values(labels).some((v) => typeof v !== 'string')) {
     throw problem('labels must be an object of string values');
   }
-  return { workerId: hello.workerId, name: hello.name, tasks: hello.tasks, slots: hello.slots as number, labels };
+  return { workerId: hello.workerId, name: hello.name, definitions, actions, slots: hello.slots as number, labels };
 }

@@ -32,9 +32,20 @@ const checks: Record<ClientMessage['t'], Check> = {
   trigger: (m) =>
     first(
       need(isId(m.id), 'trigger.id must be a non-negative integer'),
-      need(isStr(m.task), 'trigger.task must be a task name'),
+      need(isStr(m.workflow), 'trigger.workflow must be a workflow or task name'),
       need(Array.isArray(m.items) && m.items.length > 0, 'trigger.items must be a non-empty array'),
       need(m.wait === undefined || typeof m.wait === 'boolean', 'trigger.wait must be a boolean'),
+      need(
+        m.parent === undefined ||
+          (typeof m.parent === 'object' && m.parent !== null && isUuid((m.parent as Record<string, unknown>).taskRunId) && isInt((m.parent as Record<string, unknown>).attempt)),
+        'trigger.parent must be { taskRunId: UUID, attempt: integer }',
+      ),
+    ),
+  admin: (m) =>
+    first(
+      need(isId(m.id), 'admin.id must be a non-negative integer'),
+      need(isStr(m.method), 'admin.method must be the name of an admin method'),
+      need(m.params === undefined || (typeof m.params === 'object' && m.params !== null && !Array.isArray(m.params)), 'admin.params must be an object'),
     ),
   await: (m) => first(need(isId(m.id), 'await.id must be a non-negative integer'), need(isUuid(m.runId), 'await.runId must be a run id (UUID)')),
   status: (m) => need(isId(m.id), 'status.id must be a non-negative integer'),

@@ -1,12 +1,17 @@
 import type { NamedStatement, Queryable } from '../db/driver.ts';
-import type { Json } from '../../shared/types.ts';
+import type { Json, TriggerKind } from '../../shared/types.ts';
 
 export interface RunToCreate {
   runId: string;
+  /** Used for a standalone task's one task run (workflow nodes get ids made in the database). */
   taskRunId: string;
   input: Json;
   metadata: Record<string, string>;
   priority: number | null;
+  triggerKind: TriggerKind;
+  /** A child run: the task run spawning it and its key there (a retried parent finds it again). */
+  parent?: { taskRunId: string; key: string } | null;
+  eventId?: string | null;
 }
 
 /** The first attempt of a task run created already assigned to a worker. */
@@ -19,71 +24,112 @@ export interface DirectlyAssigned {
 const RUN_TRIGGER: NamedStatement = {
   name: 'cleaver_run_trigger',
   text: `WITH def AS (
-       SELECT v.workflow_name, v.version, v.definition -> 'task' AS task
+       SELECT v.workflow_name, v.version, v.definition ->> 'kind' AS kind,
+              CASE WHEN v.definition ->> 'kind' = 'task' THEN jsonb_build_array(v.definition -> 'task')
+                   ELSE v.definition -> 'workflow' -> 'tasks' END AS tasks,
+              jsonb_typeof(v.definition -> 'workflow' -> 'onFailure') = 'object' AS has_on_failure,
+              jsonb_typeof(v.definition -> 'workflow' -> 'onSuccess') = 'object' AS has_on_success
          FROM workflow w
          JOIN workflow_version v ON v.workflow_name = w.name AND v.version = w.latest_version
         WHERE w.name = $1
      ),
+     nodes AS (
+       SELECT n.value AS task,
+              ARRAY(SELECT jsonb_array_elements_text(n.value -> 'parents')) AS parents,
+              ARRAY(SELECT jsonb_array_elements_text(n.value -> 'ancestors')) AS ancestors
+         FROM def CROSS JOIN jsonb_array_elements(def.tasks) AS n
+     ),
      items AS (
-       SELECT * FROM jsonb_to_recordset($2::jsonb)
-         AS i(run_id uuid, task_run_id uuid, input jsonb, metadata jsonb, priority smallint, ord int)
+       SELECT i.*, COALESCE(pr.metadata, '{}'::jsonb) || COALESCE(i.metadata, '{}'::jsonb) AS all_metadata
+         FROM jsonb_to_recordset($2::jsonb) AS i(run_id uuid, task_run_id uuid, input jsonb, metadata jsonb, priority smallint,
+                                                 trigger_kind text, parent_task_run_id uuid, child_key text, event_id uuid, ord int)
+         -- Child runs inherit the metadata of the run that spawned them (their own keys win).
+         LEFT JOIN task_run pt ON pt.id = i.parent_task_run_id
+         LEFT JOIN run pr ON pr.id = pt.run_id
      ),
      runs AS (
-       INSERT INTO run (id, workflow_name, workflow_version, status, input, metadata, trigger_kind)
-       SELECT i.run_id, def.workflow_name, def.version, 'queued', i.input, COALESCE(i.metadata, '{}'::jsonb), $3
+       INSERT INTO run (id, workflow_name, workflow_version, kind, status, input, metadata, trigger_kind, tasks_remaining,
+                        has_on_failure, has_on_success, parent_task_run_id, child_key, event_id)
+       SELECT i.run_id, def.workflow_name, def.version, CASE WHEN def.kind = 'task' THEN 'task' ELSE 'workflow' END,
+              'queued', i.input, i.all_metadata, i.trigger_kind, jsonb_array_length(def.tasks),
+              COALESCE(def.has_on_failure, false), COALESCE(def.has_on_success, false),
+              i.parent_task_run_id, i.child_key, i.event_id
          FROM items i CROSS JOIN def
+       ON CONFLICT (parent_task_run_id, child_key) WHERE parent_task_run_id IS NOT NULL DO NOTHING
        RETURNING id
      ),
      tasks AS (
-       INSERT INTO task_run (id, run_id, task_name, action, status, priority, max_attempts, backoff_factor,
-                             backoff_max_seconds, execution_timeout_ms, schedule_timeout_ms, schedule_deadline,
-                             attempt, worker_id, assigned_at, timeout_at)
-       SELECT i.task_run_id, i.run_id, def.task ->> 'name', def.task ->> 'name',
-              CASE WHEN i.ord <= $6::int THEN 'assigned' ELSE 'queued' END,
-              COALESCE(i.priority, (def.task ->> 'defaultPriority')::smallint),
-              (def.task ->> 'retries')::int + 1,
-              (def.task -> 'backoff' ->> 'factor')::float8,
-              (def.task -> 'backoff' ->> 'maxSeconds')::float8,
-              (def.task ->> 'executionTimeoutMs')::int,
-              (def.task ->> 'scheduleTimeoutMs')::int,
-              now() + (def.task ->> 'scheduleTimeoutMs')::int * interval '1 millisecond',
-              CASE WHEN i.ord <= $6::int THEN 1 ELSE 0 END,
-              CASE WHEN i.ord <= $6::int THEN $5::uuid END,
-              CASE WHEN i.ord <= $6::int THEN now() END,
-              CASE WHEN i.ord <= $6::int THEN now() + (def.task ->> 'executionTimeoutMs')::int * interval '1 millisecond' END
-         FROM items i CROSS JOIN def
-       RETURNING id, status, attempt, execution_timeout_ms
+       INSERT INTO task_run (id, run_id, task_name, action, kind, status, priority, parents, ancestors, pending_parents,
+                             max_attempts, backoff_factor, backoff_max_seconds, execution_timeout_ms, schedule_timeout_ms,
+                             schedule_deadline, attempt, worker_id, assigned_at, timeout_at)
+       SELECT CASE WHEN def.kind = 'task' THEN i.task_run_id ELSE cleaver_uuidv7() END,
+              i.run_id,
+              n.task ->> 'name',
+              CASE WHEN def.kind = 'task' THEN n.task ->> 'name' ELSE def.workflow_name || ':' || (n.task ->> 'name') END,
+              CASE WHEN def.kind = 'task' THEN 'standalone' ELSE 'dag' END,
+              CASE WHEN d.direct THEN 'assigned' WHEN cardinality(n.parents) > 0 THEN 'pending' ELSE 'queued' END,
+              COALESCE(i.priority, (n.task ->> 'defaultPriority')::smallint),
+              NULLIF(n.parents, '{}'),
+              NULLIF(n.ancestors, '{}'),
+              cardinality(n.parents),
+              (n.task ->> 'retries')::int + 1,
+              (n.task -> 'backoff' ->> 'factor')::float8,
+              (n.task -> 'backoff' ->> 'maxSeconds')::float8,
+              (n.task ->> 'executionTimeoutMs')::int,
+              (n.task ->> 'scheduleTimeoutMs')::int,
+              now() + (n.task ->> 'scheduleTimeoutMs')::int * interval '1 millisecond',
+              CASE WHEN d.direct THEN 1 ELSE 0 END,
+              CASE WHEN d.direct THEN $4::uuid END,
+              CASE WHEN d.direct THEN now() END,
+              CASE WHEN d.direct THEN now() + (n.task ->> 'executionTimeoutMs')::int * interval '1 millisecond' END
+         FROM items i
+         JOIN runs r ON r.id = i.run_id
+         CROSS JOIN def
+         CROSS JOIN nodes n
+         CROSS JOIN LATERAL (SELECT def.kind = 'task' AND i.ord <= $5::int AS direct) d
+       RETURNING id, action, status, attempt, execution_timeout_ms
+     ),
+     queued_actions AS (
+       SELECT DISTINCT action FROM tasks WHERE status = 'queued'
      )
      SELECT (SELECT version FROM def) AS version,
-            (SELECT task ->> 'name' FROM def) AS action,
-            (SELECT count(*) FROM runs) AS runs,
+            (SELECT kind FROM def) AS kind,
+            (SELECT array_agg(action) FROM queued_actions) AS queued_actions,
             (SELECT jsonb_agg(jsonb_build_object('id', id, 'attempt', attempt, 'timeout', execution_timeout_ms))
                FROM tasks WHERE status = 'assigned') AS assigned,
-            CASE WHEN $4::text IS NOT NULL AND EXISTS (SELECT 1 FROM def) AND $6::int < (SELECT count(*) FROM items)
-                 THEN pg_notify('cleaver_task_queued', $4::text || ':' || (SELECT task ->> 'name' FROM def)) END AS notified`,
+            -- A child that existed already (its parent is a retry) is returned instead of created again.
+            (SELECT jsonb_agg(jsonb_build_object('ord', i.ord, 'id', e.id))
+               FROM items i
+               JOIN run e ON e.parent_task_run_id = i.parent_task_run_id AND e.child_key = i.child_key
+              WHERE i.parent_task_run_id IS NOT NULL AND e.id <> i.run_id) AS existing,
+            CASE WHEN $3::text IS NOT NULL
+                 THEN (SELECT count(pg_notify('cleaver_task_queued', $3::text || ':' || action)) FROM queued_actions) END AS notified`,
 };
 
 /**
- * Creates runs and their task runs for the latest version of a workflow in one statement, whatever
- * the batch size (bulk triggers are one round trip). The task policy is read from the stored
- * definition inside the same statement, so no engine-side cache can be stale. Returns null when the
- * workflow is unknown (nothing is inserted then).
+ * Creates runs of the latest version of a workflow (or standalone task) with all their task runs, in
+ * one statement whatever the batch size. Roots are queued, tasks with parents wait as pending. The
+ * policy is read from the stored definition inside the same statement, so no engine-side cache can be
+ * stale. Returns null when the workflow is unknown (nothing is inserted then).
  *
- * `assignTo`: when the engine already knows a worker with free slots and no backlog for the action,
- * the first `count` task runs are created with their first attempt assigned to it, saving the claim's
- * round trip on the way to the worker. The rest are queued, and NOTIFY wakes other engines for them.
+ * Child runs are keyed by (parent task run, key): a key seen before returns the run created then, so a
+ * parent retried after spawning children does not spawn them twice.
+ *
+ * `assignTo` (standalone tasks only): when the engine already knows a worker with free slots and no
+ * backlog for the action, the first `count` task runs are created with their first attempt assigned to
+ * it, saving the claim's round trip on the way to the worker. The rest are queued, and NOTIFY wakes
+ * other engines for them.
  */
 export async function runTrigger(
   db: Queryable,
   params: {
     workflowName: string;
     runs: RunToCreate[];
-    triggerKind: 'manual' | 'event' | 'child' | 'cron';
     /** When set, NOTIFY cleaver_task_queued '<notifyFrom>:<action>' at commit, waking other engines. */
     notifyFrom: string | null;
     assignTo?: { workerId: string; count: number } | null;
   },
-): Promise<{ version: number; action: string; assigned: DirectlyAssigned[] } | null> {
+): Promise<{ version: number; kind: 'task' | 'workflow'; runIds: string[]; queuedActions: string[]; assigned: DirectlyAssigned[] } | null> {
   const items = params.runs.map((r, i) => ({
     ord: i + 1,
     run_id: r.runId,
@@ -91,24 +137,33 @@ export async function runTrigger(
     input: r.input,
     metadata: r.metadata,
     priority: r.priority,
+    trigger_kind: r.triggerKind,
+    parent_task_run_id: r.parent?.taskRunId ?? null,
+    child_key: r.parent?.key ?? null,
+    event_id: r.eventId ?? null,
   }));
   const result = await db.query<{
     version: number | null;
-    action: string | null;
+    kind: 'task' | 'workflow' | null;
+    queued_actions: string[] | null;
     assigned: Array<{ id: string; attempt: number; timeout: number }> | null;
+    existing: Array<{ ord: number; id: string }> | null;
   }>(RUN_TRIGGER, [
     params.workflowName,
     JSON.stringify(items),
-    params.triggerKind,
     params.notifyFrom,
     params.assignTo?.workerId ?? null,
     params.assignTo?.count ?? 0,
   ]);
   const row = result.rows[0];
-  if (!row || row.version === null || row.action === null) return null;
+  if (!row || row.version === null || row.kind === null) return null;
+  const runIds = params.runs.map((r) => r.runId);
+  for (const e of row.existing ?? []) runIds[e.ord - 1] = e.id;
   return {
     version: row.version,
-    action: row.action,
+    kind: row.kind,
+    runIds,
+    queuedActions: row.queued_actions ?? [],
     assigned: (row.assigned ?? []).map((a) => ({ taskRunId: a.id, attempt: a.attempt, timeoutMs: a.timeout })),
   };
 }

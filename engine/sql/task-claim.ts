@@ -24,9 +24,19 @@ const TASK_CLAIM: NamedStatement = {
               started_at = NULL, timeout_at = now() + t.execution_timeout_ms * interval '1 millisecond'
          FROM picked
         WHERE t.id = picked.id
-       RETURNING t.id, t.run_id, t.action, t.input, t.attempt, t.execution_timeout_ms, t.priority
+       RETURNING t.id, t.run_id, t.task_name, t.kind, t.parents, t.action, t.input, t.attempt, t.execution_timeout_ms, t.priority
      )
-     SELECT c.id, c.run_id, c.action, COALESCE(c.input, r.input) AS input, r.metadata, c.attempt, c.execution_timeout_ms
+     SELECT c.id, c.run_id, c.task_name, c.action, COALESCE(c.input, r.input) AS input, r.metadata, c.attempt, c.execution_timeout_ms,
+            -- Workflow tasks get their parents' outputs; hooks get every task's, and the failures.
+            CASE WHEN c.parents IS NOT NULL
+                 THEN (SELECT jsonb_object_agg(p.task_name, p.output) FROM task_run p
+                        WHERE p.run_id = c.run_id AND p.task_name = ANY(c.parents) AND p.status = 'succeeded') END AS parents,
+            CASE WHEN c.kind IN ('on_failure', 'on_success')
+                 THEN (SELECT COALESCE(jsonb_agg(jsonb_build_object('taskName', p.task_name, 'taskRunId', p.id,
+                                                                    'failureReason', p.failure_reason, 'error', p.error) ORDER BY p.id), '[]')
+                         FROM task_run p
+                        WHERE p.run_id = c.run_id AND p.kind = 'dag' AND p.status IN ('failed', 'cancelled')
+                          AND p.failure_reason IS DISTINCT FROM 'UPSTREAM_FAILED') END AS failures
        FROM claimed c
        JOIN run r ON r.id = c.run_id
       ORDER BY c.priority DESC, c.id`,
@@ -47,22 +57,30 @@ export async function taskClaim(
   const result = await db.query<{
     id: string;
     run_id: string;
+    task_name: string;
     action: string;
     input: AssignedTask['input'];
     metadata: Record<string, string>;
     attempt: number;
     execution_timeout_ms: number;
+    parents: AssignedTask['parents'] | null;
+    failures: AssignedTask['failures'] | null;
   }>(
     TASK_CLAIM,
     [params.workerId, params.actions, params.limit],
   );
-  return result.rows.map((row) => ({
-    taskRunId: row.id,
-    runId: row.run_id,
-    attempt: row.attempt,
-    action: row.action,
-    input: row.input,
-    metadata: row.metadata,
-    timeoutMs: row.execution_timeout_ms,
-  }));
+  return result.rows.map((row) => {
+    const task: AssignedTask = {
+      taskRunId: row.id,
+      runId: row.run_id,
+      attempt: row.attempt,
+      action: row.action,
+      input: row.input,
+      metadata: row.metadata,
+      timeoutMs: row.execution_timeout_ms,
+    };
+    if (row.parents !== null) task.parents = row.parents ?? {};
+    if (row.failures !== null) task.failures = row.failures;
+    return task;
+  });
 }

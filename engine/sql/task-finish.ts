@@ -10,24 +10,27 @@ const TASK_FINISH: NamedStatement = {
          started_at timestamptz, finished_at timestamptz)
      ),
      cur AS (
-       SELECT t.id, t.run_id, t.action, t.attempt, t.worker_id, t.assigned_at, t.started_at, t.schedule_timeout_ms,
+       SELECT t.id, t.run_id, t.task_name, t.kind, t.action, t.attempt, t.status AS prev_status, t.worker_id,
+              t.assigned_at, t.started_at, t.schedule_timeout_ms,
               v.ok, v.output, v.error, v.reason,
               v.started_at AS reported_started_at, v.finished_at AS reported_finished_at,
               CASE
                 WHEN v.ok THEN 'succeeded'
                 WHEN v.reason = 'CANCELLED' THEN 'cancelled'
                 WHEN v.reason = 'WORKER_LOST' AND t.worker_lost_count < $2 THEN 'queued'
-                WHEN v.non_retryable OR t.attempt - t.worker_lost_count >= t.max_attempts THEN 'failed'
+                WHEN v.non_retryable OR t.attempt - t.worker_lost_count - t.attempt_offset >= t.max_attempts THEN 'failed'
                 ELSE 'queued'
               END AS next_status,
               CASE
                 WHEN v.reason = 'WORKER_LOST' OR t.backoff_factor IS NULL THEN 0
                 ELSE LEAST(COALESCE(t.backoff_max_seconds, 'Infinity'::float8),
-                           power(t.backoff_factor, t.attempt - t.worker_lost_count))
+                           power(t.backoff_factor, t.attempt - t.worker_lost_count - t.attempt_offset))
               END AS delay_s
          FROM task_run t
          JOIN v ON t.id = v.id AND t.attempt = v.attempt
         WHERE t.status IN ('assigned', 'running')
+           -- The schedule-timeout sweep ends task runs that never left the queue.
+           OR (t.status = 'queued' AND v.reason = 'SCHEDULE_TIMEOUT' AND t.schedule_deadline < now())
         ORDER BY t.id
           FOR UPDATE OF t
      ),
@@ -61,19 +64,131 @@ const TASK_FINISH: NamedStatement = {
               COALESCE(cur.reported_started_at, cur.started_at),
               COALESCE(cur.reported_finished_at, now())
          FROM cur
+        WHERE cur.prev_status <> 'queued'
        ON CONFLICT (task_run_id, attempt) DO NOTHING
      ),
-     runs AS (
+     -- Workflows. A task that ended for good other than by success takes its pending descendants with it.
+     doomed AS (
+       UPDATE task_run d
+          SET status = 'cancelled', failure_reason = 'UPSTREAM_FAILED', finished_at = now(),
+              error = jsonb_build_object('message', 'not run: task ' || f.task_name || ' did not succeed', 'name', 'UpstreamFailed')
+         FROM cur f
+        WHERE f.kind = 'dag' AND f.next_status IN ('failed', 'cancelled')
+          AND d.run_id = f.run_id AND f.task_name = ANY(d.ancestors) AND d.status = 'pending'
+       RETURNING d.id, d.run_id
+     ),
+     -- Children of tasks that succeeded lose a pending parent and are queued when none is left; a child
+     -- doomed above is left to that update (a row can change once per statement).
+     edges AS (
+       SELECT c.id, count(*) AS n
+         FROM cur p
+         JOIN task_run c ON c.run_id = p.run_id AND p.task_name = ANY(c.parents)
+        WHERE p.kind = 'dag' AND p.next_status = 'succeeded' AND c.status = 'pending'
+          AND NOT EXISTS (SELECT 1 FROM cur f
+                           WHERE f.run_id = c.run_id AND f.kind = 'dag' AND f.next_status IN ('failed', 'cancelled')
+                             AND f.task_name = ANY(c.ancestors))
+        GROUP BY c.id
+     ),
+     children AS (
+       UPDATE task_run c
+          SET pending_parents = c.pending_parents - e.n,
+              status = CASE WHEN c.pending_parents - e.n <= 0 THEN 'queued' ELSE 'pending' END,
+              available_at = now(),
+              schedule_deadline = now() + c.schedule_timeout_ms * interval '1 millisecond'
+         FROM edges e
+        WHERE c.id = e.id AND c.status = 'pending'
+       RETURNING c.action, c.status
+     ),
+     -- Per run: how many of its task runs ended here (with the doomed), how many failed, the first error.
+     ended AS (
+       SELECT x.run_id,
+              count(*) AS n,
+              count(*) FILTER (WHERE x.failed AND x.kind <> 'on_failure') AS n_failed,
+              bool_or(x.kind IN ('on_failure', 'on_success')) AS hook_ended,
+              (array_agg(x.next_status) FILTER (WHERE x.kind = 'standalone'))[1] AS task_status,
+              (array_agg(x.output) FILTER (WHERE x.kind = 'standalone'))[1] AS output,
+              (array_agg(x.error ORDER BY x.id) FILTER (WHERE x.failed AND x.kind <> 'on_failure'))[1] AS error,
+              (array_agg(x.reason ORDER BY x.id) FILTER (WHERE x.failed AND x.kind <> 'on_failure'))[1] AS reason
+         FROM (SELECT c.run_id, c.id, c.kind, c.next_status, c.next_status IN ('failed', 'cancelled') AS failed,
+                      CASE WHEN c.ok THEN c.output END AS output, c.error, c.reason
+                 FROM cur c WHERE c.next_status <> 'queued'
+               UNION ALL
+               SELECT d.run_id, d.id, 'dag', 'cancelled', false, NULL, NULL, NULL FROM doomed d) x
+        GROUP BY x.run_id
+     ),
+     -- The run ends with its last task run; counters stay right under concurrent finishers because the
+     -- UPDATE re-reads the run row it waited for. A workflow with a hook for how it went runs it first.
+     runs_done AS (
        UPDATE run r
-          SET status = cur.next_status,
-              output = CASE WHEN cur.ok THEN cur.output END,
-              error = CASE WHEN cur.ok THEN NULL ELSE cur.error END,
-              failure_reason = CASE WHEN cur.ok THEN NULL ELSE cur.reason END,
-              finished_at = now()
-         FROM cur
-        WHERE r.id = cur.run_id AND cur.next_status IN ('succeeded', 'failed', 'cancelled')
+          SET tasks_remaining = CASE WHEN cleaver_hook_to_start(r.kind, r.hook, r.tasks_remaining - e.n, r.tasks_failed + e.n_failed, r.has_on_failure, r.has_on_success) IS NOT NULL
+                                     THEN 1 ELSE r.tasks_remaining - e.n END,
+              tasks_failed = r.tasks_failed + e.n_failed,
+              hook = COALESCE(cleaver_hook_to_start(r.kind, r.hook, r.tasks_remaining - e.n, r.tasks_failed + e.n_failed, r.has_on_failure, r.has_on_success), r.hook),
+              status = CASE
+                         WHEN r.kind = 'task' THEN e.task_status
+                         WHEN r.tasks_remaining - e.n > 0
+                           OR cleaver_hook_to_start(r.kind, r.hook, r.tasks_remaining - e.n, r.tasks_failed + e.n_failed, r.has_on_failure, r.has_on_success) IS NOT NULL
+                           THEN 'running'
+                         WHEN r.tasks_failed + e.n_failed > 0 THEN 'failed'
+                         ELSE 'succeeded'
+                       END,
+              output = CASE WHEN r.kind = 'task' THEN e.output END,
+              error = COALESCE(r.error, e.error),
+              failure_reason = COALESCE(r.failure_reason, e.reason),
+              finished_at = CASE
+                              WHEN r.kind = 'task' THEN now()
+                              WHEN r.tasks_remaining - e.n > 0
+                                OR cleaver_hook_to_start(r.kind, r.hook, r.tasks_remaining - e.n, r.tasks_failed + e.n_failed, r.has_on_failure, r.has_on_success) IS NOT NULL
+                                THEN NULL
+                              ELSE now()
+                            END
+         FROM ended e
+        WHERE r.id = e.run_id AND r.status IN ('queued', 'running')
+       RETURNING r.id, r.kind, r.status, r.hook, r.workflow_name, r.workflow_version, r.output, r.error, r.failure_reason,
+                 -- after the update: a hook is set and this statement did not end it, so it starts now
+                 (r.hook IS NOT NULL AND NOT e.hook_ended AND r.status = 'running') AS hook_started
+     ),
+     -- The hook runs as one more task run of the run, with every task's output (and the failures) in
+     -- reach. After a replay it exists already and is queued again, as a new attempt.
+     hooks AS (
+       INSERT INTO task_run (id, run_id, task_name, action, kind, status, priority, parents, max_attempts, backoff_factor,
+                             backoff_max_seconds, execution_timeout_ms, schedule_timeout_ms, schedule_deadline)
+       SELECT cleaver_uuidv7(), d.id, h.def ->> 'name', d.workflow_name || ':' || (h.def ->> 'name'), d.hook, 'queued',
+              (h.def ->> 'defaultPriority')::smallint,
+              ARRAY(SELECT n ->> 'name' FROM jsonb_array_elements(v.definition -> 'workflow' -> 'tasks') AS n),
+              (h.def ->> 'retries')::int + 1,
+              (h.def -> 'backoff' ->> 'factor')::float8,
+              (h.def -> 'backoff' ->> 'maxSeconds')::float8,
+              (h.def ->> 'executionTimeoutMs')::int,
+              (h.def ->> 'scheduleTimeoutMs')::int,
+              now() + (h.def ->> 'scheduleTimeoutMs')::int * interval '1 millisecond'
+         FROM runs_done d
+         JOIN workflow_version v ON v.workflow_name = d.workflow_name AND v.version = d.workflow_version
+         CROSS JOIN LATERAL (SELECT v.definition -> 'workflow' -> CASE d.hook WHEN 'on_failure' THEN 'onFailure' ELSE 'onSuccess' END AS def) h
+        WHERE d.hook_started
+       ON CONFLICT (run_id, task_name) DO UPDATE
+          SET status = 'queued', attempt_offset = task_run.attempt - task_run.worker_lost_count,
+              output = NULL, error = NULL, failure_reason = NULL, worker_id = NULL, available_at = now(),
+              schedule_deadline = excluded.schedule_deadline, assigned_at = NULL, started_at = NULL,
+              timeout_at = NULL, finished_at = NULL
+       RETURNING action
+     ),
+     queued AS (
+       SELECT action FROM children WHERE status = 'queued'
+       UNION
+       SELECT action FROM hooks
      )
-     SELECT id, run_id, action, attempt, next_status, delay_s, output, error, reason, worker_id FROM cur`,
+     SELECT (SELECT jsonb_agg(jsonb_build_object('id', id, 'run_id', run_id, 'action', action, 'attempt', attempt,
+                                                 'status', next_status, 'delay_s', delay_s,
+                                                 'output', CASE WHEN ok THEN output END, 'error', error,
+                                                 'reason', reason, 'worker_id', worker_id))
+               FROM cur) AS finished,
+            (SELECT jsonb_agg(jsonb_build_object('id', id, 'kind', kind, 'status', status, 'output', output,
+                                                 'error', error, 'reason', failure_reason))
+               FROM runs_done WHERE status IN ('succeeded', 'failed', 'cancelled')) AS runs,
+            (SELECT array_agg(action) FROM queued) AS queued_actions,
+            CASE WHEN $3::text IS NOT NULL
+                 THEN (SELECT count(pg_notify('cleaver_task_queued', $3::text || ':' || action)) FROM queued) END AS notified`,
 };
 
 /** How one attempt ended: the worker's result, or a verdict of the engine (timeout, lost worker). */
@@ -106,25 +221,47 @@ export interface FinishedAttempt {
   workerId: string | null;
 }
 
+/** A run that ended with the attempts of a batch. */
+export interface FinishedRun {
+  runId: string;
+  kind: 'task' | 'workflow';
+  status: 'succeeded' | 'failed' | 'cancelled';
+  /** A standalone task's output; a workflow's is read from its task runs (see runOutcomeList). */
+  output: Json | null;
+  error: TaskError | null;
+  failureReason: FailureReason | null;
+}
+
+export interface FinishResult {
+  /** The outcomes that were accepted (current attempts), with what became of their task runs. */
+  attempts: FinishedAttempt[];
+  runs: FinishedRun[];
+  /** Actions that have newly queued task runs: workflow tasks whose parents all succeeded, hooks. */
+  queuedActions: string[];
+}
+
 /** Attempts lost with their worker are retried without charge up to this many times per task run. */
 export const MAX_FREE_WORKER_LOST_RETRIES = 5;
 
 /**
- * Ends a batch of attempts in one statement: applies the retry policy, writes the attempt rows, and
- * finishes the runs whose task ended for good. Fenced by attempt: an outcome for an attempt that is no
- * longer the current, active one is ignored, so a late result can never overwrite a newer attempt; the
- * returned list holds only the outcomes that were accepted.
+ * Ends a batch of attempts in one statement: applies the retry policy, writes the attempt rows, moves
+ * workflows on (queues children whose parents all succeeded, cancels the pending descendants of a task
+ * that failed for good, starts the on-failure / on-success hook) and ends the runs whose last task run
+ * ended. Fenced by attempt: an outcome for an attempt that is no longer the current, active one is
+ * ignored, so a late result can never overwrite a newer attempt; only accepted outcomes are returned.
  *
- * Rows are locked in id order (the ORDER BY ... FOR UPDATE) so that concurrent finishers (result
- * batches, timeout sweeps, other engines) never deadlock on each other.
+ * Task rows are locked in id order (the ORDER BY ... FOR UPDATE) before children and runs, so that
+ * concurrent finishers (result batches, timeout sweeps, other engines) do not deadlock on each other;
+ * what remains possible (two batches touching the same runs in another order) is retried by the caller.
  *
- * Retry n (1-based) waits min(maxSeconds, factor ** n) seconds; with no backoff it is immediate.
+ * Retry n (1-based, counted since the last replay) waits min(maxSeconds, factor ** n) seconds; with no
+ * backoff it is immediate.
  */
 export async function taskFinish(
   db: Queryable,
-  params: { outcomes: AttemptOutcome[] },
-): Promise<FinishedAttempt[]> {
-  if (params.outcomes.length === 0) return [];
+  params: { outcomes: AttemptOutcome[]; notifyFrom?: string | null },
+): Promise<FinishResult> {
+  if (params.outcomes.length === 0) return { attempts: [], runs: [], queuedActions: [] };
   const items = params.outcomes.map((o) => ({
     id: o.taskRunId,
     attempt: o.attempt,
@@ -132,38 +269,51 @@ export async function taskFinish(
     output: o.ok ? (o.output ?? null) : null,
     error: o.ok ? null : (o.error ?? { message: 'unknown error' }),
     reason: o.ok ? null : o.reason && o.reason !== 'ERROR' ? o.reason : o.nonRetryable ? 'NON_RETRYABLE' : 'ERROR',
-    non_retryable: o.nonRetryable === true || o.reason === 'NON_RETRYABLE',
+    non_retryable: o.nonRetryable === true || o.reason === 'NON_RETRYABLE' || o.reason === 'SCHEDULE_TIMEOUT',
     started_at: isoOrNull(o.startedAt),
     finished_at: isoOrNull(o.finishedAt),
   }));
   const result = await db.query<{
-    id: string;
-    run_id: string;
-    action: string;
-    attempt: number;
-    next_status: FinishedAttempt['status'];
-    delay_s: number;
-    output: Json | null;
-    error: TaskError | null;
-    reason: FailureReason | null;
-    worker_id: string | null;
-  }>(
-    TASK_FINISH,
-    [JSON.stringify(items), MAX_FREE_WORKER_LOST_RETRIES],
-  );
-  return result.rows.map((row) => {
-    const terminal = row.next_status !== 'queued';
-    return {
-      taskRunId: row.id,
-      runId: row.run_id,
-      action: row.action,
-      attempt: row.attempt,
-      status: row.next_status,
-      retryDelayMs: terminal ? 0 : Math.round(Number(row.delay_s) * 1000),
-      output: row.next_status === 'succeeded' ? row.output : null,
-      error: row.next_status === 'succeeded' ? null : toTaskError(row.error),
-      failureReason: row.next_status === 'succeeded' ? null : row.reason,
-      workerId: row.worker_id,
-    };
-  });
+    finished: Array<{
+      id: string;
+      run_id: string;
+      action: string;
+      attempt: number;
+      status: FinishedAttempt['status'];
+      delay_s: number;
+      output: Json | null;
+      error: TaskError | null;
+      reason: FailureReason | null;
+      worker_id: string | null;
+    }> | null;
+    runs: Array<{ id: string; kind: FinishedRun['kind']; status: FinishedRun['status']; output: Json | null; error: TaskError | null; reason: FailureReason | null }> | null;
+    queued_actions: string[] | null;
+  }>(TASK_FINISH, [JSON.stringify(items), MAX_FREE_WORKER_LOST_RETRIES, params.notifyFrom ?? null]);
+  const row = result.rows[0]!;
+  return {
+    attempts: (row.finished ?? []).map((f) => {
+      const terminal = f.status !== 'queued';
+      return {
+        taskRunId: f.id,
+        runId: f.run_id,
+        action: f.action,
+        attempt: f.attempt,
+        status: f.status,
+        retryDelayMs: terminal ? 0 : Math.round(Number(f.delay_s) * 1000),
+        output: f.status === 'succeeded' ? f.output : null,
+        error: f.status === 'succeeded' ? null : toTaskError(f.error),
+        failureReason: f.status === 'succeeded' ? null : f.reason,
+        workerId: f.worker_id,
+      };
+    }),
+    runs: (row.runs ?? []).map((r) => ({
+      runId: r.id,
+      kind: r.kind,
+      status: r.status,
+      output: r.kind === 'task' ? r.output : null,
+      error: toTaskError(r.error),
+      failureReason: r.reason,
+    })),
+    queuedActions: row.queued_actions ?? [],
+  };
 }

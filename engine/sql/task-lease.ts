@@ -1,5 +1,4 @@
 import type { Queryable } from '../db/driver.ts';
-import type { TaskError } from '../../shared/types.ts';
 
 export interface ActiveAttempt {
   taskRunId: string;
@@ -47,38 +46,16 @@ export async function taskActiveByWorkers(db: Queryable, params: { workerIds: st
 }
 
 /**
- * Fails queued task runs that waited past their schedule deadline (SCHEDULE_TIMEOUT), with their runs.
- * Not retried: the retry would wait in the same queue. SKIP LOCKED leaves rows a claim is taking.
+ * Queued task runs past their schedule deadline, oldest first, to be ended as SCHEDULE_TIMEOUT through
+ * taskFinish (which re-checks the deadline under lock, so a claim that took one in between wins).
  */
-export async function taskScheduleTimeout(
-  db: Queryable,
-  params: { limit: number },
-): Promise<Array<{ taskRunId: string; runId: string; error: TaskError }>> {
-  const result = await db.query<{ id: string; run_id: string; error: TaskError }>(
-    `WITH expired AS (
-       SELECT id FROM task_run
-        WHERE status = 'queued' AND schedule_deadline < now()
-        ORDER BY schedule_deadline
-        LIMIT $1
-          FOR UPDATE SKIP LOCKED
-     ),
-     failed AS (
-       UPDATE task_run t
-          SET status = 'failed', failure_reason = 'SCHEDULE_TIMEOUT', finished_at = now(),
-              error = jsonb_build_object('message',
-                'task run was still queued after its scheduleTimeout of ' || t.schedule_timeout_ms || ' ms; '
-                || 'no worker with a free slot offered action ' || t.action)
-         FROM expired
-        WHERE t.id = expired.id
-       RETURNING t.id, t.run_id, t.error
-     ),
-     runs AS (
-       UPDATE run r SET status = 'failed', failure_reason = 'SCHEDULE_TIMEOUT', error = failed.error, finished_at = now()
-         FROM failed
-        WHERE r.id = failed.run_id
-     )
-     SELECT id, run_id, error FROM failed`,
+export async function taskScheduleExpiredList(db: Queryable, params: { limit: number }): Promise<Array<{ taskRunId: string; attempt: number; action: string; timeoutMs: number }>> {
+  const result = await db.query<{ id: string; attempt: number; action: string; schedule_timeout_ms: number }>(
+    `SELECT id, attempt, action, schedule_timeout_ms FROM task_run
+      WHERE status = 'queued' AND schedule_deadline < now()
+      ORDER BY schedule_deadline
+      LIMIT $1`,
     [params.limit],
   );
-  return result.rows.map((r) => ({ taskRunId: r.id, runId: r.run_id, error: r.error }));
+  return result.rows.map((r) => ({ taskRunId: r.id, attempt: r.attempt, action: r.action, timeoutMs: r.schedule_timeout_ms }));
 }

@@ -1,48 +1,82 @@
 import { createHash } from 'node:crypto';
 import type { Driver } from '../db/driver.ts';
-import type { TaskDefinition } from '../../shared/types.ts';
+import type { TaskDefinition, WorkflowDefinition, WorkflowTaskDefinition } from '../../shared/types.ts';
+import { eventPatternToLike, workflowAncestors } from '../../shared/workflow-definition.ts';
+import { CleaverError } from '../../shared/errors.ts';
 
-/** What a workflow version stores. Standalone tasks are one-task workflows. */
-export interface WorkflowDefinition {
-  kind: 'task';
-  task: TaskDefinition;
+/** What a worker registers: a standalone task (a one-task workflow) or a workflow of tasks. */
+export type RegisteredDefinition = { kind: 'task'; task: TaskDefinition } | { kind: 'workflow'; workflow: WorkflowDefinition };
+
+/**
+ * What a workflow version stores: the definition, with each workflow task's transitive parents worked
+ * out once here so the statements that create and fail task runs need no recursion.
+ */
+export type StoredDefinition =
+  | { kind: 'task'; task: TaskDefinition }
+  | { kind: 'workflow'; workflow: Omit<WorkflowDefinition, 'tasks'> & { tasks: Array<WorkflowTaskDefinition & { ancestors: string[] }> } };
+
+export function definitionName(definition: RegisteredDefinition): string {
+  return definition.kind === 'task' ? definition.task.name : definition.workflow.name;
 }
 
 /**
- * Records a workflow definition. Registering the same definition again is a no-op; a changed one
- * becomes the next version (runs already created keep the policy they were created with, since task
- * runs copy it). Safe when several engines register the same workflow at once: the workflow row is
- * locked while the version is decided.
+ * Records a definition. A definition seen before (by checksum) is found, not added again — an older
+ * worker registering the version it was built with is accepted and changes nothing. A new one becomes
+ * the next version and the latest, which triggers use; runs already created keep their version (task
+ * runs copy their policy). A workflow's event patterns follow its latest version. Safe when several
+ * engines register at once: the workflow row is locked while the version is decided.
  */
 export async function workflowRegister(
   driver: Driver,
-  params: { definition: WorkflowDefinition },
+  params: { definition: RegisteredDefinition },
 ): Promise<{ name: string; version: number; created: boolean }> {
-  const name = params.definition.task.name;
-  const checksum = definitionChecksum(params.definition);
+  const { definition } = params;
+  const name = definitionName(definition);
+  const checksum = definitionChecksum(definition);
   return driver.transaction(async (tx) => {
     await tx.query(`INSERT INTO workflow (name, latest_version) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING`, [name]);
-    const current = await tx.query<{ latest_version: number; checksum: string | null }>(
-      `SELECT w.latest_version, v.checksum
+    const current = await tx.query<{ latest_version: number; latest_kind: string | null; known_version: number | null }>(
+      `SELECT w.latest_version, v.definition ->> 'kind' AS latest_kind,
+              (SELECT max(k.version) FROM workflow_version k WHERE k.workflow_name = w.name AND k.checksum = $2) AS known_version
          FROM workflow w
          LEFT JOIN workflow_version v ON v.workflow_name = w.name AND v.version = w.latest_version
         WHERE w.name = $1
           FOR UPDATE OF w`,
-      [name],
+      [name, checksum],
     );
     const row = current.rows[0]!;
-    if (row.checksum === checksum) return { name, version: row.latest_version, created: false };
+    if (row.known_version !== null) return { name, version: row.known_version, created: false };
+    if (row.latest_kind !== null && row.latest_kind !== definition.kind) {
+      const was = row.latest_kind === 'task' ? 'a standalone task' : 'a workflow';
+      throw new CleaverError('BAD_REQUEST', `${JSON.stringify(name)} is already registered as ${was}; give the ${definition.kind === 'task' ? 'task' : 'workflow'} another name`);
+    }
     const version = row.latest_version + 1;
     await tx.query(
       `INSERT INTO workflow_version (workflow_name, version, checksum, definition) VALUES ($1, $2, $3, $4)`,
-      [name, version, checksum, JSON.stringify(params.definition)],
+      [name, version, checksum, JSON.stringify(stored(definition))],
     );
     await tx.query(`UPDATE workflow SET latest_version = $2, updated_at = now() WHERE name = $1`, [name, version]);
+    const patterns = definition.kind === 'workflow' ? definition.workflow.events : [];
+    await tx.query(`DELETE FROM workflow_event_trigger WHERE workflow_name = $1`, [name]);
+    await tx.query(
+      `INSERT INTO workflow_event_trigger (workflow_name, pattern, like_pattern)
+       SELECT $1, p.pattern, p.like_pattern FROM jsonb_to_recordset($2::jsonb) AS p(pattern text, like_pattern text)`,
+      [name, JSON.stringify(patterns.map((pattern) => ({ pattern, like_pattern: eventPatternToLike(pattern) })))],
+    );
     return { name, version, created: true };
   });
 }
 
-function definitionChecksum(definition: WorkflowDefinition): string {
+function stored(definition: RegisteredDefinition): StoredDefinition {
+  if (definition.kind === 'task') return definition;
+  const ancestors = workflowAncestors(definition.workflow);
+  return {
+    kind: 'workflow',
+    workflow: { ...definition.workflow, tasks: definition.workflow.tasks.map((t) => ({ ...t, ancestors: ancestors.get(t.name) ?? [] })) },
+  };
+}
+
+function definitionChecksum(definition: RegisteredDefinition): string {
   return createHash('sha256').update(canonicalJson(definition)).digest('hex');
 }
 

@@ -8,13 +8,18 @@ import { uuidv7 } from '../../engine/ids.ts';
 import { workflowRegister } from '../../engine/sql/workflow-register.ts';
 import { runTrigger } from '../../engine/sql/run-trigger.ts';
 import { taskClaim } from '../../engine/sql/task-claim.ts';
-import { taskFinish } from '../../engine/sql/task-finish.ts';
+import { taskFinish, type AttemptOutcome } from '../../engine/sql/task-finish.ts';
 import { taskStart } from '../../engine/sql/task-start.ts';
-import { taskLeaseExpiredList, taskLeaseRefresh, taskScheduleTimeout } from '../../engine/sql/task-lease.ts';
+import { taskLeaseExpiredList, taskLeaseRefresh, taskScheduleExpiredList } from '../../engine/sql/task-lease.ts';
 import { taskOrphanedList, workerHeartbeat, workerReapStale, workerSetStatus, workerUpsert } from '../../engine/sql/worker.ts';
 import { runOutcomeList } from '../../engine/sql/run-read.ts';
 import { runDetailsGet } from '../../engine/sql/run-details.ts';
 import type { TaskDefinition } from '../../shared/types.ts';
+
+/** The accepted outcomes of a finish, as most of these tests look at them. */
+async function finish(db: Driver, params: { outcomes: AttemptOutcome[] }) {
+  return (await taskFinish(db, params)).attempts;
+}
 
 forEachDriver('task operations', (getDriver, kind) => {
   let db: Driver;
@@ -32,9 +37,9 @@ forEachDriver('task operations', (getDriver, kind) => {
   }
 
   async function trigger(count = 1, priority: number | null = null): Promise<string[]> {
-    const runs = Array.from({ length: count }, (_, i) => ({ runId: uuidv7(), taskRunId: uuidv7(), input: { i }, metadata: { n: String(i) }, priority }));
-    const created = await runTrigger(db, { workflowName: action, runs, triggerKind: 'manual', notifyFrom: null });
-    expect(created?.action).toBe(action);
+    const runs = Array.from({ length: count }, (_, i) => ({ runId: uuidv7(), taskRunId: uuidv7(), input: { i }, metadata: { n: String(i) }, priority, triggerKind: 'manual' as const }));
+    const created = await runTrigger(db, { workflowName: action, runs, notifyFrom: null });
+    expect(created?.kind).toBe('task');
     return runs.map((r) => r.taskRunId);
   }
 
@@ -63,7 +68,7 @@ forEachDriver('task operations', (getDriver, kind) => {
   });
 
   it('refuses to trigger an unknown workflow and inserts nothing', async () => {
-    const created = await runTrigger(db, { workflowName: `missing-${action}`, runs: [{ runId: uuidv7(), taskRunId: uuidv7(), input: {}, metadata: {}, priority: null }], triggerKind: 'manual', notifyFrom: null });
+    const created = await runTrigger(db, { workflowName: `missing-${action}`, runs: [{ runId: uuidv7(), taskRunId: uuidv7(), input: {}, metadata: {}, priority: null, triggerKind: 'manual' }], notifyFrom: null });
     expect(created).toBeNull();
   });
 
@@ -85,15 +90,15 @@ forEachDriver('task operations', (getDriver, kind) => {
     const [id] = await trigger(1);
     const [first] = await taskClaim(db, { workerId, actions: [action], limit: 1 });
     // Attempt 1 fails and is retried at once (no backoff): attempt 2 is claimed.
-    const failed = await taskFinish(db, { outcomes: [{ taskRunId: id!, attempt: 1, ok: false, error: { message: 'boom' } }] });
+    const failed = await finish(db, { outcomes: [{ taskRunId: id!, attempt: 1, ok: false, error: { message: 'boom' } }] });
     expect(failed[0]).toMatchObject({ status: 'queued', retryDelayMs: 0 });
     const [second] = await taskClaim(db, { workerId, actions: [action], limit: 1 });
     expect(second!.attempt).toBe(2);
     // A late success from attempt 1 must not overwrite attempt 2.
-    expect(await taskFinish(db, { outcomes: [{ taskRunId: id!, attempt: first!.attempt, ok: true, output: 'late' }] })).toEqual([]);
-    const done = await taskFinish(db, { outcomes: [{ taskRunId: id!, attempt: 2, ok: true, output: { fresh: true } }] });
+    expect(await finish(db, { outcomes: [{ taskRunId: id!, attempt: first!.attempt, ok: true, output: 'late' }] })).toEqual([]);
+    const done = await finish(db, { outcomes: [{ taskRunId: id!, attempt: 2, ok: true, output: { fresh: true } }] });
     expect(done[0]).toMatchObject({ status: 'succeeded', output: { fresh: true } });
-    expect(await taskFinish(db, { outcomes: [{ taskRunId: id!, attempt: 2, ok: false, error: { message: 'again' } }] })).toEqual([]);
+    expect(await finish(db, { outcomes: [{ taskRunId: id!, attempt: 2, ok: false, error: { message: 'again' } }] })).toEqual([]);
     const details = await runDetailsGet(db, { runId: second!.runId });
     expect(details!.run).toMatchObject({ status: 'succeeded', output: { fresh: true } });
     expect(details!.attempts.map((a) => [a.attempt, a.status, a.error?.message ?? null])).toEqual([
@@ -107,7 +112,7 @@ forEachDriver('task operations', (getDriver, kind) => {
     await define({ backoff: { factor: 2, maxSeconds: 1 } });
     const [id] = await trigger(1);
     await taskClaim(db, { workerId, actions: [action], limit: 1 });
-    const [retry] = await taskFinish(db, { outcomes: [{ taskRunId: id!, attempt: 1, ok: false, error: { message: 'x' } }] });
+    const [retry] = await finish(db, { outcomes: [{ taskRunId: id!, attempt: 1, ok: false, error: { message: 'x' } }] });
     expect(retry).toMatchObject({ status: 'queued', retryDelayMs: 1000 });
     expect(await taskClaim(db, { workerId, actions: [action], limit: 1 })).toEqual([]);
     await db.query(`UPDATE task_run SET available_at = now() - interval '1 ms' WHERE id = $1`, [id]);
@@ -118,7 +123,7 @@ forEachDriver('task operations', (getDriver, kind) => {
     await define({ retries: 1 });
     const [a, b] = await trigger(2);
     await taskClaim(db, { workerId, actions: [action], limit: 2 });
-    const out = await taskFinish(db, {
+    const out = await finish(db, {
       outcomes: [
         { taskRunId: a!, attempt: 1, ok: false, error: { message: 'retry me' } },
         { taskRunId: b!, attempt: 1, ok: false, nonRetryable: true, error: { message: 'never' } },
@@ -127,7 +132,7 @@ forEachDriver('task operations', (getDriver, kind) => {
     expect(Object.fromEntries(out.map((o) => [o.taskRunId, o.status]))).toEqual({ [a!]: 'queued', [b!]: 'failed' });
     expect(out.find((o) => o.taskRunId === b)!.failureReason).toBe('NON_RETRYABLE');
     await taskClaim(db, { workerId, actions: [action], limit: 2 });
-    const last = await taskFinish(db, { outcomes: [{ taskRunId: a!, attempt: 2, ok: false, error: { message: 'still broken' } }] });
+    const last = await finish(db, { outcomes: [{ taskRunId: a!, attempt: 2, ok: false, error: { message: 'still broken' } }] });
     expect(last[0]).toMatchObject({ status: 'failed', failureReason: 'ERROR', error: { message: 'still broken' } });
     const { outcomes } = await runOutcomeList(db, { runIds: out.map((o) => o.runId) });
     expect(outcomes.every((o) => o.status === 'failed')).toBe(true);
@@ -137,11 +142,11 @@ forEachDriver('task operations', (getDriver, kind) => {
     await define({ retries: 0 });
     const [id] = await trigger(1);
     await taskClaim(db, { workerId, actions: [action], limit: 1 });
-    const lost = await taskFinish(db, { outcomes: [{ taskRunId: id!, attempt: 1, ok: false, reason: 'WORKER_LOST', error: { message: 'gone' } }] });
+    const lost = await finish(db, { outcomes: [{ taskRunId: id!, attempt: 1, ok: false, reason: 'WORKER_LOST', error: { message: 'gone' } }] });
     expect(lost[0]).toMatchObject({ status: 'queued', retryDelayMs: 0 });
     const [again] = await taskClaim(db, { workerId, actions: [action], limit: 1 });
     expect(again!.attempt).toBe(2);
-    const failed = await taskFinish(db, { outcomes: [{ taskRunId: id!, attempt: 2, ok: false, error: { message: 'real failure' } }] });
+    const failed = await finish(db, { outcomes: [{ taskRunId: id!, attempt: 2, ok: false, error: { message: 'real failure' } }] });
     expect(failed[0]!.status).toBe('failed');
   });
 
@@ -170,8 +175,11 @@ forEachDriver('task operations', (getDriver, kind) => {
     const [id] = await trigger(1);
     await new Promise((r) => setTimeout(r, 20));
     expect(await taskClaim(db, { workerId, actions: [action], limit: 1 })).toEqual([]);
-    const failed = await taskScheduleTimeout(db, { limit: 1000 });
-    expect(failed.map((f) => f.taskRunId)).toContain(id);
+    const expired = await taskScheduleExpiredList(db, { limit: 1000 });
+    expect(expired.map((f) => f.taskRunId)).toContain(id);
+    const failed = await finish(db, {
+      outcomes: expired.map((e) => ({ taskRunId: e.taskRunId, attempt: e.attempt, ok: false, reason: 'SCHEDULE_TIMEOUT', error: { message: 'late' } })),
+    });
     const { outcomes: [outcome] } = await runOutcomeList(db, { runIds: [failed.find((f) => f.taskRunId === id)!.runId] });
     expect(outcome).toMatchObject({ status: 'failed', failureReason: 'SCHEDULE_TIMEOUT' });
   });

@@ -62,18 +62,18 @@ forEachDriver('bad input', (getDriver) => {
     expect(await raw.next((m) => m.t === 'error')).toMatchObject({ fatal: false, error: { code: 'BAD_FRAME' } });
     raw.send({ t: 'launch-missiles', id: 7 });
     expect(await raw.next((m) => m.t === 'reply' && m.id === 7)).toMatchObject({ ok: false, error: { code: 'UNKNOWN_MESSAGE' } });
-    raw.send({ t: 'trigger', id: 8, task: 'echo', items: 'not-an-array' });
+    raw.send({ t: 'trigger', id: 8, workflow: 'echo', items: 'not-an-array' });
     expect(await raw.next((m) => m.id === 8)).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
-    raw.send({ t: 'trigger', id: 9, task: 'nope', items: [{ input: {} }] });
+    raw.send({ t: 'trigger', id: 9, workflow: 'nope', items: [{ input: {} }] });
     expect(await raw.next((m) => m.id === 9)).toMatchObject({ ok: false, error: { code: 'UNKNOWN_TASK' } });
-    raw.send({ t: 'trigger', id: 10, task: 'echo', items: [{ input: { ok: 1 } }, { input: { s: 'nul\u0000here' } }] });
+    raw.send({ t: 'trigger', id: 10, workflow: 'echo', items: [{ input: { ok: 1 } }, { input: { s: 'nul\u0000here' } }] });
     const nul = await raw.next((m) => m.id === 10);
     expect(nul).toMatchObject({ ok: false, error: { code: 'BAD_PAYLOAD' } });
     expect((nul.error as { message: string }).message).toMatch(/items\[1\]\.input\.s contains a NUL character/);
     raw.send({ t: 'result', taskRunId: '00000000-0000-7000-8000-000000000000', attempt: 1, ok: true, startedAt: 1, finishedAt: 2 });
     expect(await raw.next((m) => m.t === 'error' && (m.error as { message: string }).message.includes('worker'))).toMatchObject({ fatal: false });
     // Still usable after all of that.
-    raw.send({ t: 'trigger', id: 11, task: 'echo', items: [{ input: { after: 'errors' } }], wait: true });
+    raw.send({ t: 'trigger', id: 11, workflow: 'echo', items: [{ input: { after: 'errors' } }], wait: true });
     const ok = await raw.next((m) => m.id === 11);
     expect(ok).toMatchObject({ ok: true });
     expect((ok.data as { outcomes: Array<{ output: unknown }> }).outcomes[0]!.output).toMatchObject({ input: { after: 'errors' } });
@@ -92,7 +92,7 @@ forEachDriver('bad input', (getDriver) => {
     expect(big.closed).toBe(true);
 
     const rude = new RawClient(socketPath);
-    rude.send({ t: 'trigger', id: 1, task: 'echo', items: [{ input: {} }] });
+    rude.send({ t: 'trigger', id: 1, workflow: 'echo', items: [{ input: {} }] });
     expect(await rude.next((m) => m.t === 'error')).toMatchObject({ fatal: true, error: { code: 'PROTOCOL_VERSION' } });
 
     const old = new RawClient(socketPath);

@@ -1,0 +1,229 @@
+/**
+ * The engine's one implementation of the admin contract (shared/admin-api.ts). Transports call it with
+ * untrusted params; it checks them, runs the SQL operations and tells the rest of the engine what
+ * changed (task runs queued, attempts to stop, runs ended).
+ */
+import type {
+  AdminApi,
+  EventListPage,
+  EventToPush,
+  PushedEvent,
+  RunDetails,
+  RunListPage,
+  RunSelection,
+} from '../../shared/admin-api.ts';
+import { CleaverError } from '../../shared/errors.ts';
+import { validateJson, validateMetadata } from '../../shared/payload.ts';
+import type { Driver, Queryable } from '../db/driver.ts';
+import { sqlState } from '../db/sql-state.ts';
+import { uuidv7 } from '../ids.ts';
+import type { Logger } from '../log.ts';
+import { eventGet, eventInsert, eventList, eventMarkReplayed, eventMatchWorkflows } from '../sql/event.ts';
+import { runCancel, type CancelledAttempt } from '../sql/run-cancel.ts';
+import { runDetailsGet } from '../sql/run-details.ts';
+import { runIdsSelect, runList } from '../sql/run-list.ts';
+import { runReplay, runReplayProblem } from '../sql/run-replay.ts';
+import { runTrigger } from '../sql/run-trigger.ts';
+import { taskRunForRetry } from '../sql/task-retry.ts';
+import { taskLogList } from '../sql/task-log.ts';
+import { runsToCreate } from '../trigger-service.ts';
+import {
+  eventKeyParam,
+  eventListParam,
+  optionalLimit,
+  optionalTaskName,
+  paramsObject,
+  runListParam,
+  runSelectionParam,
+  uuidParam,
+} from './params.ts';
+
+/** Bulk operations by filter work through the matching runs in chunks of this many. */
+const CHUNK = 1000;
+
+export interface AdminServiceOptions {
+  driver: Driver;
+  log: Logger;
+  /** Engine id for NOTIFY, or null without LISTEN/NOTIFY. */
+  notifyFrom: string | null;
+  /** Task runs of these actions were queued: wake the claim loop. */
+  onQueued(actions: readonly string[]): void;
+  /** These attempts were cancelled in the database: tell their workers to stop. */
+  onCancelled(attempts: CancelledAttempt[]): void;
+  /** These runs have ended: resolve whoever awaits them. */
+  onRunsEnded(runIds: readonly string[]): void;
+}
+
+export class AdminService implements AdminApi {
+  constructor(private readonly o: AdminServiceOptions) {}
+
+  async runsList(params: unknown): Promise<RunListPage> {
+    return runList(this.o.driver, runListParam(params));
+  }
+
+  async runGet(params: unknown): Promise<RunDetails> {
+    const runId = uuidParam(paramsObject(params, 'runGet').runId, 'runGet.runId');
+    const details = await runDetailsGet(this.o.driver, { runId });
+    if (!details) throw new CleaverError('NOT_FOUND', `no run with id ${runId}`);
+    return details;
+  }
+
+  async taskLogs(params: unknown): ReturnType<AdminApi['taskLogs']> {
+    const p = paramsObject(params, 'taskLogs');
+    const taskRunId = uuidParam(p.taskRunId, 'taskLogs.taskRunId');
+    const afterId = p.afterId === undefined ? undefined : Number(p.afterId);
+    if (afterId !== undefined && !Number.isSafeInteger(afterId)) throw new CleaverError('BAD_REQUEST', 'taskLogs.afterId must be an integer');
+    return { lines: await taskLogList(this.o.driver, { taskRunId, limit: optionalLimit(p.limit, 'taskLogs.limit', 10_000), afterId }) };
+  }
+
+  async runsCancel(params: unknown): Promise<{ cancelled: string[] }> {
+    const selection = runSelectionParam(params, 'runsCancel');
+    const cancelled: string[] = [];
+    await this.eachChunk(selection, ['queued', 'running'], async (runIds) => {
+      const result = await retryOnConflict(() => runCancel(this.o.driver, { runIds }));
+      cancelled.push(...result.cancelled);
+      if (result.active.length > 0) this.o.onCancelled(result.active);
+      if (result.cancelled.length > 0) this.o.onRunsEnded(result.cancelled);
+    });
+    return { cancelled };
+  }
+
+  async runsReplay(params: unknown): Promise<{ replayed: string[] }> {
+    const selection = runSelectionParam(params, 'runsReplay');
+    const fromTask = optionalTaskName(paramsObject(params, 'runsReplay').fromTask, 'runsReplay.fromTask');
+    const replayed: string[] = [];
+    await this.eachChunk(selection, ['succeeded', 'failed', 'cancelled'], async (runIds) => {
+      const result = await retryOnConflict(() => runReplay(this.o.driver, { runIds, fromTask, notifyFrom: this.o.notifyFrom }));
+      replayed.push(...result.replayed);
+      if (result.queuedActions.length > 0) this.o.onQueued(result.queuedActions);
+    });
+    // Asked for one run by id and nothing happened: say why rather than return an empty list.
+    if (selection.runIds?.length === 1 && replayed.length === 0) {
+      const problem = await runReplayProblem(this.o.driver, { runId: selection.runIds[0]!, fromTask });
+      throw new CleaverError(problem?.startsWith('no run') ? 'NOT_FOUND' : 'BAD_REQUEST', problem ?? `run ${selection.runIds[0]} has nothing to replay`);
+    }
+    return { replayed };
+  }
+
+  async taskRetry(params: unknown): Promise<{ runId: string }> {
+    const taskRunId = uuidParam(paramsObject(params, 'taskRetry').taskRunId, 'taskRetry.taskRunId');
+    const task = await taskRunForRetry(this.o.driver, { taskRunId });
+    if (!task) throw new CleaverError('NOT_FOUND', `no task run with id ${taskRunId}`);
+    if (task.kind === 'on_failure' || task.kind === 'on_success') {
+      throw new CleaverError('BAD_REQUEST', `task run ${taskRunId} is the run's ${task.kind.replace('_', '-')} hook; replay the run instead`);
+    }
+    if (task.status !== 'failed' && task.status !== 'cancelled') {
+      throw new CleaverError('BAD_REQUEST', `task run ${taskRunId} is ${task.status}; only a failed or cancelled task run can be retried`);
+    }
+    const result = await retryOnConflict(() => runReplay(this.o.driver, { runIds: [task.runId], fromTask: task.taskName, notifyFrom: this.o.notifyFrom }));
+    if (result.replayed.length === 0) {
+      throw new CleaverError('BAD_REQUEST', (await runReplayProblem(this.o.driver, { runId: task.runId, fromTask: task.taskName })) ?? `run ${task.runId} could not be replayed`);
+    }
+    this.o.onQueued(result.queuedActions);
+    return { runId: task.runId };
+  }
+
+  async eventsPush(params: unknown): Promise<{ events: PushedEvent[] }> {
+    const p = paramsObject(params, 'eventsPush');
+    if (!Array.isArray(p.events) || p.events.length === 0 || p.events.length > 10_000) {
+      throw new CleaverError('BAD_REQUEST', 'eventsPush.events must be an array of 1 to 10000 events');
+    }
+    const events = (p.events as unknown[]).map((e, i) => {
+      const where = p.events && (p.events as unknown[]).length > 1 ? `events[${i}]` : 'event';
+      const event = paramsObject(e, where) as Partial<EventToPush>;
+      return {
+        id: uuidv7(),
+        key: eventKeyParam(event.key, `${where}.key`),
+        payload: validateJson(event.payload === undefined ? {} : event.payload, `${where}.payload`),
+        metadata: validateMetadata(event.metadata, `${where}.metadata`),
+      };
+    });
+    return { events: await this.storeAndTrigger(events, { insert: true }) };
+  }
+
+  async eventsList(params: unknown): Promise<EventListPage> {
+    return eventList(this.o.driver, eventListParam(params));
+  }
+
+  async eventReplay(params: unknown): Promise<PushedEvent> {
+    const eventId = uuidParam(paramsObject(params, 'eventReplay').eventId, 'eventReplay.eventId');
+    const event = await eventGet(this.o.driver, { eventId });
+    if (!event) throw new CleaverError('NOT_FOUND', `no event with id ${eventId}`);
+    const [pushed] = await this.storeAndTrigger([{ id: event.id, key: event.key, payload: event.payload, metadata: event.metadata }], { insert: false });
+    return pushed!;
+  }
+
+  /**
+   * Stores events (unless replaying) and creates one run per workflow whose patterns match each key,
+   * all in one transaction: an event is never stored without its runs, nor runs without their event.
+   */
+  private async storeAndTrigger(
+    events: Array<{ id: string; key: string; payload: import('../../shared/types.ts').Json; metadata: Record<string, string> }>,
+    options: { insert: boolean },
+  ): Promise<PushedEvent[]> {
+    const queued = new Set<string>();
+    const runIdsByEvent = new Map<string, string[]>(events.map((e) => [e.id, []]));
+    await retryOnConflict(() =>
+      this.o.driver.transaction(async (tx: Queryable) => {
+        queued.clear();
+        for (const ids of runIdsByEvent.values()) ids.length = 0;
+        if (options.insert) await eventInsert(tx, { events });
+        else await eventMarkReplayed(tx, { eventId: events[0]!.id });
+        const matches = await eventMatchWorkflows(tx, { keys: [...new Set(events.map((e) => e.key))] });
+        const byWorkflow = new Map<string, typeof events>();
+        for (const event of events) {
+          for (const workflow of matches.get(event.key) ?? []) {
+            const list = byWorkflow.get(workflow);
+            if (list) list.push(event);
+            else byWorkflow.set(workflow, [event]);
+          }
+        }
+        for (const [workflow, matched] of byWorkflow) {
+          const runs = matched.flatMap((event) =>
+            runsToCreate([{ input: event.payload, metadata: event.metadata }], { triggerKind: 'event', eventId: event.id }),
+          );
+          const created = await runTrigger(tx, { workflowName: workflow, runs, notifyFrom: this.o.notifyFrom });
+          if (!created) continue; // its trigger row outlived the workflow: nothing to run
+          created.runIds.forEach((runId, i) => runIdsByEvent.get(matched[i]!.id)!.push(runId));
+          for (const action of created.queuedActions) queued.add(action);
+        }
+      }),
+    );
+    if (queued.size > 0) this.o.onQueued([...queued]);
+    return events.map((e) => ({ eventId: e.id, runIds: runIdsByEvent.get(e.id)! }));
+  }
+
+  /** Runs `work` over the selected runs: the given ids, or those matching the filter, in chunks. */
+  private async eachChunk(selection: RunSelection, statuses: Array<'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled'>, work: (runIds: string[]) => Promise<void>): Promise<void> {
+    if (selection.runIds) {
+      for (let i = 0; i < selection.runIds.length; i += CHUNK) await work(selection.runIds.slice(i, i + CHUNK));
+      return;
+    }
+    const filter = { ...selection.filter, statuses: selection.filter?.statuses?.filter((s) => statuses.includes(s)) ?? statuses };
+    if (filter.statuses.length === 0) return;
+    let afterId: string | undefined;
+    for (;;) {
+      const runIds = await runIdsSelect(this.o.driver, { filter, limit: CHUNK, afterId });
+      if (runIds.length === 0) return;
+      await work(runIds);
+      if (runIds.length < CHUNK) return;
+      afterId = runIds.at(-1);
+    }
+  }
+}
+
+/**
+ * Retries a statement that lost a deadlock or serialization race with a concurrent finisher (task
+ * and run rows are locked in the same order everywhere, but batches can still meet crosswise).
+ */
+async function retryOnConflict<T>(work: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work();
+    } catch (e: unknown) {
+      const state = sqlState(e);
+      if ((state !== '40P01' && state !== '40001') || attempt >= 5) throw e;
+      await new Promise((resolve) => setTimeout(resolve, 10 * attempt));
+    }
+  }
+}

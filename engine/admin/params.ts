@@ -1,0 +1,114 @@
+/**
+ * Checks of admin-call params. Every transport (worker socket, HTTP, IPC) hands the engine untrusted
+ * JSON, so the checks live with the one implementation and say exactly which field is wrong.
+ */
+import type { EventListParams, RunFilter, RunListParams, RunSelection } from '../../shared/admin-api.ts';
+import { CleaverError } from '../../shared/errors.ts';
+import type { RunStatus, TriggerKind } from '../../shared/types.ts';
+import { EVENT_KEY_PATTERN, EVENT_KEY_RULE } from '../../shared/types.ts';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const RUN_STATUSES: readonly RunStatus[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
+const TRIGGER_KINDS: readonly TriggerKind[] = ['manual', 'event', 'child', 'cron'];
+
+function bad(message: string): CleaverError {
+  return new CleaverError('BAD_REQUEST', message);
+}
+
+export function paramsObject(params: unknown, method: string): Record<string, unknown> {
+  if (params === undefined) return {};
+  if (params === null || typeof params !== 'object' || Array.isArray(params)) throw bad(`${method}: params must be an object`);
+  return params as Record<string, unknown>;
+}
+
+export function uuidParam(value: unknown, what: string): string {
+  if (typeof value !== 'string' || !UUID.test(value)) throw bad(`${what} must be a UUID, got ${JSON.stringify(value)}`);
+  return value.toLowerCase();
+}
+
+function optionalString(value: unknown, what: string, max = 500): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string' || value.length === 0 || value.length > max) throw bad(`${what} must be a non-empty string of at most ${max} characters`);
+  return value;
+}
+
+function optionalTime(value: unknown, what: string): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string' || Number.isNaN(Date.parse(value))) throw bad(`${what} must be an ISO 8601 time, got ${JSON.stringify(value)}`);
+  return new Date(value).toISOString();
+}
+
+export function optionalLimit(value: unknown, what: string, max: number): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (!Number.isInteger(value) || (value as number) < 1 || (value as number) > max) throw bad(`${what} must be an integer from 1 to ${max}`);
+  return value as number;
+}
+
+export function runFilterParam(value: unknown, what = 'filter'): RunFilter {
+  const f = paramsObject(value, what);
+  const filter: RunFilter = {};
+  const workflowName = optionalString(f.workflowName, `${what}.workflowName`, 200);
+  if (workflowName) filter.workflowName = workflowName;
+  if (f.statuses !== undefined) {
+    if (!Array.isArray(f.statuses) || f.statuses.some((s) => !RUN_STATUSES.includes(s as RunStatus))) {
+      throw bad(`${what}.statuses must be an array of ${RUN_STATUSES.join(', ')}`);
+    }
+    filter.statuses = f.statuses as RunStatus[];
+  }
+  const since = optionalTime(f.since, `${what}.since`);
+  if (since) filter.since = since;
+  const until = optionalTime(f.until, `${what}.until`);
+  if (until) filter.until = until;
+  if (f.metadata !== undefined) {
+    const m = f.metadata;
+    if (m === null || typeof m !== 'object' || Array.isArray(m) || Object.values(m).some((v) => typeof v !== 'string')) {
+      throw bad(`${what}.metadata must be an object of string values`);
+    }
+    filter.metadata = m as Record<string, string>;
+  }
+  if (f.triggerKind !== undefined) {
+    if (!TRIGGER_KINDS.includes(f.triggerKind as TriggerKind)) throw bad(`${what}.triggerKind must be one of ${TRIGGER_KINDS.join(', ')}`);
+    filter.triggerKind = f.triggerKind as TriggerKind;
+  }
+  if (f.parentTaskRunId !== undefined) filter.parentTaskRunId = uuidParam(f.parentTaskRunId, `${what}.parentTaskRunId`);
+  if (f.eventId !== undefined) filter.eventId = uuidParam(f.eventId, `${what}.eventId`);
+  return filter;
+}
+
+export function runListParam(value: unknown): RunListParams {
+  const p = paramsObject(value, 'runsList');
+  const { limit, cursor, ...filter } = p;
+  return { ...runFilterParam(filter, 'runsList'), limit: optionalLimit(limit, 'runsList.limit', 1000), cursor: optionalString(cursor, 'runsList.cursor', 1000) };
+}
+
+/** Explicit run ids (at most 10,000) or a filter; one of them is required. */
+export function runSelectionParam(value: unknown, method: string): RunSelection {
+  const p = paramsObject(value, method);
+  if (p.runIds !== undefined) {
+    if (!Array.isArray(p.runIds) || p.runIds.length === 0 || p.runIds.length > 10_000) throw bad(`${method}.runIds must be an array of 1 to 10000 run ids`);
+    if (p.filter !== undefined) throw bad(`${method}: pass runIds or filter, not both`);
+    return { runIds: p.runIds.map((id, i) => uuidParam(id, `${method}.runIds[${i}]`)) };
+  }
+  if (p.filter === undefined) throw bad(`${method}: pass runIds, or a filter (an empty filter {} selects every run)`);
+  return { filter: runFilterParam(p.filter, `${method}.filter`) };
+}
+
+export function eventKeyParam(value: unknown, what: string): string {
+  if (typeof value !== 'string' || !EVENT_KEY_PATTERN.test(value)) throw bad(`${what} ${JSON.stringify(value)} must be ${EVENT_KEY_RULE.replace(" (patterns may also use '*')", '')}`);
+  return value;
+}
+
+export function eventListParam(value: unknown): EventListParams {
+  const p = paramsObject(value, 'eventsList');
+  return {
+    key: p.key === undefined ? undefined : eventKeyParam(p.key, 'eventsList.key'),
+    since: optionalTime(p.since, 'eventsList.since'),
+    until: optionalTime(p.until, 'eventsList.until'),
+    limit: optionalLimit(p.limit, 'eventsList.limit', 1000),
+    cursor: optionalString(p.cursor, 'eventsList.cursor', 1000),
+  };
+}
+
+export function optionalTaskName(value: unknown, what: string): string | null {
+  return optionalString(value, what, 200) ?? null;
+}

@@ -1,0 +1,70 @@
+import type { NamedStatement, Queryable } from '../db/driver.ts';
+
+const RUN_CANCEL: NamedStatement = {
+  name: 'cleaver_run_cancel',
+  text: `WITH target AS (
+       SELECT id FROM run WHERE id = ANY($1::uuid[]) AND status IN ('queued', 'running')
+     ),
+     cur AS (
+       SELECT t.id, t.status AS prev_status, t.attempt, t.worker_id, t.assigned_at, t.started_at
+         FROM task_run t
+        WHERE t.run_id IN (SELECT id FROM target) AND t.status IN ('pending', 'queued', 'assigned', 'running')
+        ORDER BY t.id
+          FOR UPDATE OF t
+     ),
+     tasks AS (
+       UPDATE task_run t
+          SET status = 'cancelled', failure_reason = 'CANCELLED', finished_at = now(), timeout_at = NULL,
+              error = jsonb_build_object('message', 'the run was cancelled', 'name', 'Cancelled')
+         FROM cur
+        WHERE t.id = cur.id
+     ),
+     attempts AS (
+       INSERT INTO attempt (task_run_id, attempt, worker_id, status, failure_reason, error, assigned_at, started_at, finished_at)
+       SELECT cur.id, cur.attempt, cur.worker_id, 'cancelled', 'CANCELLED',
+              jsonb_build_object('message', 'the run was cancelled', 'name', 'Cancelled'),
+              COALESCE(cur.assigned_at, now()), cur.started_at, now()
+         FROM cur
+        WHERE cur.prev_status IN ('assigned', 'running')
+       ON CONFLICT (task_run_id, attempt) DO NOTHING
+     ),
+     runs AS (
+       UPDATE run r
+          SET status = 'cancelled', tasks_remaining = 0, failure_reason = 'CANCELLED', finished_at = now(),
+              error = COALESCE(r.error, jsonb_build_object('message', 'the run was cancelled', 'name', 'Cancelled'))
+        WHERE r.id IN (SELECT id FROM target) AND r.status IN ('queued', 'running')
+       RETURNING r.id
+     )
+     SELECT (SELECT array_agg(id) FROM runs) AS cancelled,
+            (SELECT jsonb_agg(jsonb_build_object('taskRunId', id, 'attempt', attempt, 'workerId', worker_id))
+               FROM cur WHERE prev_status IN ('assigned', 'running')) AS active`,
+};
+
+export interface CancelledAttempt {
+  taskRunId: string;
+  attempt: number;
+  workerId: string | null;
+}
+
+/**
+ * Cancels runs that have not ended, in one statement: every task run not yet ended is cancelled
+ * (pending and queued ones simply never start); attempts in progress are recorded as cancelled at once,
+ * so the run ends now whatever the worker does — its late result is refused by the attempt fence. The
+ * caller tells the workers running `active` attempts to stop. Task rows are locked before run rows,
+ * in id order, as the finish statement does.
+ */
+export async function runCancel(db: Queryable, params: { runIds: string[] }): Promise<{ cancelled: string[]; active: CancelledAttempt[] }> {
+  if (params.runIds.length === 0) return { cancelled: [], active: [] };
+  const result = await db.query<{ cancelled: string[] | null; active: CancelledAttempt[] | null }>(RUN_CANCEL, [params.runIds]);
+  const row = result.rows[0]!;
+  return { cancelled: row.cancelled ?? [], active: row.active ?? [] };
+}
+
+/** Tells other engines (LISTEN cleaver_cancel) to stop these attempts on the workers connected to them. */
+export async function cancelNotify(db: Queryable, params: { from: string; attempts: CancelledAttempt[] }): Promise<void> {
+  // NOTIFY payloads are limited to 8000 bytes: about 80 attempts each.
+  for (let i = 0; i < params.attempts.length; i += 80) {
+    const payload = JSON.stringify({ from: params.from, attempts: params.attempts.slice(i, i + 80) });
+    await db.query(`SELECT pg_notify('cleaver_cancel', $1)`, [payload]);
+  }
+}

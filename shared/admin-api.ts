@@ -1,0 +1,210 @@
+/**
+ * The admin contract: what a console, the CLI or the SDK's `cleaver.runs` / `cleaver.events` may ask
+ * of an engine. The engine implements it once (engine/admin/); transports (the worker socket's `admin`
+ * message, HTTP, Electron IPC) are thin adapters that carry `{ method, params }` and the result or a
+ * `{ name, code, message }` error. Every method takes one params object and returns plain JSON (dates
+ * as ISO strings), so every transport carries it unchanged.
+ */
+import type {
+  AttemptStatus,
+  FailureReason,
+  Json,
+  LogLevel,
+  RunStatus,
+  TaskError,
+  TaskRunKind,
+  TaskRunStatus,
+  TriggerKind,
+} from './types.ts';
+
+/** Which runs a bulk operation or a list applies to. Every field narrows; times are ISO 8601. */
+export interface RunFilter {
+  workflowName?: string;
+  statuses?: RunStatus[];
+  /** Created at or after. */
+  since?: string;
+  /** Created before. */
+  until?: string;
+  /** Runs whose metadata has every one of these key=value pairs. */
+  metadata?: Record<string, string>;
+  triggerKind?: TriggerKind;
+  /** Children of this task run. */
+  parentTaskRunId?: string;
+  /** Runs triggered by this event. */
+  eventId?: string;
+}
+
+/** Either explicit run ids or a filter (a bulk operation needs one of them). */
+export interface RunSelection {
+  runIds?: string[];
+  filter?: RunFilter;
+}
+
+export interface RunSummary {
+  id: string;
+  workflowName: string;
+  workflowVersion: number;
+  kind: 'task' | 'workflow';
+  status: RunStatus;
+  triggerKind: TriggerKind;
+  metadata: Record<string, string>;
+  parentTaskRunId: string | null;
+  eventId: string | null;
+  failureReason: FailureReason | null;
+  createdAt: string;
+  finishedAt: string | null;
+}
+
+export interface RunListParams extends RunFilter {
+  /** At most 1000 (default 50). */
+  limit?: number;
+  /** From the previous page's `nextCursor`: runs older than the last one seen. */
+  cursor?: string;
+}
+
+export interface RunListPage {
+  runs: RunSummary[];
+  /** Null on the last page. */
+  nextCursor: string | null;
+}
+
+export interface RunRecord extends RunSummary {
+  input: Json;
+  /** A task's output; for a workflow `{ [taskName]: output }` of the tasks that succeeded. */
+  output: Json | null;
+  error: TaskError | null;
+  childKey: string | null;
+}
+
+export interface TaskRunRecord {
+  id: string;
+  runId: string;
+  taskName: string;
+  action: string;
+  kind: TaskRunKind;
+  status: TaskRunStatus;
+  parents: string[];
+  priority: number;
+  input: Json;
+  output: Json | null;
+  error: TaskError | null;
+  failureReason: FailureReason | null;
+  attempt: number;
+  maxAttempts: number;
+  workerId: string | null;
+  availableAt: string;
+  assignedAt: string | null;
+  startedAt: string | null;
+  timeoutAt: string | null;
+  finishedAt: string | null;
+  createdAt: string;
+}
+
+export interface AttemptRecord {
+  taskRunId: string;
+  attempt: number;
+  workerId: string | null;
+  status: AttemptStatus;
+  failureReason: FailureReason | null;
+  error: TaskError | null;
+  assignedAt: string;
+  startedAt: string | null;
+  finishedAt: string;
+}
+
+/** The DAG of a run's workflow version: one node per task (hooks included), edges parent → child. */
+export interface RunShape {
+  nodes: Array<{ taskName: string; kind: TaskRunKind; action: string }>;
+  edges: Array<{ from: string; to: string }>;
+}
+
+export interface EventRecord {
+  id: string;
+  key: string;
+  payload: Json;
+  metadata: Record<string, string>;
+  createdAt: string;
+  replayedAt: string | null;
+}
+
+export interface RunDetails {
+  run: RunRecord;
+  shape: RunShape;
+  taskRuns: TaskRunRecord[];
+  attempts: AttemptRecord[];
+  /** The event that triggered the run, if one did. */
+  events: EventRecord[];
+  /** Runs spawned by this run's task runs (first 1000). */
+  children: RunSummary[];
+}
+
+export interface TaskLogRecord {
+  taskRunId: string;
+  attempt: number;
+  level: LogLevel;
+  message: string;
+  createdAt: string;
+}
+
+export interface EventToPush {
+  key: string;
+  payload: Json;
+  metadata?: Record<string, string>;
+}
+
+export interface PushedEvent {
+  eventId: string;
+  /** One run per workflow whose event patterns matched the key. */
+  runIds: string[];
+}
+
+export interface EventListParams {
+  key?: string;
+  since?: string;
+  until?: string;
+  limit?: number;
+  cursor?: string;
+}
+
+export interface EventListPage {
+  events: Array<EventRecord & { runIds: string[] }>;
+  nextCursor: string | null;
+}
+
+export interface AdminApi {
+  runsList(params: RunListParams): Promise<RunListPage>;
+  /** Everything the run view needs in one call. NOT_FOUND for an unknown run. */
+  runGet(params: { runId: string }): Promise<RunDetails>;
+  taskLogs(params: { taskRunId: string; limit?: number; afterId?: number }): Promise<{ lines: Array<TaskLogRecord & { id: number }> }>;
+  /**
+   * Cancels runs that have not ended: queued and pending tasks at once; running attempts are told to
+   * stop (ctx.signal aborts) and are recorded as cancelled without waiting for the worker.
+   */
+  runsCancel(params: RunSelection): Promise<{ cancelled: string[] }>;
+  /**
+   * Runs ended runs again, on the same run, as new attempts: from `fromTask` (and what depends on it)
+   * plus every task that did not succeed; tasks upstream that succeeded keep their outputs.
+   */
+  runsReplay(params: RunSelection & { fromTask?: string }): Promise<{ replayed: string[] }>;
+  /** Runs one failed or cancelled task run again (and the tasks that depend on it), on its ended run. */
+  taskRetry(params: { taskRunId: string }): Promise<{ runId: string }>;
+  /** Stores events and, in the same transaction, triggers the workflows whose patterns match. */
+  eventsPush(params: { events: EventToPush[] }): Promise<{ events: PushedEvent[] }>;
+  eventsList(params: EventListParams): Promise<EventListPage>;
+  /** Triggers the workflows matching a stored event's key again, with its payload. */
+  eventReplay(params: { eventId: string }): Promise<PushedEvent>;
+}
+
+export type AdminMethod = keyof AdminApi;
+
+export const ADMIN_METHODS: readonly AdminMethod[] = [
+  'runsList',
+  'runGet',
+  'taskLogs',
+  'runsCancel',
+  'runsReplay',
+  'taskRetry',
+  'eventsPush',
+  'eventsList',
+  'eventReplay',
+];
