@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `cleaver serve | migrate | run | status`. Thin: parses flags, opens the driver, and hands over to the
+ * `cleaver serve | migrate | run | status | events | runs`. Thin: parses flags, opens the driver, and hands over to the
  * engine or the SDK. Every mistake a user can make here is answered with what to do instead.
  */
 import { parseArgs } from 'node:util';
@@ -24,6 +24,11 @@ Usage:
   cleaver migrate [--data-dir DIR | --database-url URL [--schema S]] [--status]
   cleaver run <task> --input JSON [--metadata JSON] [--wait] [--address ADDR] [--token T]
   cleaver status  [--address ADDR] [--token T]
+  cleaver events push <key> [--payload JSON] [--metadata JSON]    triggers the workflows whose patterns match
+  cleaver events replay <event-id>
+  cleaver runs cancel <run-id>...
+  cleaver runs replay <run-id>... [--from-task NAME]
+  (events and runs take --address ADDR and --token T as well)
 
 Environment:
   CLEAVER_DATA_DIR      embedded database and socket directory (default ~/.cleaver)
@@ -46,6 +51,10 @@ async function main(argv: string[]): Promise<number> {
       return run(rest);
     case 'status':
       return status(rest);
+    case 'events':
+      return events(rest);
+    case 'runs':
+      return runs(rest);
     case undefined:
     case 'help':
     case '--help':
@@ -236,6 +245,66 @@ async function status(args: string[]): Promise<number> {
       ...s.workers.map((w) => `  ${w.name} ${w.id} slots ${w.busy}/${w.slots}${w.draining ? ' draining' : ''} actions ${w.actions.join(',')}`),
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
+    return 0;
+  } finally {
+    await client.close();
+  }
+}
+
+async function events(args: string[]): Promise<number> {
+  const { values, positionals } = usage(() =>
+    parseArgs({
+      args,
+      strict: true,
+      allowPositionals: true,
+      options: { payload: { type: 'string' }, metadata: { type: 'string' }, address: { type: 'string' }, token: { type: 'string' } },
+    }),
+  );
+  const [action, target, ...extra] = positionals;
+  if ((action !== 'push' && action !== 'replay') || !target || extra.length > 0) {
+    throw new UsageError('cleaver events push <key> [--payload JSON] [--metadata JSON], or cleaver events replay <event-id>');
+  }
+  const client = clientFrom(values);
+  try {
+    let pushed;
+    if (action === 'push') {
+      const payload = parseJsonFlag(values.payload ?? '{}', '--payload') as Parameters<typeof client.events.push>[1];
+      const metadata = values.metadata ? (parseJsonFlag(values.metadata, '--metadata') as Record<string, string>) : undefined;
+      pushed = await client.events.push(target, payload, { metadata });
+    } else {
+      pushed = await client.events.replay(target);
+    }
+    const runs = pushed.runIds.length === 0 ? 'no workflow matched' : `runs ${pushed.runIds.join(' ')}`;
+    process.stdout.write(`event ${pushed.eventId}: ${runs}\n`);
+    return 0;
+  } finally {
+    await client.close();
+  }
+}
+
+async function runs(args: string[]): Promise<number> {
+  const { values, positionals } = usage(() =>
+    parseArgs({
+      args,
+      strict: true,
+      allowPositionals: true,
+      options: { 'from-task': { type: 'string' }, address: { type: 'string' }, token: { type: 'string' } },
+    }),
+  );
+  const [action, ...runIds] = positionals;
+  if ((action !== 'cancel' && action !== 'replay') || runIds.length === 0) {
+    throw new UsageError('cleaver runs cancel <run-id>..., or cleaver runs replay <run-id>... [--from-task NAME]');
+  }
+  if (action === 'cancel' && values['from-task']) throw new UsageError('--from-task is for cleaver runs replay');
+  const client = clientFrom(values);
+  try {
+    if (action === 'cancel') {
+      const { cancelled } = await client.runs.cancel({ runIds });
+      process.stdout.write(`cancelled ${cancelled.length} of ${runIds.length} run(s)${cancelled.length < runIds.length ? ' (the others had already ended)' : ''}\n`);
+    } else {
+      const { replayed } = await client.runs.replay({ runIds }, { fromTask: values['from-task'] });
+      process.stdout.write(`replaying ${replayed.length} of ${runIds.length} run(s)${replayed.length < runIds.length ? ' (the others have not ended or have nothing to run again)' : ''}\n`);
+    }
     return 0;
   } finally {
     await client.close();

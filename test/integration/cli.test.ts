@@ -46,7 +46,10 @@ describe('cleaver bin and plain-JavaScript SDK', () => {
       `import { Cleaver } from 'cleaver/sdk';
        const cleaver = Cleaver.connect();
        const shout = cleaver.task({ name: 'shout', fn: async (input) => ({ loud: String(input.word).toUpperCase() }) });
-       const worker = await cleaver.worker('plain-js', { workflows: [shout], slots: 2 });
+       const greet = cleaver.workflow({ name: 'greet', on: { events: ['greet:*'] } });
+       const hello = greet.task({ name: 'hello', fn: async (input) => 'hello ' + input.name });
+       greet.task({ name: 'bye', parents: [hello], fn: async (input, ctx) => ctx.parentOutput(hello) + ', bye' });
+       const worker = await cleaver.worker('plain-js', { workflows: [shout, greet], slots: 2 });
        await worker.start();
        console.log('ready');`,
     );
@@ -59,7 +62,20 @@ describe('cleaver bin and plain-JavaScript SDK', () => {
       const queued = await cli(['run', 'shout', '--input', '{"word":"x"}', '--address', address]);
       expect(queued.stdout.trim()).toMatch(/^[0-9a-f-]{36}$/);
       const status = await cli(['status', '--address', address]);
-      expect(status.stdout).toMatch(/workers: {3}1\n {2}plain-js .* slots \d\/2 actions shout/);
+      expect(status.stdout).toMatch(/workers: {3}1\n {2}plain-js .* slots \d\/2 actions shout,greet:hello,greet:bye/);
+      const pushed = await cli(['events', 'push', 'greet:you', '--payload', '{"name":"you"}', '--address', address]);
+      expect(pushed).toMatchObject({ code: 0, stderr: '' });
+      const [, runId] = /^event [0-9a-f-]{36}: runs ([0-9a-f-]{36})\n$/.exec(pushed.stdout)!;
+      const client = (await import('../../sdk/index.ts')).Cleaver.connect({ address });
+      try {
+        expect(await client.awaitRun(runId!)).toMatchObject({ status: 'succeeded', output: { hello: 'hello you', bye: 'hello you, bye' } });
+      } finally {
+        await client.close();
+      }
+      const replayed = await cli(['runs', 'replay', runId!, '--from-task', 'bye', '--address', address]);
+      expect(replayed).toMatchObject({ code: 0, stdout: 'replaying 1 of 1 run(s)\n' });
+      const nothing = await cli(['events', 'push', 'nobody:listens', '--address', address]);
+      expect(nothing.stdout).toMatch(/: no workflow matched\n$/);
     } finally {
       await kill(worker);
       removeDir(script);
@@ -104,7 +120,12 @@ describe('cleaver bin and plain-JavaScript SDK', () => {
     expect(badJson.stderr).toMatch(/--input is not valid JSON/);
     const unknown = await cli(['run', 'nothing-here', '--input', '{}', '--wait', '--address', address]);
     expect(unknown.code).toBe(1);
-    expect(unknown.stderr).toMatch(/no task named "nothing-here" is registered.*\[UNKNOWN_TASK\]/);
+    expect(unknown.stderr).toMatch(/no workflow or task named "nothing-here" is registered.*\[UNKNOWN_TASK\]/);
+    const badKey = await cli(['events', 'push', 'no spaces', '--address', address]);
+    expect(badKey.code).toBe(1);
+    expect(badKey.stderr).toMatch(/event.key "no spaces" must be 1-200 letters/);
+    const notEnded = await cli(['runs', 'cancel', '--address', address]);
+    expect(notEnded.code).toBe(2);
     const noEngine = await cli(['status', '--address', `unix://${join(dir, 'nobody.sock')}`]);
     expect(noEngine.code).toBe(1);
     expect(noEngine.stderr).toMatch(/cannot reach the Cleaver engine .* is `cleaver serve` running/);
@@ -128,8 +149,8 @@ describe('cleaver bin and plain-JavaScript SDK', () => {
   it('migrate --status reports the schema version', async () => {
     const fresh = tempDir();
     try {
-      expect((await cli(['migrate', '--data-dir', fresh])).stdout).toMatch(/applied migrations 1; schema now at version 1/);
-      expect((await cli(['migrate', '--status', '--data-dir', fresh])).stdout).toMatch(/schema version 1 of 1; up to date/);
+      expect((await cli(['migrate', '--data-dir', fresh])).stdout).toMatch(/applied migrations 1, 2; schema now at version 2/);
+      expect((await cli(['migrate', '--status', '--data-dir', fresh])).stdout).toMatch(/schema version 2 of 2; up to date/);
     } finally {
       removeDir(fresh);
     }

@@ -86,7 +86,7 @@ forEachDriver('task lifecycle', (getDriver) => {
     const error = await task('no-such-task').run({}).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(CleaverError);
     expect((error as CleaverError).code).toBe('UNKNOWN_TASK');
-    expect((error as CleaverError).message).toMatch(/no task named "no-such-task" is registered/);
+    expect((error as CleaverError).message).toMatch(/no workflow or task named "no-such-task" is registered/);
   });
 
   it('refuses input that is not JSON before sending it', async () => {
