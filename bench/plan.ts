@@ -10,37 +10,46 @@ import { openLoop } from './workloads/open-loop.ts';
 import { singleEnqueue } from './workloads/single-enqueue.ts';
 
 export interface Profile {
+  /** Repetitions of every measurement except those in `onceOnly`. */
   reps: number;
-  /** Workloads that run once even when reps > 1 (to fit the time budget); the table shows no range for them. */
+  /** Measurement id prefixes that run once even when reps > 1 (to fit the time budget); the table shows no range for them. */
   onceOnly: string[];
+  /** Measurement id prefixes this profile runs (all when absent). */
+  measurements?: string[];
   bulkEnqueue: { tasks: number; batches: number[]; warmupBatches: number; callTimeoutMs: number };
   singleEnqueue: { tasks: number; inFlight: number[]; warmup: number; callTimeoutMs: number };
-  burnDown: { tasks: number; chunk: number; slots: number[]; pollIntervalMs: number; drainTimeoutMs: number; chunkTimeoutMs: number };
+  /** Tasks per concurrency: the issue's 100,000 at 100; fewer at 10, where every system is several times slower. */
+  burnDown: { tasks: Record<number, number>; chunk: number; pollIntervalMs: number; drainTimeoutMs: number; chunkTimeoutMs: number };
   latency: { warmup: number; runs: number; slots: number; runTimeoutMs: number };
   openLoop: { ratePerSecond: number; durationMs: number; warmupMs: number; slots: number; backlogPollMs: number; maxOutstanding: number; drainTimeoutMs: number };
   dag: { warmup: number; runs: number; slots: number; runTimeoutMs: number };
 }
 
+/**
+ * Budgets on this 2-core machine: quick under 2 minutes (one size of each kind of workload), full under
+ * 15 minutes (the short measurements three times, the long ones once).
+ */
 export const PROFILES: Record<'quick' | 'full', Profile> = {
   quick: {
     reps: 1,
     onceOnly: [],
-    bulkEnqueue: { tasks: 5_000, batches: [100, 1_000], warmupBatches: 2, callTimeoutMs: 60_000 },
-    singleEnqueue: { tasks: 500, inFlight: [1, 16], warmup: 50, callTimeoutMs: 10_000 },
-    burnDown: { tasks: 20_000, chunk: 5_000, slots: [100], pollIntervalMs: 20, drainTimeoutMs: 60_000, chunkTimeoutMs: 60_000 },
-    latency: { warmup: 50, runs: 300, slots: 100, runTimeoutMs: 10_000 },
-    openLoop: { ratePerSecond: 1_000, durationMs: 5_000, warmupMs: 1_000, slots: 100, backlogPollMs: 250, maxOutstanding: 256, drainTimeoutMs: 30_000 },
-    dag: { warmup: 10, runs: 50, slots: 100, runTimeoutMs: 10_000 },
+    measurements: ['bulk-enqueue/1000', 'single-enqueue/16', 'burn-down/100', 'light-latency', 'open-loop', 'dag-chain'],
+    bulkEnqueue: { tasks: 5_000, batches: [1_000], warmupBatches: 1, callTimeoutMs: 60_000 },
+    singleEnqueue: { tasks: 500, inFlight: [16], warmup: 50, callTimeoutMs: 10_000 },
+    burnDown: { tasks: { 100: 10_000 }, chunk: 5_000, pollIntervalMs: 20, drainTimeoutMs: 60_000, chunkTimeoutMs: 60_000 },
+    latency: { warmup: 30, runs: 200, slots: 100, runTimeoutMs: 10_000 },
+    openLoop: { ratePerSecond: 1_000, durationMs: 3_000, warmupMs: 500, slots: 100, backlogPollMs: 250, maxOutstanding: 256, drainTimeoutMs: 30_000 },
+    dag: { warmup: 5, runs: 20, slots: 100, runTimeoutMs: 10_000 },
   },
   full: {
     reps: 3,
-    onceOnly: ['open-loop', 'burn-down/10'],
+    onceOnly: ['burn-down', 'open-loop', 'dag-'],
     bulkEnqueue: { tasks: 20_000, batches: [100, 1_000], warmupBatches: 3, callTimeoutMs: 60_000 },
-    singleEnqueue: { tasks: 2_000, inFlight: [1, 16], warmup: 200, callTimeoutMs: 10_000 },
-    burnDown: { tasks: 100_000, chunk: 5_000, slots: [100, 10], pollIntervalMs: 20, drainTimeoutMs: 300_000, chunkTimeoutMs: 60_000 },
+    singleEnqueue: { tasks: 1_000, inFlight: [1, 16], warmup: 100, callTimeoutMs: 10_000 },
+    burnDown: { tasks: { 100: 100_000, 10: 20_000 }, chunk: 5_000, pollIntervalMs: 20, drainTimeoutMs: 300_000, chunkTimeoutMs: 60_000 },
     latency: { warmup: 100, runs: 1_000, slots: 100, runTimeoutMs: 10_000 },
     openLoop: { ratePerSecond: 1_000, durationMs: 30_000, warmupMs: 2_000, slots: 100, backlogPollMs: 250, maxOutstanding: 256, drainTimeoutMs: 60_000 },
-    dag: { warmup: 20, runs: 200, slots: 100, runTimeoutMs: 10_000 },
+    dag: { warmup: 10, runs: 100, slots: 100, runTimeoutMs: 10_000 },
   },
 };
 
@@ -63,7 +72,7 @@ const rate = (key: string, label: string): FigureDef => ({ key, label, unit: 'ta
 
 export function measurements(profile: Profile): Measurement[] {
   const p = profile;
-  return [
+  const all: Measurement[] = [
     ...p.bulkEnqueue.batches.map((batch): Measurement => ({
       id: `bulk-enqueue/${batch}`,
       label: `bulk enqueue, batches of ${count(batch)}`,
@@ -85,13 +94,13 @@ export function measurements(profile: Profile): Measurement[] {
         return { result, values: { enqueuesPerSecond: result.enqueuesPerSecond, p50: l.p50, p99: l.p99 }, line: `${count(result.enqueuesPerSecond)} enqueues/s, p50 ${l.p50} p99 ${l.p99} ms` };
       },
     })),
-    ...p.burnDown.slots.map((slots): Measurement => ({
-      id: `burn-down/${slots}`,
-      label: `burn-down ${count(p.burnDown.tasks)} tasks, concurrency ${slots}`,
+    ...Object.entries(p.burnDown.tasks).sort(([a], [b]) => Number(b) - Number(a)).map(([slotsKey, tasks]): Measurement => ({
+      id: `burn-down/${slotsKey}`,
+      label: `burn-down ${count(tasks)} tasks, concurrency ${slotsKey}`,
       figures: [rate('tasksPerSecond', 'tasks/s')],
       skip: systemSkip('burn-down'),
       run: async (sut) => {
-        const result = await burnDown(sut, { ...p.burnDown, slots });
+        const result = await burnDown(sut, { ...p.burnDown, tasks, slots: Number(slotsKey) });
         const window = Math.round(result.durationMs - result.durationLowerBoundMs);
         return { result, values: { tasksPerSecond: result.tasksPerSecond }, line: `${count(result.tasksPerSecond)} tasks/s (drained in ${(result.durationMs / 1000).toFixed(2)} s, end within the last ${window} ms; preload ${count(result.preloadTasksPerSecond)} tasks/s)` };
       },
@@ -137,4 +146,5 @@ export function measurements(profile: Profile): Measurement[] {
       },
     })),
   ];
+  return p.measurements ? all.filter((m) => p.measurements!.some((id) => m.id === id || m.id.startsWith(`${id}/`))) : all;
 }
