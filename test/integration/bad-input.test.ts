@@ -1,48 +1,11 @@
 // Bad frames and bad messages: a clear error to that client, the engine keeps serving everyone else,
 // and nothing already accepted is lost.
-import net from 'node:net';
 import { join } from 'node:path';
 import { beforeAll, expect, it } from 'vitest';
 import { forEachDriver } from '../driver/drivers.ts';
 import type { Cleaver } from '../../sdk/index.ts';
+import { RawClient, encodeFrame, useEngineAndWorker } from './harness.ts';
 import { PROTOCOL_VERSION } from '../../shared/protocol.ts';
-import { FrameDecoder, encodeFrame, useEngineAndWorker } from './harness.ts';
-
-/** A raw connection that records every message the engine sends. */
-class RawClient {
-  readonly socket: net.Socket;
-  readonly messages: Array<Record<string, unknown>> = [];
-  closed = false;
-  private readonly decoder = new FrameDecoder({ maxFrameBytes: 64 * 1024 * 1024 });
-
-  constructor(path: string) {
-    this.socket = net.connect(path);
-    this.socket.on('data', (chunk: Buffer) => {
-      for (const e of this.decoder.push(chunk)) if (e.kind === 'message') this.messages.push(e.message as Record<string, unknown>);
-    });
-    this.socket.on('close', () => (this.closed = true));
-    this.socket.on('error', () => undefined);
-  }
-
-  send(message: unknown): void {
-    this.socket.write(encodeFrame(message));
-  }
-
-  async next(predicate: (m: Record<string, unknown>) => boolean, timeoutMs = 5000): Promise<Record<string, unknown>> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const found = this.messages.find(predicate);
-      if (found) return found;
-      if (Date.now() > deadline) throw new Error(`no matching message; got ${JSON.stringify(this.messages)}`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  }
-
-  async hello(): Promise<void> {
-    this.send({ t: 'hello', protocol: PROTOCOL_VERSION, role: 'client' });
-    await this.next((m) => m.t === 'welcome');
-  }
-}
 
 forEachDriver('bad input', (getDriver) => {
   const ctx = useEngineAndWorker(getDriver, ['echo', 'slow']);

@@ -3,6 +3,7 @@
  * test can SIGKILL), worker child processes running fixtures/worker.ts, and a client.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
 import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -11,6 +12,8 @@ import { Cleaver } from '../../sdk/index.ts';
 import { Engine } from '../../engine/engine.ts';
 import { silentLogger } from '../../engine/log.ts';
 import type { Driver } from '../../engine/db/driver.ts';
+import { FrameDecoder, encodeFrame } from '../../shared/frame-codec.ts';
+import { PROTOCOL_VERSION } from '../../shared/protocol.ts';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 const WORKER = join(ROOT, 'test/integration/fixtures/worker.ts');
@@ -147,3 +150,40 @@ export function removeDir(dir: string): void {
 
 /** Raw protocol access for bad-input tests: frames in, decoded messages out. */
 export { FrameDecoder, encodeFrame } from '../../shared/frame-codec.ts';
+
+/** A raw connection that records every message the engine sends. */
+export class RawClient {
+  readonly socket: net.Socket;
+  readonly messages: Array<Record<string, unknown>> = [];
+  closed = false;
+  private readonly decoder = new FrameDecoder({ maxFrameBytes: 64 * 1024 * 1024 });
+
+  constructor(path: string) {
+    this.socket = net.connect(path);
+    this.socket.on('data', (chunk: Buffer) => {
+      for (const e of this.decoder.push(chunk)) if (e.kind === 'message') this.messages.push(e.message as Record<string, unknown>);
+    });
+    this.socket.on('close', () => (this.closed = true));
+    this.socket.on('error', () => undefined);
+  }
+
+  send(message: unknown): void {
+    this.socket.write(encodeFrame(message));
+  }
+
+  async next(predicate: (m: Record<string, unknown>) => boolean, timeoutMs = 5000): Promise<Record<string, unknown>> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.messages.find(predicate);
+      if (found) return found;
+      if (Date.now() > deadline) throw new Error(`no matching message; got ${JSON.stringify(this.messages)}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  async hello(): Promise<void> {
+    this.send({ t: 'hello', protocol: PROTOCOL_VERSION, role: 'client' });
+    await this.next((m) => m.t === 'welcome');
+  }
+}
+
