@@ -70,7 +70,10 @@ export interface RunListPage {
 
 export interface RunRecord extends RunSummary {
   input: Json;
-  /** A task's output; for a workflow `{ [taskName]: output }` of the tasks that succeeded. */
+  /**
+   * A standalone task's output; for a workflow that succeeded, `{ [taskName]: output }`. Null until the
+   * run succeeds (a failed workflow's partial outputs are on its task runs).
+   */
   output: Json | null;
   error: TaskError | null;
   childKey: string | null;
