@@ -37,9 +37,9 @@ export const PROFILES: Record<'quick' | 'full', Profile> = {
     bulkEnqueue: { tasks: 5_000, batches: [1_000], warmupBatches: 1, callTimeoutMs: 60_000 },
     singleEnqueue: { tasks: 500, inFlight: [16], warmup: 50, callTimeoutMs: 10_000 },
     burnDown: { tasks: { 100: 10_000 }, chunk: 5_000, pollIntervalMs: 20, drainTimeoutMs: 60_000, chunkTimeoutMs: 60_000 },
-    latency: { warmup: 30, runs: 200, slots: 100, runTimeoutMs: 10_000 },
-    openLoop: { ratePerSecond: 1_000, durationMs: 3_000, warmupMs: 500, slots: 100, backlogPollMs: 250, maxOutstanding: 256, drainTimeoutMs: 30_000 },
-    dag: { warmup: 5, runs: 20, slots: 100, runTimeoutMs: 10_000 },
+    latency: { warmup: 20, runs: 100, slots: 100, runTimeoutMs: 10_000 },
+    openLoop: { ratePerSecond: 1_000, durationMs: 2_000, warmupMs: 500, slots: 100, backlogPollMs: 250, maxOutstanding: 256, drainTimeoutMs: 30_000 },
+    dag: { warmup: 3, runs: 10, slots: 100, runTimeoutMs: 10_000 },
   },
   full: {
     reps: 3,
@@ -130,7 +130,7 @@ export function measurements(profile: Profile): Measurement[] {
         return {
           result,
           values: { startP50: s.p50, startP99: s.p99, maxBacklog: result.maxBacklog, rssGrowth: result.engineRssGrowthPercent },
-          line: `${count(result.achievedRatePerSecond)}/s achieved, start p50 ${s.p50} p99 ${s.p99} ms, max backlog ${count(result.maxBacklog)}${rss}`,
+          line: `${count(result.achievedRatePerSecond)}/s achieved${result.lateEnqueues > 0 ? ` (${count(result.lateEnqueues)} enqueues dropped: ${p.openLoop.maxOutstanding} already in flight)` : ''}, start p50 ${s.p50} p99 ${s.p99} ms, max backlog ${count(result.maxBacklog)}${rss}`,
         };
       },
     },

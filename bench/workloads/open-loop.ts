@@ -1,8 +1,10 @@
 /**
  * Steady open-loop load: noops enqueued at `ratePerSecond` for `durationMs` on a fixed schedule — each
- * enqueue is sent when due, whether or not earlier ones have returned (up to `maxOutstanding` calls in
- * flight; past that the schedule slips and `lateEnqueues` counts it) — with one worker of `slots`. A
- * short unrecorded warm-up at the same rate comes first. Figures: enqueue→start p50/p99 (the worker's
+ * enqueue is sent when due, whether or not earlier ones have returned — with one worker of `slots`.
+ * enqueue→start counts from when the enqueue was due, so time spent queued in the producer's own client
+ * (a connection pool at its limit) counts too. Past `maxOutstanding` calls in flight, due enqueues are
+ * dropped and counted (`lateEnqueues`): the system is not keeping up with the offered rate. A short
+ * unrecorded warm-up at the same rate comes first. Figures: enqueue→start p50/p99 (the worker's
  * histogram), the largest backlog (unfinished tasks) seen by a poll every `backlogPollMs`, and, where the
  * system has an engine process of its own (Cleaver), that process's RSS after the warm-up and at the end.
  */
@@ -24,7 +26,7 @@ export interface OpenLoopOptions {
 export interface OpenLoopResult {
   ratePerSecond: number;
   durationMs: number;
-  /** Tasks enqueued during the measured window over its length. */
+  /** Enqueues issued during the measured window over its length (below the rate when some were dropped). */
   achievedRatePerSecond: number;
   enqueueToStartMs: LatencySummary;
   maxBacklog: number;
@@ -47,6 +49,7 @@ export async function openLoop(sut: SystemUnderTest, options: OpenLoopOptions): 
   const drive = async (durationMs: number, warmup: boolean): Promise<number> => {
     const start = performance.now();
     let sent = 0;
+    let issued = 0;
     while (failure === null) {
       const elapsed = performance.now() - start;
       if (elapsed >= durationMs) break;
@@ -58,6 +61,7 @@ export async function openLoop(sut: SystemUnderTest, options: OpenLoopOptions): 
           break;
         }
         sent++;
+        issued++;
         outstanding++;
         const call: Promise<void> = sut.enqueueOne({ sentAt: epochMs(), warmup }).then(
           () => {
@@ -73,11 +77,12 @@ export async function openLoop(sut: SystemUnderTest, options: OpenLoopOptions): 
       }
       await sleep(2);
     }
-    return sent;
+    return issued;
   };
 
   await Promise.race([drive(options.warmupMs, true), worker.died]);
   await Promise.all(inflight);
+  late = 0;
   const rssStart = sut.engineRssBytes ? await sut.engineRssBytes() : null;
   let maxBacklog = 0;
   let backlogPolls = 0;
