@@ -23,6 +23,7 @@ import { taskRunLiveCounts } from './sql/run-read.ts';
 import type { FinishResult } from './sql/task-finish.ts';
 import { TriggerService } from './trigger-service.ts';
 import { AdminService } from './admin/admin-service.ts';
+import { ChangeFeed } from './admin/change-feed.ts';
 import { cancelNotify, type CancelledAttempt } from './sql/run-cancel.ts';
 import { ENGINE_VERSION } from './version.ts';
 import { DEFAULT_MAX_FRAME_BYTES, type EngineStatus } from '../shared/protocol.ts';
@@ -68,13 +69,15 @@ export class Engine {
   readonly log: Logger;
   private readonly driver: Driver;
   private readonly options: Required<Omit<EngineOptions, 'log' | 'driver' | 'tcp' | 'token' | 'socketPath'>> & Pick<EngineOptions, 'tcp' | 'token' | 'socketPath'>;
-  private readonly registry = new WorkerRegistry();
+  private readonly registry = new WorkerRegistry({ onAssigned: (tasks) => this.changes.runs(tasks.map((t) => t.runId)) });
   private readonly writer: AttemptWriter;
   private readonly claimLoop: ClaimLoop;
   private readonly waiters: RunWaiters;
   private readonly triggers: TriggerService;
   private readonly protocol: ProtocolHandler;
   readonly admin: AdminService;
+  /** What changed here, for live views (the console). */
+  readonly changes = new ChangeFeed();
   private readonly periodic: Periodic[] = [];
   private readonly listeners: Listener[] = [];
   private readonly connections = new Set<Connection>();
@@ -124,6 +127,7 @@ export class Engine {
       engineId: this.id,
       onQueued: (actions) => this.claimLoop.wake(actions),
       reserve: (action, count) => this.claimLoop.reserve(action, count),
+      onCreated: (runIds) => this.changes.runs(runIds),
       relaxedCommit: this.options.enqueueCommit === 'relaxed',
     });
     this.admin = new AdminService({
@@ -132,7 +136,13 @@ export class Engine {
       notifyFrom: this.driver.capabilities.listenNotify ? this.id : null,
       onQueued: (actions) => this.claimLoop.wake(actions),
       onCancelled: (attempts) => this.cancelAttempts(attempts, true),
-      onRunsEnded: (runIds) => this.waiters.check(runIds),
+      onRunsChanged: (runIds) => this.changes.runs(runIds),
+      onRunsEnded: (runIds) => {
+        this.waiters.check(runIds);
+        this.changes.runs(runIds);
+      },
+      info: () => ({ engineId: this.id, version: ENGINE_VERSION, database: this.driver.description, listening: this.addresses, mode: 'engine' }),
+      trigger: (workflow, items) => this.triggers.trigger(workflow, items),
     });
     this.protocol = new ProtocolHandler({
       driver: this.driver,
@@ -144,6 +154,7 @@ export class Engine {
       triggers: this.triggers,
       waiters: this.waiters,
       admin: this.admin,
+      changes: this.changes,
       heartbeatIntervalMs: this.options.heartbeatIntervalMs,
       maxFrameBytes: this.options.maxFrameBytes,
       status: () => this.status(),
@@ -224,6 +235,7 @@ export class Engine {
   }
 
   private onFinished(finished: FinishResult): void {
+    this.changes.runs(finished.attempts.map((f) => f.runId));
     for (const f of finished.attempts) {
       if (f.status !== 'queued') continue;
       if (f.retryDelayMs > 0) this.claimLoop.wakeLater(f.action, f.retryDelayMs);
@@ -315,6 +327,7 @@ export class Engine {
     const drained = await this.withinShutdownTimeout(this.writer.drain());
     this.writer.stop();
     if (!drained) this.log.warn('stopping without writing every outcome; workers will resend them to the next engine', { pending: this.writer.pending });
+    this.changes.close();
     this.waiters.close(new CleaverError('SHUTTING_DOWN', 'the engine is shutting down; the run continues and can be awaited again'));
     for (const unlisten of this.unlisten) await unlisten().catch(() => undefined);
     this.state = 'stopped';

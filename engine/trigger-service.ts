@@ -61,6 +61,7 @@ export function runsToCreate(
 export class TriggerService {
   private readonly batcher: Batcher<PendingTrigger>;
   private readonly onQueued: (actions: readonly string[]) => void;
+  private readonly onCreated: (runIds: readonly string[]) => void;
   private readonly notifyFrom: string | null;
   private readonly insertInto: Queryable;
   private readonly reserve: (action: string, count: number) => DirectReservation | null;
@@ -69,6 +70,8 @@ export class TriggerService {
     driver: Driver;
     engineId: string;
     onQueued: (actions: readonly string[]) => void;
+    /** Runs were created (for live views). */
+    onCreated?: (runIds: readonly string[]) => void;
     /** Offers a local worker to assign new task runs to in the insert itself (ClaimLoop.reserve). */
     reserve: (action: string, count: number) => DirectReservation | null;
     /**
@@ -80,6 +83,7 @@ export class TriggerService {
     this.reserve = options.reserve;
     this.insertInto = options.relaxedCommit ? options.driver.relaxed : options.driver;
     this.onQueued = options.onQueued;
+    this.onCreated = options.onCreated ?? (() => undefined);
     this.notifyFrom = options.driver.capabilities.listenNotify ? options.engineId : null;
     this.batcher = new Batcher({
       flush: (items) => this.flush(items),
@@ -141,6 +145,7 @@ export class TriggerService {
         reservation.deliver(assigned);
       }
       if (created.queuedActions.length > 0) this.onQueued(created.queuedActions);
+      this.onCreated(created.runIds);
       let at = 0;
       for (const p of group) {
         p.resolve(created.runIds.slice(at, at + p.runs.length));

@@ -174,7 +174,85 @@ export interface EventListPage {
   nextCursor: string | null;
 }
 
+export interface WorkflowSummary {
+  name: string;
+  /** 'task' for a standalone task (a one-task workflow). */
+  kind: 'task' | 'workflow';
+  latestVersion: number;
+  description: string | null;
+  versionLabel: string | null;
+  /** Event key patterns of the latest version. */
+  events: string[];
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface WorkflowVersionRecord {
+  version: number;
+  checksum: string;
+  versionLabel: string | null;
+  createdAt: string;
+  shape: RunShape;
+  /** The definition as registered (tasks with their policies). */
+  definition: Json;
+}
+
+export interface WorkflowDetails {
+  workflow: WorkflowSummary;
+  /** Newest first. */
+  versions: WorkflowVersionRecord[];
+  /** The latest 20 runs. */
+  recentRuns: RunSummary[];
+}
+
+export interface WorkerRecord {
+  id: string;
+  name: string;
+  status: 'active' | 'draining' | 'disconnected';
+  slots: number;
+  /** Attempts assigned to it or running on it now. */
+  busy: number;
+  actions: string[];
+  labels: Record<string, string>;
+  address: string;
+  connectedAt: string;
+  lastHeartbeatAt: string;
+  disconnectedAt: string | null;
+}
+
+export interface EngineInfo {
+  engineId: string;
+  version: string;
+  /** Where the data lives, for people: 'embedded PGlite in …' or 'Postgres …'. */
+  database: string;
+  /** Where workers connect, e.g. ['unix:///home/me/.cleaver/engine.sock']. Empty when administering only. */
+  listening: string[];
+  /** 'engine': this process schedules work; 'admin': it only reads and administers the database. */
+  mode: 'engine' | 'admin';
+}
+
+/**
+ * What changed, pushed to live views (WebSocket, IPC): they refetch what they show when it is named
+ * here. Coalesced: one message per ~100 ms at most. Changes made by other engines sharing the database
+ * are not pushed; views also refresh on a slow timer.
+ */
+export interface AdminChange {
+  /** Runs created, started, ended, cancelled or replayed. */
+  runIds: string[];
+  /** Whether workers connected, disconnected or changed state. */
+  workers: boolean;
+  /** Whether workflows were registered or changed. */
+  workflows: boolean;
+}
+
 export interface AdminApi {
+  engineInfo(params: Record<string, never>): Promise<EngineInfo>;
+  workflowsList(params: Record<string, never>): Promise<{ workflows: WorkflowSummary[] }>;
+  /** NOT_FOUND for an unknown workflow. */
+  workflowGet(params: { name: string }): Promise<WorkflowDetails>;
+  /** Triggers one run of the latest version, as `cleaver.run` does. */
+  workflowTrigger(params: { name: string; input: Json; metadata?: Record<string, string> }): Promise<{ runId: string }>;
+  workersList(params: { includeDisconnected?: boolean }): Promise<{ workers: WorkerRecord[] }>;
   runsList(params: RunListParams): Promise<RunListPage>;
   /** Everything the run view needs in one call. NOT_FOUND for an unknown run. */
   runGet(params: { runId: string }): Promise<RunDetails>;
@@ -201,6 +279,11 @@ export interface AdminApi {
 export type AdminMethod = keyof AdminApi;
 
 export const ADMIN_METHODS: readonly AdminMethod[] = [
+  'engineInfo',
+  'workflowsList',
+  'workflowGet',
+  'workflowTrigger',
+  'workersList',
   'runsList',
   'runGet',
   'taskLogs',

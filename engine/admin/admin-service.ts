@@ -5,13 +5,18 @@
  */
 import type {
   AdminApi,
+  EngineInfo,
   EventListPage,
   EventToPush,
   PushedEvent,
   RunDetails,
   RunListPage,
   RunSelection,
+  WorkerRecord,
+  WorkflowDetails,
+  WorkflowSummary,
 } from '../../shared/admin-api.ts';
+import type { TriggerItem } from '../../shared/protocol.ts';
 import { CleaverError } from '../../shared/errors.ts';
 import { validateJson, validateMetadata } from '../../shared/payload.ts';
 import type { Driver, Queryable } from '../db/driver.ts';
@@ -26,6 +31,8 @@ import { runReplay, runReplayProblem } from '../sql/run-replay.ts';
 import { runTrigger } from '../sql/run-trigger.ts';
 import { taskRunForRetry } from '../sql/task-retry.ts';
 import { taskLogList } from '../sql/task-log.ts';
+import { workerList } from '../sql/worker.ts';
+import { workflowGet, workflowList } from '../sql/workflow-read.ts';
 import { runsToCreate } from '../trigger-service.ts';
 import {
   eventKeyParam,
@@ -50,12 +57,56 @@ export interface AdminServiceOptions {
   onQueued(actions: readonly string[]): void;
   /** These attempts were cancelled in the database: tell their workers to stop. */
   onCancelled(attempts: CancelledAttempt[]): void;
+  /** These runs were created or replayed (live views). */
+  onRunsChanged(runIds: readonly string[]): void;
   /** These runs have ended: resolve whoever awaits them. */
   onRunsEnded(runIds: readonly string[]): void;
+  /** What this process is, for engineInfo. */
+  info(): EngineInfo;
+  /**
+   * Creates runs (an engine passes its TriggerService, which batches and may assign directly). Without
+   * it — administering a database another engine runs — runs are inserted here and NOTIFY wakes that engine.
+   */
+  trigger?(workflow: string, items: TriggerItem[]): Promise<string[]>;
 }
 
 export class AdminService implements AdminApi {
   constructor(private readonly o: AdminServiceOptions) {}
+
+  async engineInfo(): Promise<EngineInfo> {
+    return this.o.info();
+  }
+
+  async workflowsList(): Promise<{ workflows: WorkflowSummary[] }> {
+    return { workflows: await workflowList(this.o.driver) };
+  }
+
+  async workflowGet(params: unknown): Promise<WorkflowDetails> {
+    const name = paramsObject(params, 'workflowGet').name;
+    if (typeof name !== 'string' || name.length === 0) throw new CleaverError('BAD_REQUEST', 'workflowGet.name must be a workflow name');
+    const details = await workflowGet(this.o.driver, { name });
+    if (!details) throw new CleaverError('NOT_FOUND', `no workflow or task named ${JSON.stringify(name)} is registered`);
+    return details;
+  }
+
+  async workflowTrigger(params: unknown): Promise<{ runId: string }> {
+    const p = paramsObject(params, 'workflowTrigger');
+    if (typeof p.name !== 'string' || p.name.length === 0) throw new CleaverError('BAD_REQUEST', 'workflowTrigger.name must be a workflow name');
+    if (p.input === undefined) throw new CleaverError('BAD_PAYLOAD', 'workflowTrigger.input is missing; pass {} for no input');
+    const item: TriggerItem = { input: p.input as TriggerItem['input'], metadata: p.metadata as Record<string, string> | undefined };
+    if (this.o.trigger) return { runId: (await this.o.trigger(p.name, [item]))[0]! };
+    const runs = runsToCreate([item], { triggerKind: 'manual' });
+    const created = await runTrigger(this.o.driver, { workflowName: p.name, runs, notifyFrom: this.o.notifyFrom });
+    if (!created) throw new CleaverError('UNKNOWN_TASK', `no workflow or task named ${JSON.stringify(p.name)} is registered; start a worker that declares it, or check the name`);
+    this.o.onRunsChanged(created.runIds);
+    return { runId: created.runIds[0]! };
+  }
+
+  async workersList(params: unknown): Promise<{ workers: WorkerRecord[] }> {
+    const includeDisconnected = paramsObject(params, 'workersList').includeDisconnected;
+    if (includeDisconnected !== undefined && typeof includeDisconnected !== 'boolean') throw new CleaverError('BAD_REQUEST', 'workersList.includeDisconnected must be a boolean');
+    return { workers: await workerList(this.o.driver, { includeDisconnected: includeDisconnected === true }) };
+  }
 
   async runsList(params: unknown): Promise<RunListPage> {
     return runList(this.o.driver, runListParam(params));
@@ -96,6 +147,7 @@ export class AdminService implements AdminApi {
       const result = await retryOnConflict(() => runReplay(this.o.driver, { runIds, fromTask, notifyFrom: this.o.notifyFrom }));
       replayed.push(...result.replayed);
       if (result.queuedActions.length > 0) this.o.onQueued(result.queuedActions);
+      if (result.replayed.length > 0) this.o.onRunsChanged(result.replayed);
     });
     // Asked for one run by id and nothing happened: say why rather than return an empty list.
     if (selection.runIds?.length === 1 && replayed.length === 0) {
@@ -120,6 +172,7 @@ export class AdminService implements AdminApi {
       throw new CleaverError('BAD_REQUEST', (await runReplayProblem(this.o.driver, { runId: task.runId, fromTask: task.taskName })) ?? `run ${task.runId} could not be replayed`);
     }
     this.o.onQueued(result.queuedActions);
+    this.o.onRunsChanged([task.runId]);
     return { runId: task.runId };
   }
 
@@ -190,6 +243,7 @@ export class AdminService implements AdminApi {
       }),
     );
     if (queued.size > 0) this.o.onQueued([...queued]);
+    this.o.onRunsChanged([...runIdsByEvent.values()].flat());
     return events.map((e) => ({ eventId: e.id, runIds: runIdsByEvent.get(e.id)! }));
   }
 

@@ -10,6 +10,7 @@ import type { ClaimLoop } from '../scheduler/claim-loop.ts';
 import type { RunWaiters } from '../run-waiters.ts';
 import type { TriggerService } from '../trigger-service.ts';
 import type { AdminService } from '../admin/admin-service.ts';
+import type { ChangeFeed } from '../admin/change-feed.ts';
 import { workflowRegister, type RegisteredDefinition } from '../sql/workflow-register.ts';
 import { workerSetStatus, workerUpsert } from '../sql/worker.ts';
 import { taskActiveByWorkers, taskLeaseRefresh } from '../sql/task-lease.ts';
@@ -41,6 +42,7 @@ export interface ProtocolHandlerOptions {
   triggers: TriggerService;
   waiters: RunWaiters;
   admin: AdminService;
+  changes: ChangeFeed;
   heartbeatIntervalMs: number;
   maxFrameBytes: number;
   status: () => Promise<EngineStatus>;
@@ -77,7 +79,9 @@ export class ProtocolHandler implements ConnectionHandlers {
     };
     if (hello.role === 'client') return welcome;
     const registration = checkWorkerHello(hello);
-    for (const definition of registration.definitions) await workflowRegister(this.o.driver, { definition });
+    for (const definition of registration.definitions) {
+      if ((await workflowRegister(this.o.driver, { definition })).created) this.o.changes.workflows();
+    }
     const sessionId = randomUUID();
     await workerUpsert(this.o.driver, {
       id: registration.workerId,
@@ -126,6 +130,7 @@ export class ProtocolHandler implements ConnectionHandlers {
       resumed: session.running.size || undefined,
     });
     this.o.claimLoop.wake(session.actions);
+    this.o.changes.workers();
     return { ...welcome, workerId: session.id };
   }
 
@@ -197,6 +202,7 @@ export class ProtocolHandler implements ConnectionHandlers {
       case 'drain': {
         const w = this.requireWorker(worker, message.t);
         w.session.draining = true;
+        this.o.changes.workers();
         this.o.log.info('worker draining', { worker: w.session.name, id: w.session.id, running: w.session.running.size });
         void this.respond(connection, message.id, async () => {
           await workerSetStatus(this.o.driver, { sessionId: w.sessionId, status: 'draining' });
@@ -290,6 +296,7 @@ export class ProtocolHandler implements ConnectionHandlers {
     this.workers.delete(connection);
     const { session } = worker;
     const stillRegistered = this.o.registry.remove(session);
+    this.o.changes.workers();
     this.o.log.info('worker disconnected', { worker: session.name, id: session.id, lost: session.running.size || undefined });
     void workerSetStatus(this.o.driver, { sessionId: worker.sessionId, status: 'disconnected' }).catch((e: unknown) =>
       this.o.log.warn('recording worker disconnect failed', { id: session.id, error: toError(e).message }),

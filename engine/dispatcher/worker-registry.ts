@@ -24,6 +24,11 @@ export interface WorkerSession {
 export class WorkerRegistry {
   private readonly byId = new Map<string, WorkerSession>();
   private readonly byAction = new Map<string, Set<WorkerSession>>();
+  private readonly onAssigned: (tasks: readonly AssignedTask[]) => void;
+
+  constructor(options: { onAssigned?: (tasks: readonly AssignedTask[]) => void } = {}) {
+    this.onAssigned = options.onAssigned ?? (() => undefined);
+  }
 
   add(worker: WorkerSession): void {
     this.byId.set(worker.id, worker);
@@ -68,6 +73,7 @@ export class WorkerRegistry {
   assign(worker: WorkerSession, tasks: AssignedTask[]): void {
     for (const task of tasks) worker.running.set(task.taskRunId, task.attempt);
     worker.send({ t: 'assign', tasks });
+    this.onAssigned(tasks);
   }
 
   /** Frees the slot of an attempt if it is still the one the worker holds. */

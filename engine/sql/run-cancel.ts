@@ -9,7 +9,10 @@ const RUN_CANCEL: NamedStatement = {
        SELECT t.id, t.status AS prev_status, t.attempt, t.worker_id, t.assigned_at, t.started_at
          FROM task_run t
         WHERE t.run_id IN (SELECT id FROM target) AND t.status IN ('pending', 'queued', 'assigned', 'running')
-        ORDER BY t.id
+        -- Locked in the order taskFinish locks them: task runs that can finish (in id order), then the
+        -- pending ones that a finish queues or cancels after locking its own. In plain id order, a pending
+        -- child with a lower id than its finishing parent deadlocks with that finish.
+        ORDER BY t.status = 'pending', t.id
           FOR UPDATE OF t
      ),
      tasks AS (
@@ -32,6 +35,9 @@ const RUN_CANCEL: NamedStatement = {
        UPDATE run r
           SET status = 'cancelled', tasks_remaining = 0, failure_reason = 'CANCELLED', finished_at = now(),
               error = COALESCE(r.error, jsonb_build_object('message', 'the run was cancelled', 'name', 'Cancelled'))
+         -- Reading cur here locks the task rows before the run rows (the main query reads this CTE first),
+         -- the order taskFinish keeps; run rows first deadlocks with an attempt of the run finishing.
+         FROM (SELECT count(*) FROM cur) AS tasks_first
         WHERE r.id IN (SELECT id FROM target) AND r.status IN ('queued', 'running')
        RETURNING r.id
      )

@@ -94,6 +94,7 @@ const RUN_TRIGGER: NamedStatement = {
      )
      SELECT (SELECT version FROM def) AS version,
             (SELECT kind FROM def) AS kind,
+            (SELECT array_agg(id) FROM runs) AS inserted,
             (SELECT array_agg(action) FROM queued_actions) AS queued_actions,
             (SELECT jsonb_agg(jsonb_build_object('id', id, 'attempt', attempt, 'timeout', execution_timeout_ms))
                FROM tasks WHERE status = 'assigned') AS assigned,
@@ -104,6 +105,17 @@ const RUN_TRIGGER: NamedStatement = {
               WHERE i.parent_task_run_id IS NOT NULL AND e.id <> i.run_id) AS existing,
             CASE WHEN $3::text IS NOT NULL
                  THEN (SELECT count(pg_notify('cleaver_task_queued', $3::text || ':' || action)) FROM queued_actions) END AS notified`,
+};
+
+/**
+ * Child runs another statement created while this one ran: ON CONFLICT waited for it to commit, but
+ * this statement's snapshot, taken before, cannot see the row; a new statement can.
+ */
+const CHILD_RUNS_FIND: NamedStatement = {
+  name: 'cleaver_child_runs_find',
+  text: `SELECT i.ord, r.id
+       FROM jsonb_to_recordset($1::jsonb) AS i(ord int, parent_task_run_id uuid, child_key text)
+       JOIN run r ON r.parent_task_run_id = i.parent_task_run_id AND r.child_key = i.child_key`,
 };
 
 /**
@@ -147,6 +159,7 @@ export async function runTrigger(
     kind: 'task' | 'workflow' | null;
     queued_actions: string[] | null;
     assigned: Array<{ id: string; attempt: number; timeout: number }> | null;
+    inserted: string[] | null;
     existing: Array<{ ord: number; id: string }> | null;
   }>(RUN_TRIGGER, [
     params.workflowName,
@@ -159,6 +172,14 @@ export async function runTrigger(
   if (!row || row.version === null || row.kind === null) return null;
   const runIds = params.runs.map((r) => r.runId);
   for (const e of row.existing ?? []) runIds[e.ord - 1] = e.id;
+  // A keyed child neither inserted nor found was inserted concurrently (two attempts of one parent, or
+  // one key twice in the batch): look it up again so every caller gets the one run that exists.
+  const inserted = new Set(row.inserted ?? []);
+  const unresolved = items.filter((item, i) => item.parent_task_run_id !== null && runIds[i] === item.run_id && !inserted.has(item.run_id));
+  if (unresolved.length > 0) {
+    const found = await db.query<{ ord: number; id: string }>(CHILD_RUNS_FIND, [JSON.stringify(unresolved)]);
+    for (const f of found.rows) runIds[f.ord - 1] = f.id;
+  }
   return {
     version: row.version,
     kind: row.kind,

@@ -143,6 +143,10 @@ const TASK_FINISH: NamedStatement = {
                               ELSE now()
                             END
          FROM ended e
+         -- Data-modifying CTEs run when first read, and the main query reads this one before children:
+         -- reading children here queues them before any run row is locked. Otherwise a statement queuing
+         -- a child (run row, then child) deadlocks with one cancelling it as a descendant (child, then run).
+         CROSS JOIN (SELECT count(*) FROM children) AS children_first
         WHERE r.id = e.run_id AND r.status IN ('queued', 'running')
        RETURNING r.id, r.kind, r.status, r.hook, r.workflow_name, r.workflow_version, r.output, r.error, r.failure_reason,
                  -- after the update: a hook is set and this statement did not end it, so it starts now

@@ -1,4 +1,5 @@
 import type { Queryable } from '../db/driver.ts';
+import type { WorkerRecord } from '../../shared/admin-api.ts';
 
 /** Records a worker as connected to an engine (insert, or take over the row on reconnect). */
 export async function workerUpsert(
@@ -83,4 +84,45 @@ export async function taskOrphanedList(
     [params.limit],
   );
   return result.rows.map((r) => ({ taskRunId: r.id, attempt: r.attempt, workerId: r.worker_id }));
+}
+
+/**
+ * Workers as the database knows them (across engines), with how many attempts each holds now. Active
+ * and draining ones first; disconnected ones only when asked (the latest 200).
+ */
+export async function workerList(db: Queryable, params: { includeDisconnected: boolean }): Promise<WorkerRecord[]> {
+  const result = await db.query<{
+    id: string;
+    name: string;
+    status: WorkerRecord['status'];
+    slots: number;
+    busy: string;
+    actions: string[];
+    labels: Record<string, string>;
+    address: string;
+    connected_at: Date | string;
+    last_heartbeat_at: Date | string;
+    disconnected_at: Date | string | null;
+  }>(
+    `SELECT w.*, (SELECT count(*) FROM task_run t WHERE t.worker_id = w.id AND t.status IN ('assigned', 'running')) AS busy
+       FROM (SELECT * FROM worker WHERE status <> 'disconnected'
+             UNION ALL
+             (SELECT * FROM worker WHERE $1 AND status = 'disconnected' ORDER BY disconnected_at DESC NULLS LAST LIMIT 200)) w
+      ORDER BY w.status = 'disconnected', w.name, w.id`,
+    [params.includeDisconnected],
+  );
+  const iso = (v: Date | string) => (v instanceof Date ? v : new Date(v)).toISOString();
+  return result.rows.map((w) => ({
+    id: w.id,
+    name: w.name,
+    status: w.status,
+    slots: w.slots,
+    busy: Number(w.busy),
+    actions: w.actions,
+    labels: w.labels,
+    address: w.address,
+    connectedAt: iso(w.connected_at),
+    lastHeartbeatAt: iso(w.last_heartbeat_at),
+    disconnectedAt: w.disconnected_at === null ? null : iso(w.disconnected_at),
+  }));
 }
