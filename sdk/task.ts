@@ -47,9 +47,9 @@ export class TaskRef<I = unknown, O = unknown> {
   readonly name: string;
   protected readonly client: TaskClient;
 
-  constructor(client: TaskClient, name: string) {
+  constructor(client: TaskClient, name: string, what: 'task' | 'workflow' = 'task') {
     if (typeof name !== 'string' || !TASK_NAME_PATTERN.test(name)) {
-      throw new CleaverError('BAD_REQUEST', `task name ${JSON.stringify(name)} must be ${TASK_NAME_RULE}`);
+      throw new CleaverError('BAD_REQUEST', `${what} name ${JSON.stringify(name)} must be ${TASK_NAME_RULE}`);
     }
     this.client = client;
     this.name = name;

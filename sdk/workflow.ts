@@ -56,7 +56,7 @@ export class WorkflowDeclaration<I = unknown, O = Record<string, unknown>> exten
   private successHook: WorkflowTask<I, unknown> | null = null;
 
   constructor(client: TaskClient, options: WorkflowOptions) {
-    super(client, options?.name);
+    super(client, options?.name, 'workflow');
     this.options = options;
     // Checked now so a bad name or pattern fails where it is written, not when a worker starts.
     const problem = workflowDefinitionProblem({ ...this.shell(), tasks: [placeholderTask] });

@@ -78,10 +78,12 @@ export async function runReplay(
 
 /** Why a run could not be replayed, for a clear error: null if it can be (or does not exist). */
 export async function runReplayProblem(db: Queryable, params: { runId: string; fromTask: string | null }): Promise<string | null> {
-  const result = await db.query<{ status: string; tasks: string[] | null }>(
+  const result = await db.query<{ status: string; tasks: string[] | null; unfinished: number }>(
     `SELECT r.status,
             (SELECT array_agg(t.task_name ORDER BY t.id) FROM task_run t
-              WHERE t.run_id = r.id AND t.kind IN ('standalone', 'dag')) AS tasks
+              WHERE t.run_id = r.id AND t.kind IN ('standalone', 'dag')) AS tasks,
+            (SELECT count(*)::int FROM task_run t
+              WHERE t.run_id = r.id AND t.kind IN ('standalone', 'dag') AND t.status <> 'succeeded') AS unfinished
        FROM run r WHERE r.id = $1`,
     [params.runId],
   );
@@ -93,5 +95,7 @@ export async function runReplayProblem(db: Queryable, params: { runId: string; f
     return `run ${params.runId} has no task named ${JSON.stringify(params.fromTask)}; its tasks are ${tasks.join(', ')}`;
   }
   if (row.status === 'succeeded' && params.fromTask === null) return `run ${params.runId} succeeded; name a task to replay it from (fromTask)`;
+  // Failed only in its on-success hook: every task succeeded, so there is nothing to pick by default.
+  if (params.fromTask === null && row.unfinished === 0) return `every task of run ${params.runId} succeeded (its on-success hook did not); name a task to replay it from (fromTask)`;
   return null;
 }
