@@ -1,0 +1,25 @@
+/** The desktop app's transport: the preload's AdminBridge on window.cleaver (shared/admin-transport.ts). */
+import type { AdminChange, AdminMethod } from '../../shared/admin-api.ts';
+import type { AdminBridge } from '../../shared/admin-transport.ts';
+import { errorFromWire } from '../../shared/errors.ts';
+import type { AdminClient, LiveState, Params, Result } from './admin-client.ts';
+
+export function ipcClient(bridge: AdminBridge): AdminClient {
+  return {
+    transport: 'ipc',
+    async call<M extends AdminMethod>(method: M, params: Params<M>): Promise<Result<M>> {
+      const result = await bridge.call(method, params);
+      if (!result.ok) throw errorFromWire(result.error);
+      return result.data as Result<M>;
+    },
+    subscribe(listener: (change: AdminChange) => void) {
+      return bridge.onChange(listener);
+    },
+    // IPC is in-process: changes always arrive while the window is open.
+    onLiveState(listener: (state: LiveState) => void) {
+      listener('live');
+      return () => undefined;
+    },
+    close() {},
+  };
+}

@@ -1,0 +1,84 @@
+/** The shell: connection, theme, sidebar, page routing and the global keys. */
+import { useEffect, useLayoutEffect } from 'react';
+import { connect } from './api/connect.ts';
+import { forgetToken } from './api/token.ts';
+import { Notices } from './components/notices.tsx';
+import { Sidebar } from './components/sidebar.tsx';
+import { TokenScreen } from './components/token-screen.tsx';
+import { focusFilter, useHotkeys } from './hooks/use-hotkeys.ts';
+import { EventsPage } from './pages/events/index.tsx';
+import { RunDetailPage } from './pages/run-detail/index.tsx';
+import { RunsPage } from './pages/runs/index.tsx';
+import { WorkersPage } from './pages/workers/index.tsx';
+import { WorkflowsPage } from './pages/workflows/index.tsx';
+import { navigate, useRoute } from './router.ts';
+import { useApp } from './state/app-store.ts';
+
+function startConnection(): void {
+  const store = useApp.getState();
+  store.client?.close();
+  const connection = connect({
+    onUnauthorized: () => {
+      forgetToken();
+      useApp.getState().client?.close();
+      useApp.getState().setClient(null, true);
+    },
+  });
+  if (connection.kind === 'needs-token') {
+    store.setClient(null, true);
+    return;
+  }
+  store.setClient(connection.client, false);
+  connection.client.onLiveState((live) => useApp.getState().setLive(live));
+}
+
+export function App() {
+  const client = useApp((s) => s.client);
+  const needsToken = useApp((s) => s.needsToken);
+  const theme = useApp((s) => s.theme);
+
+  useLayoutEffect(() => {
+    document.documentElement.dataset.theme = theme;
+  }, [theme]);
+  useEffect(() => {
+    if (!useApp.getState().client) startConnection();
+  }, []);
+
+  useHotkeys({
+    'g r': () => navigate('/runs'),
+    'g w': () => navigate('/workflows'),
+    'g k': () => navigate('/workers'),
+    'g e': () => navigate('/events'),
+    '/': () => focusFilter(),
+    t: () => useApp.getState().toggleTheme(),
+  });
+
+  if (needsToken) return <TokenScreen onToken={startConnection} />;
+  if (!client) return null;
+  return (
+    <div className="shell">
+      <Sidebar />
+      <main className="content">
+        <Page />
+      </main>
+      <Notices />
+    </div>
+  );
+}
+
+function Page() {
+  const route = useRoute();
+  const [section, id] = route.path;
+  switch (section) {
+    case 'runs':
+      return id ? <RunDetailPage key={id} runId={id} query={route.query} /> : <RunsPage query={route.query} />;
+    case 'workflows':
+      return <WorkflowsPage name={id ?? null} query={route.query} />;
+    case 'workers':
+      return <WorkersPage />;
+    case 'events':
+      return <EventsPage query={route.query} />;
+    default:
+      return <RunsPage query={route.query} />;
+  }
+}

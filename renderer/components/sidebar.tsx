@@ -1,0 +1,61 @@
+import { useRoute } from '../router.ts';
+import { useApp } from '../state/app-store.ts';
+import { useAdminQuery } from '../hooks/use-admin-query.ts';
+
+const ITEMS = [
+  { id: 'runs', label: 'Runs', key: 'g r', icon: 'M3 4h10M3 8h10M3 12h6' },
+  { id: 'workflows', label: 'Workflows', key: 'g w', icon: 'M4 3.5a1.5 1.5 0 1 0 0 .01M12 8a1.5 1.5 0 1 0 0 .01M4 12.5a1.5 1.5 0 1 0 0 .01M5.5 4l5 3.5M5.5 12l5-3.5' },
+  { id: 'workers', label: 'Workers', key: 'g k', icon: 'M2.5 4h11v3h-11zM2.5 9h11v3h-11zM5 5.5h.01M5 10.5h.01' },
+  { id: 'events', label: 'Events', key: 'g e', icon: 'M9 2 4 9h4l-1 5 5-7H8z' },
+] as const;
+
+export function Sidebar() {
+  const route = useRoute();
+  const section = route.path[0] ?? 'runs';
+  const live = useApp((s) => s.live);
+  const theme = useApp((s) => s.theme);
+  const toggleTheme = useApp((s) => s.toggleTheme);
+  const client = useApp((s) => s.client);
+  const info = useAdminQuery('engineInfo', (c) => c.call('engineInfo', {}), { keepPrevious: true });
+  return (
+    <nav className="sidebar">
+      <div className="brand">
+        <svg width="18" height="18" viewBox="0 0 16 16" aria-hidden>
+          <path d="M2 11 10.5 2.5a2 2 0 0 1 2.8 2.8L5 13.5H2z" className="brand-mark" />
+        </svg>
+        <span>Cleaver</span>
+      </div>
+      <ul className="nav">
+        {ITEMS.map((item) => (
+          <li key={item.id}>
+            <a href={`#/${item.id}`} className={section === item.id ? 'nav-item active' : 'nav-item'} data-testid={`nav-${item.id}`}>
+              <svg width="16" height="16" viewBox="0 0 16 16" aria-hidden>
+                <path d={item.icon} />
+              </svg>
+              <span>{item.label}</span>
+              <kbd>{item.key}</kbd>
+            </a>
+          </li>
+        ))}
+      </ul>
+      <div className="sidebar-foot">
+        <div className={`live live-${live}`} data-testid="live-state" title={live === 'live' ? 'changes are pushed as they happen' : 'refreshing every 5 s until the live connection is back'}>
+          <span className="live-dot" />
+          {live === 'live' ? 'Live' : live === 'connecting' ? 'Connecting…' : 'Reconnecting…'}
+        </div>
+        {info.data && (
+          <div className="engine-info" title={info.data.database}>
+            <div>
+              {info.data.mode === 'admin' ? 'admin only' : 'engine'} · v{info.data.version}
+            </div>
+            <div className="engine-db">{info.data.database}</div>
+            <div className="engine-db">{client?.transport === 'ipc' ? 'desktop' : location.host}</div>
+          </div>
+        )}
+        <button className="btn btn-ghost theme-toggle" onClick={toggleTheme} data-testid="theme-toggle" title="Toggle theme (t)">
+          {theme === 'dark' ? '☾ Dark' : '☀ Light'}
+        </button>
+      </div>
+    </nav>
+  );
+}

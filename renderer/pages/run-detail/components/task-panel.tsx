@@ -1,0 +1,223 @@
+/** The side panel for one task of a run: actions, error, input and output, attempts and logs. */
+import type { AttemptRecord, TaskRunRecord, WorkerRecord } from '../../../../shared/admin-api.ts';
+import { JsonView } from '../../../components/json-view.tsx';
+import { Spinner } from '../../../components/states.tsx';
+import { StatusPill } from '../../../components/status-pill.tsx';
+import { dateTime, durationMs, formatDuration, shortId, timeOfDay } from '../../../format.ts';
+import { useAction, useAdminQuery } from '../../../hooks/use-admin-query.ts';
+import { useApp, useClient } from '../../../state/app-store.ts';
+import type { DerivedRun } from '../hooks/use-run-details.ts';
+
+export function TaskPanel({ run, taskName, onClose, onChanged }: { run: DerivedRun; taskName: string; onClose(): void; onChanged(): void }) {
+  const client = useClient();
+  const notify = useApp((s) => s.notify);
+  const { pending, act } = useAction();
+  const taskRun = run.taskRunOf(taskName);
+  const node = run.details.shape.nodes.find((n) => n.taskName === taskName);
+  const hook = node?.kind === 'on_failure' || node?.kind === 'on_success';
+  const runId = run.details.run.id;
+
+  const replayFrom = async () => {
+    const r = await act('Replay from this task', () => client.call('runsReplay', { runIds: [runId], fromTask: taskName }));
+    if (r) {
+      notify('info', `Replaying from ${taskName}`);
+      onChanged();
+    }
+  };
+  const retry = async () => {
+    if (!taskRun) return;
+    const r = await act('Retry this task', () => client.call('taskRetry', { taskRunId: taskRun.id }));
+    if (r) {
+      notify('info', `Retrying ${taskName}`);
+      onChanged();
+    }
+  };
+  const retryable = taskRun && !hook && run.ended && (taskRun.status === 'failed' || taskRun.status === 'cancelled');
+  return (
+    <aside className="panel" data-testid="task-panel" aria-label={`task ${taskName}`}>
+      <div className="panel-head">
+        <div>
+          <div className="panel-title">{taskName}</div>
+          <div className="muted small mono">{node?.action ?? ''}</div>
+        </div>
+        <div className="panel-head-right">
+          <StatusPill status={taskRun?.status ?? 'not run'} testId="task-status" />
+          <button className="btn btn-ghost btn-icon" onClick={onClose} aria-label="Close panel (Esc)" title="Close (Esc)" data-testid="task-panel-close">
+            ✕
+          </button>
+        </div>
+      </div>
+      <div className="panel-actions">
+        <button
+          className="btn btn-small"
+          disabled={pending || !run.ended || hook}
+          onClick={() => void replayFrom()}
+          data-testid="replay-from-task"
+          title={hook ? 'Hooks run again with the run they belong to' : !run.ended ? 'The run has not ended yet' : `Run ${taskName} and everything after it again`}
+        >
+          Replay from this task
+        </button>
+        <button
+          className="btn btn-small"
+          disabled={pending || !retryable}
+          onClick={() => void retry()}
+          data-testid="retry-task"
+          title={retryable ? 'Run this task (and what depends on it) again' : 'Only a failed or cancelled task of an ended run can be retried'}
+        >
+          Retry this task
+        </button>
+      </div>
+      {!taskRun ? (
+        <div className="panel-section muted">This {hook ? 'hook' : 'task'} has not run in this run.</div>
+      ) : (
+        <>
+          <div className="panel-section kv">
+            <span>Kind</span>
+            <span>{taskRun.kind.replace('_', ' ')}</span>
+            <span>Attempt</span>
+            <span>
+              {taskRun.attempt} of {taskRun.maxAttempts}
+            </span>
+            <span>Duration</span>
+            <span className="mono">{formatDuration(durationMs(taskRun.startedAt, taskRun.finishedAt))}</span>
+            {taskRun.failureReason && (
+              <>
+                <span>Reason</span>
+                <span className="mono">{taskRun.failureReason}</span>
+              </>
+            )}
+            <span>Task run</span>
+            <span className="mono" title={taskRun.id}>
+              {taskRun.id}
+            </span>
+          </div>
+          {taskRun.error && (
+            <Section title="Error">
+              <div className="error-box" data-testid="task-error">
+                <div className="error-message">
+                  {taskRun.error.name ? <span className="error-name">{taskRun.error.name}: </span> : null}
+                  {taskRun.error.message}
+                </div>
+                {taskRun.error.stack && <pre className="stack">{taskRun.error.stack}</pre>}
+              </div>
+            </Section>
+          )}
+          <Section title="Input">
+            <JsonView value={taskRun.input} testId="task-input" />
+          </Section>
+          <Section title="Output">
+            <JsonView value={taskRun.output} testId="task-output" empty={taskRun.status === 'succeeded' ? 'null' : 'no output yet'} />
+          </Section>
+          <Section title="Attempts">
+            <Attempts taskRun={taskRun} attempts={run.attemptsOf(taskRun.id)} />
+          </Section>
+          <Section title="Logs">
+            <Logs taskRun={taskRun} />
+          </Section>
+        </>
+      )}
+    </aside>
+  );
+}
+
+function Section({ title, children }: { title: string; children: React.ReactNode }) {
+  return (
+    <section className="panel-section">
+      <h3 className="section-title">{title}</h3>
+      {children}
+    </section>
+  );
+}
+
+function useWorkerNames(): (id: string | null) => string {
+  const workers = useAdminQuery('workersList:all', (c) => c.call('workersList', { includeDisconnected: true }), { keepPrevious: true, refreshOn: (c) => c.workers });
+  const byId = new Map((workers.data?.workers ?? []).map((w: WorkerRecord) => [w.id, w.name]));
+  return (id) => (id ? (byId.get(id) ?? shortId(id)) : '—');
+}
+
+interface AttemptRow {
+  attempt: number;
+  workerId: string | null;
+  status: AttemptRecord['status'] | 'assigned' | 'running';
+  error: AttemptRecord['error'];
+  queuedAt: string | null;
+  assignedAt: string | null;
+  startedAt: string | null;
+  finishedAt: string | null;
+  current: boolean;
+}
+
+/** Ended attempts from the attempts table, and the attempt in progress from the task run itself. */
+function Attempts({ taskRun, attempts }: { taskRun: TaskRunRecord; attempts: AttemptRecord[] }) {
+  const workerName = useWorkerNames();
+  const rows: AttemptRow[] = attempts.map((a) => ({ ...a, queuedAt: null, current: false }));
+  const waiting = taskRun.status === 'queued' || taskRun.status === 'pending';
+  if ((taskRun.status === 'assigned' || taskRun.status === 'running') && !attempts.some((a) => a.attempt === taskRun.attempt)) {
+    rows.push({
+      attempt: taskRun.attempt,
+      workerId: taskRun.workerId,
+      status: taskRun.status,
+      error: null,
+      queuedAt: taskRun.availableAt,
+      assignedAt: taskRun.assignedAt,
+      startedAt: taskRun.startedAt,
+      finishedAt: null,
+      current: true,
+    });
+  }
+  if (rows.length === 0) return <div className="muted small">{waiting ? `Not started: ${taskRun.status}${taskRun.status === 'queued' ? ` since ${timeOfDay(taskRun.availableAt)}` : ''}.` : 'No attempts recorded.'}</div>;
+  return (
+    <ol className="attempts" data-testid="attempts">
+      {rows.map((a) => (
+        <li key={a.attempt} className="attempt">
+          <div className="attempt-head">
+            <span className="strong">#{a.attempt}</span>
+            <StatusPill status={a.status} />
+            <span className="muted small">on {workerName(a.workerId)}</span>
+            {a.current && <Spinner />}
+          </div>
+          <div className="attempt-steps">
+            {a.queuedAt && <Step label="queued" at={a.queuedAt} />}
+            <Step label="assigned" at={a.assignedAt} />
+            <Step label="started" at={a.startedAt} base={a.assignedAt} />
+            <Step label="finished" at={a.finishedAt} base={a.startedAt ?? a.assignedAt} />
+          </div>
+          {a.error && <div className="attempt-error">{a.error.message}</div>}
+        </li>
+      ))}
+    </ol>
+  );
+}
+
+function Step({ label, at, base }: { label: string; at: string | null; base?: string | null }) {
+  return (
+    <div className={`step ${at ? '' : 'step-missing'}`} title={dateTime(at)}>
+      <span className="step-label">{label}</span>
+      <span className="mono">{timeOfDay(at)}</span>
+      {at && base && <span className="muted mono small">+{formatDuration(durationMs(base, at))}</span>}
+    </div>
+  );
+}
+
+function Logs({ taskRun }: { taskRun: TaskRunRecord }) {
+  const running = taskRun.status === 'running' || taskRun.status === 'assigned';
+  const logs = useAdminQuery(`taskLogs:${taskRun.id}:${taskRun.attempt}:${taskRun.status}`, (c) => c.call('taskLogs', { taskRunId: taskRun.id, limit: 500 }), {
+    keepPrevious: true,
+    refreshOn: (c) => running && c.runIds.includes(taskRun.runId),
+  });
+  if (logs.error && !logs.data) return <div className="error-box small">{logs.error.message}</div>;
+  if (!logs.data) return <div className="muted small">Loading logs…</div>;
+  if (logs.data.lines.length === 0) return <div className="muted small">No log lines. Tasks write them with <code>ctx.log(message, level)</code>.</div>;
+  return (
+    <div className="logs" data-testid="task-logs">
+      {logs.data.lines.map((l) => (
+        <div key={l.id} className={`log log-${l.level}`}>
+          <span className="mono muted">{timeOfDay(l.createdAt)}</span>
+          <span className="log-attempt muted">#{l.attempt}</span>
+          <span className={`log-level log-level-${l.level}`}>{l.level}</span>
+          <span className="log-message">{l.message}</span>
+        </div>
+      ))}
+    </div>
+  );
+}
