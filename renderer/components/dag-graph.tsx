@@ -80,7 +80,7 @@ export function DagGraph(props: { shape: RunShape; stateOf(taskName: string): No
   const layout = useMemo(() => layoutShape(props.shape), [props.shape]);
   return (
     <div className="dag-scroll" data-testid={props.testId ?? 'dag'}>
-      <svg className="dag" width={layout.width} height={layout.height} viewBox={`0 0 ${layout.width} ${layout.height}`} role="img" aria-label="task graph">
+      <svg className="dag" width={layout.width} height={layout.height} style={{ maxWidth: '100%', height: 'auto' }} viewBox={`0 0 ${layout.width} ${layout.height}`} role="img" aria-label="task graph">
         <defs>
           <marker id="dag-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
             <path d="M0,0 L10,5 L0,10 z" className="dag-arrow" />

@@ -106,7 +106,7 @@ export function TaskPanel({ run, taskName, onClose, onChanged }: { run: DerivedR
             <JsonView value={taskRun.input} testId="task-input" />
           </Section>
           <Section title="Output">
-            <JsonView value={taskRun.output} testId="task-output" empty={taskRun.status === 'succeeded' ? 'null' : 'no output yet'} />
+            <JsonView value={taskRun.output} testId="task-output" empty={taskRun.status === 'succeeded' ? 'null' : taskRun.status === 'failed' || taskRun.status === 'cancelled' ? `none: the task ${taskRun.status}` : 'not finished yet'} />
           </Section>
           <Section title="Attempts">
             <Attempts taskRun={taskRun} attempts={run.attemptsOf(taskRun.id)} />
@@ -194,7 +194,7 @@ function Step({ label, at, base }: { label: string; at: string | null; base?: st
     <div className={`step ${at ? '' : 'step-missing'}`} title={dateTime(at)}>
       <span className="step-label">{label}</span>
       <span className="mono">{timeOfDay(at)}</span>
-      {at && base && <span className="muted mono small">+{formatDuration(durationMs(base, at))}</span>}
+      <span className="muted mono small">{at && base ? `+${formatDuration(durationMs(base, at))}` : ''}</span>
     </div>
   );
 }

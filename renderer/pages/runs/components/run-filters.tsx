@@ -88,7 +88,10 @@ function StatusMenu({ selected, onToggle, onClear }: { selected: RunStatus[]; on
   return (
     <div className="menu" ref={ref}>
       <button className={`select menu-button ${selected.length ? 'menu-button-active' : ''}`} onClick={() => setOpen(!open)} data-testid="status-filter" aria-haspopup="listbox" aria-expanded={open}>
-        {label}
+        <span className="truncate">{label}</span>
+        <span className="chevron" aria-hidden>
+          ▾
+        </span>
       </button>
       {open && (
         <div className="menu-popup" role="listbox" aria-multiselectable>

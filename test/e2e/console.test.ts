@@ -1,0 +1,265 @@
+// The console in a real browser against the built `cleaver serve` (dist/, made by `npm run build`, which
+// `npm test` runs first) and a real worker process: what a user does in it, end to end. Screenshots
+// of every page land in test-results/screenshots/ for a reviewer to look at.
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AdminApi, AdminMethod } from '../../shared/admin-api.ts';
+import { ROOT, kill, removeDir, spawnChild, spawnWorker, tempDir, type EngineProcess, type WorkerProcess } from '../integration/harness.ts';
+
+const CHROMIUM = process.env.CLEAVER_CHROMIUM ?? '/usr/bin/chromium';
+const BIN = join(ROOT, 'dist/engine/cli.js');
+const SCREENSHOTS = join(ROOT, 'test-results/screenshots');
+const haveBrowser = existsSync(CHROMIUM);
+
+if (!haveBrowser && process.env.CLEAVER_REQUIRE_BROWSER) {
+  throw new Error(`CLEAVER_REQUIRE_BROWSER is set but there is no browser at ${CHROMIUM}: install chromium (apt-get install chromium) or point CLEAVER_CHROMIUM at one`);
+}
+if (!haveBrowser) {
+  console.warn(`test/e2e/console.test.ts skipped: no browser at ${CHROMIUM}. Install chromium (or set CLEAVER_CHROMIUM) to run the console's browser tests; CI sets CLEAVER_REQUIRE_BROWSER=1 so they cannot be skipped there.`);
+}
+
+describe.skipIf(!haveBrowser)('the console in a browser, against cleaver serve and a worker', () => {
+  let dir: string;
+  let engine: EngineProcess;
+  let worker: WorkerProcess | null = null;
+  let browser: Browser;
+  let page: Page;
+  let consoleUrl: URL;
+  let token: string;
+  const socket = () => join(dir, 'e.sock');
+
+  /** The same HTTP API the console calls, for setting up data the scenario is not about. */
+  async function api<M extends AdminMethod>(method: M, params: Parameters<AdminApi[M]>[0]): Promise<Awaited<ReturnType<AdminApi[M]>>> {
+    const response = await fetch(new URL(`/api/${method}`, consoleUrl), {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(params),
+    });
+    const body = (await response.json()) as { ok: boolean; data: never; error?: { message: string } };
+    if (!body.ok) throw new Error(`${method}: ${body.error?.message}`);
+    return body.data;
+  }
+
+  const shot = (name: string) => page.screenshot({ path: join(SCREENSHOTS, `${name}.png`) });
+  const byTestId = (id: string) => `[data-testid="${id}"]`;
+  const go = async (hash: string) => {
+    await page.evaluate((h) => (location.hash = h), hash);
+  };
+  const runIdFromUrl = () => /#\/runs\/([0-9a-f-]{36})/.exec(page.url())?.[1];
+
+  async function triggerFromWorkflowsPage(name: string, input: string): Promise<string> {
+    await go('#/workflows');
+    await page.click(`[data-testid="workflows-row"][data-name="${name}"]`);
+    await page.waitForSelector(byTestId('trigger-input'));
+    await page.fill(byTestId('trigger-input'), input);
+    await page.click(byTestId('trigger-button'));
+    await page.waitForURL(/#\/runs\/[0-9a-f-]{36}/);
+    return runIdFromUrl()!;
+  }
+
+  beforeAll(async () => {
+    if (!existsSync(BIN) || !existsSync(join(ROOT, 'dist/renderer/index.html'))) {
+      throw new Error('the console e2e tests need the build: run `npm run build` (npm test does it first)');
+    }
+    dir = tempDir('clv-e2e-');
+    rmSync(SCREENSHOTS, { recursive: true, force: true });
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    engine = spawnChild([BIN, 'serve', '--data-dir', join(dir, 'data'), '--socket', socket(), '--console', '127.0.0.1:0', '--heartbeat-timeout', '1500ms'], {
+      env: { ...process.env, CLEAVER_CONSOLE_TOKEN: '' },
+      readyLine: ' ready\n',
+      what: 'cleaver serve',
+    });
+    await engine.ready;
+    const printed = /console: +(http:\/\/\S+)/.exec(engine.output())?.[1];
+    if (!printed) throw new Error(`cleaver serve printed no console URL:\n${engine.output()}`);
+    consoleUrl = new URL(printed);
+    token = /#token=(.+)$/.exec(printed)![1]!;
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    });
+    page = await browser.newPage({ viewport: { width: 1440, height: 900 }, colorScheme: 'dark' });
+    page.setDefaultTimeout(20_000);
+    page.on('pageerror', (e) => console.error('page error:', e.message));
+    await page.goto(consoleUrl.href);
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    if (worker) await kill(worker);
+    if (engine) await kill(engine, 'SIGTERM');
+    if (dir) removeDir(dir);
+  });
+
+  it('opens from the printed URL, drops the token from the address bar and goes live', async () => {
+    await page.waitForSelector(byTestId('page-runs'));
+    expect(page.url()).not.toContain('token=');
+    await page.waitForSelector(`${byTestId('live-state')}.live-live`);
+    await page.waitForSelector(byTestId('runs-empty'));
+    await shot('runs-empty');
+  });
+
+  it('without a token, explains where to find it', async () => {
+    const other = await browser.newPage({ viewport: { width: 1440, height: 900 }, colorScheme: 'dark' });
+    try {
+      await other.goto(new URL('/', consoleUrl).href);
+      const text = await other.textContent(byTestId('token-screen'));
+      expect(text).toContain('cleaver serve');
+      expect(text).toContain('console-token');
+      await other.screenshot({ path: join(SCREENSHOTS, 'token-needed.png') });
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('with no worker connected, shows the socket path and a worker to copy', async () => {
+    await page.keyboard.press('g');
+    await page.keyboard.press('k');
+    await page.waitForSelector(byTestId('workers-empty'));
+    expect(await page.textContent(byTestId('socket-path'))).toBe(`unix://${socket()}`);
+    expect(await page.textContent(`${byTestId('workers-empty')} pre`)).toContain("from 'cleaver/sdk'");
+    await shot('workers-empty');
+  });
+
+  it('shows the worker once it connects, with its slots and actions', async () => {
+    worker = spawnWorker({ dir, address: `unix://${socket()}`, tasks: ['echo', 'diamond', 'pipeline', 'patience', 'order-any'] });
+    await worker.ready;
+    const row = await page.waitForSelector(byTestId('workers-row'), { timeout: 10_000 });
+    const text = await row.textContent();
+    expect(text).toContain('0/10');
+    expect(text).toContain('diamond:a');
+  });
+
+  it('triggers the diamond workflow from the Workflows page and watches every node succeed', { timeout: 60_000 }, async () => {
+    await go('#/workflows');
+    await page.waitForSelector('[data-testid="workflows-row"][data-name="diamond"]');
+    await shot('workflows');
+    await page.click('[data-testid="workflows-row"][data-name="diamond"]');
+    await page.waitForSelector(byTestId('workflow-dag'));
+    // A bad input is refused before anything is sent.
+    await page.fill(byTestId('trigger-input'), '{"n": ');
+    expect(await page.textContent(byTestId('trigger-problem'))).toMatch(/not valid JSON/);
+    expect(await page.isDisabled(byTestId('trigger-button'))).toBe(true);
+    await shot('workflow-detail');
+
+    await page.fill(byTestId('trigger-input'), '{"n":3}');
+    await page.click(byTestId('trigger-button'));
+    await page.waitForURL(/#\/runs\/[0-9a-f-]{36}/);
+    for (const task of ['a', 'b', 'c', 'd', 'e']) await page.waitForSelector(`[data-testid="dag-node-${task}"][data-status="succeeded"]`);
+    await page.waitForSelector(`${byTestId('run-detail-status')}[data-status="succeeded"]`);
+    await page.click(byTestId('dag-node-e'));
+    expect(await page.textContent(byTestId('task-output'))).toContain('"v": 100');
+    await shot('run-dag');
+    await page.click(byTestId('tab-timeline'));
+    await page.waitForSelector(byTestId('gantt-row-e'));
+    await shot('run-timeline');
+  });
+
+  it("opens a failed task's error, replays from it once fixed, and the run succeeds", { timeout: 60_000 }, async () => {
+    const marker = join(dir, 'transform-broken');
+    writeFileSync(marker, '');
+    const runId = await triggerFromWorkflowsPage('pipeline', JSON.stringify({ marker }));
+    await page.waitForSelector(`${byTestId('run-detail-status')}[data-status="failed"]`, { timeout: 30_000 });
+    await page.waitForSelector('[data-testid="dag-node-transform"][data-status="failed"]');
+    expect(await page.getAttribute(byTestId('dag-node-load'), 'data-status')).toBe('cancelled');
+    await page.click(byTestId('dag-node-transform'));
+    await page.waitForSelector(byTestId('task-panel'));
+    expect(await page.textContent(byTestId('task-error'))).toContain('transform is broken while the marker file exists');
+    await shot('run-failed-task');
+
+    rmSync(marker);
+    await page.click(byTestId('replay-from-task'));
+    await page.waitForSelector(`${byTestId('run-detail-status')}[data-status="succeeded"]`, { timeout: 30_000 });
+    await page.waitForSelector('[data-testid="dag-node-load"][data-status="succeeded"]');
+    expect(runIdFromUrl()).toBe(runId);
+    // Esc closes the panel.
+    await page.keyboard.press('Escape');
+    await page.waitForSelector(byTestId('task-panel'), { state: 'detached' });
+  });
+
+  it('filters runs by status on the server', { timeout: 60_000 }, async () => {
+    const marker = join(dir, 'stays-broken');
+    writeFileSync(marker, '');
+    const { runId: failing } = await api('workflowTrigger', { name: 'pipeline', input: { marker } });
+    await waitForRun(failing, 'failed');
+    await go('#/runs');
+    await page.waitForSelector(`[data-testid="runs-row"][data-run-id="${failing}"]`);
+    await shot('runs');
+
+    await page.click(byTestId('status-filter'));
+    await page.click(`${byTestId('status-option-failed')} input`);
+    await page.keyboard.press('Escape');
+    await page.waitForFunction(() => {
+      const rows = [...document.querySelectorAll('[data-testid="runs-row"]')];
+      return rows.length > 0 && rows.every((r) => r.getAttribute('data-status') === 'failed');
+    });
+    expect(await runRows()).toEqual([{ id: failing, status: 'failed' }]);
+    expect(page.url()).toContain('status=failed');
+    await shot('runs-filtered-failed');
+
+    await page.click(byTestId('status-filter'));
+    await page.click(`${byTestId('status-option-failed')} input`);
+    await page.click(`${byTestId('status-option-succeeded')} input`);
+    await page.keyboard.press('Escape');
+    await page.waitForFunction(() => {
+      const rows = [...document.querySelectorAll('[data-testid="runs-row"]')];
+      return rows.length > 0 && rows.every((r) => r.getAttribute('data-status') === 'succeeded');
+    });
+    const succeeded = await runRows();
+    // diamond and the replayed pipeline.
+    expect(succeeded).toHaveLength(2);
+    expect(succeeded.map((r) => r.id)).not.toContain(failing);
+  });
+
+  it('cancels a running run from its page', { timeout: 60_000 }, async () => {
+    await triggerFromWorkflowsPage('patience', '{}');
+    await page.waitForSelector('[data-testid="dag-node-wait"][data-status="running"]');
+    await page.waitForSelector('[data-testid="dag-node-after"][data-status="pending"]');
+    await shot('run-running');
+    await page.click(byTestId('cancel-run'));
+    await page.waitForSelector(`${byTestId('run-detail-status')}[data-status="cancelled"]`);
+    await page.waitForSelector('[data-testid="dag-node-wait"][data-status="cancelled"]');
+    await page.waitForSelector('[data-testid="dag-node-after"][data-status="cancelled"]');
+  });
+
+  it('lists events with the runs they triggered, and replays one', { timeout: 60_000 }, async () => {
+    const pushed = await api('eventsPush', { events: [{ key: 'order:created', payload: { id: 7 } }] });
+    const [event] = pushed.events;
+    expect(event!.runIds).toHaveLength(1);
+    await page.keyboard.press('g');
+    await page.keyboard.press('e');
+    const row = `[data-testid="events-row"][data-key="order:created"]`;
+    await page.waitForSelector(`${row} ${byTestId('event-run-link')}`);
+    await page.click(`${row} ${byTestId('event-replay')}`);
+    await page.waitForFunction((sel) => document.querySelectorAll(`${sel} [data-testid="event-run-link"]`).length === 2, row);
+    await shot('events');
+  });
+
+  it('shows the connected worker on the Workers page, in the light theme too', async () => {
+    await go('#/workers');
+    await page.waitForSelector(byTestId('workers-row'));
+    await shot('workers');
+    await page.click(byTestId('theme-toggle'));
+    await page.waitForFunction(() => document.documentElement.dataset.theme === 'light');
+    await go('#/runs');
+    await page.waitForSelector(byTestId('runs-row'));
+    await shot('runs-light');
+    await page.click(byTestId('theme-toggle'));
+  });
+
+  async function runRows(): Promise<Array<{ id: string; status: string }>> {
+    return page.$$eval('[data-testid="runs-row"]', (rows) => rows.map((r) => ({ id: r.getAttribute('data-run-id')!, status: r.getAttribute('data-status')! })));
+  }
+
+  async function waitForRun(runId: string, status: string): Promise<void> {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const { run } = await api('runGet', { runId });
+      if (run.status === status) return;
+      if (Date.now() > deadline) throw new Error(`run ${runId} is ${run.status}, not ${status}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+});
