@@ -4,14 +4,16 @@
  * dashed lines, because that is when they run.
  */
 import dagre from '@dagrejs/dagre';
-import { useMemo } from 'react';
+import { useLayoutEffect, useMemo, useRef, useState } from 'react';
 import type { RunShape } from '../../shared/admin-api.ts';
 import type { TaskRunKind } from '../../shared/types.ts';
 import type { AnyStatus } from './status-pill.tsx';
 
-const NODE_W = 176;
+const NODE_W = 156;
 const NODE_H = 52;
 const PAD = 24;
+/** A graph wider than its box is shrunk down to this scale to fit, and scrolls beyond it (text stays readable). */
+const MIN_SCALE = 0.75;
 
 export interface NodeState {
   status: AnyStatus;
@@ -32,7 +34,7 @@ function isHook(kind: TaskRunKind): boolean {
 
 export function layoutShape(shape: RunShape): Layout {
   const g = new dagre.graphlib.Graph();
-  g.setGraph({ rankdir: 'LR', nodesep: 20, ranksep: 60, marginx: PAD, marginy: PAD });
+  g.setGraph({ rankdir: 'LR', nodesep: 18, ranksep: 48, marginx: PAD, marginy: PAD });
   g.setDefaultEdgeLabel(() => ({}));
   for (const n of shape.nodes) g.setNode(n.taskName, { width: NODE_W, height: NODE_H });
   for (const e of shape.edges) g.setEdge(e.from, e.to);
@@ -78,9 +80,19 @@ function path(points: Array<{ x: number; y: number }>): string {
 
 export function DagGraph(props: { shape: RunShape; stateOf(taskName: string): NodeState; selected?: string | null; onSelect?(taskName: string): void; testId?: string }) {
   const layout = useMemo(() => layoutShape(props.shape), [props.shape]);
+  const box = useRef<HTMLDivElement>(null);
+  const [boxWidth, setBoxWidth] = useState<number | null>(null);
+  useLayoutEffect(() => {
+    const el = box.current;
+    if (!el) return;
+    const observer = new ResizeObserver(() => setBoxWidth(el.clientWidth - 12));
+    observer.observe(el);
+    return () => observer.disconnect();
+  }, []);
+  const scale = boxWidth ? Math.min(1, Math.max(MIN_SCALE, boxWidth / layout.width)) : 1;
   return (
-    <div className="dag-scroll" data-testid={props.testId ?? 'dag'}>
-      <svg className="dag" width={layout.width} height={layout.height} style={{ maxWidth: '100%', height: 'auto' }} viewBox={`0 0 ${layout.width} ${layout.height}`} role="img" aria-label="task graph">
+    <div className="dag-scroll" ref={box} data-testid={props.testId ?? 'dag'}>
+      <svg className="dag" width={layout.width * scale} height={layout.height * scale} viewBox={`0 0 ${layout.width} ${layout.height}`} role="img" aria-label="task graph">
         <defs>
           <marker id="dag-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
             <path d="M0,0 L10,5 L0,10 z" className="dag-arrow" />
@@ -118,7 +130,7 @@ export function DagGraph(props: { shape: RunShape; stateOf(taskName: string): No
               <rect className="dag-node-box" width={NODE_W} height={NODE_H} rx={7} />
               <rect className="dag-node-bar" width={4} height={NODE_H - 12} x={7} y={6} rx={2} />
               <text className="dag-node-name" x={20} y={22}>
-                {n.taskName.length > 20 ? `${n.taskName.slice(0, 19)}…` : n.taskName}
+                {n.taskName.length > 18 ? `${n.taskName.slice(0, 17)}…` : n.taskName}
               </text>
               <text className="dag-node-detail" x={20} y={39}>
                 {isHook(n.kind) ? `${n.kind.replace('_', ' ')} · ` : ''}
