@@ -21,7 +21,7 @@ function startConnection(): void {
     onUnauthorized: () => {
       forgetToken();
       useApp.getState().client?.close();
-      useApp.getState().setClient(null, true);
+      useApp.getState().setClient(null, true, true);
     },
   });
   if (connection.kind === 'needs-token') {
@@ -35,6 +35,7 @@ function startConnection(): void {
 export function App() {
   const client = useApp((s) => s.client);
   const needsToken = useApp((s) => s.needsToken);
+  const tokenRejected = useApp((s) => s.tokenRejected);
   const theme = useApp((s) => s.theme);
 
   useLayoutEffect(() => {
@@ -53,7 +54,7 @@ export function App() {
     t: () => useApp.getState().toggleTheme(),
   });
 
-  if (needsToken) return <TokenScreen onToken={startConnection} />;
+  if (needsToken) return <TokenScreen onToken={startConnection} rejected={tokenRejected} />;
   if (!client) return null;
   return (
     <div className="shell">

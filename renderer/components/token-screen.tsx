@@ -2,12 +2,17 @@
 import { useState } from 'react';
 import { saveToken } from '../api/token.ts';
 
-export function TokenScreen({ onToken }: { onToken(): void }) {
+export function TokenScreen({ onToken, rejected }: { onToken(): void; rejected: boolean }) {
   const [token, setToken] = useState('');
   return (
     <div className="token-screen" data-testid="token-screen">
       <div className="token-card">
         <h1>Cleaver console</h1>
+        {rejected && (
+          <div className="field-error" role="alert" data-testid="token-rejected">
+            The engine refused this token: it may have been restarted with another one. Open the URL it prints now, or paste the current token.
+          </div>
+        )}
         <p>
           This console needs the engine's access token. Open the exact URL that <code>cleaver serve</code> printed when it started — it carries
           the token after <code>#token=</code>:

@@ -27,15 +27,14 @@ export interface QueryState<T> {
 export function useAdminQuery<T>(
   key: string,
   fetcher: (client: AdminClient) => Promise<T>,
-  options: { refreshOn?: (change: AdminChange) => boolean; keepPrevious?: boolean; enabled?: boolean } = {},
+  options: { refreshOn?: (change: AdminChange) => boolean; keepPrevious?: boolean } = {},
 ): QueryState<T> {
   const client = useClient();
-  const enabled = options.enabled ?? true;
   const [state, setState] = useState<{ key: string; data: T | undefined; error: Error | null; refreshing: boolean }>({
     key,
     data: undefined,
     error: null,
-    refreshing: enabled,
+    refreshing: true,
   });
   const fetcherRef = useRef(fetcher);
   fetcherRef.current = fetcher;
@@ -46,7 +45,6 @@ export function useAdminQuery<T>(
   const generation = useRef(0);
 
   const run = useCallback(() => {
-    if (!enabled) return;
     if (inFlight.current) {
       again.current = true;
       return;
@@ -69,13 +67,13 @@ export function useAdminQuery<T>(
         run();
       }
     });
-  }, [client, key, enabled]);
+  }, [client, key]);
 
   useEffect(() => {
     generation.current += 1;
     inFlight.current = false;
     again.current = false;
-    if (!options.keepPrevious) setState({ key, data: undefined, error: null, refreshing: enabled });
+    if (!options.keepPrevious) setState({ key, data: undefined, error: null, refreshing: true });
     run();
     const timer = setInterval(() => {
       if (!document.hidden) run();

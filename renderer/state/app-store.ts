@@ -20,10 +20,12 @@ function initialTheme(): Theme {
 interface AppState {
   client: AdminClient | null;
   needsToken: boolean;
+  /** The engine refused the token this tab had (it changed, or was mistyped). */
+  tokenRejected: boolean;
   live: LiveState;
   theme: Theme;
   notices: Notice[];
-  setClient(client: AdminClient | null, needsToken: boolean): void;
+  setClient(client: AdminClient | null, needsToken: boolean, tokenRejected?: boolean): void;
   setLive(live: LiveState): void;
   toggleTheme(): void;
   notify(kind: Notice['kind'], message: string): void;
@@ -35,10 +37,11 @@ let nextNoticeId = 1;
 export const useApp = create<AppState>((set, get) => ({
   client: null,
   needsToken: false,
+  tokenRejected: false,
   live: 'connecting',
   theme: initialTheme(),
   notices: [],
-  setClient: (client, needsToken) => set({ client, needsToken }),
+  setClient: (client, needsToken, tokenRejected = false) => set({ client, needsToken, tokenRejected }),
   setLive: (live) => set({ live }),
   toggleTheme: () => {
     const theme = get().theme === 'dark' ? 'light' : 'dark';

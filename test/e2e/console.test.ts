@@ -84,7 +84,7 @@ describe.skipIf(!haveBrowser)('the console in a browser, against cleaver serve a
     page.setDefaultTimeout(20_000);
     page.on('pageerror', (e) => console.error('page error:', e.message));
     await page.goto(consoleUrl.href);
-  });
+  }, 120_000);
 
   afterAll(async () => {
     await browser?.close();
