@@ -4,11 +4,14 @@
  * engine or the SDK. Every mistake a user can make here is answered with what to do instead.
  */
 import { parseArgs } from 'node:util';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { openDriver } from './db/open-driver.ts';
 import type { Driver } from './db/driver.ts';
 import { Engine } from './engine.ts';
-import { createLogger } from './log.ts';
+import { consoleToken, consoleTokenPath } from './admin/console-token.ts';
+import { defaultConsoleDir, isLoopbackHost, startAdminHttp, type AdminHttpServer } from './admin/http-server.ts';
+import { createLogger, type Logger } from './log.ts';
 import { migrate, schemaStatus } from './sql/migrate.ts';
 import { ENGINE_VERSION } from './version.ts';
 import { Cleaver } from '../sdk/client.ts';
@@ -21,6 +24,7 @@ const USAGE = `cleaver ${ENGINE_VERSION} — a durable task queue
 Usage:
   cleaver serve   [--data-dir DIR | --database-url URL [--schema S]] [--socket PATH] [--listen tcp://HOST:PORT] [--token T]
                   [--max-frame-bytes N] [--heartbeat-timeout 12s] [--enqueue-commit durable|relaxed]
+                  [--console HOST:PORT|off]   (the console and its HTTP API; default 127.0.0.1:7878)
   cleaver migrate [--data-dir DIR | --database-url URL [--schema S]] [--status]
   cleaver run <task> --input JSON [--metadata JSON] [--wait] [--address ADDR] [--token T]
   cleaver status  [--address ADDR] [--token T]
@@ -36,6 +40,7 @@ Environment:
   CLEAVER_DATABASE_SCHEMA  the Postgres schema to use (default: the connection's search_path)
   CLEAVER_ADDRESS       where clients find the engine (unix:///path or tcp://host:port)
   CLEAVER_TOKEN         token for TCP listeners and clients
+  CLEAVER_CONSOLE_TOKEN the console's token (default: kept in <data dir>/console-token)
 `;
 
 class UsageError extends Error {}
@@ -108,9 +113,11 @@ async function serve(args: string[]): Promise<number> {
         'max-frame-bytes': { type: 'string' },
         'heartbeat-timeout': { type: 'string' },
         'enqueue-commit': { type: 'string' },
+        console: { type: 'string' },
       },
     }),
   );
+  const consoleAddress = parseConsoleAddress(values.console);
   const enqueueCommit = values['enqueue-commit'] ?? 'durable';
   if (enqueueCommit !== 'durable' && enqueueCommit !== 'relaxed') throw new UsageError('--enqueue-commit takes durable or relaxed');
   let tcp: { host: string; port: number } | null = null;
@@ -141,13 +148,14 @@ async function serve(args: string[]): Promise<number> {
     heartbeatIntervalMs: heartbeatTimeoutMs ? Math.max(100, Math.floor(heartbeatTimeoutMs / 5)) : undefined,
     log,
   });
+  let consoleServer: { server: AdminHttpServer; token: string } | null = null;
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info('engine stopping', { signal });
-    void engine
-      .stop()
+    void (consoleServer?.server.close() ?? Promise.resolve())
+      .then(() => engine.stop())
       .then(() => driver.close())
       .then(
         () => {
@@ -164,6 +172,7 @@ async function serve(args: string[]): Promise<number> {
   process.on('SIGINT', () => shutdown('SIGINT'));
   try {
     await engine.start();
+    if (consoleAddress) consoleServer = await serveConsole({ ...consoleAddress, engine, dataDir, log });
   } catch (e: unknown) {
     await engine.stop().catch(() => undefined);
     await driver.close().catch(() => undefined);
@@ -174,9 +183,52 @@ async function serve(args: string[]): Promise<number> {
   out(`  database:  ${driver.kind === 'pglite' ? `embedded PGlite in ${join(dataDir, 'pgdata')}` : `Postgres ${driver.description}${enqueueCommit === 'relaxed' ? ' (relaxed enqueue commits)' : ''}`}`);
   for (const address of engine.addresses) out(`  listening: ${address}${address.startsWith('tcp://') ? ' (token required)' : ''}`);
   if (engine.addresses[0]) out(`  workers connect with CLEAVER_ADDRESS=${engine.addresses[0]}`);
+  if (consoleServer) out(`  console:   ${consoleServer.server.url}/#token=${consoleServer.token}`);
   // Last, so whoever waits for "ready" has the addresses above already.
   out(`engine ${engine.id} ready`);
   return new Promise<number>(() => undefined); // runs until a signal
+}
+
+const DEFAULT_CONSOLE = { host: '127.0.0.1', port: 7878 };
+
+/** `--console HOST:PORT`, `[::1]:PORT`, `PORT` or `off`; null when off. */
+function parseConsoleAddress(flag: string | undefined): { host: string; port: number; explicit: boolean } | null {
+  if (flag === undefined) return { ...DEFAULT_CONSOLE, explicit: false };
+  if (flag === 'off') return null;
+  const match = /^(?:(\[[0-9a-fA-F:.]+\]|[^:\s\[\]]+):)?(\d{1,5})$/.exec(flag);
+  const port = Number(match?.[2]);
+  if (!match || port > 65535) throw new UsageError(`--console takes HOST:PORT (e.g. 127.0.0.1:9000), a port, or off; got ${JSON.stringify(flag)}`);
+  return { host: match[1]?.replace(/^\[|\]$/g, '') ?? DEFAULT_CONSOLE.host, port, explicit: true };
+}
+
+/**
+ * Serves the console and its API. When the default port is taken (another engine, a test run) the
+ * engine keeps running without it and says so; a port asked for explicitly must be available.
+ */
+async function serveConsole(options: {
+  host: string;
+  port: number;
+  explicit: boolean;
+  engine: Engine;
+  dataDir: string;
+  log: Logger;
+}): Promise<{ server: AdminHttpServer; token: string } | null> {
+  const { host, port, engine, dataDir, log } = options;
+  const token = consoleToken(dataDir);
+  if (!isLoopbackHost(host)) {
+    log.warn('the console listens beyond this machine: anyone who can reach it and has the token can administer every run, over unencrypted HTTP; prefer 127.0.0.1 and an SSH tunnel', { address: `${host}:${port}` });
+  }
+  const staticDir = defaultConsoleDir();
+  try {
+    const server = await startAdminHttp({ admin: engine.admin, changes: engine.changes, host, port, token, staticDir, log });
+    if (!existsSync(join(staticDir, 'index.html'))) log.warn('the console is not built; its API works, but run `npm run build` to get the pages', { expected: staticDir });
+    if (!process.env.CLEAVER_CONSOLE_TOKEN) log.info('console token', { file: consoleTokenPath(dataDir) });
+    return { server, token };
+  } catch (e: unknown) {
+    if (options.explicit) throw e;
+    log.warn('console not served', { error: toError(e).message });
+    return null;
+  }
 }
 
 async function migrateCommand(args: string[]): Promise<number> {
