@@ -25,7 +25,7 @@ describe('cleaver bin and plain-JavaScript SDK', () => {
   beforeAll(async () => {
     dir = tempDir();
     address = `unix://${join(dir, 'e.sock')}`;
-    engine = spawnChild([BIN, 'serve', '--data-dir', join(dir, 'data'), '--socket', join(dir, 'e.sock')], { env: process.env, readyLine: ' ready\n', what: 'cleaver serve' });
+    engine = spawnChild([BIN, 'serve', '--data-dir', join(dir, 'data'), '--socket', join(dir, 'e.sock'), '--console', '127.0.0.1:0'], { env: process.env, readyLine: ' ready\n', what: 'cleaver serve' });
     await engine.ready;
   });
 

@@ -77,7 +77,8 @@ export function spawnWorker(options: { dir: string; tasks?: string[]; slots?: nu
 
 /** `cleaver serve` as a child process (from source), for tests that kill the engine. */
 export function spawnEngine(options: { dir: string; args: string[] }): EngineProcess {
-  return spawnChild(['--import', 'tsx', CLI, 'serve', '--socket', join(options.dir, 'engine.sock'), '--heartbeat-timeout', '1500ms', ...options.args], {
+  // No console: these tests are about the engine, and parallel files must not contend for its port.
+  return spawnChild(['--import', 'tsx', CLI, 'serve', '--socket', join(options.dir, 'engine.sock'), '--heartbeat-timeout', '1500ms', '--console', 'off', ...options.args], {
     env: { ...process.env, CLEAVER_DATA_DIR: join(options.dir, 'data') },
     readyLine: ' ready\n',
     what: 'engine',
