@@ -1,6 +1,7 @@
 /**
  * main's half of the IPC transport (shared/admin-transport.ts): one `ipcMain.handle` per contract
- * method, each answering with an AdminResult. Nothing is thrown across IPC: Electron would replace the
+ * method, each answering with an AdminResult. connections-ipc.ts registers the connections contract
+ * the same way (registerContractIpc). Nothing is thrown across IPC: Electron would replace the
  * error with a generic "Error invoking remote method" and lose its code.
  */
 import type { IpcMain, IpcMainInvokeEvent } from 'electron';
@@ -21,19 +22,42 @@ export interface TrustedSenders {
 export type AdminInvokeEvent = Pick<IpcMainInvokeEvent, 'sender' | 'senderFrame'>;
 
 export function registerAdminIpc(ipcMain: AdminIpcMain, getAdmin: () => AdminApi | null, trusted: TrustedSenders): () => void {
-  const channels = ADMIN_METHODS.map((method) => {
-    const channel = ADMIN_IPC_PREFIX + method;
+  return registerContractIpc(ipcMain, {
+    prefix: ADMIN_IPC_PREFIX,
+    methods: ADMIN_METHODS,
+    trusted,
+    target: getAdmin,
+    unavailable: 'no database is connected right now (a connection is being opened or failed); pick a connection and try again',
+  });
+}
+
+/**
+ * One `ipcMain.handle` per method of a contract (`prefix + method`), shared by the admin and the
+ * connections contracts: callers checked, the implementation asked for on every call (so a
+ * connection switch needs no re-registration), the answer always an AdminResult.
+ */
+export function registerContractIpc<Api extends object>(
+  ipcMain: AdminIpcMain,
+  options: {
+    prefix: string;
+    methods: ReadonlyArray<keyof Api & string>;
+    trusted: TrustedSenders;
+    /** The implementation now; null while there is none (answered with a CONNECTION error saying `unavailable`). */
+    target: () => Api | null;
+    unavailable?: string;
+  },
+): () => void {
+  const channels = options.methods.map((method) => {
+    const channel = options.prefix + method;
     ipcMain.handle(channel, async (event: AdminInvokeEvent, params: unknown): Promise<AdminResult> => {
-      const refusal = senderRefusal(event, trusted);
+      const refusal = senderRefusal(event, options.trusted);
       if (refusal) return { ok: false, error: { name: 'CleaverError', code: 'UNAUTHORIZED', message: refusal } };
-      const admin = getAdmin();
-      if (!admin) {
-        return { ok: false, error: { name: 'CleaverError', code: 'CONNECTION', message: 'no database is connected right now (a connection is being opened or failed); pick a connection and try again' } };
-      }
+      const api = options.target();
+      if (!api) return { ok: false, error: { name: 'CleaverError', code: 'CONNECTION', message: options.unavailable ?? 'the desktop app cannot answer right now; try again' } };
       try {
-        // AdminService checks every params object itself; IPC only carries it.
-        const call = admin[method] as (params: unknown) => Promise<unknown>;
-        return { ok: true, data: await call.call(admin, params ?? {}) };
+        // The implementation checks every params object itself; IPC only carries it.
+        const call = api[method] as unknown as (params: unknown) => Promise<unknown>;
+        return { ok: true, data: await call.call(api, params ?? {}) };
       } catch (e: unknown) {
         return { ok: false, error: toWireError(e) };
       }
@@ -47,9 +71,9 @@ export function registerAdminIpc(ipcMain: AdminIpcMain, getAdmin: () => AdminApi
 
 function senderRefusal(event: AdminInvokeEvent, trusted: TrustedSenders): string | null {
   const frame = event.senderFrame;
-  if (!trusted.webContents().some((wc) => wc.id === event.sender.id)) return 'admin calls are accepted from the console window only';
-  if (!frame || frame.parent !== null) return 'admin calls are accepted from the console page itself, not from frames inside it';
-  if (!isRendererUrl(trusted.renderer, frame.url)) return `admin calls are not accepted from ${frame.url}: the console window left the console`;
+  if (!trusted.webContents().some((wc) => wc.id === event.sender.id)) return 'calls are accepted from the console window only';
+  if (!frame || frame.parent !== null) return 'calls are accepted from the console page itself, not from frames inside it';
+  if (!isRendererUrl(trusted.renderer, frame.url)) return `calls are not accepted from ${frame.url}: the console window left the console`;
   return null;
 }
 

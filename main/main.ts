@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { toError } from '../shared/errors.ts';
 import { ConnectionManager, migrationQuestion } from './connections.ts';
+import { connectionsService, registerConnectionsIpc } from './connections-ipc.ts';
 import { forwardChanges, registerAdminIpc } from './ipc.ts';
 import { ProfileStore } from './profiles.ts';
 import { TRAY_ICON_DATA_URL } from './tray-icon.ts';
@@ -44,11 +45,17 @@ app.whenReady().then(async () => {
   const manager = new ConnectionManager({
     userDataDir,
     profiles,
-    confirmMigration: async (profile, status) =>
-      (await dialog.showMessageBox({ type: 'warning', buttons: ['Migrate', 'Cancel'], defaultId: 1, cancelId: 1, ...migrationQuestion(profile, status) })).response === 0,
+    // Attached to the console window (modal there); Cancel is the default and what Esc or closing means.
+    confirmMigration: async (profile, status) => {
+      const options = { type: 'warning' as const, buttons: ['Migrate', 'Cancel'], defaultId: 1, cancelId: 1, noLink: true, ...migrationQuestion(profile, status) };
+      const answer = window && !window.isDestroyed() ? await dialog.showMessageBox(window, options) : await dialog.showMessageBox(options);
+      return answer.response === 0;
+    },
   });
   connections = manager;
-  registerAdminIpc(ipcMain, () => manager.admin, { renderer, webContents: () => (window && !window.isDestroyed() ? [window.webContents] : []) });
+  const trusted = { renderer, webContents: () => (window && !window.isDestroyed() ? [window.webContents] : []) };
+  registerAdminIpc(ipcMain, () => manager.admin, trusted);
+  registerConnectionsIpc(ipcMain, connectionsService({ profiles, manager }), trusted);
   await manager.open('local');
   if (quitting) return;
   showConsole();

@@ -1,11 +1,13 @@
 /** The shell: connection, theme, sidebar, page routing and the global keys. */
-import { useEffect, useLayoutEffect } from 'react';
+import { useEffect, useLayoutEffect, useMemo } from 'react';
 import { connect } from './api/connect.ts';
+import { desktopConnections } from './api/connections-client.ts';
 import { forgetToken } from './api/token.ts';
 import { Notices } from './components/notices.tsx';
 import { Sidebar } from './components/sidebar.tsx';
 import { TokenScreen } from './components/token-screen.tsx';
 import { focusFilter, useHotkeys } from './hooks/use-hotkeys.ts';
+import { ConnectionsPage } from './pages/connections/index.tsx';
 import { EventsPage } from './pages/events/index.tsx';
 import { RunDetailPage } from './pages/run-detail/index.tsx';
 import { RunsPage } from './pages/runs/index.tsx';
@@ -50,6 +52,9 @@ export function App() {
     'g w': () => navigate('/workflows'),
     'g k': () => navigate('/workers'),
     'g e': () => navigate('/events'),
+    'g c': () => {
+      if (desktopConnections()) navigate('/connections');
+    },
     '/': () => focusFilter(),
     t: () => useApp.getState().toggleTheme(),
   });
@@ -70,6 +75,7 @@ export function App() {
 function Page() {
   const route = useRoute();
   const [section, id] = route.path;
+  const connections = useMemo(() => desktopConnections(), []);
   switch (section) {
     case 'runs':
       return id ? <RunDetailPage key={id} runId={id} query={route.query} /> : <RunsPage query={route.query} />;
@@ -79,6 +85,8 @@ function Page() {
       return <WorkersPage />;
     case 'events':
       return <EventsPage query={route.query} />;
+    case 'connections':
+      return connections ? <ConnectionsPage connections={connections} /> : <RunsPage query={route.query} />;
     default:
       return <RunsPage query={route.query} />;
   }

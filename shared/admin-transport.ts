@@ -12,9 +12,11 @@
  *
  * Electron IPC (main/ serves it; the renderer in the desktop app uses it): one channel per method,
  * `ADMIN_IPC_PREFIX + method`, invoked with the params; changes arrive on ADMIN_CHANGE_CHANNEL. The
- * preload exposes exactly an AdminBridge as `window.cleaver`.
+ * preload exposes exactly an AdminBridge as `window.cleaver`; in the desktop app it also carries the
+ * connections contract (connections-api.ts) as `window.cleaver.connections`.
  */
 import type { AdminApi, AdminChange, AdminMethod } from './admin-api.ts';
+import type { ConnectionsBridge } from './connections-api.ts';
 import type { WireError } from './errors.ts';
 
 export type AdminResult<T = unknown> = { ok: true; data: T } | { ok: false; error: WireError };
@@ -27,4 +29,6 @@ export const ADMIN_CHANGE_CHANNEL = 'cleaver:change';
 export interface AdminBridge {
   call<M extends AdminMethod>(method: M, params: Parameters<AdminApi[M]>[0]): Promise<AdminResult<Awaited<ReturnType<AdminApi[M]>>>>;
   onChange(listener: (change: AdminChange) => void): () => void;
+  /** Present only in the desktop app, where the console can switch databases. */
+  connections?: ConnectionsBridge;
 }

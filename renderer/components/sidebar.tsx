@@ -1,3 +1,5 @@
+import { useMemo } from 'react';
+import { desktopConnections } from '../api/connections-client.ts';
 import { useRoute } from '../router.ts';
 import { useApp } from '../state/app-store.ts';
 import { useAdminQuery } from '../hooks/use-admin-query.ts';
@@ -9,6 +11,9 @@ const ITEMS = [
   { id: 'events', label: 'Events', key: 'g e', icon: 'M9 2 4 9h4l-1 5 5-7H8z' },
 ] as const;
 
+/** Only in the desktop app, whose bridge can switch databases; the browser console is tied to its server. */
+const CONNECTIONS_ITEM = { id: 'connections', label: 'Connections', key: 'g c', icon: 'M3 4.5c0-1.1 2.2-2 5-2s5 .9 5 2-2.2 2-5 2-5-.9-5-2zM3 4.5v7c0 1.1 2.2 2 5 2s5-.9 5-2v-7M3 8c0 1.1 2.2 2 5 2s5-.9 5-2' } as const;
+
 export function Sidebar() {
   const route = useRoute();
   const section = route.path[0] ?? 'runs';
@@ -16,7 +21,9 @@ export function Sidebar() {
   const theme = useApp((s) => s.theme);
   const toggleTheme = useApp((s) => s.toggleTheme);
   const client = useApp((s) => s.client);
-  const info = useAdminQuery('engineInfo', (c) => c.call('engineInfo', {}), { keepPrevious: true });
+  // A connection switch announces that everything changed: the footer then names the new database at once.
+  const info = useAdminQuery('engineInfo', (c) => c.call('engineInfo', {}), { keepPrevious: true, refreshOn: (c) => c.workers && c.workflows });
+  const items = useMemo(() => (desktopConnections() ? [...ITEMS, CONNECTIONS_ITEM] : ITEMS), []);
   return (
     <nav className="sidebar">
       <div className="brand">
@@ -26,7 +33,7 @@ export function Sidebar() {
         <span>Cleaver</span>
       </div>
       <ul className="nav">
-        {ITEMS.map((item) => (
+        {items.map((item) => (
           <li key={item.id}>
             <a href={`#/${item.id}`} className={section === item.id ? 'nav-item active' : 'nav-item'} data-testid={`nav-${item.id}`}>
               <svg width="16" height="16" viewBox="0 0 16 16" aria-hidden>
