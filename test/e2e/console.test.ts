@@ -64,7 +64,7 @@ describe.skipIf(!haveBrowser)('the console in a browser, against cleaver serve a
       throw new Error('the console e2e tests need the build: run `npm run build` (npm test does it first)');
     }
     dir = tempDir('clv-e2e-');
-    rmSync(SCREENSHOTS, { recursive: true, force: true });
+    // Each run overwrites its own files; the desktop-bridge suite writes beside them, maybe in parallel.
     mkdirSync(SCREENSHOTS, { recursive: true });
     engine = spawnChild([BIN, 'serve', '--data-dir', join(dir, 'data'), '--socket', socket(), '--console', '127.0.0.1:0', '--heartbeat-timeout', '1500ms'], {
       env: { ...process.env, CLEAVER_CONSOLE_TOKEN: '' },
