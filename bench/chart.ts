@@ -54,15 +54,15 @@ for (const system of systems) {
 panels.forEach((c, i) => {
   const x0 = 10 + (i % COLUMNS) * PANEL_W;
   const y0 = TOP + Math.floor(i / COLUMNS) * PANEL_H;
-  const values = Object.values(c.values);
+  const values = Object.entries(c.values).filter(([system]) => !c.excluded.includes(system)).map(([, v]) => v);
   const best = c.figure.better === 'higher' ? Math.max(...values) : Math.min(...values);
   parts.push(`<text x="${x0}" y="${y0 + 16}" font-weight="bold">${esc(`${c.label} · ${c.figure.label}`)}${c.figure.better === 'lower' ? ' (lower is better)' : ''}</text>`);
   systems.forEach((system, j) => {
     const y = y0 + 26 + j * ROW_H;
     parts.push(`<text x="${x0 + LABEL_W - 6}" y="${y + 10}" text-anchor="end" fill="#333">${esc(system)}</text>`);
-    const value = c.values[system];
+    const value = c.excluded.includes(system) ? undefined : c.values[system];
     if (value === undefined) {
-      parts.push(`<text x="${x0 + LABEL_W}" y="${y + 10}" fill="#999">not measured</text>`);
+      parts.push(`<text x="${x0 + LABEL_W}" y="${y + 10}" fill="#999">${c.values[system] === undefined ? 'not measured' : 'dropped enqueues: not compared'}</text>`);
       return;
     }
     const relative = best === 0 ? (value === 0 ? 1 : 0) : c.figure.better === 'higher' ? value / best : value === 0 ? 1 : best / value;

@@ -19,11 +19,13 @@ export function formatTable(results: BenchResults): string {
       const s = record.summary?.[comparison.figure.key];
       if (!s) return record.reps.some((r) => r.values) ? '–' : 'FAILED';
       const failed = record.reps.filter((r) => r.error !== null).length;
-      return `${cell(s, record.reps.length - failed, comparison.figure)}${failed > 0 ? ` (${failed} FAILED)` : ''}`;
+      const excluded = comparison.excluded.includes(system) ? '*' : '';
+      return `${cell(s, record.reps.length - failed, comparison.figure)}${excluded}${failed > 0 ? ` (${failed} FAILED)` : ''}`;
     });
     rows.push([`${comparison.label} · ${comparison.figure.label}`, ...cells]);
   }
-  return align(['figure', ...systems], rows);
+  const table = align(['figure', ...systems], rows);
+  return results.comparisons.some((c) => c.excluded.length > 0) ? `${table}\n* not compared: the system dropped enqueues (it did not keep up with the offered rate)` : table;
 }
 
 export function formatComparison(results: BenchResults): string {

@@ -14,6 +14,8 @@ export interface FigureDef {
   label: string;
   unit: 'ms' | 'tasks/s' | '%' | 'tasks';
   better: 'higher' | 'lower';
+  /** A value key (not a figure) that must be non-zero in a system's median for this figure to enter the comparison. */
+  comparableIf?: string;
 }
 
 export interface RepRecord {
@@ -45,6 +47,8 @@ export interface Comparison {
   label: string;
   figure: FigureDef;
   values: Record<string, number>;
+  /** Systems measured but left out of the comparison (FigureDef.comparableIf). */
+  excluded: string[];
   bestPeer: { system: string; value: number } | null;
   /** cleaver / best peer, per Cleaver system; read with `figure.better`. */
   ratios: Record<string, number>;
@@ -77,9 +81,10 @@ export function summarize(record: CaseRecord): void {
     return;
   }
   const summary: Record<string, Spread> = {};
-  for (const figure of record.figures) {
-    const values = ok.map((v) => v[figure.key]).filter((v): v is number => typeof v === 'number');
-    if (values.length > 0) summary[figure.key] = spread(values);
+  const keys = new Set([...record.figures.map((f) => f.key), ...record.figures.flatMap((f) => (f.comparableIf ? [f.comparableIf] : []))]);
+  for (const key of keys) {
+    const values = ok.map((v) => v[key]).filter((v): v is number => typeof v === 'number');
+    if (values.length > 0) summary[key] = spread(values);
   }
   record.summary = summary;
 }
@@ -93,17 +98,20 @@ export function compare(cases: CaseRecord[]): Comparison[] {
     const first = group[0]!;
     for (const figure of first.figures) {
       const values: Record<string, number> = {};
+      const excluded: string[] = [];
       for (const c of group) {
         const median = c.summary?.[figure.key]?.median;
-        if (median !== undefined) values[c.system] = median;
+        if (median === undefined) continue;
+        values[c.system] = median;
+        if (figure.comparableIf && !c.summary?.[figure.comparableIf]?.median) excluded.push(c.system);
       }
-      const peers = Object.entries(values).filter(([system]) => !isCleaver(system));
+      const peers = Object.entries(values).filter(([system]) => !isCleaver(system) && !excluded.includes(system));
       const best = peers.length === 0 ? null : peers.reduce((a, b) => ((figure.better === 'higher' ? b[1] > a[1] : b[1] < a[1]) ? b : a));
       const ratios: Record<string, number> = {};
       if (best && best[1] !== 0) {
-        for (const [system, value] of Object.entries(values)) if (isCleaver(system)) ratios[system] = Math.round((value / best[1]) * 100) / 100;
+        for (const [system, value] of Object.entries(values)) if (isCleaver(system) && !excluded.includes(system)) ratios[system] = Math.round((value / best[1]) * 100) / 100;
       }
-      comparisons.push({ measurement, label: first.label, figure, values, bestPeer: best ? { system: best[0], value: best[1] } : null, ratios });
+      comparisons.push({ measurement, label: first.label, figure, values, excluded, bestPeer: best ? { system: best[0], value: best[1] } : null, ratios });
     }
   }
   return comparisons;

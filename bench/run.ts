@@ -119,6 +119,11 @@ async function main(argv: string[]): Promise<number> {
 /** Measured only when asked for with --only: a non-default engine setting, left out to keep the full run under 15 minutes. */
 const NOT_BY_DEFAULT = ['cleaver-pg-relaxed'];
 
+function repsOf(profile: Profile, measurement: string): number {
+  const entry = Object.entries(profile.repsFor).find(([prefix]) => measurement.startsWith(prefix));
+  return entry ? entry[1] : profile.reps;
+}
+
 function parseSelection(only: string | undefined, all: SystemUnderTest[], plan: Measurement[]): Selection {
   if (only === undefined) return (system) => !NOT_BY_DEFAULT.includes(system);
   const entries = only.split(',').map((e) => e.trim()).filter(Boolean).map((entry) => {
@@ -167,8 +172,9 @@ async function measureAll(systems: SystemUnderTest[], plan: Measurement[], selec
     for (const { sut, measurement, record } of cases) {
       if (interrupted) break;
       if (record.skipped) continue;
-      if (rep > 1 && profile.onceOnly.some((id) => measurement.id.startsWith(id))) continue;
-      const name = `${sut.id} ${record.label}${profile.reps > 1 ? ` rep ${rep}/${profile.reps}` : ''}`;
+      const reps = repsOf(profile, measurement.id);
+      if (rep > reps) continue;
+      const name = `${sut.id} ${record.label}${reps > 1 ? ` rep ${rep}/${reps}` : ''}`;
       process.stdout.write(`${name} … `);
       const began = performance.now();
       try {
@@ -210,7 +216,7 @@ function printReport(results: BenchResults, profile: Profile, resultsFile: strin
   out();
   out(formatComparison(results));
   out();
-  if (profile.reps > 1) out(`Figures are the median of ${profile.reps} repetitions, with (min–max); ${profile.onceOnly.join(', ')} ran once.`);
+  if (profile.reps > 1) out(`Figures are the median of ${profile.reps} repetitions, with (min–max), except ${Object.entries(profile.repsFor).map(([id, n]) => `${id}* ${n}`).join(', ')}.`);
   out('Ratios are Cleaver / best peer on the medians; ✓ where Cleaver is at least as good (higher tasks/s, lower ms).');
   out(`Latency percentiles come from HDR histograms (3 significant digits). Load average ${results.machine.loadAverage} → ${results.loadAverageAtEnd}.`);
   out(`Results: ${resultsFile}`);
