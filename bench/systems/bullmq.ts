@@ -97,6 +97,9 @@ class BullMqSystem implements SystemUnderTest {
     const connection = bullConnection(redisTarget());
     this.queues = { [NOOP]: new Queue(NOOP, { connection, prefix: this.prefix }), [DAG]: new Queue(DAG, { connection, prefix: this.prefix }) };
     this.flows = new FlowProducer({ connection, prefix: this.prefix });
+    // Connection errors surface as the failing call; an 'error' event with no listener would crash the benchmark.
+    for (const queue of Object.values(this.queues)) queue.on('error', () => undefined);
+    this.flows.on('error', () => undefined);
     await withTimeout(`${this.id}: connecting to Redis`, 15_000, Promise.all([this.queues[NOOP].waitUntilReady(), this.queues[DAG].waitUntilReady()]));
   }
 
@@ -120,6 +123,7 @@ class BullMqSystem implements SystemUnderTest {
       const connection = bullConnection(redisTarget());
       const readers = [new QueueEvents(NOOP, { connection, prefix: this.prefix! }), new QueueEvents(DAG, { connection, prefix: this.prefix! })];
       for (const reader of readers) {
+        reader.on('error', () => undefined);
         reader.on('completed', ({ jobId }) => this.done.signal(jobId));
         await reader.waitUntilReady();
       }

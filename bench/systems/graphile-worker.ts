@@ -10,7 +10,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { makeWorkerUtils, runMigrations, type WorkerUtils } from 'graphile-worker';
+import pg from 'pg';
+import { Logger, makeWorkerUtils, runMigrations, type WorkerUtils } from 'graphile-worker';
 import { withDatabase } from '../lib/postgres-admin.ts';
 import { ROOT } from './cleaver.ts';
 import { CHAIN_STEPS, DAG, NOOP, type DagPayload, type NoopPayload } from './peer-protocol.ts';
@@ -33,6 +34,7 @@ class GraphileWorkerSystem extends PostgresPeer implements SystemUnderTest {
   readonly id: string;
   readonly label: string;
   private utils: WorkerUtils | null = null;
+  private pool: pg.Pool | null = null;
   private enqueued = 0;
   readonly skips: Readonly<Record<string, string>>;
 
@@ -67,16 +69,24 @@ class GraphileWorkerSystem extends PostgresPeer implements SystemUnderTest {
   }
 
   protected async open(url: string): Promise<void> {
-    await runMigrations({ connectionString: url, logger: quietLogger() });
+    // The pool is ours (graphile-worker's default size, 10), so its end is awaited before the database is
+    // dropped, and an error on an idle connection cannot crash the benchmark.
+    this.pool = new pg.Pool({ connectionString: url, max: 10 });
+    this.pool.on('error', () => undefined);
+    this.pool.on('connect', (client) => client.on('error', () => undefined));
+    await runMigrations({ pgPool: this.pool, logger: quietLogger() });
     await withDatabase(url, (client) => client.query('CREATE TABLE bench_fanin (key text PRIMARY KEY, remaining int NOT NULL)'));
-    this.utils = await makeWorkerUtils({ connectionString: url, logger: quietLogger() });
+    this.utils = await makeWorkerUtils({ pgPool: this.pool, logger: quietLogger() });
   }
 
   protected async close(): Promise<void> {
     const utils = this.utils;
+    const pool = this.pool;
     this.utils = null;
+    this.pool = null;
     this.enqueued = 0;
     await utils?.release();
+    await pool?.end();
   }
 
   protected doneTriggerSql(): string {
@@ -141,4 +151,3 @@ export function quietLogger() {
     if (level === 'error' || level === 'warning') process.stderr.write(`graphile-worker ${level}: ${message}\n`);
   });
 }
-import { Logger } from 'graphile-worker';
