@@ -6,6 +6,7 @@
 import { Cleaver } from 'cleaver/sdk';
 import { WorkerTally, integerFromEnv, serveWorkerProtocol } from './lib/worker-tally.ts';
 import { declareNoop } from './systems/cleaver-noop.ts';
+import { declareDagWorkflows } from './systems/cleaver-dag.ts';
 
 const slots = integerFromEnv('BENCH_WORKER_SLOTS', { fallback: 100, min: 1 });
 /** 0: never print `executed-all`. */
@@ -14,7 +15,7 @@ const tally = new WorkerTally(integerFromEnv('BENCH_WORKER_EXPECT', { fallback: 
 const cleaver = Cleaver.connect();
 const noop = declareNoop(cleaver, (input, ctx) => tally.onExecute(input, ctx.taskRunId, ctx.attempt));
 // Signals are ours to handle: the SDK's own handler exits before the report could be printed.
-const worker = await cleaver.worker(`bench-worker-${process.pid}`, { workflows: [noop], slots, handleSignals: false });
+const worker = await cleaver.worker(`bench-worker-${process.pid}`, { workflows: [noop, ...declareDagWorkflows(cleaver)], slots, handleSignals: false });
 tally.markStartCalled();
 await worker.start();
 serveWorkerProtocol({

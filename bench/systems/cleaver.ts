@@ -14,7 +14,8 @@ import { toError, withTimeout } from '../lib/deadline.ts';
 import { dropSchema, postgresSettings } from '../lib/postgres-admin.ts';
 import { residentBytes } from '../lib/process-memory.ts';
 import { declareNoop, type NoopInput, type NoopOutput } from './cleaver-noop.ts';
-import type { BenchWorker, SystemUnderTest } from './system.ts';
+import { CLEAVER_DAG_HOW, DAG_WORKFLOWS, declareDagWorkflows } from './cleaver-dag.ts';
+import type { BenchWorker, DagSupport, SystemUnderTest } from './system.ts';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const ENGINE_CLI = join(ROOT, 'dist/engine/cli.js');
@@ -99,7 +100,7 @@ class CleaverSystem implements SystemUnderTest {
     this.engine = new ManagedChild({
       name: `${this.id} engine`,
       command: process.execPath,
-      args: [ENGINE_CLI, 'serve', '--socket', socket, ...databaseArgs, ...this.engineFlags],
+      args: [ENGINE_CLI, 'serve', '--socket', socket, '--console', 'off', ...databaseArgs, ...this.engineFlags],
       cwd: ROOT,
     });
     await this.engine.waitForLine((line) => line.includes(' ready'), { what: 'its " ready" line', timeoutMs: ENGINE_READY_MS });
@@ -110,7 +111,7 @@ class CleaverSystem implements SystemUnderTest {
     this.noop = declareNoop(this.client);
     // The engine accepts triggers only for tasks some worker has registered; a worker that connects and
     // leaves at once registers `noop` without taking anything, so burn-down can preload with no worker.
-    const registrar = await this.client.worker('bench-register', { workflows: [this.noop], slots: 1, handleSignals: false });
+    const registrar = await this.client.worker('bench-register', { workflows: [this.noop, ...declareDagWorkflows(this.client)], slots: 1, handleSignals: false });
     await this.guard(withTimeout(`${this.id}: registering the noop task`, REGISTER_MS, registrar.start().then(() => registrar.stop())));
   }
 
@@ -142,8 +143,13 @@ class CleaverSystem implements SystemUnderTest {
     return residentBytes(pid);
   }
 
-  // HOOK: `dag` (SystemUnderTest.dag) goes here once the workflow SDK lands; until then the DAG
-  // workloads skip Cleaver.
+  readonly dag: DagSupport = {
+    how: CLEAVER_DAG_HOW,
+    // The first step's enqueue→start is not what is measured here; the run's enqueue→done is.
+    run: async (shape) => {
+      await this.guard(this.requireClient().run(DAG_WORKFLOWS[shape], {}));
+    },
+  };
 
   async enqueueMany(count: number): Promise<void> {
     const refs = await this.guard(this.requireNoop().runManyNoWait(Array.from({ length: count }, () => ({}))));

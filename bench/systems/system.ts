@@ -48,9 +48,6 @@ export interface SystemUnderTest {
   engineRssBytes?(): Promise<number>;
   /**
    * DAG workloads (bench/workloads/dag.ts). A system without it is skipped for those workloads.
-   *
-   * HOOK (Cleaver): Cleaver's workflow SDK is being written; once it lands, CleaverSystem implements
-   * this with a 5-step chain and a 1→8→1 diamond declared as workflows, and its worker registers them.
    */
   readonly dag?: DagSupport;
   /** Workloads (their ids in bench/plan.ts) this system cannot run meaningfully, each with the reason the report prints. */
