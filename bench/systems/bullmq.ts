@@ -121,7 +121,10 @@ class BullMqSystem implements SystemUnderTest {
   private async nextDoneKey(): Promise<string> {
     this.events ??= (async () => {
       const connection = bullConnection(redisTarget());
-      const readers = [new QueueEvents(NOOP, { connection, prefix: this.prefix! }), new QueueEvents(DAG, { connection, prefix: this.prefix! })];
+      // From the stream's start, not '$': the reader's first XREAD can come after waitUntilReady(), and a
+      // job finishing in between would be missed. The prefix is this case's own, so the stream holds only its events.
+      const options = { connection, prefix: this.prefix!, lastEventId: '0' };
+      const readers = [new QueueEvents(NOOP, options), new QueueEvents(DAG, options)];
       for (const reader of readers) {
         reader.on('error', () => undefined);
         reader.on('completed', ({ jobId }) => this.done.signal(jobId));
