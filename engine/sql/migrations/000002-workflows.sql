@@ -41,7 +41,9 @@ UPDATE run SET tasks_remaining = 0 WHERE status IN ('succeeded', 'failed', 'canc
 CREATE UNIQUE INDEX run_child_key_idx ON run (parent_task_run_id, child_key) WHERE parent_task_run_id IS NOT NULL;
 CREATE INDEX run_event_idx ON run (event_id) WHERE event_id IS NOT NULL;
 CREATE INDEX run_status_created_idx ON run (status, created_at DESC);
-CREATE INDEX run_metadata_idx ON run USING gin (metadata jsonb_path_ops);
+-- Only runs that carry metadata: most carry none, and indexing every '{}' cost a quarter of a bulk
+-- insert. Metadata filters add `metadata <> '{}'` so the planner can use it.
+CREATE INDEX run_metadata_idx ON run USING gin (metadata jsonb_path_ops) WHERE metadata <> '{}'::jsonb;
 
 -- An older worker registering the definition it was built with finds its version instead of adding one.
 CREATE INDEX workflow_version_checksum_idx ON workflow_version (workflow_name, checksum);
