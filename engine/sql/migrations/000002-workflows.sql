@@ -40,7 +40,9 @@ UPDATE run SET tasks_remaining = 0 WHERE status IN ('succeeded', 'failed', 'canc
 -- A parent task run retried after spawning children finds them by key instead of creating them again.
 CREATE UNIQUE INDEX run_child_key_idx ON run (parent_task_run_id, child_key) WHERE parent_task_run_id IS NOT NULL;
 CREATE INDEX run_event_idx ON run (event_id) WHERE event_id IS NOT NULL;
-CREATE INDEX run_status_created_idx ON run (status, created_at DESC);
+-- No index on run.status: it would make every run's end a non-HOT update and cost a fifth of a bulk
+-- trigger (measured: 33.4 → 26.6 ms per 1,000 runs, claim+finish 108 → 94 µs per task). Lists filtered
+-- by status walk run_created_idx instead.
 -- Only runs that carry metadata: most carry none, and indexing every '{}' cost a quarter of a bulk
 -- insert. Metadata filters add `metadata <> '{}'` so the planner can use it.
 CREATE INDEX run_metadata_idx ON run USING gin (metadata jsonb_path_ops) WHERE metadata <> '{}'::jsonb;
