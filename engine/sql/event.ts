@@ -1,8 +1,8 @@
 import type { Queryable } from '../db/driver.ts';
 import type { EventListPage, EventListParams, EventRecord } from '../../shared/admin-api.ts';
 import type { Json } from '../../shared/types.ts';
-import { keysetColumn, keysetCursorDecode, keysetCursorEncode, pageSize, toIsoOrNull } from './run-list.ts';
-import { toDate } from './rows.ts';
+import { keysetColumn, keysetCursorDecode, keysetCursorEncode, pageSize } from './run-list.ts';
+import { toDate, toIsoOrNull } from './rows.ts';
 
 export const EVENT_COLUMNS = 'e.id, e.key, e.payload, e.metadata, e.created_at, e.replayed_at';
 

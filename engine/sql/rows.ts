@@ -9,6 +9,11 @@ export function toDateOrNull(value: unknown): Date | null {
   return value === null || value === undefined ? null : toDate(value);
 }
 
+/** A timestamptz column as ISO text (the admin contract's plain-JSON dates). */
+export function toIsoOrNull(value: unknown): string | null {
+  return toDateOrNull(value)?.toISOString() ?? null;
+}
+
 export function toTaskError(value: unknown): TaskError | null {
   if (value === null || value === undefined) return null;
   return value as TaskError;
@@ -21,6 +26,15 @@ export function toJsonOrNull(value: unknown): Json | null {
 export function toFailureReason(value: unknown): FailureReason | null {
   return (value as FailureReason | null) ?? null;
 }
+
+/**
+ * A run's output: a standalone task's is stored on the run; a workflow's, once it has succeeded, is
+ * `{ [taskName]: output }` made from its task runs (not stored twice). Use with the run aliased `r`.
+ */
+export const RUN_OUTPUT_SQL = `CASE WHEN r.kind = 'workflow' AND r.status = 'succeeded'
+                 THEN (SELECT jsonb_object_agg(t.task_name, t.output) FROM task_run t
+                        WHERE t.run_id = r.id AND t.kind = 'dag')
+                 ELSE r.output END`;
 
 /** ISO text for timestamptz fields inside jsonb_to_recordset batches. */
 export function isoOrNull(epochMs: number | null | undefined): string | null {

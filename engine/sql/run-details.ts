@@ -4,8 +4,8 @@ import type { AttemptStatus, Json, TaskRunKind, TaskRunStatus } from '../../shar
 import { workflowAction } from '../../shared/workflow-definition.ts';
 import type { StoredDefinition } from './workflow-register.ts';
 import { eventFromRow, EVENT_COLUMNS, type EventRow } from './event.ts';
-import { RUN_SUMMARY_COLUMNS, toIsoOrNull, toRunSummary, type RunSummaryRow } from './run-list.ts';
-import { toDate, toFailureReason, toJsonOrNull, toTaskError } from './rows.ts';
+import { RUN_SUMMARY_COLUMNS, toRunSummary, type RunSummaryRow } from './run-list.ts';
+import { RUN_OUTPUT_SQL, toDate, toFailureReason, toIsoOrNull, toJsonOrNull, toTaskError } from './rows.ts';
 
 /** Children listed with a run's details; more are reached with runList's parentTaskRunId filter. */
 const CHILDREN_LIMIT = 1000;
@@ -18,11 +18,7 @@ const CHILDREN_LIMIT = 1000;
 export async function runDetailsGet(db: Queryable, params: { runId: string }): Promise<RunDetails | null> {
   const [runs, taskRuns, attempts, events, children] = await Promise.all([
     db.query<RunSummaryRow & { input: Json; output: Json | null; error: unknown; child_key: string | null; definition: StoredDefinition | null }>(
-      `SELECT ${RUN_SUMMARY_COLUMNS}, r.input, r.error, r.child_key, v.definition,
-              CASE WHEN r.kind = 'workflow' AND r.status = 'succeeded'
-                   THEN (SELECT jsonb_object_agg(t.task_name, t.output) FROM task_run t
-                          WHERE t.run_id = r.id AND t.kind = 'dag')
-                   ELSE r.output END AS output
+      `SELECT ${RUN_SUMMARY_COLUMNS}, r.input, r.error, r.child_key, v.definition, ${RUN_OUTPUT_SQL} AS output
          FROM run r
          LEFT JOIN workflow_version v ON v.workflow_name = r.workflow_name AND v.version = r.workflow_version
         WHERE r.id = $1`,

@@ -2,7 +2,7 @@ import type { Queryable } from '../db/driver.ts';
 import type { RunFilter, RunListPage, RunListParams, RunSummary } from '../../shared/admin-api.ts';
 import type { FailureReason, RunStatus, TriggerKind } from '../../shared/types.ts';
 import { CleaverError, toError } from '../../shared/errors.ts';
-import { toDate, toDateOrNull, toFailureReason } from './rows.ts';
+import { toDate, toFailureReason, toIsoOrNull } from './rows.ts';
 
 /** The columns of `run r` a RunSummary is made from. */
 export const RUN_SUMMARY_COLUMNS = `r.id, r.workflow_name, r.workflow_version, r.kind, r.status, r.trigger_kind, r.metadata,
@@ -38,10 +38,6 @@ export function toRunSummary(r: RunSummaryRow): RunSummary {
     createdAt: toDate(r.created_at).toISOString(),
     finishedAt: toIsoOrNull(r.finished_at),
   };
-}
-
-export function toIsoOrNull(value: unknown): string | null {
-  return toDateOrNull(value)?.toISOString() ?? null;
 }
 
 /**

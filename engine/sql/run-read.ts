@@ -1,21 +1,16 @@
 import type { Queryable } from '../db/driver.ts';
 import type { RunOutcome } from '../../shared/protocol.ts';
 import type { FailureReason, Json, RunStatus, TaskError } from '../../shared/types.ts';
-import { toFailureReason, toJsonOrNull, toTaskError } from './rows.ts';
+import { RUN_OUTPUT_SQL, toFailureReason, toJsonOrNull, toTaskError } from './rows.ts';
 
 /**
  * What is known of the given runs: the outcomes of those that have finished, and the ids that match
- * no run at all (to tell "unknown run" from "not finished yet"). One query. A workflow run's output is
- * `{ [taskName]: output }`, made from its task runs here rather than stored twice.
+ * no run at all (to tell "unknown run" from "not finished yet"). One query.
  */
 export async function runOutcomeList(db: Queryable, params: { runIds: string[] }): Promise<{ outcomes: RunOutcome[]; unknown: string[] }> {
   if (params.runIds.length === 0) return { outcomes: [], unknown: [] };
   const result = await db.query<{ id: string; status: RunStatus; output: Json | null; error: TaskError | null; failure_reason: FailureReason | null }>(
-    `SELECT r.id, r.status, r.error, r.failure_reason,
-            CASE WHEN r.kind = 'workflow' AND r.status = 'succeeded'
-                 THEN (SELECT jsonb_object_agg(t.task_name, t.output) FROM task_run t
-                        WHERE t.run_id = r.id AND t.kind = 'dag')
-                 ELSE r.output END AS output
+    `SELECT r.id, r.status, r.error, r.failure_reason, ${RUN_OUTPUT_SQL} AS output
        FROM run r WHERE r.id = ANY($1::uuid[])`,
     [params.runIds],
   );

@@ -1,5 +1,6 @@
 import type { Queryable } from '../db/driver.ts';
 import type { WorkerRecord } from '../../shared/admin-api.ts';
+import { toDate, toIsoOrNull } from './rows.ts';
 
 /** Records a worker as connected to an engine (insert, or take over the row on reconnect). */
 export async function workerUpsert(
@@ -111,7 +112,6 @@ export async function workerList(db: Queryable, params: { includeDisconnected: b
       ORDER BY w.status = 'disconnected', w.name, w.id`,
     [params.includeDisconnected],
   );
-  const iso = (v: Date | string) => (v instanceof Date ? v : new Date(v)).toISOString();
   return result.rows.map((w) => ({
     id: w.id,
     name: w.name,
@@ -121,8 +121,8 @@ export async function workerList(db: Queryable, params: { includeDisconnected: b
     actions: w.actions,
     labels: w.labels,
     address: w.address,
-    connectedAt: iso(w.connected_at),
-    lastHeartbeatAt: iso(w.last_heartbeat_at),
-    disconnectedAt: w.disconnected_at === null ? null : iso(w.disconnected_at),
+    connectedAt: toDate(w.connected_at).toISOString(),
+    lastHeartbeatAt: toDate(w.last_heartbeat_at).toISOString(),
+    disconnectedAt: toIsoOrNull(w.disconnected_at),
   }));
 }

@@ -2,7 +2,8 @@ import type { Queryable } from '../db/driver.ts';
 import type { WorkflowDetails, WorkflowSummary, WorkflowVersionRecord } from '../../shared/admin-api.ts';
 import type { Json } from '../../shared/types.ts';
 import { runShape } from './run-details.ts';
-import { runList, toIsoOrNull } from './run-list.ts';
+import { runList } from './run-list.ts';
+import { toIsoOrNull } from './rows.ts';
 import type { StoredDefinition } from './workflow-register.ts';
 
 interface WorkflowRow {
