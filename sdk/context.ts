@@ -3,7 +3,7 @@ import type { Json, LogLevel } from '../shared/types.ts';
 import type { RunOutcome, TaskFailure, TriggerItem } from '../shared/protocol.ts';
 import { parseDuration, type Duration } from '../shared/duration.ts';
 import { CleaverError } from '../shared/errors.ts';
-import { item, unwrap, type RunOptions, type RunRef, type TaskRef } from './task.ts';
+import { item, runRef, unwrap, type RunOptions, type RunRef, type TaskRef } from './task.ts';
 
 export interface ChildOptions extends RunOptions {
   /**
@@ -75,10 +75,6 @@ export function createContext(fields: {
     spawned++;
     return { ...item(input, options, where), key };
   };
-  const ref = <O>(runId: string): RunRef<O> => {
-    let result: Promise<O> | null = null;
-    return { runId, result: () => (result ??= host.awaitRun(runId).then((o) => unwrap<O>(o))) };
-  };
   return Object.freeze({
     runId: fields.runId,
     taskRunId: fields.taskRunId,
@@ -105,7 +101,7 @@ export function createContext(fields: {
     },
     async runChildNoWait<I, O>(task: TaskRef<I, O>, input: I, options?: ChildOptions): Promise<RunRef<O>> {
       const { runIds } = await host.spawn(task.name, [childItem(input, options)], false);
-      return ref<O>(runIds[0]!);
+      return runRef<O>(runIds[0]!, host);
     },
     async runChildren<O>(children: Array<ChildSpec<any>>): Promise<O[]> {
       if (!Array.isArray(children) || children.length === 0) throw new CleaverError('BAD_PAYLOAD', 'runChildren needs a non-empty array of { task, input }');

@@ -64,7 +64,7 @@ export class TaskRef<I = unknown, O = unknown> {
   /** Triggers one run; returns at once with a reference to await later. */
   async runNoWait(input: I, options: RunOptions = {}): Promise<RunRef<O>> {
     const { runIds } = await this.client.trigger(this.name, [item(input, options)], false);
-    return this.ref(runIds[0]!);
+    return runRef<O>(runIds[0]!, this.client);
   }
 
   /** Triggers one run per input in one bulk insert and waits for all outputs (in input order). */
@@ -76,16 +76,14 @@ export class TaskRef<I = unknown, O = unknown> {
   /** Triggers one run per input in one bulk insert; returns their references. */
   async runManyNoWait(inputs: I[], options: RunOptions = {}): Promise<Array<RunRef<O>>> {
     const { runIds } = await this.client.trigger(this.name, items(inputs, options), false);
-    return runIds.map((id) => this.ref(id));
+    return runIds.map((id) => runRef<O>(id, this.client));
   }
+}
 
-  private ref(runId: string): RunRef<O> {
-    let result: Promise<O> | null = null;
-    return {
-      runId,
-      result: () => (result ??= this.client.awaitRun(runId).then((o) => unwrap<O>(o))),
-    };
-  }
+/** A reference to a run whose result() awaits it once (later calls share the same promise). */
+export function runRef<O>(runId: string, client: Pick<TaskClient, 'awaitRun'>): RunRef<O> {
+  let result: Promise<O> | null = null;
+  return { runId, result: () => (result ??= client.awaitRun(runId).then((o) => unwrap<O>(o))) };
 }
 
 /** A declared task: its policy and its function, plus the ways to trigger it. */
