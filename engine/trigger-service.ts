@@ -11,7 +11,7 @@ import type { DirectReservation } from './scheduler/claim-loop.ts';
 import { runTrigger, type RunToCreate } from './sql/run-trigger.ts';
 import type { AssignedTask, TriggerItem } from '../shared/protocol.ts';
 import type { TriggerKind } from '../shared/types.ts';
-import { CleaverError, toError } from '../shared/errors.ts';
+import { CleaverError, toError, unknownWorkflowError } from '../shared/errors.ts';
 import { validateJson, validateMetadata } from '../shared/payload.ts';
 
 interface PendingTrigger {
@@ -132,7 +132,7 @@ export class TriggerService {
       });
       if (!created) {
         reservation?.release();
-        const error = new CleaverError('UNKNOWN_TASK', `no workflow or task named ${JSON.stringify(workflow)} is registered; start a worker that declares it, or check the name`);
+        const error = unknownWorkflowError(workflow);
         for (const p of group) p.reject(error);
         return;
       }

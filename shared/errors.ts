@@ -62,6 +62,11 @@ export class TaskRunError extends CleaverError {
   }
 }
 
+/** Triggering a name no worker has registered (checked in the engine's insert). */
+export function unknownWorkflowError(name: string): CleaverError {
+  return new CleaverError('UNKNOWN_TASK', `no workflow or task named ${JSON.stringify(name)} is registered; start a worker that declares it, or check the name`);
+}
+
 export function errorFromWire(wire: WireError): CleaverError {
   const error = new CleaverError(wire.code, wire.message);
   error.name = wire.name;

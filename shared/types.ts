@@ -47,7 +47,8 @@ export const TASK_NAME_RULE = '1-200 letters, digits or _ . - /';
 /** An event key ('order:created'); a workflow's trigger patterns may also use '*' for any run of characters. */
 export const EVENT_KEY_PATTERN = /^[A-Za-z0-9_.:\-/]{1,200}$/;
 export const EVENT_PATTERN_PATTERN = /^[A-Za-z0-9_.:\-/*]{1,200}$/;
-export const EVENT_KEY_RULE = "1-200 letters, digits or _ . : - / (patterns may also use '*')";
+export const EVENT_KEY_RULE = '1-200 letters, digits or _ . : - /';
+export const EVENT_PATTERN_RULE = `${EVENT_KEY_RULE} (patterns may also use '*')`;
 
 export interface BackoffPolicy {
   /** Delay before retry n (1-based) is min(maxSeconds, factor ** n) seconds. */

@@ -3,7 +3,7 @@
  * by the engine when a worker registers it — and what the engine derives from a valid one.
  */
 import {
-  EVENT_KEY_RULE,
+  EVENT_PATTERN_RULE,
   EVENT_PATTERN_PATTERN,
   TASK_NAME_PATTERN,
   TASK_NAME_RULE,
@@ -39,7 +39,7 @@ export function workflowDefinitionProblem(workflow: WorkflowDefinition): string 
   if (!Array.isArray(workflow.events)) return `${where}: on.events must be an array of event key patterns`;
   for (const pattern of workflow.events) {
     if (typeof pattern !== 'string' || !EVENT_PATTERN_PATTERN.test(pattern)) {
-      return `${where}: event pattern ${JSON.stringify(pattern)} must be ${EVENT_KEY_RULE}`;
+      return `${where}: event pattern ${JSON.stringify(pattern)} must be ${EVENT_PATTERN_RULE}`;
     }
   }
   if (new Set(workflow.events).size !== workflow.events.length) return `${where}: an event pattern is listed twice`;

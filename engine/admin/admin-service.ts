@@ -17,7 +17,8 @@ import type {
   WorkflowSummary,
 } from '../../shared/admin-api.ts';
 import type { TriggerItem } from '../../shared/protocol.ts';
-import { CleaverError } from '../../shared/errors.ts';
+import type { Json } from '../../shared/types.ts';
+import { CleaverError, unknownWorkflowError } from '../../shared/errors.ts';
 import { validateJson, validateMetadata } from '../../shared/payload.ts';
 import type { Driver, Queryable } from '../db/driver.ts';
 import { sqlState } from '../db/sql-state.ts';
@@ -97,7 +98,7 @@ export class AdminService implements AdminApi {
     if (this.o.trigger) return { runId: (await this.o.trigger(p.name, [item]))[0]! };
     const runs = runsToCreate([item], { triggerKind: 'manual' });
     const created = await runTrigger(this.o.driver, { workflowName: p.name, runs, notifyFrom: this.o.notifyFrom });
-    if (!created) throw new CleaverError('UNKNOWN_TASK', `no workflow or task named ${JSON.stringify(p.name)} is registered; start a worker that declares it, or check the name`);
+    if (!created) throw unknownWorkflowError(p.name);
     this.o.onRunsChanged(created.runIds);
     return { runId: created.runIds[0]! };
   }
@@ -211,7 +212,7 @@ export class AdminService implements AdminApi {
    * all in one transaction: an event is never stored without its runs, nor runs without their event.
    */
   private async storeAndTrigger(
-    events: Array<{ id: string; key: string; payload: import('../../shared/types.ts').Json; metadata: Record<string, string> }>,
+    events: Array<{ id: string; key: string; payload: Json; metadata: Record<string, string> }>,
     options: { insert: boolean },
   ): Promise<PushedEvent[]> {
     const queued = new Set<string>();

@@ -94,7 +94,7 @@ export function runSelectionParam(value: unknown, method: string): RunSelection 
 }
 
 export function eventKeyParam(value: unknown, what: string): string {
-  if (typeof value !== 'string' || !EVENT_KEY_PATTERN.test(value)) throw bad(`${what} ${JSON.stringify(value)} must be ${EVENT_KEY_RULE.replace(" (patterns may also use '*')", '')}`);
+  if (typeof value !== 'string' || !EVENT_KEY_PATTERN.test(value)) throw bad(`${what} ${JSON.stringify(value)} must be ${EVENT_KEY_RULE}`);
   return value;
 }
 
