@@ -69,7 +69,11 @@ export class Engine {
   readonly log: Logger;
   private readonly driver: Driver;
   private readonly options: Required<Omit<EngineOptions, 'log' | 'driver' | 'tcp' | 'token' | 'socketPath'>> & Pick<EngineOptions, 'tcp' | 'token' | 'socketPath'>;
-  private readonly registry = new WorkerRegistry({ onAssigned: (tasks) => this.changes.runs(tasks.map((t) => t.runId)) });
+  private readonly registry = new WorkerRegistry({
+    onAssigned: (tasks) => {
+      if (this.changes.listening) this.changes.runs(tasks.map((t) => t.runId));
+    },
+  });
   private readonly writer: AttemptWriter;
   private readonly claimLoop: ClaimLoop;
   private readonly waiters: RunWaiters;
@@ -235,7 +239,7 @@ export class Engine {
   }
 
   private onFinished(finished: FinishResult): void {
-    this.changes.runs(finished.attempts.map((f) => f.runId));
+    if (this.changes.listening) this.changes.runs(finished.attempts.map((f) => f.runId));
     for (const f of finished.attempts) {
       if (f.status !== 'queued') continue;
       if (f.retryDelayMs > 0) this.claimLoop.wakeLater(f.action, f.retryDelayMs);

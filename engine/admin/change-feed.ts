@@ -21,6 +21,11 @@ export class ChangeFeed {
     return () => this.listeners.delete(listener);
   }
 
+  /** Whether anyone listens: callers on a hot path skip gathering run ids when nobody does. */
+  get listening(): boolean {
+    return this.listeners.size > 0;
+  }
+
   runs(ids: Iterable<string>): void {
     if (this.listeners.size === 0) return;
     for (const id of ids) {
