@@ -10,15 +10,14 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FlowProducer, Queue, QueueEvents, type FlowJob } from 'bullmq';
 import { Redis } from 'ioredis';
-import { spawnBenchWorker } from '../lib/bench-worker.ts';
 import type { ManagedChild } from '../lib/child-process.ts';
 import { toError, withTimeout } from '../lib/deadline.ts';
 import { DoneWaiter } from '../lib/done-waiter.ts';
 import { ROOT } from './cleaver.ts';
 import { CHAIN_STEPS, DAG, NOOP, type DagPayload, type NoopPayload, type PeerWorkerConfig } from './peer-protocol.ts';
+import { spawnPeerWorker } from './peer-worker-process.ts';
 import type { BenchWorker, DagShape, DagSupport, SystemUnderTest } from './system.ts';
 
-const WORKER_ENTRY = join(ROOT, 'bench/peer-worker.ts');
 
 export function redisTarget(): { host: string; port: number } {
   const url = new URL(process.env.BENCH_REDIS_URL || 'redis://127.0.0.1:6379');
@@ -106,15 +105,7 @@ class BullMqSystem implements SystemUnderTest {
   async startWorker(options: { slots: number; expect?: number }): Promise<BenchWorker> {
     if (!this.prefix) throw new Error(`${this.id}: not set up`);
     const config: PeerWorkerConfig = { peer: 'bullmq', profile: 'default', slots: options.slots, redis: { ...redisTarget(), prefix: this.prefix } };
-    const worker = await spawnBenchWorker({
-      name: `${this.id} worker (slots ${options.slots})`,
-      entry: WORKER_ENTRY,
-      env: { ...process.env, BENCH_PEER_CONFIG: JSON.stringify(config), BENCH_WORKER_EXPECT: String(options.expect ?? 0) },
-      cwd: ROOT,
-      onGone: (child) => this.workers.delete(child),
-    });
-    this.workers.add(worker.child);
-    return worker;
+    return spawnPeerWorker({ id: this.id, config, expect: options.expect, workers: this.workers });
   }
 
   /** Completion events are read only by the latency workloads, so throughput runs do not pay for a stream reader. */

@@ -9,18 +9,15 @@
  * (the first runAndWait or DAG run of a setup), so throughput workloads run the peer's schema untouched.
  */
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import pg from 'pg';
-import { spawnBenchWorker } from '../lib/bench-worker.ts';
 import type { ManagedChild } from '../lib/child-process.ts';
 import { toError, withTimeout } from '../lib/deadline.ts';
 import { DoneWaiter } from '../lib/done-waiter.ts';
 import { createDatabase, dropDatabase, postgresSettings } from '../lib/postgres-admin.ts';
-import { ROOT } from './cleaver.ts';
 import type { PeerName, PeerWorkerConfig } from './peer-protocol.ts';
+import { spawnPeerWorker } from './peer-worker-process.ts';
 import type { BenchWorker, SystemUnderTest } from './system.ts';
 
-const WORKER_ENTRY = join(ROOT, 'bench/peer-worker.ts');
 export const DONE_CHANNEL = 'bench_done';
 
 export abstract class PostgresPeer implements Pick<SystemUnderTest, 'id' | 'label' | 'setup' | 'startWorker' | 'teardown' | 'dispose' | 'connectedWorkers'> {
@@ -57,15 +54,7 @@ export abstract class PostgresPeer implements Pick<SystemUnderTest, 'id' | 'labe
   async startWorker(options: { slots: number; expect?: number }): Promise<BenchWorker> {
     if (!this.url) throw new Error(`${this.id}: not set up`);
     const config: PeerWorkerConfig = { peer: this.peer, profile: this.profile, slots: options.slots, connectionString: this.url };
-    const worker = await spawnBenchWorker({
-      name: `${this.id} worker (slots ${options.slots})`,
-      entry: WORKER_ENTRY,
-      env: { ...process.env, BENCH_PEER_CONFIG: JSON.stringify(config), BENCH_WORKER_EXPECT: String(options.expect ?? 0) },
-      cwd: ROOT,
-      onGone: (child) => this.workers.delete(child),
-    });
-    this.workers.add(worker.child);
-    return worker;
+    return spawnPeerWorker({ id: this.id, config, expect: options.expect, workers: this.workers });
   }
 
   async connectedWorkers(): Promise<number | null> {
