@@ -1,0 +1,119 @@
+/**
+ * Faults that hit workers: SIGKILL every second under a steady load, SIGSTOP past the heartbeat timeout,
+ * and tasks that take their own worker down (exit, uncaught exception, a busy loop) or throw non-Errors.
+ */
+import type { DriverKind } from '../../driver/drivers.ts';
+import type { Profile } from '../profile.ts';
+import { HEARTBEAT_TIMEOUT_MS, Scenario, WorkerPool, seededRandom, sleep, type ScenarioReport } from '../scenario.ts';
+import { steadyLoad } from './load.ts';
+
+export async function workerKill(kind: DriverKind, profile: Profile): Promise<ScenarioReport> {
+  const p = profile.workerKill;
+  const scenario = new Scenario('worker-kill', kind);
+  try {
+    const engine = await scenario.startEngine();
+    const pool = new WorkerPool(scenario, { size: p.workers, address: engine.address });
+    await pool.start();
+    const client = scenario.client(engine.address);
+    const random = seededRandom(Number(process.env.CHAOS_SEED ?? 1));
+    let kills = 0;
+    let loadDone = false;
+    const killer = (async () => {
+      await sleep(p.killEveryMs);
+      while (!loadDone) {
+        if (pool.killOne(random) !== null) kills++;
+        await sleep(p.killEveryMs);
+      }
+    })();
+    await steadyLoad(scenario, client, {
+      seconds: p.seconds,
+      runsPerSecond: p.runsPerSecond,
+      // Mostly chaos-work of 20–200 ms; one in ten a DAG of four such steps.
+      batch: (i) => (i % 10 === 9 ? { workflow: 'chaos-dag', input: { ms: 20 + Math.floor(random() * 100) } } : { workflow: 'chaos-work', input: { ms: 20 + Math.floor(random() * 180) } }),
+    });
+    loadDone = true;
+    await killer;
+    const endedAt = await scenario.settle(client, 60_000);
+    return await scenario.verdict({
+      pools: [pool],
+      endedAt,
+      title: 'Worker SIGKILL every second',
+      load: `${scenario.acknowledged.size} runs (9 in 10 a 20–200 ms task, 1 in 10 a 4-step DAG) over ${p.seconds} s at ${p.runsPerSecond}/s; ${p.workers} workers × 20 slots, restarted by a supervisor (${pool.spawned} processes in all); ${kills} SIGKILLs, one every ${p.killEveryMs} ms`,
+    });
+  } finally {
+    await scenario.cleanup();
+  }
+}
+
+export async function workerStop(kind: DriverKind, profile: Profile): Promise<ScenarioReport> {
+  const p = profile.workerStop;
+  const scenario = new Scenario('worker-stop', kind);
+  try {
+    const engine = await scenario.startEngine();
+    const pool = new WorkerPool(scenario, { size: 3, address: engine.address });
+    await pool.start();
+    const client = scenario.client(engine.address);
+    const stopMs = HEARTBEAT_TIMEOUT_MS + 1_000;
+    for (let i = 0; i < p.stops; i++) {
+      // Long enough tasks that the stopped worker holds several when it stops.
+      await scenario.trigger(client, 'chaos-work', Array.from({ length: 60 }, (_, k) => ({ ms: 300 + ((k * 37) % 500) })));
+      await sleep(400);
+      await pool.stopOne(stopMs);
+      await sleep(300);
+    }
+    const endedAt = await scenario.settle(client, 60_000);
+    return await scenario.verdict({
+      pools: [pool],
+      endedAt,
+      title: 'Worker SIGSTOP past the heartbeat timeout, then SIGCONT',
+      load: `${scenario.acknowledged.size} runs of 300–800 ms tasks on 3 workers; ${p.stops} times a worker holding attempts is SIGSTOPped for ${stopMs} ms (heartbeat timeout ${HEARTBEAT_TIMEOUT_MS} ms), then SIGCONTed`,
+    });
+  } finally {
+    await scenario.cleanup();
+  }
+}
+
+const THROWN_KINDS = ['string', 'number', 'null', 'undefined', 'object', 'array', 'symbol', 'circular'];
+
+export async function badTasks(kind: DriverKind, profile: Profile): Promise<ScenarioReport> {
+  const p = profile.badTasks;
+  const scenario = new Scenario('bad-tasks', kind);
+  try {
+    const engine = await scenario.startEngine();
+    const pool = new WorkerPool(scenario, { size: 3, address: engine.address });
+    await pool.start();
+    const client = scenario.client(engine.address);
+    const innocent = scenario.trigger(client, 'chaos-work', Array.from({ length: p.innocent }, (_, i) => ({ ms: 10 + (i % 40) })));
+    const throwing = THROWN_KINDS.flatMap((k) => [{ kind: k }, { kind: k, async: true }]);
+    const thrownRuns = await scenario.trigger(client, 'chaos-throw', throwing);
+    await scenario.trigger(client, 'chaos-exit', Array.from({ length: p.exits }, () => ({})));
+    await scenario.trigger(client, 'chaos-crash', Array.from({ length: p.crashes }, () => ({})));
+    await scenario.trigger(client, 'chaos-busy', Array.from({ length: p.busy }, () => ({ ms: 2_500 })));
+    await innocent;
+    const endedAt = await scenario.settle(client, 60_000);
+    // What a user reads for each non-Error thrown: it must say what was thrown.
+    for (const [i, runId] of thrownRuns.entries()) {
+      const outcome = await client.awaitRun(runId).catch(() => null);
+      const message = outcome?.error?.message;
+      const what = `${throwing[i]!.async ? 'async ' : ''}throw of a ${throwing[i]!.kind}`;
+      scenario.notes.push(`${what}: ${outcome?.status ?? 'no outcome'} (${outcome?.failureReason ?? '-'}) "${message ?? ''}"`);
+      if (outcome?.status !== 'failed' || typeof message !== 'string' || message.length === 0) {
+        scenario.failures.push(`${what} did not fail with a message: ${JSON.stringify(outcome)}`);
+      }
+    }
+    return await scenario.verdict({
+      pools: [pool],
+      endedAt,
+      title: 'Tasks that exit, crash, busy-loop or throw non-Errors',
+      load: `${p.innocent} innocent 10–50 ms tasks beside ${p.exits} process.exit(1) and ${p.crashes} uncaught-exception tasks (retries 1), ${p.busy} busy loops of 2.5 s (executionTimeout 1 s) and ${throwing.length} throws of non-Error values (${THROWN_KINDS.join(', ')}; sync and async), on 3 supervised workers`,
+      failByDesign: {
+        'chaos-exit': { status: 'failed', reason: 'WORKER_LOST' },
+        'chaos-crash': { status: 'failed', reason: 'WORKER_LOST' },
+        'chaos-busy': { status: 'failed', reason: 'EXECUTION_TIMEOUT' },
+        'chaos-throw': { status: 'failed', reason: 'ERROR' },
+      },
+    });
+  } finally {
+    await scenario.cleanup();
+  }
+}
