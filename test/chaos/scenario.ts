@@ -37,6 +37,8 @@ export interface ScenarioReport {
   /** Problems that are not invariants of the chaos log (a 5xx answer, RSS past its bound, ...). */
   failures: string[];
   notes: string[];
+  /** Why the scenario could not run here (then nothing else is filled in). */
+  skipped?: string;
   durationMs: number;
 }
 
@@ -53,6 +55,10 @@ export class Scenario {
   /** Postgres backends of this scenario's engines carry this application_name (for pg_terminate_backend). */
   readonly applicationName: string;
   readonly acknowledged = new Set<string>();
+  /** When each trigger call was acknowledged (epoch ms). */
+  readonly acknowledgedAt: number[] = [];
+  /** Trigger calls refused or cut off, by error code and message: what a producer had to handle. */
+  readonly triggerErrors = new Map<string, number>();
   private readonly startedAt = Date.now();
   private readonly engines = new Set<EngineHandle>();
   private readonly clients: Cleaver[] = [];
@@ -129,9 +135,12 @@ export class Scenario {
       try {
         const refs = await client.ref(workflow).runManyNoWait(inputs);
         for (const r of refs) this.acknowledged.add(r.runId);
+        this.acknowledgedAt.push(Date.now());
         return refs.map((r) => r.runId);
       } catch (e: unknown) {
         const error = toError(e);
+        const key = `${error instanceof CleaverError ? error.code : error.name}: ${error.message.slice(0, 120)}`;
+        this.triggerErrors.set(key, (this.triggerErrors.get(key) ?? 0) + 1);
         const transient = error instanceof CleaverError && (error.code === 'CONNECTION' || error.code === 'DATABASE' || error.code === 'SHUTTING_DOWN');
         if (!transient || Date.now() > deadline) throw error;
         await sleep(100);
@@ -150,6 +159,11 @@ export class Scenario {
       await sleep(200);
     }
     return Date.now();
+  }
+
+  /** The report of a scenario that cannot run here. */
+  skip(title: string, reason: string): ScenarioReport {
+    return { id: this.id, title, driver: this.kind, load: '', badInputs: [], figures: null, measured: {}, violations: [], failures: [], notes: [], skipped: reason, durationMs: Date.now() - this.startedAt };
   }
 
   /** Stops the engines and workers, opens the database from here and checks the invariants. */
@@ -176,6 +190,7 @@ export class Scenario {
       if (redispatch) this.measured['recovery after a worker fault (ms)'] = redispatch;
       const resume = percentiles(figures.resumeAfterEngineMs);
       if (resume) this.measured['work resumes after an engine restart (ms)'] = resume;
+      for (const [error, n] of this.triggerErrors) this.notes.push(`${n} trigger call(s) failed with ${error} (retried; not counted as acknowledged)`);
       return {
         id: this.id,
         title: options.title,

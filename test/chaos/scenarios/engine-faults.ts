@@ -1,0 +1,146 @@
+/**
+ * Faults that hit engines and their database connections: SIGKILL and restart mid-DAG, two engines on
+ * one Postgres with one killed (its workers fail over), and pg_terminate_backend storms.
+ */
+import type { DriverKind } from '../../driver/drivers.ts';
+import { readRecords, type EffectRecord } from '../chaos-log.ts';
+import { percentiles } from '../invariants.ts';
+import type { Profile } from '../profile.ts';
+import { HEARTBEAT_TIMEOUT_MS, Scenario, WorkerPool, seededRandom, sleep, type ScenarioReport } from '../scenario.ts';
+import { steadyLoad } from './load.ts';
+
+export async function engineKill(kind: DriverKind, profile: Profile): Promise<ScenarioReport> {
+  const p = profile.engineKill;
+  const kills = p.kills[kind] ?? 0;
+  const scenario = new Scenario('engine-kill', kind);
+  try {
+    let engine = await scenario.startEngine();
+    // The workers reconnect by themselves; the supervisor only replaces one that gave up and exited.
+    const pool = new WorkerPool(scenario, { size: 2, address: engine.address });
+    await pool.start();
+    const client = scenario.client(engine.address);
+    const random = seededRandom(Number(process.env.CHAOS_SEED ?? 7));
+    const restartMs: number[] = [];
+    for (let k = 0; k < kills; k++) {
+      await scenario.trigger(client, 'chaos-dag', Array.from({ length: p.dagsPerRound }, () => ({ ms: 20 + Math.floor(random() * 130) })));
+      await scenario.trigger(client, 'chaos-work', Array.from({ length: p.tasksPerRound }, () => ({ ms: 20 + Math.floor(random() * 300) })));
+      // A random point: some DAGs not started, some mid-way, some done.
+      await sleep(100 + Math.floor(random() * 900));
+      const killedAt = Date.now();
+      engine = (await scenario.killEngine(engine, { restart: true }))!;
+      restartMs.push(Date.now() - killedAt);
+    }
+    const endedAt = await scenario.settle(client, 60_000);
+    scenario.measured['engine restart, SIGKILL to ready (ms)'] = percentiles(restartMs.sort((a, b) => a - b));
+    return await scenario.verdict({
+      pools: [pool],
+      endedAt,
+      title: 'Engine SIGKILL and restart mid-DAG, at random points',
+      load: `${scenario.acknowledged.size} runs: per round ${p.dagsPerRound} DAGs a → (b, c) → d of 20–150 ms steps and ${p.tasksPerRound} tasks of 20–320 ms, then a SIGKILL of the engine 0.1–1 s later and an immediate restart; ${kills} rounds; 2 workers that reconnect by themselves`,
+    });
+  } finally {
+    await scenario.cleanup();
+  }
+}
+
+const FAILOVER_TITLE = 'Two engines on one Postgres, one SIGKILLed: its workers fail over';
+
+/**
+ * Workers of group A list engine a first, group B engine b first; both lists hold both engines
+ * (CLEAVER_ADDRESS=unix://a.sock,unix://b.sock). Engine a is killed halfway and not restarted.
+ */
+export async function failover(kind: DriverKind, profile: Profile): Promise<ScenarioReport> {
+  const p = profile.failover;
+  const scenario = new Scenario('failover', kind);
+  try {
+    const a = await scenario.startEngine({ name: 'a' });
+    const b = await scenario.startEngine({ name: 'b' });
+    const unsupported = await failoverUnsupported(scenario, b.address);
+    if (unsupported) return scenario.skip(FAILOVER_TITLE, unsupported);
+    const both = `${a.address},${b.address}`;
+    const groupA = new WorkerPool(scenario, { size: 2, address: both });
+    const groupB = new WorkerPool(scenario, { size: 1, address: `${b.address},${a.address}` });
+    await Promise.all([groupA.start(), groupB.start()]);
+    const client = scenario.client(both);
+    let killedAt = 0;
+    let pidsOfA: number[] = [];
+    const killer = (async () => {
+      await sleep((p.seconds * 1000) / 2);
+      pidsOfA = groupA.pids();
+      killedAt = Date.now();
+      await scenario.killEngine(a, { restart: false });
+    })();
+    await steadyLoad(scenario, client, { seconds: p.seconds, runsPerSecond: p.runsPerSecond, batch: (i) => ({ workflow: 'chaos-work', input: { ms: 50 + (i % 150) } }) });
+    await killer;
+    const endedAt = await scenario.settle(client, 60_000);
+    const firstStart = readRecords(scenario.logFile)
+      .filter((r): r is EffectRecord => r.type === 'effect' && r.phase === 'start' && r.at > killedAt && pidsOfA.includes(r.pid))
+      .reduce((min, r) => Math.min(min, r.at), Number.POSITIVE_INFINITY);
+    const workerFailoverMs = firstStart - killedAt;
+    scenario.measured['worker failover, kill to first task on the surviving engine (ms)'] = Number.isFinite(workerFailoverMs) ? { n: 1, p50: workerFailoverMs, max: workerFailoverMs } : null;
+    const firstAck = scenario.acknowledgedAt.find((t) => t > killedAt);
+    if (firstAck) scenario.measured['client failover, kill to first acknowledged trigger (ms)'] = { n: 1, p50: firstAck - killedAt, max: firstAck - killedAt };
+    if (!(workerFailoverMs <= HEARTBEAT_TIMEOUT_MS)) {
+      scenario.failures.push(`the killed engine's workers took ${Number.isFinite(workerFailoverMs) ? `${workerFailoverMs} ms` : 'forever'} to take work from the surviving engine (bound: the heartbeat timeout, ${HEARTBEAT_TIMEOUT_MS} ms)`);
+    }
+    return await scenario.verdict({
+      pools: [groupA, groupB],
+      endedAt,
+      title: FAILOVER_TITLE,
+      load: `${scenario.acknowledged.size} runs of 50–200 ms tasks at ${p.runsPerSecond}/s for ${p.seconds} s through a client given both engines; 2 workers listing engine a first, 1 listing b first; engine a SIGKILLed at ${p.seconds / 2} s and not restarted`,
+    });
+  } finally {
+    await scenario.cleanup();
+  }
+}
+
+/**
+ * Why the SDK cannot fail over yet, or null when it can: a client given a dead address first and a
+ * live one second must reach the live one.
+ */
+async function failoverUnsupported(scenario: Scenario, live: string): Promise<string | null> {
+  const { Cleaver } = await import('../../../sdk/index.ts');
+  const probe = Cleaver.connect({ address: `unix://${scenario.socketOf('nowhere')},${live}`, connectTimeout: '3s' });
+  try {
+    await probe.status();
+    return null;
+  } catch (e: unknown) {
+    return `the SDK does not take several engine addresses yet (CLEAVER_ADDRESS=a,b; branch sdk-failover): ${e instanceof Error ? e.message : String(e)}`;
+  } finally {
+    await probe.close();
+  }
+}
+
+export async function backendStorm(kind: DriverKind, profile: Profile): Promise<ScenarioReport> {
+  const p = profile.backendStorm;
+  const scenario = new Scenario('backend-storm', kind);
+  try {
+    const engine = await scenario.startEngine();
+    const pool = new WorkerPool(scenario, { size: 3, address: engine.address });
+    await pool.start();
+    const client = scenario.client(engine.address);
+    let terminated = 0;
+    const storm = (async () => {
+      for (let i = 0; i < p.storms; i++) {
+        await sleep(p.everyMs);
+        terminated += await scenario.terminateBackends();
+      }
+    })();
+    await steadyLoad(scenario, client, {
+      seconds: (p.storms * p.everyMs) / 1000 + 1,
+      runsPerSecond: p.runsPerSecond,
+      batch: (i) => (i % 5 === 4 ? { workflow: 'chaos-dag', input: { ms: 20 } } : { workflow: 'chaos-work', input: { ms: 20 + (i % 100) } }),
+    });
+    await storm;
+    if (engine.child.exitCode !== null || engine.child.signalCode !== null) scenario.failures.push(`the engine exited during the storm:\n${engine.output().slice(-2000)}`);
+    const endedAt = await scenario.settle(client, 60_000);
+    return await scenario.verdict({
+      pools: [pool],
+      endedAt,
+      title: 'pg_terminate_backend storms',
+      load: `${scenario.acknowledged.size} runs (4 in 5 a 20–120 ms task, 1 in 5 a 4-step DAG) at ${p.runsPerSecond}/s; every ${p.everyMs} ms all of the engine's Postgres backends terminated, ${p.storms} times (${terminated} backends in all)`,
+    });
+  } finally {
+    await scenario.cleanup();
+  }
+}
