@@ -33,7 +33,7 @@ export const FAST: Profile = {
   backendStorm: { storms: 5, everyMs: 600, runsPerSecond: 100 },
   workerStop: { drivers: ['pg'], stops: 2 },
   badTasks: { drivers: ['pg'], exits: 1, crashes: 1, busy: 1, innocent: 200 },
-  socketFuzz: { frames: 5_000, connections: 6, oversizedPreAuth: 8 },
+  socketFuzz: { frames: 5_000, connections: 6, oversizedPreAuth: 12 },
   adminHttp: { repeat: 1 },
 };
 
