@@ -1,24 +1,27 @@
-/** Declares a chaos scenario as a vitest test per driver, failing with the invariants it broke. */
+/** Declares chaos scenarios as vitest tests (FAST profile), one per driver, failing with what they broke. */
 import { describe, expect, it } from 'vitest';
-import { describePg, type DriverKind } from '../driver/drivers.ts';
+import { describePg } from '../driver/drivers.ts';
+import { FAST } from './profile.ts';
 import { formatProblems, formatSummary } from './report.ts';
-import type { ScenarioReport } from './scenario.ts';
+import { SCENARIOS } from './scenarios/index.ts';
 
-export function chaosTest(title: string, kinds: DriverKind[], run: (kind: DriverKind) => Promise<ScenarioReport>, timeoutMs: number): void {
-  for (const kind of kinds) {
-    const body = () => {
-      it(title, async (context) => {
-        const report = await run(kind);
-        if (report.skipped) {
-          process.stdout.write(`chaos ${report.id} [${kind}] NOT RUN: ${report.skipped}\n`);
-          context.skip(report.skipped);
-          return;
-        }
-        process.stdout.write(`${formatSummary(report)}\n`);
-        expect(formatProblems(report), 'chaos invariants').toBe('');
-      }, timeoutMs);
-    };
-    if (kind === 'pg') describePg(`chaos [pg]`, body);
-    else describe(`chaos [${kind}]`, body);
+export function chaosTests(ids: string[]): void {
+  for (const entry of SCENARIOS.filter((s) => ids.includes(s.id))) {
+    for (const kind of entry.drivers(FAST)) {
+      const body = () => {
+        it(entry.test, async (context) => {
+          const report = await entry.run(kind, FAST);
+          if (report.skipped) {
+            process.stdout.write(`chaos ${report.id} [${kind}] NOT RUN: ${report.skipped}\n`);
+            context.skip(report.skipped);
+            return;
+          }
+          process.stdout.write(`${formatSummary(report)}\n`);
+          expect(formatProblems(report), 'chaos invariants').toBe('');
+        }, entry.fastTimeoutMs);
+      };
+      if (kind === 'pg') describePg(`chaos ${entry.id} [pg]`, body);
+      else describe(`chaos ${entry.id} [${kind}]`, body);
+    }
   }
 }

@@ -105,7 +105,7 @@ async function failoverUnsupported(scenario: Scenario, live: string): Promise<st
     await probe.status();
     return null;
   } catch (e: unknown) {
-    return `the SDK does not take several engine addresses yet (CLEAVER_ADDRESS=a,b; branch sdk-failover): ${e instanceof Error ? e.message : String(e)}`;
+    return `the SDK does not take several engine addresses yet (CLEAVER_ADDRESS=a,b; branch sdk-failover); a client given a dead address then a live one failed: ${e instanceof Error ? e.message.slice(0, 60) : String(e)}…`;
   } finally {
     await probe.close();
   }
