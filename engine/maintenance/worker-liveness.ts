@@ -26,7 +26,9 @@ export class WorkerLiveness implements MaintenanceService {
     if (orphaned.length === 0) return;
     this.o.log.warn('attempts of lost workers returned to the queue', { count: orphaned.length });
     for (const a of orphaned) {
-      this.o.writer.finishLost([a], `worker ${a.workerId ?? '(none)'} is gone (disconnected or stopped heartbeating)`);
+      // Fenced by the session seen as gone: a worker that came back meanwhile keeps its attempt.
+      const lostSession = a.sessionId ? { sessionId: a.sessionId, orphan: true } : null;
+      this.o.writer.finishLost([{ ...a, lostSession }], `worker ${a.workerId ?? '(none)'} is gone (disconnected or stopped heartbeating)`);
     }
     await this.o.writer.drain();
   }
