@@ -14,7 +14,7 @@
 import pg from 'pg';
 import type { ClientConfig, CustomTypesConfig, Notification, PoolClient, PoolConfig, QueryResult as PgQueryResult } from 'pg';
 import { CleaverError, toError } from '../../../shared/errors.ts';
-import { breaksConnection, toDatabaseError, transactionAbortedError } from '../database-error.ts';
+import { DatabaseUnreachableError, breaksConnection, toDatabaseError, transactionAbortedError } from '../database-error.ts';
 import { scopedQueryable } from '../scoped-queryable.ts';
 import { sqlState } from '../sql-state.ts';
 import type { Driver, DriverCapabilities, Queryable, QueryResult, Sql } from '../driver.ts';
@@ -315,7 +315,7 @@ class PgDriver implements Driver {
     try {
       client = await pool.connect();
     } catch (e: unknown) {
-      throw toDatabaseError(e);
+      throw new DatabaseUnreachableError(e);
     }
     const session = new Session(client);
     // A checked-out client has no pool listener; an unhandled 'error' would crash the process.
