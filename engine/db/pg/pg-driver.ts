@@ -205,9 +205,15 @@ class PgDriver implements Driver {
     // Its own pool, so the setting is fixed per connection at no round trip per statement.
     this.#relaxedPool = new pg.Pool({ ...clientConfig(options, ['-c synchronous_commit=off']), max: options.poolSize ?? 10, idleTimeoutMillis: 30_000 });
     this.relaxed = { query: (sql, params) => this.#withSession((session) => session.run(sql, params), this.#relaxedPool) };
-    // An idle client whose connection died: the pool has already dropped it.
-    this.#pool.on('error', (e: Error) => this.#report(toDatabaseError(e)));
-    this.#relaxedPool.on('error', (e: Error) => this.#report(toDatabaseError(e)));
+    for (const pool of [this.#pool, this.#relaxedPool]) {
+      // An idle client whose connection died: the pool has already dropped it.
+      pool.on('error', (e: Error) => this.#report(toDatabaseError(e)));
+      // The pool stops listening to a client a microtask before #withSession gets it: a backend
+      // terminated right after connecting sends its error in between, and an 'error' event with no
+      // listener crashes the process. This one keeps it quiet; the next query on the dead client fails
+      // and the session is destroyed then.
+      pool.on('connect', (client: PoolClient) => client.on('error', () => undefined));
+    }
     this.#listener = new Listener(
       { ...config, application_name: `${config.application_name ?? 'cleaver'}:listen` },
       this.#report,
