@@ -17,7 +17,7 @@ import { CleaverError, toError } from '../../../shared/errors.ts';
 import { DatabaseUnreachableError, breaksConnection, toDatabaseError, transactionAbortedError } from '../database-error.ts';
 import { scopedQueryable } from '../scoped-queryable.ts';
 import { sqlState } from '../sql-state.ts';
-import type { Driver, DriverCapabilities, Queryable, QueryResult, Sql } from '../driver.ts';
+import type { Driver, DriverCapabilities, ListenOptions, Queryable, QueryResult, Sql } from '../driver.ts';
 
 export interface PgDriverOptions {
   connectionString: string;
@@ -298,8 +298,8 @@ class PgDriver implements Driver {
     });
   }
 
-  listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>> {
-    return this.#listener.subscribe(channel, onPayload);
+  listen(channel: string, onPayload: (payload: string) => void, options: ListenOptions = {}): Promise<() => Promise<void>> {
+    return this.#listener.subscribe(channel, onPayload, options.onReconnected);
   }
 
   close(): Promise<void> {
@@ -347,17 +347,22 @@ function defaultReport(description: string): (error: CleaverError) => void {
 // ---- LISTEN ---------------------------------------------------------------------------------------
 
 const RECONNECT_INITIAL_MS = 100;
-const RECONNECT_MAX_MS = 5_000;
+/** Kept short: while it is down, wake-ups from other engines are lost; one connection attempt a second is cheap. */
+const RECONNECT_MAX_MS = 1_000;
 
 /**
  * One dedicated connection for every LISTEN (pooled clients come and go and would drop them). When
- * it drops it is re-opened with backoff and every channel re-LISTENed; notifications sent during the
- * gap are lost, so NOTIFY is a wake-up hint on top of polling, never the only signal.
+ * it drops (a killed backend, a server restart) it is re-opened with backoff and every channel
+ * re-LISTENed; notifications sent during the gap are lost, so NOTIFY is a wake-up hint on top of
+ * polling, never the only signal, and subscribers are told (onReconnected) so they can catch up at once.
  */
 class Listener {
   readonly #config: ClientConfig;
   readonly #report: (error: CleaverError) => void;
   readonly #channels = new Map<string, Set<(payload: string) => void>>();
+  readonly #onReconnected = new Set<() => void>();
+  /** Clients that dropped before #open installed them: #open must not install a dead connection. */
+  readonly #dropped = new WeakSet<pg.Client>();
   #client: pg.Client | undefined;
   /** The first connection attempt, which subscribe() awaits so that configuration errors reach the caller. */
   #connecting: Promise<pg.Client> | undefined;
@@ -370,8 +375,10 @@ class Listener {
     this.#report = report;
   }
 
-  async subscribe(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>> {
+  async subscribe(channel: string, onPayload: (payload: string) => void, onReconnected?: () => void): Promise<() => Promise<void>> {
     if (this.#closed) throw new CleaverError('DATABASE', 'the driver is closed');
+    // A wrapper, so that two subscriptions passing the same function are told once each.
+    const reconnected = onReconnected ? () => onReconnected() : undefined;
     let callbacks = this.#channels.get(channel);
     const isNewChannel = callbacks === undefined;
     if (callbacks === undefined) {
@@ -379,7 +386,10 @@ class Listener {
       this.#channels.set(channel, callbacks);
     }
     callbacks.add(onPayload);
-    const unsubscribe = (): Promise<void> => this.#unsubscribe(channel, onPayload);
+    const unsubscribe = (): Promise<void> => {
+      if (reconnected) this.#onReconnected.delete(reconnected);
+      return this.#unsubscribe(channel, onPayload);
+    };
     try {
       if (this.#client !== undefined) {
         if (isNewChannel) await this.#client.query(`LISTEN ${quoteIdentifier(channel)}`);
@@ -393,6 +403,7 @@ class Listener {
       if (callbacks.size === 0) this.#channels.delete(channel);
       throw toDatabaseError(e);
     }
+    if (reconnected) this.#onReconnected.add(reconnected);
     return unsubscribe;
   }
 
@@ -400,6 +411,7 @@ class Listener {
     this.#closed = true;
     clearTimeout(this.#reconnectTimer);
     this.#channels.clear();
+    this.#onReconnected.clear();
     const client = this.#client ?? (await this.#connecting?.catch(() => undefined));
     this.#client = undefined;
     await client?.end().catch(() => undefined);
@@ -434,6 +446,9 @@ class Listener {
     try {
       await client.connect();
       for (const channel of this.#channels.keys()) await client.query(`LISTEN ${quoteIdentifier(channel)}`);
+      // Dropped after its last LISTEN answered but before we got here: its events fired while it was
+      // not yet current (#onDropped ignored them), so installing it would leave nobody listening.
+      if (this.#dropped.has(client)) throw new CleaverError('DATABASE', 'the LISTEN connection closed while it was being set up');
     } catch (e: unknown) {
       await client.end().catch(() => undefined);
       throw toDatabaseError(e);
@@ -459,6 +474,7 @@ class Listener {
   }
 
   #onDropped(client: pg.Client, error: Error | undefined): void {
+    this.#dropped.add(client);
     if (this.#closed || client !== this.#client) return;
     this.#client = undefined;
     if (error !== undefined) this.#report(toDatabaseError(error));
@@ -472,6 +488,13 @@ class Listener {
       this.#open().then(
         () => {
           this.#reconnecting = false;
+          for (const callback of this.#onReconnected) {
+            try {
+              callback();
+            } catch (e: unknown) {
+              this.#report(new CleaverError('INTERNAL', `a LISTEN reconnect callback threw: ${toError(e).message}`, { cause: e }));
+            }
+          }
         },
         (e: unknown) => {
           if (this.#closed) return;
