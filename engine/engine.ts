@@ -217,10 +217,11 @@ export class Engine {
     for (const p of this.periodic) p.start();
     if (this.driver.capabilities.listenNotify) {
       this.unlisten.push(
+        // Back from a lost LISTEN connection (a Postgres restart), claim what missed wake-ups announced.
         await this.driver.listen('cleaver_task_queued', (payload) => {
           const at = payload.indexOf(':');
           if (at > 0 && payload.slice(0, at) !== this.id) this.claimLoop.wake([payload.slice(at + 1)]);
-        }),
+        }, { onReconnected: () => this.claimLoop.wakeAll() }),
         await this.driver.listen('cleaver_cancel', (payload) => {
           try {
             const message = JSON.parse(payload) as { from: string; attempts: CancelledAttempt[] };
