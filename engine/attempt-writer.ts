@@ -22,7 +22,7 @@ import { toError } from '../shared/errors.ts';
 export type OutcomeAck = (accepted: boolean, reason?: string) => void;
 
 type WriteItem =
-  | { kind: 'start'; taskRunId: string; attempt: number; startedAt: number }
+  | { kind: 'start'; taskRunId: string; attempt: number; startedAt: number; workerId: string | null }
   | { kind: 'finish'; outcome: AttemptOutcome; ack?: OutcomeAck }
   | { kind: 'log'; taskRunId: string; attempt: number; level: LogLevel; message: string; at: number };
 
@@ -53,8 +53,9 @@ export class AttemptWriter {
     this.batcher = new Batcher({ flush: (items) => this.flush(items), maxInFlight: 2, maxBatch: 2000 });
   }
 
-  start(taskRunId: string, attempt: number, startedAt: number): void {
-    this.heldStarts.set(`${taskRunId}:${attempt}`, { kind: 'start', taskRunId, attempt, startedAt });
+  /** A worker reports it started an attempt; recorded only while that worker holds the attempt. */
+  start(start: { taskRunId: string; attempt: number; startedAt: number; workerId: string | null }): void {
+    this.heldStarts.set(`${start.taskRunId}:${start.attempt}`, { kind: 'start', ...start });
     this.startTimer ??= setTimeout(() => this.releaseStarts(), START_DELAY_MS);
   }
 
@@ -63,10 +64,23 @@ export class AttemptWriter {
     this.batcher.add({ kind: 'finish', outcome, ack });
   }
 
-  /** Ends attempts whose worker is gone (WORKER_LOST: retried, not charged to the retry budget). */
-  finishLost(attempts: ReadonlyArray<{ taskRunId: string; attempt: number }>, why: string): void {
+  /**
+   * Ends attempts whose worker is gone (WORKER_LOST: retried, free up to an allowance, see
+   * MAX_FREE_WORKER_LOST_RETRIES). With `lostSession`, only while that session is still the worker's.
+   */
+  finishLost(
+    attempts: ReadonlyArray<{ taskRunId: string; attempt: number; lostSession?: AttemptOutcome['lostSession'] }>,
+    why: string,
+  ): void {
     this.finishMany(
-      attempts.map((a) => ({ taskRunId: a.taskRunId, attempt: a.attempt, ok: false, reason: 'WORKER_LOST', error: { message: why, name: 'WorkerLost' } })),
+      attempts.map((a) => ({
+        taskRunId: a.taskRunId,
+        attempt: a.attempt,
+        ok: false,
+        reason: 'WORKER_LOST',
+        error: { message: why, name: 'WorkerLost' },
+        lostSession: a.lostSession ?? null,
+      })),
     );
   }
 

@@ -23,7 +23,7 @@ const USAGE = `cleaver ${ENGINE_VERSION} — a durable task queue
 
 Usage:
   cleaver serve   [--data-dir DIR | --database-url URL [--schema S]] [--socket PATH] [--listen tcp://HOST:PORT] [--token T]
-                  [--max-frame-bytes N] [--heartbeat-timeout 12s] [--enqueue-commit durable|relaxed]
+                  [--max-frame-bytes N] [--max-connections N] [--heartbeat-timeout 12s] [--enqueue-commit durable|relaxed]
                   [--console HOST:PORT|off]   (the console and its HTTP API; default 127.0.0.1:7878)
   cleaver migrate [--data-dir DIR | --database-url URL [--schema S]] [--status]
   cleaver run <task> --input JSON [--metadata JSON] [--wait] [--address ADDR] [--token T]
@@ -112,6 +112,7 @@ async function serve(args: string[]): Promise<number> {
         token: { type: 'string' },
         'max-frame-bytes': { type: 'string' },
         'heartbeat-timeout': { type: 'string' },
+        'max-connections': { type: 'string' },
         'enqueue-commit': { type: 'string' },
         console: { type: 'string' },
       },
@@ -134,6 +135,10 @@ async function serve(args: string[]): Promise<number> {
     throw new UsageError('--max-frame-bytes must be an integer of at least 1024');
   }
   const heartbeatTimeoutMs = values['heartbeat-timeout'] ? parseDuration(values['heartbeat-timeout'], '--heartbeat-timeout') : undefined;
+  const maxConnections = values['max-connections'] ? Number(values['max-connections']) : undefined;
+  if (maxConnections !== undefined && (!Number.isInteger(maxConnections) || maxConnections < 1)) {
+    throw new UsageError('--max-connections must be a positive integer');
+  }
   const log = createLogger();
   const { driver, dataDir } = await openDatabase(values);
   const socketPath = values.socket ?? defaultSocketPath(dataDir);
@@ -146,6 +151,9 @@ async function serve(args: string[]): Promise<number> {
     heartbeatTimeoutMs,
     enqueueCommit,
     heartbeatIntervalMs: heartbeatTimeoutMs ? Math.max(100, Math.floor(heartbeatTimeoutMs / 5)) : undefined,
+    // A short heartbeat timeout is checked as often as it needs to be (at most every second).
+    maintenanceIntervalMs: heartbeatTimeoutMs ? Math.min(1_000, Math.max(100, Math.floor(heartbeatTimeoutMs / 5))) : undefined,
+    maxConnections,
     log,
   });
   let consoleServer: { server: AdminHttpServer; token: string } | null = null;

@@ -27,6 +27,7 @@ import { ChangeFeed } from './admin/change-feed.ts';
 import { cancelNotify, type CancelledAttempt } from './sql/run-cancel.ts';
 import { ENGINE_VERSION } from './version.ts';
 import { DEFAULT_MAX_FRAME_BYTES, type EngineStatus } from '../shared/protocol.ts';
+import { encodeFrame } from '../shared/frame-codec.ts';
 import { CleaverError, toError } from '../shared/errors.ts';
 
 export interface EngineOptions {
@@ -60,6 +61,17 @@ export interface EngineOptions {
   cancelGraceMs?: number;
   /** How long stop() waits for outstanding writes (default 10 s). */
   shutdownTimeoutMs?: number;
+  /** Connections open at once (workers and clients); more are refused (default 10,000). */
+  maxConnections?: number;
+  /**
+   * Connections still in their handshake at once (default 64). With the hello limit this bounds what
+   * unauthenticated peers can make the engine buffer: at most maxPendingHandshakes × maxHelloBytes.
+   */
+  maxPendingHandshakes?: number;
+  /** The largest hello accepted before a peer is authenticated (default 1 MiB). */
+  maxHelloBytes?: number;
+  /** A connection that has not completed its handshake within this is closed (default 10 s). */
+  handshakeTimeoutMs?: number;
   log?: Logger;
 }
 
@@ -69,11 +81,7 @@ export class Engine {
   readonly log: Logger;
   private readonly driver: Driver;
   private readonly options: Required<Omit<EngineOptions, 'log' | 'driver' | 'tcp' | 'token' | 'socketPath'>> & Pick<EngineOptions, 'tcp' | 'token' | 'socketPath'>;
-  private readonly registry = new WorkerRegistry({
-    onAssigned: (tasks) => {
-      if (this.changes.listening) this.changes.runs(tasks.map((t) => t.runId));
-    },
-  });
+  private readonly registry: WorkerRegistry;
   private readonly writer: AttemptWriter;
   private readonly claimLoop: ClaimLoop;
   private readonly waiters: RunWaiters;
@@ -85,6 +93,8 @@ export class Engine {
   private readonly periodic: Periodic[] = [];
   private readonly listeners: Listener[] = [];
   private readonly connections = new Set<Connection>();
+  /** Connections that have not completed their hello (bounded: see maxPendingHandshakes). */
+  private readonly handshaking = new Set<Connection>();
   private readonly unlisten: Array<() => Promise<void>> = [];
   private pollTimer: NodeJS.Timeout | null = null;
   private startedAt = 0;
@@ -111,7 +121,23 @@ export class Engine {
       enqueueCommit: options.enqueueCommit ?? 'durable',
       shutdownTimeoutMs: options.shutdownTimeoutMs ?? 10_000,
       cancelGraceMs: options.cancelGraceMs ?? 5_000,
+      maxConnections: options.maxConnections ?? 10_000,
+      maxPendingHandshakes: options.maxPendingHandshakes ?? 64,
+      maxHelloBytes: options.maxHelloBytes ?? 1024 * 1024,
+      handshakeTimeoutMs: options.handshakeTimeoutMs ?? 10_000,
     };
+    this.registry = new WorkerRegistry({
+      onAssigned: (tasks) => {
+        if (this.changes.listening) this.changes.runs(tasks.map((t) => t.runId));
+      },
+      // Half the heartbeat timeout: a worker that missed a few heartbeats is not given more work.
+      staleAfterMs: this.options.heartbeatTimeoutMs / 2,
+      stopGraceMs: this.options.cancelGraceMs,
+      onStopIgnored: (worker, taskRunId) => {
+        this.log.warn('worker did not stop an ended attempt within the grace period; its slot is reused', { worker: worker.name, taskRun: taskRunId });
+        this.claimLoop.slotsFreed(worker);
+      },
+    });
     this.writer = new AttemptWriter({
       driver: this.driver,
       log: this.log,
@@ -123,7 +149,11 @@ export class Engine {
       registry: this.registry,
       log: this.log,
       maxBatch: 1000,
-      onOrphaned: (workerId, tasks) => this.writer.finishLost(tasks, `worker ${workerId} disconnected while the task was being assigned`),
+      onOrphaned: (worker, tasks) =>
+        this.writer.finishLost(
+          tasks.map((t) => ({ ...t, lostSession: { sessionId: worker.sessionId } })),
+          `worker ${worker.name} (${worker.id}) disconnected while the task was being assigned`,
+        ),
     });
     this.waiters = new RunWaiters({ driver: this.driver, log: this.log, pollIntervalMs: 250 });
     this.triggers = new TriggerService({
@@ -180,17 +210,18 @@ export class Engine {
     }
     const { maintenanceIntervalMs: every, heartbeatTimeoutMs } = this.options;
     this.periodic.push(
-      new Periodic(new LeaseExpiry({ driver: this.driver, writer: this.writer, registry: this.registry, claimLoop: this.claimLoop, log: this.log, batch: 1000 }), every, this.log),
+      new Periodic(new LeaseExpiry({ driver: this.driver, writer: this.writer, registry: this.registry, log: this.log, batch: 1000 }), every, this.log),
       new Periodic(new ScheduleTimeout({ driver: this.driver, writer: this.writer, log: this.log, batch: 1000 }), every, this.log),
       new Periodic(new WorkerLiveness({ driver: this.driver, protocol: this.protocol, writer: this.writer, log: this.log, heartbeatTimeoutMs, batch: 1000 }), every, this.log),
     );
     for (const p of this.periodic) p.start();
     if (this.driver.capabilities.listenNotify) {
       this.unlisten.push(
+        // Back from a lost LISTEN connection (a Postgres restart), claim what missed wake-ups announced.
         await this.driver.listen('cleaver_task_queued', (payload) => {
           const at = payload.indexOf(':');
           if (at > 0 && payload.slice(0, at) !== this.id) this.claimLoop.wake([payload.slice(at + 1)]);
-        }),
+        }, { onReconnected: () => this.claimLoop.wakeAll() }),
         await this.driver.listen('cleaver_cancel', (payload) => {
           try {
             const message = JSON.parse(payload) as { from: string; attempts: CancelledAttempt[] };
@@ -219,23 +250,45 @@ export class Engine {
       return;
     }
     const remote = socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : 'local';
+    const full =
+      this.connections.size >= this.options.maxConnections
+        ? `the engine has reached its limit of ${this.options.maxConnections} connections`
+        : this.handshaking.size >= this.options.maxPendingHandshakes
+          ? `the engine has ${this.handshaking.size} connections still in their handshake; try again shortly`
+          : null;
+    if (full) {
+      this.log.warn('connection refused', { remote, reason: full });
+      socket.on('error', () => undefined);
+      socket.end(encodeFrame({ t: 'error', fatal: true, error: new CleaverError('CONNECTION', full).toWire() }));
+      setTimeout(() => socket.destroy(), 1000).unref();
+      return;
+    }
     const connection = new Connection({
       socket,
       remote,
       maxFrameBytes: this.options.maxFrameBytes,
+      maxHelloBytes: this.options.maxHelloBytes,
       token,
-      handshakeTimeoutMs: 10_000,
+      handshakeTimeoutMs: this.options.handshakeTimeoutMs,
       log: this.log,
       handlers: {
-        hello: (c, hello) => this.protocol.hello(c, hello),
+        hello: async (c, hello) => {
+          try {
+            return await this.protocol.hello(c, hello);
+          } finally {
+            this.handshaking.delete(c);
+          }
+        },
         message: (c, m) => this.protocol.message(c, m),
         closed: (c) => {
           this.connections.delete(c);
+          this.handshaking.delete(c);
           this.protocol.closed(c);
         },
       },
     });
     this.connections.add(connection);
+    this.handshaking.add(connection);
   }
 
   private onFinished(finished: FinishResult): void {
@@ -266,17 +319,11 @@ export class Engine {
     const elsewhere: CancelledAttempt[] = [];
     for (const a of attempts) {
       const worker = a.workerId ? this.registry.get(a.workerId) : undefined;
-      if (!worker || worker.running.get(a.taskRunId) !== a.attempt) {
+      if (!worker || !this.registry.holds(worker, a.taskRunId, a.attempt)) {
         elsewhere.push(a);
         continue;
       }
-      worker.send({ t: 'cancel', taskRunId: a.taskRunId, attempt: a.attempt, reason: 'CANCELLED' });
-      setTimeout(() => {
-        const still = this.registry.release(a.workerId, a.taskRunId, a.attempt);
-        if (!still) return;
-        this.log.warn('worker did not stop a cancelled attempt within the grace period; its slot is reused', { worker: still.name, taskRun: a.taskRunId });
-        this.claimLoop.slotsFreed(still);
-      }, this.options.cancelGraceMs).unref();
+      this.registry.stopAttempt(worker, { taskRunId: a.taskRunId, attempt: a.attempt, reason: 'CANCELLED' });
     }
     if (notifyOthers && elsewhere.length > 0 && this.driver.capabilities.listenNotify) {
       void cancelNotify(this.driver, { from: this.id, attempts: elsewhere }).catch((e: unknown) =>

@@ -5,14 +5,20 @@
  */
 import { Batcher } from './batcher.ts';
 import type { Driver, Queryable } from './db/driver.ts';
+import { DatabaseUnreachableError, databaseErrorReason, isTransientDatabaseError } from './db/database-error.ts';
 import { isDataError } from './db/sql-state.ts';
 import { uuidv7 } from './ids.ts';
 import type { DirectReservation } from './scheduler/claim-loop.ts';
-import { runTrigger, type RunToCreate } from './sql/run-trigger.ts';
+import { runTrigger, runTriggerEarlierFind, type DirectlyAssigned, type RunToCreate } from './sql/run-trigger.ts';
 import type { AssignedTask, TriggerItem } from '../shared/protocol.ts';
 import type { TriggerKind } from '../shared/types.ts';
 import { CleaverError, toError, unknownWorkflowError } from '../shared/errors.ts';
 import { validateJson, validateMetadata } from '../shared/payload.ts';
+
+/** Transient database errors are retried with backoff from RETRY_INITIAL_MS up to RETRY_MAX_MS apart. */
+const RETRY_INITIAL_MS = 50;
+const RETRY_MAX_MS = 1_000;
+const DEFAULT_RETRY_BUDGET_MS = 10_000;
 
 interface PendingTrigger {
   workflow: string;
@@ -65,6 +71,7 @@ export class TriggerService {
   private readonly notifyFrom: string | null;
   private readonly insertInto: Queryable;
   private readonly reserve: (action: string, count: number) => DirectReservation | null;
+  private readonly retryBudgetMs: number;
 
   constructor(options: {
     driver: Driver;
@@ -79,7 +86,10 @@ export class TriggerService {
      * database server can lose the last acknowledged triggers; off by default.
      */
     relaxedCommit?: boolean;
+    /** How long a trigger keeps retrying while the database is unreachable before failing UNAVAILABLE (default 10 s). */
+    retryBudgetMs?: number;
   }) {
+    this.retryBudgetMs = options.retryBudgetMs ?? DEFAULT_RETRY_BUDGET_MS;
     this.reserve = options.reserve;
     this.insertInto = options.relaxedCommit ? options.driver.relaxed : options.driver;
     this.onQueued = options.onQueued;
@@ -123,34 +133,9 @@ export class TriggerService {
     // Direct assignment is for standalone tasks, whose action is the workflow name (no worker offers a
     // workflow's name as an action). Not for children: their metadata is inherited in the insert.
     const reservation = runs.some((r) => r.parent) ? null : this.reserve(workflow, runs.length);
+    let created: Created | null;
     try {
-      const created = await runTrigger(this.insertInto, {
-        workflowName: workflow,
-        runs,
-        notifyFrom: this.notifyFrom,
-        assignTo: reservation ? { workerId: reservation.workerId, count: reservation.count } : null,
-      });
-      if (!created) {
-        reservation?.release();
-        const error = unknownWorkflowError(workflow);
-        for (const p of group) p.reject(error);
-        return;
-      }
-      if (reservation) {
-        const byId = new Map(runs.map((r) => [r.taskRunId, r]));
-        const assigned: AssignedTask[] = created.assigned.map((a) => {
-          const run = byId.get(a.taskRunId)!;
-          return { taskRunId: a.taskRunId, runId: run.runId, attempt: a.attempt, action: workflow, input: run.input, metadata: run.metadata, timeoutMs: a.timeoutMs };
-        });
-        reservation.deliver(assigned);
-      }
-      if (created.queuedActions.length > 0) this.onQueued(created.queuedActions);
-      this.onCreated(created.runIds);
-      let at = 0;
-      for (const p of group) {
-        p.resolve(created.runIds.slice(at, at + p.runs.length));
-        at += p.runs.length;
-      }
+      created = await this.insertRetrying(workflow, runs, reservation);
     } catch (e: unknown) {
       reservation?.release();
       // A merged batch fails as a whole; retry its requests one by one so only a bad one fails.
@@ -160,6 +145,71 @@ export class TriggerService {
       }
       const error = e instanceof CleaverError ? e : new CleaverError('DATABASE', toError(e).message, { cause: e });
       for (const p of group) p.reject(error);
+      return;
+    }
+    if (!created) {
+      reservation?.release();
+      const error = unknownWorkflowError(workflow);
+      for (const p of group) p.reject(error);
+      return;
+    }
+    if (reservation) {
+      const byId = new Map(runs.map((r) => [r.taskRunId, r]));
+      const assigned: AssignedTask[] = created.assigned.map((a) => {
+        const run = byId.get(a.taskRunId)!;
+        return { taskRunId: a.taskRunId, runId: run.runId, attempt: a.attempt, action: workflow, input: run.input, metadata: run.metadata, timeoutMs: a.timeoutMs };
+      });
+      reservation.deliver(assigned);
+    }
+    if (created.queuedActions.length > 0) this.onQueued(created.queuedActions);
+    this.onCreated(created.runIds);
+    let at = 0;
+    for (const p of group) {
+      p.resolve(created.runIds.slice(at, at + p.runs.length));
+      at += p.runs.length;
     }
   }
+
+  /**
+   * Runs the insert, trying again while the database is unreachable or restarting, for up to
+   * retryBudgetMs. Safe because run ids were fixed before the first try: runTrigger skips runs that
+   * exist, so a try that committed but lost its reply is not created twice. Only the first try assigns
+   * directly; when a later one finds the runs already there, the attempts that first try assigned are
+   * found and returned to be delivered under the same reservation (its worker's slots are still held),
+   * so none waits for a lease to expire and none is charged to the task's retries.
+   */
+  private async insertRetrying(workflow: string, runs: RunToCreate[], reservation: DirectReservation | null): Promise<Created | null> {
+    const deadline = Date.now() + this.retryBudgetMs;
+    let delayMs = RETRY_INITIAL_MS;
+    let maybeCommitted = false;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const assignTo = attempt === 1 && reservation ? { workerId: reservation.workerId, count: reservation.count } : null;
+        const created = await runTrigger(this.insertInto, { workflowName: workflow, runs, notifyFrom: this.notifyFrom, assignTo });
+        if (!created || created.preexisting.length === 0) return created;
+        const earlier = await runTriggerEarlierFind(this.insertInto, { runIds: created.preexisting, workerId: reservation?.workerId ?? null });
+        return {
+          runIds: created.runIds,
+          queuedActions: [...new Set([...created.queuedActions, ...earlier.queuedActions])],
+          assigned: earlier.assigned,
+        };
+      } catch (e: unknown) {
+        if (!isTransientDatabaseError(e)) throw e;
+        maybeCommitted ||= !(e instanceof DatabaseUnreachableError);
+        if (Date.now() + delayMs > deadline) throw unavailableError({ cause: e, maybeCommitted, runIds: runs.map((r) => r.runId), retriedMs: this.retryBudgetMs });
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+        delayMs = Math.min(delayMs * 2, RETRY_MAX_MS);
+      }
+    }
+  }
+}
+
+type Created = { runIds: string[]; queuedActions: string[]; assigned: DirectlyAssigned[] };
+
+function unavailableError(o: { cause: unknown; maybeCommitted: boolean; runIds: string[]; retriedMs: number }): CleaverError {
+  const why = `the database was unreachable for ${Math.round(o.retriedMs / 1000)} s (${databaseErrorReason(o.cause)})`;
+  const message = o.maybeCommitted
+    ? `${why}; the connection dropped while the runs were being created, so they may exist (run ids ${o.runIds.slice(0, 3).join(', ')}${o.runIds.length > 3 ? ', …' : ''}): look them up before triggering again`
+    : `${why}; no run was created: trigger again once the database is back`;
+  return new CleaverError('UNAVAILABLE', message, { cause: o.cause });
 }

@@ -20,6 +20,8 @@ export type ErrorCode =
   | 'SHUTTING_DOWN'
   | 'TASK_FAILED'
   | 'DATABASE'
+  /** The database stayed unreachable past the engine's retries: nothing was done; try again later. */
+  | 'UNAVAILABLE'
   | 'INTERNAL';
 
 export interface WireError {

@@ -23,7 +23,7 @@ export type DecodeEvent =
   | { kind: 'fatal'; error: CleaverError };
 
 export class FrameDecoder {
-  private readonly maxFrameBytes: number;
+  private maxFrameBytes: number;
   private chunks: Buffer[] = [];
   private buffered = 0;
   private failed = false;
@@ -58,6 +58,21 @@ export class FrameDecoder {
       events.push(parseBody(body));
     }
     return events;
+  }
+
+  /**
+   * Changes the frame limit for frames not yet started (a connection raises it once its peer is
+   * authenticated, so an unauthenticated peer can make the engine buffer only a small hello).
+   */
+  setMaxFrameBytes(bytes: number): void {
+    this.maxFrameBytes = bytes;
+  }
+
+  /** Drops whatever is buffered and ignores what follows (a connection being closed). */
+  discard(): void {
+    this.failed = true;
+    this.chunks = [];
+    this.buffered = 0;
   }
 
   /** Bytes received but not yet part of a whole frame. */

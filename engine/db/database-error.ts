@@ -65,3 +65,47 @@ export function transactionAbortedError(): CleaverError {
     cause: { code: '25P02', severity: 'ERROR', message: 'Transaction was rolled back instead of committed' },
   });
 }
+
+/**
+ * The connection could not be opened (refused, server starting up or shutting down, connect timeout),
+ * so no statement reached the server: a caller retrying knows the first try did nothing.
+ */
+export class DatabaseUnreachableError extends CleaverError {
+  constructor(thrown: unknown) {
+    super('DATABASE', toDatabaseError(thrown).message, { cause: thrown });
+  }
+}
+
+/**
+ * Server states worth retrying as they are: the connection ended under us (class 08, shutdown or
+ * crash 57P01/57P02, recovery 57P03, idle-session timeout 57P05), too many connections (53300), or the
+ * transaction lost a race it will win on a second try (serialization failure 40001, deadlock 40P01).
+ */
+const TRANSIENT_STATES = new Set(['40001', '40P01', '53300', '57P01', '57P02', '57P03', '57P05']);
+/** Socket errors of a server that is restarting or briefly unreachable. */
+const TRANSIENT_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'EAI_AGAIN']);
+/** node-postgres's own messages when a connection dies or cannot be opened in time. */
+const TRANSIENT_MESSAGE = /connection terminated|timeout exceeded when trying to connect|encountered a connection error and is not queryable/i;
+
+/**
+ * True when the same statement may well succeed if run again in a moment: the error is about reaching
+ * the server, not about the statement. A caller retrying a write must make it idempotent, because a
+ * connection that died mid-statement (unlike a DatabaseUnreachableError) may have committed it.
+ */
+export function isTransientDatabaseError(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth++) {
+    const postgres = asPostgresError(current);
+    if (postgres) return postgres.code.startsWith('08') || TRANSIENT_STATES.has(postgres.code);
+    const errno = (current as { code?: unknown }).code;
+    if (typeof errno === 'string' && TRANSIENT_ERRNOS.has(errno)) return true;
+    if (!(current instanceof CleaverError) && current instanceof Error && TRANSIENT_MESSAGE.test(current.message)) return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+/** The error's message without the "(SQLSTATE xxxxx)" suffix, for text meant for a user. */
+export function databaseErrorReason(error: unknown): string {
+  return toError(error).message.replace(/\s*\(SQLSTATE [0-9A-Z]{5}\)$/, '');
+}

@@ -36,6 +36,14 @@ export interface DriverCapabilities {
   multiEngine: boolean;
 }
 
+export interface ListenOptions {
+  /**
+   * Called when the listening connection was lost and is back, LISTENing again (after a killed backend
+   * or a server restart): notifications sent in between were lost, so catch up on what they would have said.
+   */
+  onReconnected?: () => void;
+}
+
 export interface Driver extends Queryable {
   readonly kind: 'pglite' | 'pg';
   readonly capabilities: DriverCapabilities;
@@ -57,6 +65,6 @@ export interface Driver extends Queryable {
    */
   withAdvisoryLock<T>(key: bigint, fn: (conn: Queryable) => Promise<T>): Promise<T>;
   /** Subscribes to a NOTIFY channel. Only when capabilities.listenNotify; returns an unsubscribe. */
-  listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
+  listen(channel: string, onPayload: (payload: string) => void, options?: ListenOptions): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }

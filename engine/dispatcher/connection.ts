@@ -3,6 +3,11 @@
  * coalesced writes (every message sent in one tick leaves in one write). Bad frames and bad messages
  * get an error back and the connection goes on; an oversized frame closes it, since the stream can no
  * longer be trusted. Nothing a client sends can throw out of here into the engine.
+ *
+ * Until the peer is authenticated it can make the engine hold at most one small hello frame
+ * (`maxHelloBytes`): the frame limit is raised only once the token checked out, and reading pauses
+ * while the hello is processed. `closed` is reported exactly once, and only after the hello handler
+ * settled, so a session registered by a hello whose socket closed meanwhile is always removed again.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type net from 'node:net';
@@ -16,6 +21,7 @@ export interface ConnectionHandlers {
   /** Validates and registers the peer; throws a CleaverError to refuse it. */
   hello(connection: Connection, hello: HelloMessage): Promise<WelcomeMessage>;
   message(connection: Connection, message: ClientMessage): void;
+  /** Every connection, once: after its hello handler settled when one was running. */
   closed(connection: Connection): void;
 }
 
@@ -28,6 +34,10 @@ export class Connection {
   /** Set by the engine once a worker's hello is accepted. */
   workerId: string | null = null;
   private state: 'handshake' | 'open' | 'closed' = 'handshake';
+  /** The hello handler while it runs: `closed` waits for it, so what it registers is undone. */
+  private helloInFlight: Promise<void> | null = null;
+  private closeReported = false;
+  private readonly maxFrameBytes: number;
   private readonly socket: net.Socket;
   private readonly decoder: FrameDecoder;
   private readonly handlers: ConnectionHandlers;
@@ -41,6 +51,8 @@ export class Connection {
     socket: net.Socket;
     remote: string;
     maxFrameBytes: number;
+    /** The largest hello accepted before the peer is authenticated. */
+    maxHelloBytes: number;
     /** When set, the hello must carry this token (TCP). */
     token: string | null;
     handshakeTimeoutMs: number;
@@ -49,7 +61,8 @@ export class Connection {
   }) {
     this.socket = options.socket;
     this.remote = options.remote;
-    this.decoder = new FrameDecoder({ maxFrameBytes: options.maxFrameBytes });
+    this.maxFrameBytes = options.maxFrameBytes;
+    this.decoder = new FrameDecoder({ maxFrameBytes: Math.min(options.maxHelloBytes, options.maxFrameBytes) });
     this.writer = new FrameWriter(options.socket);
     this.handlers = options.handlers;
     this.log = options.log;
@@ -60,13 +73,22 @@ export class Connection {
       // A reset by the peer is an ordinary disconnect: 'close' follows and does the cleanup.
     });
     this.socket.on('close', () => this.onClose());
-    this.handshakeTimer = setTimeout(() => this.fail(new CleaverError('PROTOCOL_VERSION', 'no hello received within the handshake timeout')), options.handshakeTimeoutMs);
+    this.handshakeTimer = setTimeout(
+      () =>
+        this.fail(
+          this.role === null
+            ? new CleaverError('PROTOCOL_VERSION', 'no hello received within the handshake timeout')
+            : new CleaverError('CONNECTION', 'the engine could not register this connection within the handshake timeout (is its database answering?); reconnect to try again'),
+        ),
+      options.handshakeTimeoutMs,
+    );
     this.handshakeTimer.unref();
   }
 
   get open(): boolean {
     return this.state === 'open';
   }
+
 
   send(message: EngineMessage): void {
     if (this.state === 'closed') return;
@@ -79,15 +101,22 @@ export class Connection {
     else this.send({ t: 'error', error: error.toWire(), fatal });
   }
 
-  /** Ends the connection after flushing what was sent. */
+  /** Ends the connection after flushing what was sent; reads nothing more from it. */
   close(): void {
     if (this.state === 'closed') return;
+    this.decoder.discard();
     this.socket.end();
-    setTimeout(() => this.socket.destroy(), 1000).unref();
+    setTimeout(() => this.destroy(), 1000).unref();
   }
 
+  /**
+   * Drops the connection now. Reports it closed even when the socket is already dead and will emit no
+   * close event (a socket destroyed earlier), so the session never outlives it.
+   */
   destroy(): void {
+    this.decoder.discard();
     this.socket.destroy();
+    this.onClose();
   }
 
   private fail(error: CleaverError): void {
@@ -99,7 +128,11 @@ export class Connection {
   private onData(chunk: Buffer): void {
     for (const event of this.decoder.push(chunk)) {
       if (event.kind === 'fatal') {
-        this.fail(event.error);
+        const error =
+          this.state === 'handshake' && event.error.code === 'FRAME_TOO_LARGE'
+            ? new CleaverError('FRAME_TOO_LARGE', `${event.error.message.split(';')[0]} before the handshake completed; a hello must be smaller`)
+            : event.error;
+        this.fail(error);
         return;
       }
       if (event.kind === 'bad-frame') {
@@ -127,7 +160,8 @@ export class Connection {
     }
     if (this.state === 'closed') return;
     if (this.role !== null) {
-      this.early.push(message); // arrived while the hello is being processed
+      // Arrived with the hello, in the chunk that carried it (reading is paused until it is processed).
+      this.early.push(message);
       return;
     }
     if (message.t !== 'hello') {
@@ -135,11 +169,12 @@ export class Connection {
       return;
     }
     this.role = message.role;
-    void this.handshake(message);
+    this.helloInFlight = this.handshake(message).finally(() => {
+      this.helloInFlight = null;
+    });
   }
 
   private async handshake(hello: HelloMessage): Promise<void> {
-    clearTimeout(this.handshakeTimer);
     if (hello.protocol !== PROTOCOL_VERSION) {
       this.fail(new CleaverError('PROTOCOL_VERSION', `client speaks protocol ${hello.protocol}, this engine speaks ${PROTOCOL_VERSION}; use a matching SDK version`));
       return;
@@ -148,11 +183,18 @@ export class Connection {
       this.fail(new CleaverError('UNAUTHORIZED', hello.token ? 'invalid token' : 'this listener requires a token: set CLEAVER_TOKEN (or pass token to Cleaver.connect)'));
       return;
     }
+    // Authenticated: full-size frames from here on. Nothing more is read until the hello is processed,
+    // so a peer cannot queue work behind a slow registration. The handshake timer still runs: a hello
+    // the engine cannot process in time (the database is down) ends the connection, and the SDK retries.
+    this.decoder.setMaxFrameBytes(this.maxFrameBytes);
+    this.socket.pause();
     try {
       const welcome = await this.handlers.hello(this, hello);
-      if (this.socket.destroyed) return;
+      if (this.state === 'closed') return; // `closed` runs once this settles and undoes the registration
+      clearTimeout(this.handshakeTimer);
       this.state = 'open';
       this.send(welcome);
+      this.socket.resume();
       const early = this.early;
       this.early = [];
       for (const message of early) this.dispatch(message);
@@ -162,10 +204,18 @@ export class Connection {
   }
 
   private onClose(): void {
+    if (this.state === 'closed') return;
     clearTimeout(this.handshakeTimer);
-    const wasOpen = this.state === 'open' || this.role !== null;
     this.state = 'closed';
-    if (wasOpen) this.handlers.closed(this);
+    this.early = [];
+    this.decoder.discard();
+    const report = () => {
+      if (this.closeReported) return;
+      this.closeReported = true;
+      this.handlers.closed(this);
+    };
+    if (this.helloInFlight) void this.helloInFlight.then(report);
+    else report();
   }
 }
 

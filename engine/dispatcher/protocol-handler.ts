@@ -50,7 +50,6 @@ export interface ProtocolHandlerOptions {
 
 interface WorkerConnectionState {
   session: WorkerSession;
-  sessionId: string;
   /** Outcomes received but not yet written: acknowledged together after each write. */
   ack: AckMessage;
   ackScheduled: boolean;
@@ -66,7 +65,7 @@ export class ProtocolHandler implements ConnectionHandlers {
 
   /** Session ids of the workers connected here (for heartbeats). */
   sessionIds(): string[] {
-    return [...this.workers.values()].map((w) => w.sessionId);
+    return [...this.workers.values()].map((w) => w.session.sessionId);
   }
 
   async hello(connection: Connection, hello: HelloMessage): Promise<WelcomeMessage> {
@@ -102,6 +101,7 @@ export class ProtocolHandler implements ConnectionHandlers {
     }
     const session: WorkerSession = {
       id: registration.workerId,
+      sessionId,
       name: registration.name,
       actions: registration.actions,
       slots: registration.slots,
@@ -119,7 +119,7 @@ export class ProtocolHandler implements ConnectionHandlers {
     };
     await this.adoptInflight(session, hello.inflight ?? []);
     connection.workerId = session.id;
-    this.workers.set(connection, { session, sessionId, ack: { t: 'ack', accepted: [], rejected: [] }, ackScheduled: false });
+    this.workers.set(connection, { session, ack: { t: 'ack', accepted: [], rejected: [] }, ackScheduled: false });
     this.o.registry.add(session);
     this.o.log.info('worker connected', {
       worker: session.name,
@@ -135,9 +135,9 @@ export class ProtocolHandler implements ConnectionHandlers {
   }
 
   /**
-   * After a reconnect, keeps the attempts the worker says it still runs (if they are still its
-   * current attempts), and fails as WORKER_LOST those assigned to it that it does not have (their
-   * assignment was lost with the old connection).
+   * After a reconnect, keeps the attempts the worker says it still holds — running, or finished with a
+   * result it will send again — if they are still its current attempts, and fails as WORKER_LOST those
+   * assigned to it that it does not have (their assignment was lost with the old connection).
    */
   private async adoptInflight(session: WorkerSession, inflight: Array<{ taskRunId: string; attempt: number }>): Promise<void> {
     const active = await taskActiveByWorkers(this.o.driver, { workerIds: [session.id] });
@@ -148,12 +148,21 @@ export class ProtocolHandler implements ConnectionHandlers {
       if (claimed.has(`${a.taskRunId}:${a.attempt}`)) session.running.set(a.taskRunId, a.attempt);
       else lost.push(a);
     }
-    this.o.writer.finishLost(lost, `worker ${session.name} reconnected without this attempt (its assignment was lost)`);
+    this.o.writer.finishLost(
+      lost.map((a) => ({ ...a, lostSession: { sessionId: session.sessionId } })),
+      `worker ${session.name} reconnected without this attempt (its assignment was lost)`,
+    );
   }
 
   message(connection: Connection, message: ClientMessage): void {
     const worker = this.workers.get(connection);
-    if (worker) worker.session.lastSeenAt = Date.now();
+    if (worker) {
+      const now = Date.now();
+      const wasStale = this.o.registry.isStale(worker.session, now);
+      worker.session.lastSeenAt = now;
+      // A worker that was silent got no work meanwhile: it may take some now.
+      if (wasStale) this.o.claimLoop.slotsFreed(worker.session);
+    }
     switch (message.t) {
       case 'hello':
         throw new CleaverError('BAD_REQUEST', 'hello was already received on this connection');
@@ -180,32 +189,38 @@ export class ProtocolHandler implements ConnectionHandlers {
         void this.respond(connection, message.id, () => (this.o.admin[method] as (params: unknown) => Promise<unknown>).call(this.o.admin, message.params));
         return;
       }
-      case 'started':
-        this.requireWorker(worker, message.t);
-        this.o.writer.start(message.taskRunId, message.attempt, message.at);
+      case 'started': {
+        const w = this.requireWorker(worker, message.t);
+        if (!this.o.registry.holds(w.session, message.taskRunId, message.attempt)) return; // superseded, or never its
+        this.o.writer.start({ taskRunId: message.taskRunId, attempt: message.attempt, startedAt: message.at, workerId: w.session.id });
         return;
+      }
       case 'result':
         this.onResult(this.requireWorker(worker, message.t), message);
         return;
       case 'log':
-        this.requireWorker(worker, message.t);
+        // Lines of an attempt this worker does not hold (any more) are dropped, like its late results.
+        if (!this.o.registry.holds(this.requireWorker(worker, message.t).session, message.taskRunId, message.attempt)) return;
         this.o.writer.appendLog({ ...message, message: message.message.replaceAll('\u0000', '\uFFFD') });
         return;
-      case 'refresh_timeout':
-        this.requireWorker(worker, message.t);
+      case 'refresh_timeout': {
+        const w = this.requireWorker(worker, message.t);
         void this.respond(connection, message.id, async () => {
-          const ok = await taskLeaseRefresh(this.o.driver.relaxed, { taskRunId: message.taskRunId, attempt: message.attempt, ms: message.ms });
+          const ok =
+            this.o.registry.holds(w.session, message.taskRunId, message.attempt) &&
+            (await taskLeaseRefresh(this.o.driver.relaxed, { taskRunId: message.taskRunId, attempt: message.attempt, ms: message.ms, workerId: w.session.id }));
           if (!ok) throw new CleaverError('NOT_FOUND', `attempt ${message.attempt} of task run ${message.taskRunId} is no longer running`);
           return { ok: true };
         });
         return;
+      }
       case 'drain': {
         const w = this.requireWorker(worker, message.t);
         w.session.draining = true;
         this.o.changes.workers();
         this.o.log.info('worker draining', { worker: w.session.name, id: w.session.id, running: w.session.running.size });
         void this.respond(connection, message.id, async () => {
-          await workerSetStatus(this.o.driver, { sessionId: w.sessionId, status: 'draining' });
+          await workerSetStatus(this.o.driver, { sessionId: w.session.sessionId, status: 'draining' });
           return { running: w.session.running.size };
         });
         return;
@@ -229,8 +244,14 @@ export class ProtocolHandler implements ConnectionHandlers {
 
   private onResult(worker: WorkerConnectionState, message: ResultMessage): void {
     const { taskRunId, attempt } = message;
+    if (!this.o.registry.holds(worker.session, taskRunId, attempt)) {
+      // Another worker's attempt, or one this worker no longer holds (ended by the engine, superseded).
+      this.queueAck(worker, { taskRunId, attempt }, false, 'this worker does not hold that attempt (it ended, was superseded, or belongs to another worker)');
+      return;
+    }
     // The slot is free as soon as the worker says so; the write follows in the next batch.
-    if (this.o.registry.release(worker.session.id, taskRunId, attempt)) this.o.claimLoop.slotsFreed(worker.session);
+    this.o.registry.release(worker.session.id, taskRunId, attempt);
+    this.o.claimLoop.slotsFreed(worker.session);
     let output = message.output ?? null;
     let ok = message.ok;
     let error = message.error;
@@ -255,6 +276,7 @@ export class ProtocolHandler implements ConnectionHandlers {
         nonRetryable,
         startedAt: message.startedAt,
         finishedAt: message.finishedAt,
+        workerId: worker.session.id,
       },
       (accepted, reason) => this.queueAck(worker, { taskRunId, attempt }, accepted, reason),
     );
@@ -298,14 +320,14 @@ export class ProtocolHandler implements ConnectionHandlers {
     const stillRegistered = this.o.registry.remove(session);
     this.o.changes.workers();
     this.o.log.info('worker disconnected', { worker: session.name, id: session.id, lost: session.running.size || undefined });
-    void workerSetStatus(this.o.driver, { sessionId: worker.sessionId, status: 'disconnected' }).catch((e: unknown) =>
+    void workerSetStatus(this.o.driver, { sessionId: session.sessionId, status: 'disconnected' }).catch((e: unknown) =>
       this.o.log.warn('recording worker disconnect failed', { id: session.id, error: toError(e).message }),
     );
     if (!stillRegistered) return;
     const lost = [...session.running];
     session.running.clear();
     this.o.writer.finishLost(
-      lost.map(([taskRunId, attempt]) => ({ taskRunId, attempt })),
+      lost.map(([taskRunId, attempt]) => ({ taskRunId, attempt, lostSession: { sessionId: session.sessionId } })),
       `worker ${session.name} (${session.id}) disconnected during the attempt`,
     );
   }
@@ -316,7 +338,8 @@ export class ProtocolHandler implements ConnectionHandlers {
     for (const [connection, worker] of this.workers) {
       if (now - worker.session.lastSeenAt > timeoutMs) {
         this.o.log.warn('worker missed heartbeats; disconnecting', { worker: worker.session.name, id: worker.session.id });
-        connection.destroy();
+        connection.destroy(); // reports the close at once, even for a socket that is already dead
+        this.closed(connection);
       }
     }
   }

@@ -1,11 +1,19 @@
 /**
  * The workers connected to this engine, with their free slots and the attempts they are running.
  * In memory only: the database's worker table is the cross-engine view; this is what a claim needs.
+ *
+ * A slot is free only when the worker can use it: a worker not heard from for `staleAfterMs` (half the
+ * heartbeat timeout: its event loop is blocked, or it is stopped) gets no new work until it speaks
+ * again, and the slot of an attempt the engine ended (cancelled, timed out) stays taken until the
+ * worker reports that attempt — a worker frozen in a busy loop is not handed work it cannot start.
  */
 import type { AssignedTask, EngineMessage } from '../../shared/protocol.ts';
+import type { FailureReason } from '../../shared/types.ts';
 
 export interface WorkerSession {
   readonly id: string;
+  /** This connection's session (the worker row's session_id while it is the worker's current one). */
+  readonly sessionId: string;
   readonly name: string;
   readonly actions: readonly string[];
   readonly slots: number;
@@ -21,13 +29,26 @@ export interface WorkerSession {
   close(reason: string): void;
 }
 
+export interface WorkerRegistryOptions {
+  onAssigned?: (tasks: readonly AssignedTask[]) => void;
+  /** A worker silent for longer gets no new work until it is heard from again. */
+  staleAfterMs: number;
+  /**
+   * How long a worker that is seen alive may keep the slot of an attempt it was told to stop, before
+   * the slot is given to other work anyway (a worker that ignores stops).
+   */
+  stopGraceMs: number;
+  /** A slot held by an attempt the worker did not stop in time was given back. */
+  onStopIgnored: (worker: WorkerSession, taskRunId: string) => void;
+}
+
 export class WorkerRegistry {
   private readonly byId = new Map<string, WorkerSession>();
   private readonly byAction = new Map<string, Set<WorkerSession>>();
-  private readonly onAssigned: (tasks: readonly AssignedTask[]) => void;
+  private readonly o: WorkerRegistryOptions;
 
-  constructor(options: { onAssigned?: (tasks: readonly AssignedTask[]) => void } = {}) {
-    this.onAssigned = options.onAssigned ?? (() => undefined);
+  constructor(options: WorkerRegistryOptions) {
+    this.o = options;
   }
 
   add(worker: WorkerSession): void {
@@ -66,14 +87,47 @@ export class WorkerRegistry {
   }
 
   freeSlots(worker: WorkerSession): number {
-    return worker.draining ? 0 : Math.max(0, worker.slots - worker.running.size - worker.reserved);
+    if (worker.draining || this.isStale(worker)) return 0;
+    return Math.max(0, worker.slots - worker.running.size - worker.reserved);
+  }
+
+  isStale(worker: WorkerSession, now = Date.now()): boolean {
+    return now - worker.lastSeenAt > this.o.staleAfterMs;
+  }
+
+  /** Whether this session holds this attempt now (outcomes from anyone else are refused). */
+  holds(worker: WorkerSession, taskRunId: string, attempt: number): boolean {
+    return this.byId.get(worker.id) === worker && worker.running.get(taskRunId) === attempt;
   }
 
   /** Records claimed attempts as running on the worker and pushes them in one frame. */
   assign(worker: WorkerSession, tasks: AssignedTask[]): void {
     for (const task of tasks) worker.running.set(task.taskRunId, task.attempt);
     worker.send({ t: 'assign', tasks });
-    this.onAssigned(tasks);
+    this.o.onAssigned?.(tasks);
+  }
+
+  /**
+   * Tells a worker to stop an attempt the engine has ended. The slot comes back when the worker
+   * reports the attempt (release); if the worker is heard from after the request yet still holds the
+   * attempt once the grace period is over, the slot is reused anyway. A worker heard from by nobody
+   * keeps it until it speaks or is declared lost: its messages arrive in order, so the stop is read
+   * before anything it sends next.
+   */
+  stopAttempt(worker: WorkerSession, stop: { taskRunId: string; attempt: number; reason: FailureReason }): void {
+    if (!this.holds(worker, stop.taskRunId, stop.attempt)) return;
+    const sentAt = Date.now();
+    worker.send({ t: 'cancel', taskRunId: stop.taskRunId, attempt: stop.attempt, reason: stop.reason });
+    const check = () => {
+      if (!this.holds(worker, stop.taskRunId, stop.attempt)) return;
+      if (worker.lastSeenAt <= sentAt) {
+        setTimeout(check, this.o.stopGraceMs).unref();
+        return;
+      }
+      worker.running.delete(stop.taskRunId);
+      this.o.onStopIgnored(worker, stop.taskRunId);
+    };
+    setTimeout(check, this.o.stopGraceMs).unref();
   }
 
   /** Frees the slot of an attempt if it is still the one the worker holds. */

@@ -28,8 +28,8 @@ export class ClaimLoop {
   private readonly registry: WorkerRegistry;
   private readonly log: Logger;
   private readonly maxBatch: number;
-  /** Called with attempts claimed for a worker that went away during the claim. */
-  private readonly onOrphaned: (workerId: string, tasks: AssignedTask[]) => void;
+  /** Called with attempts claimed for a worker session that went away during the claim. */
+  private readonly onOrphaned: (worker: WorkerSession, tasks: AssignedTask[]) => void;
   /** Actions that may have claimable task runs, with a generation bumped at every signal. */
   private readonly withWork = new Map<string, number>();
   private generation = 0;
@@ -46,7 +46,7 @@ export class ClaimLoop {
     registry: WorkerRegistry;
     log: Logger;
     maxBatch: number;
-    onOrphaned: (workerId: string, tasks: AssignedTask[]) => void;
+    onOrphaned: (worker: WorkerSession, tasks: AssignedTask[]) => void;
   }) {
     this.driver = options.driver;
     this.registry = options.registry;
@@ -103,7 +103,7 @@ export class ClaimLoop {
         deliver: (tasks) => {
           close();
           if (this.registry.get(worker.id) !== worker) {
-            if (tasks.length > 0) this.onOrphaned(worker.id, tasks);
+            if (tasks.length > 0) this.onOrphaned(worker, tasks);
             return;
           }
           if (tasks.length > 0) this.registry.assign(worker, tasks);
@@ -205,7 +205,7 @@ export class ClaimLoop {
         return;
       }
       if (this.registry.get(worker.id) !== worker) {
-        if (tasks.length > 0) this.onOrphaned(worker.id, tasks);
+        if (tasks.length > 0) this.onOrphaned(worker, tasks);
         continue;
       }
       if (tasks.length > 0) this.registry.assign(worker, tasks);

@@ -55,7 +55,9 @@ const RUN_TRIGGER: NamedStatement = {
               COALESCE(def.has_on_failure, false), COALESCE(def.has_on_success, false),
               i.parent_task_run_id, i.child_key, i.event_id
          FROM items i CROSS JOIN def
-       ON CONFLICT (parent_task_run_id, child_key) WHERE parent_task_run_id IS NOT NULL DO NOTHING
+       -- Two conflicts, both meaning "exists already": a child key seen before (run_child_key_idx), or
+       -- a run id a previous try of this same batch committed before its connection died.
+       ON CONFLICT DO NOTHING
        RETURNING id
      ),
      tasks AS (
@@ -119,6 +121,20 @@ const CHILD_RUNS_FIND: NamedStatement = {
 };
 
 /**
+ * What an earlier try of a trigger left behind once its runs turn out to exist: the actions of their
+ * queued task runs (to wake a claim for) and the first attempts it assigned directly to `workerId`
+ * that no worker can have received yet (the try failed before its reply, so nobody delivered them).
+ */
+const RUN_TRIGGER_EARLIER_FIND: NamedStatement = {
+  name: 'cleaver_run_trigger_earlier_find',
+  text: `SELECT (SELECT array_agg(DISTINCT action) FROM task_run WHERE run_id = ANY($1::uuid[]) AND status = 'queued') AS queued_actions,
+            (SELECT jsonb_agg(jsonb_build_object('id', id, 'attempt', attempt, 'timeout', execution_timeout_ms))
+               FROM task_run
+              WHERE run_id = ANY($1::uuid[]) AND kind = 'standalone' AND status = 'assigned' AND attempt = 1
+                AND started_at IS NULL AND worker_id = $2::uuid) AS assigned`,
+};
+
+/**
  * Creates runs of the latest version of a workflow (or standalone task) with all their task runs, in
  * one statement whatever the batch size. Roots are queued, tasks with parents wait as pending. The
  * policy is read from the stored definition inside the same statement, so no engine-side cache can be
@@ -126,6 +142,10 @@ const CHILD_RUNS_FIND: NamedStatement = {
  *
  * Child runs are keyed by (parent task run, key): a key seen before returns the run created then, so a
  * parent retried after spawning children does not spawn them twice.
+ *
+ * Run ids come from the caller, so running the same batch again is safe: a run that exists already
+ * (an earlier try committed it, and only its reply was lost) is not created twice; its id is listed in
+ * `preexisting`, for runTriggerEarlierFind.
  *
  * `assignTo` (standalone tasks only): when the engine already knows a worker with free slots and no
  * backlog for the action, the first `count` task runs are created with their first attempt assigned to
@@ -141,7 +161,15 @@ export async function runTrigger(
     notifyFrom: string | null;
     assignTo?: { workerId: string; count: number } | null;
   },
-): Promise<{ version: number; kind: 'task' | 'workflow'; runIds: string[]; queuedActions: string[]; assigned: DirectlyAssigned[] } | null> {
+): Promise<{
+  version: number;
+  kind: 'task' | 'workflow';
+  runIds: string[];
+  /** Runs with the ids asked for that existed already: an earlier try of this batch created them. */
+  preexisting: string[];
+  queuedActions: string[];
+  assigned: DirectlyAssigned[];
+} | null> {
   const items = params.runs.map((r, i) => ({
     ord: i + 1,
     run_id: r.runId,
@@ -184,7 +212,24 @@ export async function runTrigger(
     version: row.version,
     kind: row.kind,
     runIds,
+    preexisting: items.filter((item, i) => runIds[i] === item.run_id && !inserted.has(item.run_id)).map((item) => item.run_id),
     queuedActions: row.queued_actions ?? [],
     assigned: (row.assigned ?? []).map((a) => ({ taskRunId: a.id, attempt: a.attempt, timeoutMs: a.timeout })),
+  };
+}
+
+/** See RUN_TRIGGER_EARLIER_FIND. `workerId` null: nothing was assigned directly. */
+export async function runTriggerEarlierFind(
+  db: Queryable,
+  params: { runIds: string[]; workerId: string | null },
+): Promise<{ queuedActions: string[]; assigned: DirectlyAssigned[] }> {
+  const result = await db.query<{ queued_actions: string[] | null; assigned: Array<{ id: string; attempt: number; timeout: number }> | null }>(
+    RUN_TRIGGER_EARLIER_FIND,
+    [params.runIds, params.workerId],
+  );
+  const row = result.rows[0];
+  return {
+    queuedActions: row?.queued_actions ?? [],
+    assigned: (row?.assigned ?? []).map((a) => ({ taskRunId: a.id, attempt: a.attempt, timeoutMs: a.timeout })),
   };
 }

@@ -7,12 +7,20 @@ const TASK_FINISH: NamedStatement = {
   text: `WITH v AS (
        SELECT * FROM jsonb_to_recordset($1::jsonb) AS v(
          id uuid, attempt int, ok boolean, output jsonb, error jsonb, reason text, non_retryable boolean,
-         started_at timestamptz, finished_at timestamptz)
+         started_at timestamptz, finished_at timestamptz, worker_id uuid, lost_session uuid, orphan boolean)
      ),
      cur AS (
        SELECT t.id, t.run_id, t.task_name, t.kind, t.action, t.attempt, t.status AS prev_status, t.worker_id,
               t.assigned_at, t.started_at, t.schedule_timeout_ms,
-              v.ok, v.output, v.error, v.reason,
+              v.ok, v.output, v.reason,
+              CASE WHEN v.reason = 'WORKER_LOST' AND t.worker_lost_count >= $2
+                        AND t.attempt - t.worker_lost_count - t.attempt_offset >= t.max_attempts
+                   THEN v.error || jsonb_build_object('message',
+                          'lost with its worker on attempt ' || t.attempt || ', after ' || t.worker_lost_count
+                          || ' free retries of lost attempts and the retries of its policy; does the task crash its worker process? ('
+                          || (v.error ->> 'message') || ')')
+                   ELSE v.error
+              END AS error,
               v.started_at AS reported_started_at, v.finished_at AS reported_finished_at,
               CASE
                 WHEN v.ok THEN 'succeeded'
@@ -21,16 +29,28 @@ const TASK_FINISH: NamedStatement = {
                 WHEN v.non_retryable OR t.attempt - t.worker_lost_count - t.attempt_offset >= t.max_attempts THEN 'failed'
                 ELSE 'queued'
               END AS next_status,
+              -- Losses beyond the free allowance are charged like any failure, backoff included.
+              v.reason = 'WORKER_LOST' AND t.worker_lost_count < $2 AS free_loss,
               CASE
-                WHEN v.reason = 'WORKER_LOST' OR t.backoff_factor IS NULL THEN 0
+                WHEN (v.reason = 'WORKER_LOST' AND t.worker_lost_count < $2) OR t.backoff_factor IS NULL THEN 0
                 ELSE LEAST(COALESCE(t.backoff_max_seconds, 'Infinity'::float8),
                            power(t.backoff_factor, t.attempt - t.worker_lost_count - t.attempt_offset))
-              END AS delay_s
+              END AS delay_s,
+              t.worker_lost_count
          FROM task_run t
          JOIN v ON t.id = v.id AND t.attempt = v.attempt
-        WHERE t.status IN ('assigned', 'running')
-           -- The schedule-timeout sweep ends task runs that never left the queue.
-           OR (t.status = 'queued' AND v.reason = 'SCHEDULE_TIMEOUT' AND t.schedule_deadline < now())
+        WHERE (t.status IN ('assigned', 'running')
+               -- The schedule-timeout sweep ends task runs that never left the queue.
+               OR (t.status = 'queued' AND v.reason = 'SCHEDULE_TIMEOUT' AND t.schedule_deadline < now()))
+          -- A worker's report counts only from the worker that holds the attempt.
+          AND (v.worker_id IS NULL OR t.worker_id = v.worker_id)
+          -- A verdict that a worker session was lost counts only while that session is still the
+          -- worker's current one: a worker that reconnected (here or to another engine) keeps its attempt.
+          -- The orphan sweep also requires the worker still to be seen as gone.
+          AND (v.lost_session IS NULL
+               OR EXISTS (SELECT 1 FROM worker w
+                           WHERE w.id = t.worker_id AND w.session_id = v.lost_session
+                             AND (v.orphan IS NOT TRUE OR w.status = 'disconnected')))
         ORDER BY t.id
           FOR UPDATE OF t
      ),
@@ -40,7 +60,9 @@ const TASK_FINISH: NamedStatement = {
               output = CASE WHEN cur.ok THEN cur.output END,
               error = CASE WHEN cur.ok THEN NULL ELSE cur.error END,
               failure_reason = CASE WHEN cur.ok THEN NULL ELSE cur.reason END,
-              worker_lost_count = t.worker_lost_count + CASE WHEN cur.reason = 'WORKER_LOST' THEN 1 ELSE 0 END,
+              -- Counts the free losses only, so the attempts charged to the policy
+              -- (attempt - worker_lost_count - attempt_offset) grow once the allowance is spent.
+              worker_lost_count = t.worker_lost_count + CASE WHEN cur.free_loss THEN 1 ELSE 0 END,
               worker_id = CASE WHEN cur.next_status = 'queued' THEN NULL ELSE t.worker_id END,
               available_at = CASE WHEN cur.next_status = 'queued'
                                   THEN now() + cur.delay_s * interval '1 second' ELSE t.available_at END,
@@ -207,6 +229,14 @@ export interface AttemptOutcome {
   nonRetryable?: boolean;
   startedAt?: number | null;
   finishedAt?: number | null;
+  /** A worker's report: accepted only while this worker holds the attempt. */
+  workerId?: string | null;
+  /**
+   * A verdict that this worker session was lost (WORKER_LOST): accepted only while it is still the
+   * worker's current session, so a worker that reconnected meanwhile, here or elsewhere, keeps its
+   * attempt. `orphan` (the liveness sweep) also requires the worker row to be marked disconnected.
+   */
+  lostSession?: { sessionId: string; orphan?: boolean } | null;
 }
 
 export interface FinishedAttempt {
@@ -244,7 +274,12 @@ export interface FinishResult {
   queuedActions: string[];
 }
 
-/** Attempts lost with their worker are retried without charge up to this many times per task run. */
+/**
+ * Attempts lost with their worker (disconnect, missed heartbeats) are retried without charge up to this
+ * many times per task run; further losses count against the task's retries like any failure, so a task
+ * that crashes its worker every time ends, failed with WORKER_LOST. Tasks that merely shared the worker
+ * are charged for the same losses: the engine cannot tell which attempt killed the process.
+ */
 export const MAX_FREE_WORKER_LOST_RETRIES = 5;
 
 /**
@@ -276,6 +311,9 @@ export async function taskFinish(
     non_retryable: o.nonRetryable === true || o.reason === 'NON_RETRYABLE' || o.reason === 'SCHEDULE_TIMEOUT',
     started_at: isoOrNull(o.startedAt),
     finished_at: isoOrNull(o.finishedAt),
+    worker_id: o.workerId ?? null,
+    lost_session: o.lostSession?.sessionId ?? null,
+    orphan: o.lostSession?.orphan === true,
   }));
   const result = await db.query<{
     finished: Array<{

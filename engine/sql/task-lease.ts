@@ -19,17 +19,17 @@ export async function taskLeaseExpiredList(db: Queryable, params: { limit: numbe
 }
 
 /**
- * Extends the lease of a running attempt to now + ms (ctx.refreshTimeout). Fenced by attempt;
- * returns false when the attempt is no longer active.
+ * Extends the lease of a running attempt to now + ms (ctx.refreshTimeout). Fenced by attempt and by
+ * the worker holding it; returns false when the attempt is no longer active on that worker.
  */
 export async function taskLeaseRefresh(
   db: Queryable,
-  params: { taskRunId: string; attempt: number; ms: number },
+  params: { taskRunId: string; attempt: number; ms: number; workerId: string },
 ): Promise<boolean> {
   const result = await db.query(
     `UPDATE task_run SET timeout_at = now() + $3::int * interval '1 millisecond'
-      WHERE id = $1 AND attempt = $2 AND status IN ('assigned', 'running')`,
-    [params.taskRunId, params.attempt, params.ms],
+      WHERE id = $1 AND attempt = $2 AND status IN ('assigned', 'running') AND worker_id = $4`,
+    [params.taskRunId, params.attempt, params.ms, params.workerId],
   );
   return result.rowCount > 0;
 }

@@ -75,16 +75,16 @@ export async function workerReapStale(db: Queryable, params: { staleMs: number }
 export async function taskOrphanedList(
   db: Queryable,
   params: { limit: number },
-): Promise<Array<{ taskRunId: string; attempt: number; workerId: string | null }>> {
-  const result = await db.query<{ id: string; attempt: number; worker_id: string | null }>(
-    `SELECT t.id, t.attempt, t.worker_id
+): Promise<Array<{ taskRunId: string; attempt: number; workerId: string | null; sessionId: string | null }>> {
+  const result = await db.query<{ id: string; attempt: number; worker_id: string | null; session_id: string | null }>(
+    `SELECT t.id, t.attempt, t.worker_id, w.session_id
        FROM task_run t
        LEFT JOIN worker w ON w.id = t.worker_id
       WHERE t.status IN ('assigned', 'running') AND (w.id IS NULL OR w.status = 'disconnected')
       LIMIT $1`,
     [params.limit],
   );
-  return result.rows.map((r) => ({ taskRunId: r.id, attempt: r.attempt, workerId: r.worker_id }));
+  return result.rows.map((r) => ({ taskRunId: r.id, attempt: r.attempt, workerId: r.worker_id, sessionId: r.session_id }));
 }
 
 /**

@@ -374,16 +374,19 @@ describePg('pg connection resilience', () => {
     await expect(driver.transaction((tx) => tx.query('SELECT 1'))).resolves.toMatchObject({ rowCount: 1 });
   });
 
-  it('re-LISTENs after its LISTEN connection is killed', async () => {
+  it('re-LISTENs after its LISTEN connection is killed, and says so', async () => {
     const channel = `resilience_${randomUUID()}`;
     const received: string[] = [];
-    await driver.listen(channel, (payload) => received.push(payload));
+    let reconnects = 0;
+    await driver.listen(channel, (payload) => received.push(payload), { onReconnected: () => reconnects++ });
     expect(await terminate(`${appName}:listen`)).toBe(1);
     await waitFor('a notification after the reconnect', async () => {
       await driver.query('SELECT pg_notify($1, $2)', [channel, 'after']);
       await sleep(50);
       return received.includes('after');
     });
+    // Notifications sent while it was down are lost: the subscriber is told, to catch up by polling.
+    expect(reconnects).toBe(1);
   });
 });
 

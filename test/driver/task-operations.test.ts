@@ -8,7 +8,7 @@ import { uuidv7 } from '../../engine/ids.ts';
 import { workflowRegister } from '../../engine/sql/workflow-register.ts';
 import { runTrigger } from '../../engine/sql/run-trigger.ts';
 import { taskClaim } from '../../engine/sql/task-claim.ts';
-import { taskFinish, type AttemptOutcome } from '../../engine/sql/task-finish.ts';
+import { MAX_FREE_WORKER_LOST_RETRIES, taskFinish, type AttemptOutcome } from '../../engine/sql/task-finish.ts';
 import { taskStart } from '../../engine/sql/task-start.ts';
 import { taskLeaseExpiredList, taskLeaseRefresh, taskScheduleExpiredList } from '../../engine/sql/task-lease.ts';
 import { taskOrphanedList, workerHeartbeat, workerReapStale, workerSetStatus, workerUpsert } from '../../engine/sql/worker.ts';
@@ -154,12 +154,16 @@ forEachDriver('task operations', (getDriver, kind) => {
     await define({ executionTimeoutMs: 50 });
     const [id] = await trigger(1);
     await taskClaim(db, { workerId, actions: [action], limit: 1 });
-    expect(await taskLeaseRefresh(db, { taskRunId: id!, attempt: 1, ms: 60_000 })).toBe(true);
-    expect(await taskStart(db, { starts: [{ taskRunId: id!, attempt: 1, startedAt: Date.now() }] })).toBe(1);
-    expect(await taskStart(db, { starts: [{ taskRunId: id!, attempt: 9, startedAt: Date.now() }] })).toBe(0);
+    const other = randomUUID();
+    // Another worker can neither extend nor start an attempt it does not hold.
+    expect(await taskLeaseRefresh(db, { taskRunId: id!, attempt: 1, ms: 60_000, workerId: other })).toBe(false);
+    expect(await taskStart(db, { starts: [{ taskRunId: id!, attempt: 1, startedAt: Date.now(), workerId: other }] })).toBe(0);
+    expect(await taskLeaseRefresh(db, { taskRunId: id!, attempt: 1, ms: 60_000, workerId })).toBe(true);
+    expect(await taskStart(db, { starts: [{ taskRunId: id!, attempt: 1, startedAt: Date.now(), workerId }] })).toBe(1);
+    expect(await taskStart(db, { starts: [{ taskRunId: id!, attempt: 9, startedAt: Date.now(), workerId }] })).toBe(0);
     await new Promise((r) => setTimeout(r, 80));
     expect((await taskLeaseExpiredList(db, { limit: 100 })).some((a) => a.taskRunId === id)).toBe(false);
-    expect(await taskLeaseRefresh(db, { taskRunId: id!, attempt: 2, ms: 10 })).toBe(false);
+    expect(await taskLeaseRefresh(db, { taskRunId: id!, attempt: 2, ms: 10, workerId })).toBe(false);
   });
 
   it('lists attempts whose lease ran out', async () => {
@@ -184,13 +188,50 @@ forEachDriver('task operations', (getDriver, kind) => {
     expect(outcome).toMatchObject({ status: 'failed', failureReason: 'SCHEDULE_TIMEOUT' });
   });
 
+  it('accepts an outcome only from the worker holding the attempt, and a lost verdict only for its current session', async () => {
+    await define({ retries: 5 });
+    const [id] = await trigger(1);
+    await taskClaim(db, { workerId, actions: [action], limit: 1 });
+    const other = await newWorker();
+    // Another worker's result for this attempt is refused and changes nothing.
+    expect(await finish(db, { outcomes: [{ taskRunId: id!, attempt: 1, ok: true, output: 'forged', workerId: other.id }] })).toEqual([]);
+    // The worker reconnected (a new session): a verdict about its old session is refused...
+    const newer = randomUUID();
+    await workerUpsert(db, { id: workerId, sessionId: newer, name: 'w', engineId: randomUUID(), actions: [action], slots: 10, labels: {}, address: 'test' });
+    expect(await finish(db, { outcomes: [{ taskRunId: id!, attempt: 1, ok: false, reason: 'WORKER_LOST', lostSession: { sessionId } }] })).toEqual([]);
+    // ...and so is the liveness sweep's while the worker is connected.
+    expect(await finish(db, { outcomes: [{ taskRunId: id!, attempt: 1, ok: false, reason: 'WORKER_LOST', lostSession: { sessionId: newer, orphan: true } }] })).toEqual([]);
+    // The owner's own result is accepted.
+    const done = await finish(db, { outcomes: [{ taskRunId: id!, attempt: 1, ok: true, output: 'real', workerId }] });
+    expect(done).toMatchObject([{ taskRunId: id, status: 'succeeded', output: 'real' }]);
+  });
+
+  it('charges losses past the free allowance to the retries, so a task that kills its worker ends', async () => {
+    await define({ retries: 1, backoff: { factor: 2, maxSeconds: 30 } });
+    const [id] = await trigger(1);
+    let last;
+    for (let attempt = 1; ; attempt++) {
+      await db.query(`UPDATE task_run SET available_at = now() WHERE id = $1`, [id]);
+      const claimed = await taskClaim(db, { workerId, actions: [action], limit: 1 });
+      expect(claimed.map((c) => c.attempt)).toEqual([attempt]);
+      [last] = await finish(db, { outcomes: [{ taskRunId: id!, attempt, ok: false, reason: 'WORKER_LOST', error: { message: 'worker gone' }, lostSession: { sessionId } }] });
+      if (last!.status !== 'queued') break;
+      expect(attempt).toBeLessThan(50);
+      // Free losses come back at once; charged ones wait their backoff.
+      expect(last!.retryDelayMs).toBe(attempt <= MAX_FREE_WORKER_LOST_RETRIES ? 0 : 2000);
+    }
+    // 5 free losses, then the first attempt and its one retry.
+    expect(last).toMatchObject({ status: 'failed', attempt: MAX_FREE_WORKER_LOST_RETRIES + 2, failureReason: 'WORKER_LOST' });
+    expect(last!.error!.message).toMatch(/^lost with its worker on attempt 7, after 5 free retries of lost attempts .*\(worker gone\)$/);
+  });
+
   it('finds the attempts of disconnected or stale workers, and a heartbeat revives a live session', async () => {
     await define();
     const [id] = await trigger(1);
     await taskClaim(db, { workerId, actions: [action], limit: 1 });
     expect((await taskOrphanedList(db, { limit: 1000 })).some((a) => a.taskRunId === id)).toBe(false);
     await workerSetStatus(db, { sessionId, status: 'disconnected' });
-    expect(await taskOrphanedList(db, { limit: 1000 })).toContainEqual({ taskRunId: id, attempt: 1, workerId });
+    expect(await taskOrphanedList(db, { limit: 1000 })).toContainEqual({ taskRunId: id, attempt: 1, workerId, sessionId });
     await workerHeartbeat(db, { sessionIds: [sessionId] });
     expect((await taskOrphanedList(db, { limit: 1000 })).some((a) => a.taskRunId === id)).toBe(false);
     // A stale heartbeat is reaped; an old session's status change does not touch a newer session.

@@ -337,7 +337,7 @@ forEachDriver('workflow operations', (getDriver, kind) => {
     const wf = await register(diamondTasks());
     const { runId } = await trigger(wf.name);
     const { a } = await claim(wf);
-    expect(await taskStart(db, { starts: [{ taskRunId: a!.taskRunId, attempt: 1, startedAt: Date.now() }] })).toBe(1);
+    expect(await taskStart(db, { starts: [{ taskRunId: a!.taskRunId, attempt: 1, startedAt: Date.now(), workerId: null }] })).toBe(1);
 
     const cancelled = await runCancel(db, { runIds: [runId] });
     expect(cancelled).toEqual({ cancelled: [runId], active: [{ taskRunId: a!.taskRunId, attempt: 1, workerId }] });

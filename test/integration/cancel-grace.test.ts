@@ -33,6 +33,8 @@ forEachDriver('cancel grace', (getDriver) => {
     const worker = new RawClient(join(dir, 'engine.sock'));
     worker.send({ t: 'hello', protocol: PROTOCOL_VERSION, role: 'worker', workerId: crypto.randomUUID(), name: 'stubborn-worker', slots: 1, tasks: [stubborn] });
     await worker.next((m) => m.t === 'welcome');
+    // It answers heartbeats (it is alive), it just ignores cancels.
+    const heartbeat = setInterval(() => worker.send({ t: 'heartbeat' }), FAST.heartbeatIntervalMs);
     const [first, second] = await cleaver.ref('stubborn').runManyNoWait([{ n: 1 }, { n: 2 }]);
     const assigned = (await worker.next((m) => m.t === 'assign')) as { tasks: Array<{ taskRunId: string; runId: string; attempt: number }> };
     expect(assigned.tasks.map((t) => t.runId)).toEqual([first!.runId]);
@@ -54,6 +56,7 @@ forEachDriver('cancel grace', (getDriver) => {
     const ack = await worker.next((m) => m.t === 'ack');
     expect(ack).toMatchObject({ accepted: [], rejected: [{ taskRunId: late.taskRunId, attempt: 1 }] });
     expect((await cleaver.runs.get(first!.runId)).run.status).toBe('cancelled');
+    clearInterval(heartbeat);
     worker.socket.destroy();
   });
 });

@@ -159,8 +159,9 @@ export class RawClient {
   closed = false;
   private readonly decoder = new FrameDecoder({ maxFrameBytes: 64 * 1024 * 1024 });
 
-  constructor(path: string) {
-    this.socket = net.connect(path);
+  /** A Unix socket path, or a TCP address. */
+  constructor(target: string | { host: string; port: number }) {
+    this.socket = typeof target === 'string' ? net.connect(target) : net.connect(target);
     this.socket.on('data', (chunk: Buffer) => {
       for (const e of this.decoder.push(chunk)) if (e.kind === 'message') this.messages.push(e.message as Record<string, unknown>);
     });

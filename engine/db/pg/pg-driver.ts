@@ -14,10 +14,10 @@
 import pg from 'pg';
 import type { ClientConfig, CustomTypesConfig, Notification, PoolClient, PoolConfig, QueryResult as PgQueryResult } from 'pg';
 import { CleaverError, toError } from '../../../shared/errors.ts';
-import { breaksConnection, toDatabaseError, transactionAbortedError } from '../database-error.ts';
+import { DatabaseUnreachableError, breaksConnection, toDatabaseError, transactionAbortedError } from '../database-error.ts';
 import { scopedQueryable } from '../scoped-queryable.ts';
 import { sqlState } from '../sql-state.ts';
-import type { Driver, DriverCapabilities, Queryable, QueryResult, Sql } from '../driver.ts';
+import type { Driver, DriverCapabilities, ListenOptions, Queryable, QueryResult, Sql } from '../driver.ts';
 
 export interface PgDriverOptions {
   connectionString: string;
@@ -205,9 +205,15 @@ class PgDriver implements Driver {
     // Its own pool, so the setting is fixed per connection at no round trip per statement.
     this.#relaxedPool = new pg.Pool({ ...clientConfig(options, ['-c synchronous_commit=off']), max: options.poolSize ?? 10, idleTimeoutMillis: 30_000 });
     this.relaxed = { query: (sql, params) => this.#withSession((session) => session.run(sql, params), this.#relaxedPool) };
-    // An idle client whose connection died: the pool has already dropped it.
-    this.#pool.on('error', (e: Error) => this.#report(toDatabaseError(e)));
-    this.#relaxedPool.on('error', (e: Error) => this.#report(toDatabaseError(e)));
+    for (const pool of [this.#pool, this.#relaxedPool]) {
+      // An idle client whose connection died: the pool has already dropped it.
+      pool.on('error', (e: Error) => this.#report(toDatabaseError(e)));
+      // The pool stops listening to a client a microtask before #withSession gets it: a backend
+      // terminated right after connecting sends its error in between, and an 'error' event with no
+      // listener crashes the process. This one keeps it quiet; the next query on the dead client fails
+      // and the session is destroyed then.
+      pool.on('connect', (client: PoolClient) => client.on('error', () => undefined));
+    }
     this.#listener = new Listener(
       { ...config, application_name: `${config.application_name ?? 'cleaver'}:listen` },
       this.#report,
@@ -292,8 +298,8 @@ class PgDriver implements Driver {
     });
   }
 
-  listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>> {
-    return this.#listener.subscribe(channel, onPayload);
+  listen(channel: string, onPayload: (payload: string) => void, options: ListenOptions = {}): Promise<() => Promise<void>> {
+    return this.#listener.subscribe(channel, onPayload, options.onReconnected);
   }
 
   close(): Promise<void> {
@@ -315,7 +321,7 @@ class PgDriver implements Driver {
     try {
       client = await pool.connect();
     } catch (e: unknown) {
-      throw toDatabaseError(e);
+      throw new DatabaseUnreachableError(e);
     }
     const session = new Session(client);
     // A checked-out client has no pool listener; an unhandled 'error' would crash the process.
@@ -341,17 +347,22 @@ function defaultReport(description: string): (error: CleaverError) => void {
 // ---- LISTEN ---------------------------------------------------------------------------------------
 
 const RECONNECT_INITIAL_MS = 100;
-const RECONNECT_MAX_MS = 5_000;
+/** Kept short: while it is down, wake-ups from other engines are lost; one connection attempt a second is cheap. */
+const RECONNECT_MAX_MS = 1_000;
 
 /**
  * One dedicated connection for every LISTEN (pooled clients come and go and would drop them). When
- * it drops it is re-opened with backoff and every channel re-LISTENed; notifications sent during the
- * gap are lost, so NOTIFY is a wake-up hint on top of polling, never the only signal.
+ * it drops (a killed backend, a server restart) it is re-opened with backoff and every channel
+ * re-LISTENed; notifications sent during the gap are lost, so NOTIFY is a wake-up hint on top of
+ * polling, never the only signal, and subscribers are told (onReconnected) so they can catch up at once.
  */
 class Listener {
   readonly #config: ClientConfig;
   readonly #report: (error: CleaverError) => void;
   readonly #channels = new Map<string, Set<(payload: string) => void>>();
+  readonly #onReconnected = new Set<() => void>();
+  /** Clients that dropped before #open installed them: #open must not install a dead connection. */
+  readonly #dropped = new WeakSet<pg.Client>();
   #client: pg.Client | undefined;
   /** The first connection attempt, which subscribe() awaits so that configuration errors reach the caller. */
   #connecting: Promise<pg.Client> | undefined;
@@ -364,8 +375,10 @@ class Listener {
     this.#report = report;
   }
 
-  async subscribe(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>> {
+  async subscribe(channel: string, onPayload: (payload: string) => void, onReconnected?: () => void): Promise<() => Promise<void>> {
     if (this.#closed) throw new CleaverError('DATABASE', 'the driver is closed');
+    // A wrapper, so that two subscriptions passing the same function are told once each.
+    const reconnected = onReconnected ? () => onReconnected() : undefined;
     let callbacks = this.#channels.get(channel);
     const isNewChannel = callbacks === undefined;
     if (callbacks === undefined) {
@@ -373,7 +386,10 @@ class Listener {
       this.#channels.set(channel, callbacks);
     }
     callbacks.add(onPayload);
-    const unsubscribe = (): Promise<void> => this.#unsubscribe(channel, onPayload);
+    const unsubscribe = (): Promise<void> => {
+      if (reconnected) this.#onReconnected.delete(reconnected);
+      return this.#unsubscribe(channel, onPayload);
+    };
     try {
       if (this.#client !== undefined) {
         if (isNewChannel) await this.#client.query(`LISTEN ${quoteIdentifier(channel)}`);
@@ -387,6 +403,7 @@ class Listener {
       if (callbacks.size === 0) this.#channels.delete(channel);
       throw toDatabaseError(e);
     }
+    if (reconnected) this.#onReconnected.add(reconnected);
     return unsubscribe;
   }
 
@@ -394,6 +411,7 @@ class Listener {
     this.#closed = true;
     clearTimeout(this.#reconnectTimer);
     this.#channels.clear();
+    this.#onReconnected.clear();
     const client = this.#client ?? (await this.#connecting?.catch(() => undefined));
     this.#client = undefined;
     await client?.end().catch(() => undefined);
@@ -428,6 +446,9 @@ class Listener {
     try {
       await client.connect();
       for (const channel of this.#channels.keys()) await client.query(`LISTEN ${quoteIdentifier(channel)}`);
+      // Dropped after its last LISTEN answered but before we got here: its events fired while it was
+      // not yet current (#onDropped ignored them), so installing it would leave nobody listening.
+      if (this.#dropped.has(client)) throw new CleaverError('DATABASE', 'the LISTEN connection closed while it was being set up');
     } catch (e: unknown) {
       await client.end().catch(() => undefined);
       throw toDatabaseError(e);
@@ -453,6 +474,7 @@ class Listener {
   }
 
   #onDropped(client: pg.Client, error: Error | undefined): void {
+    this.#dropped.add(client);
     if (this.#closed || client !== this.#client) return;
     this.#client = undefined;
     if (error !== undefined) this.#report(toDatabaseError(error));
@@ -466,6 +488,13 @@ class Listener {
       this.#open().then(
         () => {
           this.#reconnecting = false;
+          for (const callback of this.#onReconnected) {
+            try {
+              callback();
+            } catch (e: unknown) {
+              this.#report(new CleaverError('INTERNAL', `a LISTEN reconnect callback threw: ${toError(e).message}`, { cause: e }));
+            }
+          }
         },
         (e: unknown) => {
           if (this.#closed) return;
