@@ -94,11 +94,6 @@ export class EngineConnection {
     return this.welcomed;
   }
 
-  /** The address of the engine in use (or being tried). */
-  get address(): EngineAddress {
-    return this.o.addresses[this.current]!;
-  }
-
   /** Resolves once connected to an engine; fails after requestTimeoutMs without one. */
   connect(): Promise<WelcomeMessage> {
     if (this.closed) return Promise.reject(closedError());
@@ -109,7 +104,7 @@ export class EngineConnection {
         reject,
         deadline: setTimeout(() => {
           this.welcomeWaiters = this.welcomeWaiters.filter((w) => w !== waiter);
-          reject(this.unreachable({ sent: false }));
+          reject(this.unreachable({ unsentRequest: false }));
         }, this.requestTimeoutMs),
       };
       this.welcomeWaiters.push(waiter);
@@ -175,7 +170,7 @@ export class EngineConnection {
     let delay = FIRST_BACKOFF_MS;
     while (this.wanted()) {
       try {
-        await this.connectOnce(this.address);
+        await this.connectOnce(this.o.addresses[this.current]!);
         return false;
       } catch (e: unknown) {
         const error = toError(e);
@@ -266,8 +261,10 @@ export class EngineConnection {
     this.welcome = welcome;
     this.lastError = null;
     this.writer = new FrameWriter(socket);
+    // Taken first: requests made inside onWelcome are written as they are made, and must not go twice.
+    const waiting = [...this.pending];
     this.o.onWelcome?.(welcome, reconnected);
-    for (const [id, p] of this.pending) this.sendPending(id, p);
+    for (const [id, p] of waiting) if (this.pending.get(id) === p) this.sendPending(id, p);
     const outbox = this.outbox;
     this.outbox = [];
     for (const message of outbox) this.write(message);
@@ -326,15 +323,15 @@ export class EngineConnection {
     p.deadline = setTimeout(() => {
       if (this.pending.get(id) !== p) return;
       this.pending.delete(id);
-      p.reject(this.unreachable({ sent: p.sent }));
+      p.reject(this.unreachable({ unsentRequest: !p.sent }));
     }, this.requestTimeoutMs);
     this.ensureConnecting();
   }
 
-  private unreachable(options: { sent: boolean }): CleaverError {
+  private unreachable(options: { unsentRequest: boolean }): CleaverError {
     const where = this.o.addresses.map(formatAddress).join(', ');
     const last = this.lastError ? ` (last error: ${this.lastError.message})` : '';
-    const unsent = options.sent ? '' : '; the request was not sent';
+    const unsent = options.unsentRequest ? '; the request was not sent' : '';
     return new CleaverError(
       'CONNECTION',
       `the Cleaver engine at ${where} is unreachable: no connection within ${formatMs(this.requestTimeoutMs)}${last}${unsent}. ` +
