@@ -120,7 +120,7 @@ export class Scenario {
 
   /** A client of the SDK (closed with the scenario). */
   client(address: string): Cleaver {
-    const client = Cleaver.connect({ address, connectTimeout: '30s' });
+    const client = Cleaver.connect({ address, requestTimeout: '60s' });
     this.clients.push(client);
     return client;
   }

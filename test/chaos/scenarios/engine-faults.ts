@@ -100,7 +100,7 @@ export async function failover(kind: DriverKind, profile: Profile): Promise<Scen
  */
 async function failoverUnsupported(scenario: Scenario, live: string): Promise<string | null> {
   const { Cleaver } = await import('../../../sdk/index.ts');
-  const probe = Cleaver.connect({ address: `unix://${scenario.socketOf('nowhere')},${live}`, connectTimeout: '3s' });
+  const probe = Cleaver.connect({ address: `unix://${scenario.socketOf('nowhere')},${live}`, requestTimeout: '3s' });
   try {
     await probe.status();
     return null;

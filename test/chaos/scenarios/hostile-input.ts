@@ -16,8 +16,8 @@ import { Scenario, WorkerPool, rssMb, seededRandom, sleep, type ScenarioReport }
  * connections' frames in flight, so a healthy engine stays well inside these; pre-authentication
  * buffers that are not bounded (a peer may send 16 MB before its hello) break them.
  */
-const RSS_PEAK_BOUND_MB = 80;
-const RSS_AFTER_BOUND_MB = 50;
+const RSS_PEAK_BOUND_MB = 100;
+const RSS_AFTER_BOUND_MB = 64;
 /** A normal client's run must complete within this while the fuzz goes on: a liveness bound, not a speed one. */
 const SERVED_WITHIN_MS = 10_000;
 

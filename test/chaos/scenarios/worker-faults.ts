@@ -83,30 +83,42 @@ export async function badTasks(kind: DriverKind, profile: Profile): Promise<Scen
     const pool = new WorkerPool(scenario, { size: 3, address: engine.address });
     await pool.start();
     const client = scenario.client(engine.address);
-    const innocent = scenario.trigger(client, 'chaos-work', Array.from({ length: p.innocent }, (_, i) => ({ ms: 10 + (i % 40) })));
+    // First the throws, alone: what each one ends as must be its own doing.
     const throwing = THROWN_KINDS.flatMap((k) => [{ kind: k }, { kind: k, async: true }]);
     const thrownRuns = await scenario.trigger(client, 'chaos-throw', throwing);
-    await scenario.trigger(client, 'chaos-exit', Array.from({ length: p.exits }, () => ({})));
-    await scenario.trigger(client, 'chaos-crash', Array.from({ length: p.crashes }, () => ({})));
-    await scenario.trigger(client, 'chaos-busy', Array.from({ length: p.busy }, () => ({ ms: 2_500 })));
-    await innocent;
-    // Bounded: a crashing task that is never ended (retried without end) must not hold the suite up.
-    const endedAt = await scenario.settle(client, 40_000);
-    // What a user reads for each non-Error thrown: it must say what was thrown.
     for (const [i, runId] of thrownRuns.entries()) {
-      const outcome = await client.awaitRun(runId).catch(() => null);
-      const message = outcome?.error?.message;
+      const outcome = await client.awaitRun(runId);
+      const message = outcome.error?.message;
       const what = `${throwing[i]!.async ? 'async ' : ''}throw of a ${throwing[i]!.kind}`;
-      scenario.notes.push(`${what}: ${outcome?.status ?? 'no outcome'} (${outcome?.failureReason ?? '-'}) "${message ?? ''}"`);
-      if (outcome?.status !== 'failed' || typeof message !== 'string' || message.length === 0) {
-        scenario.failures.push(`${what} did not fail with a message: ${JSON.stringify(outcome)}`);
+      scenario.notes.push(`${what}: ${outcome.status} (${outcome.failureReason ?? '-'}) "${message ?? ''}"`);
+      if (outcome.status !== 'failed' || typeof message !== 'string' || message.length === 0) {
+        scenario.failures.push(`${what} did not fail with a message saying what was thrown: ${JSON.stringify(outcome)}`);
       }
     }
+    // Then the tasks that take their worker down, with innocent tasks arriving all the while: those
+    // share the crashing workers, and must still report their own outcome.
+    const crashers = Promise.all([
+      scenario.trigger(client, 'chaos-exit', Array.from({ length: p.exits }, () => ({}))),
+      scenario.trigger(client, 'chaos-crash', Array.from({ length: p.crashes }, () => ({}))),
+      scenario.trigger(client, 'chaos-busy', Array.from({ length: p.busy }, () => ({ ms: 2_500 }))),
+    ]).then((ids) => Promise.all(ids.flat().map((id) => client.awaitRun(id))));
+    let crashersDone = false;
+    void crashers.finally(() => (crashersDone = true));
+    const deadline = Date.now() + 40_000;
+    let innocent = 0;
+    while (!crashersDone && Date.now() < deadline) {
+      const batch = Math.min(20, p.innocent - innocent);
+      if (batch > 0) await scenario.trigger(client, 'chaos-work', Array.from({ length: batch }, (_, i) => ({ ms: 10 + ((innocent + i) % 40) })));
+      innocent += batch;
+      await sleep(200);
+    }
+    // Bounded: a crashing task that is retried without end must not hold the suite up.
+    const endedAt = await scenario.settle(client, Math.max(5_000, deadline - Date.now()));
     return await scenario.verdict({
       pools: [pool],
       endedAt,
       title: 'Tasks that exit, crash, busy-loop or throw non-Errors',
-      load: `${p.innocent} innocent 10–50 ms tasks beside ${p.exits} process.exit(1) and ${p.crashes} uncaught-exception tasks (retries 1), ${p.busy} busy loops of 2.5 s (executionTimeout 1 s) and ${throwing.length} throws of non-Error values (${THROWN_KINDS.join(', ')}; sync and async), on 3 supervised workers`,
+      load: `${throwing.length} throws of non-Error values (${THROWN_KINDS.join(', ')}; sync and async), then ${p.exits} process.exit(1) and ${p.crashes} uncaught-exception tasks (retries 1) and ${p.busy} busy loops of 2.5 s (executionTimeout 1 s), with ${innocent} innocent 10–50 ms tasks triggered 20 every 200 ms while they ran; 3 supervised workers`,
       failByDesign: {
         'chaos-exit': { status: 'failed', reason: 'WORKER_LOST' },
         'chaos-crash': { status: 'failed', reason: 'WORKER_LOST' },
