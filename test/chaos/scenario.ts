@@ -104,6 +104,14 @@ export class Scenario {
     return engine;
   }
 
+  /** The usual cast: one engine, a supervised pool of `workers` chaos workers on it, and a client. */
+  async startWithWorkers(options: { workers: number; console?: string }): Promise<{ engine: EngineHandle; pool: WorkerPool; client: Cleaver }> {
+    const engine = await this.startEngine({ console: options.console });
+    const pool = new WorkerPool(this, { size: options.workers, address: engine.address });
+    await pool.start();
+    return { engine, pool, client: this.client(engine.address) };
+  }
+
   /** SIGKILLs an engine; with `restart`, starts a replacement on the same socket and database. */
   async killEngine(engine: EngineHandle, options: { restart: boolean; downMs?: number }): Promise<EngineHandle | null> {
     const at = Date.now();
@@ -253,6 +261,16 @@ export class Scenario {
     }
     if (this.kind === 'pg') await dropSchema(DATABASE_URL, this.schema).catch(() => undefined);
     removeDir(this.dir);
+  }
+}
+
+/** Runs a scenario's body on a fresh Scenario, and cleans up after it however it ends. */
+export async function withScenario(id: string, kind: DriverKind, body: (scenario: Scenario) => Promise<ScenarioReport>): Promise<ScenarioReport> {
+  const scenario = new Scenario(id, kind);
+  try {
+    return await body(scenario);
+  } finally {
+    await scenario.cleanup();
   }
 }
 

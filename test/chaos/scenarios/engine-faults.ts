@@ -6,14 +6,13 @@ import type { DriverKind } from '../../driver/drivers.ts';
 import { readRecords, type EffectRecord } from '../chaos-log.ts';
 import { percentiles } from '../invariants.ts';
 import type { Profile } from '../profile.ts';
-import { HEARTBEAT_TIMEOUT_MS, Scenario, WorkerPool, seededRandom, sleep, type ScenarioReport } from '../scenario.ts';
+import { HEARTBEAT_TIMEOUT_MS, WorkerPool, seededRandom, sleep, withScenario, type Scenario, type ScenarioReport } from '../scenario.ts';
 import { steadyLoad } from './load.ts';
 
 export async function engineKill(kind: DriverKind, profile: Profile): Promise<ScenarioReport> {
   const p = profile.engineKill;
   const kills = p.kills[kind] ?? 0;
-  const scenario = new Scenario('engine-kill', kind);
-  try {
+  return withScenario('engine-kill', kind, async (scenario) => {
     let engine = await scenario.startEngine();
     // The workers reconnect by themselves; the supervisor only replaces one that gave up and exited.
     const pool = new WorkerPool(scenario, { size: 2, address: engine.address });
@@ -38,9 +37,7 @@ export async function engineKill(kind: DriverKind, profile: Profile): Promise<Sc
       title: 'Engine SIGKILL and restart mid-DAG, at random points',
       load: `${scenario.acknowledged.size} runs: per round ${p.dagsPerRound} DAGs a → (b, c) → d of 20–150 ms steps and ${p.tasksPerRound} tasks of 20–320 ms, then a SIGKILL of the engine 0.1–1 s later and an immediate restart; ${kills} rounds; 2 workers that reconnect by themselves`,
     });
-  } finally {
-    await scenario.cleanup();
-  }
+  });
 }
 
 const FAILOVER_TITLE = 'Two engines on one Postgres, one SIGKILLed: its workers fail over';
@@ -51,8 +48,7 @@ const FAILOVER_TITLE = 'Two engines on one Postgres, one SIGKILLed: its workers 
  */
 export async function failover(kind: DriverKind, profile: Profile): Promise<ScenarioReport> {
   const p = profile.failover;
-  const scenario = new Scenario('failover', kind);
-  try {
+  return withScenario('failover', kind, async (scenario) => {
     const a = await scenario.startEngine({ name: 'a' });
     const b = await scenario.startEngine({ name: 'b' });
     const unsupported = await failoverUnsupported(scenario, b.address);
@@ -89,9 +85,7 @@ export async function failover(kind: DriverKind, profile: Profile): Promise<Scen
       title: FAILOVER_TITLE,
       load: `${scenario.acknowledged.size} runs of 50–200 ms tasks at ${p.runsPerSecond}/s for ${p.seconds} s through a client given both engines; 2 workers listing engine a first, 1 listing b first; engine a SIGKILLed at ${p.seconds / 2} s and not restarted`,
     });
-  } finally {
-    await scenario.cleanup();
-  }
+  });
 }
 
 /**
@@ -113,12 +107,8 @@ async function failoverUnsupported(scenario: Scenario, live: string): Promise<st
 
 export async function backendStorm(kind: DriverKind, profile: Profile): Promise<ScenarioReport> {
   const p = profile.backendStorm;
-  const scenario = new Scenario('backend-storm', kind);
-  try {
-    const engine = await scenario.startEngine();
-    const pool = new WorkerPool(scenario, { size: 3, address: engine.address });
-    await pool.start();
-    const client = scenario.client(engine.address);
+  return withScenario('backend-storm', kind, async (scenario) => {
+    const { engine, pool, client } = await scenario.startWithWorkers({ workers: 3 });
     let terminated = 0;
     const storm = (async () => {
       for (let i = 0; i < p.storms; i++) {
@@ -140,7 +130,5 @@ export async function backendStorm(kind: DriverKind, profile: Profile): Promise<
       title: 'pg_terminate_backend storms',
       load: `${scenario.acknowledged.size} runs (4 in 5 a 20–120 ms task, 1 in 5 a 4-step DAG) at ${p.runsPerSecond}/s; every ${p.everyMs} ms all of the engine's Postgres backends terminated, ${p.storms} times (${terminated} backends in all)`,
     });
-  } finally {
-    await scenario.cleanup();
-  }
+  });
 }

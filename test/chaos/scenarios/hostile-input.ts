@@ -9,7 +9,7 @@ import type { DriverKind } from '../../driver/drivers.ts';
 import { fuzzWrite, helloFor, type FuzzSession } from '../fuzz-frames.ts';
 import { percentiles } from '../invariants.ts';
 import type { Profile } from '../profile.ts';
-import { Scenario, WorkerPool, rssMb, seededRandom, sleep, type ScenarioReport } from '../scenario.ts';
+import { rssMb, seededRandom, sleep, withScenario, type ScenarioReport } from '../scenario.ts';
 
 /**
  * RSS bounds for the engine under fuzz, over its RSS after warm-up. The fuzz holds at most a few
@@ -23,12 +23,8 @@ const SERVED_WITHIN_MS = 10_000;
 
 export async function socketFuzz(kind: DriverKind, profile: Profile): Promise<ScenarioReport> {
   const p = profile.socketFuzz;
-  const scenario = new Scenario('socket-fuzz', kind);
-  try {
-    const engine = await scenario.startEngine();
-    const pool = new WorkerPool(scenario, { size: 1, address: engine.address });
-    await pool.start();
-    const client = scenario.client(engine.address);
+  return withScenario('socket-fuzz', kind, async (scenario) => {
+    const { engine, pool, client } = await scenario.startWithWorkers({ workers: 1 });
     const pid = engine.child.pid!;
     for (const id of await scenario.trigger(client, 'chaos-work', Array.from({ length: 50 }, () => ({ ms: 1 })))) await client.awaitRun(id);
     const baseline = rssMb(pid);
@@ -110,9 +106,7 @@ export async function socketFuzz(kind: DriverKind, profile: Profile): Promise<Sc
         'frames of 12 MB of a declared 16 MB before any hello, held open',
       ],
     });
-  } finally {
-    await scenario.cleanup();
-  }
+  });
 }
 
 function pick<T>(random: () => number, items: readonly T[]): T {
@@ -329,16 +323,12 @@ function answerProblem(request: HostileRequest, answer: HttpAnswer): string | nu
 }
 
 export async function adminHttp(kind: DriverKind, profile: Profile): Promise<ScenarioReport> {
-  const scenario = new Scenario('admin-http', kind);
-  try {
-    const engine = await scenario.startEngine({ console: '127.0.0.1:0' });
+  return withScenario('admin-http', kind, async (scenario) => {
+    const { engine, pool, client } = await scenario.startWithWorkers({ workers: 1, console: '127.0.0.1:0' });
     const match = /\n {2}console: {3}http:\/\/127\.0\.0\.1:(\d+)\/#token=(\S+)\n/.exec(engine.output());
     if (!match) throw new Error(`cleaver serve printed no console URL:\n${engine.output()}`);
     const port = Number(match[1]);
     const token = match[2]!;
-    const pool = new WorkerPool(scenario, { size: 1, address: engine.address });
-    await pool.start();
-    const client = scenario.client(engine.address);
     const before = await scenario.trigger(client, 'chaos-work', Array.from({ length: 20 }, () => ({ ms: 1 })));
     for (const id of before) await client.awaitRun(id);
     const snapshot = async () => JSON.stringify((await client.runs.list({ workflowName: 'chaos-work', limit: 1000 })).runs.map((r) => [r.id, r.status]).sort());
@@ -378,7 +368,5 @@ export async function adminHttp(kind: DriverKind, profile: Profile): Promise<Sce
         'a forged Host header, a 20 KB header',
       ],
     });
-  } finally {
-    await scenario.cleanup();
-  }
+  });
 }

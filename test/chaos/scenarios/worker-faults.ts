@@ -4,17 +4,13 @@
  */
 import type { DriverKind } from '../../driver/drivers.ts';
 import type { Profile } from '../profile.ts';
-import { HEARTBEAT_TIMEOUT_MS, Scenario, WorkerPool, seededRandom, sleep, type ScenarioReport } from '../scenario.ts';
+import { HEARTBEAT_TIMEOUT_MS, seededRandom, sleep, withScenario, type ScenarioReport } from '../scenario.ts';
 import { steadyLoad } from './load.ts';
 
 export async function workerKill(kind: DriverKind, profile: Profile): Promise<ScenarioReport> {
   const p = profile.workerKill;
-  const scenario = new Scenario('worker-kill', kind);
-  try {
-    const engine = await scenario.startEngine();
-    const pool = new WorkerPool(scenario, { size: p.workers, address: engine.address });
-    await pool.start();
-    const client = scenario.client(engine.address);
+  return withScenario('worker-kill', kind, async (scenario) => {
+    const { engine, pool, client } = await scenario.startWithWorkers({ workers: p.workers });
     const random = seededRandom(Number(process.env.CHAOS_SEED ?? 1));
     let kills = 0;
     let loadDone = false;
@@ -40,19 +36,13 @@ export async function workerKill(kind: DriverKind, profile: Profile): Promise<Sc
       title: 'Worker SIGKILL every second',
       load: `${scenario.acknowledged.size} runs (9 in 10 a 20–200 ms task, 1 in 10 a 4-step DAG) over ${p.seconds} s at ${p.runsPerSecond}/s; ${p.workers} workers × 20 slots, restarted by a supervisor (${pool.spawned} processes in all); ${kills} SIGKILLs, one every ${p.killEveryMs} ms`,
     });
-  } finally {
-    await scenario.cleanup();
-  }
+  });
 }
 
 export async function workerStop(kind: DriverKind, profile: Profile): Promise<ScenarioReport> {
   const p = profile.workerStop;
-  const scenario = new Scenario('worker-stop', kind);
-  try {
-    const engine = await scenario.startEngine();
-    const pool = new WorkerPool(scenario, { size: 3, address: engine.address });
-    await pool.start();
-    const client = scenario.client(engine.address);
+  return withScenario('worker-stop', kind, async (scenario) => {
+    const { engine, pool, client } = await scenario.startWithWorkers({ workers: 3 });
     const stopMs = HEARTBEAT_TIMEOUT_MS + 1_000;
     for (let i = 0; i < p.stops; i++) {
       // Long enough tasks that the stopped worker holds several when it stops.
@@ -68,21 +58,15 @@ export async function workerStop(kind: DriverKind, profile: Profile): Promise<Sc
       title: 'Worker SIGSTOP past the heartbeat timeout, then SIGCONT',
       load: `${scenario.acknowledged.size} runs of 300–800 ms tasks on 3 workers; ${p.stops} times a worker holding attempts is SIGSTOPped for ${stopMs} ms (heartbeat timeout ${HEARTBEAT_TIMEOUT_MS} ms), then SIGCONTed`,
     });
-  } finally {
-    await scenario.cleanup();
-  }
+  });
 }
 
 const THROWN_KINDS = ['string', 'number', 'null', 'undefined', 'object', 'array', 'symbol', 'circular'];
 
 export async function badTasks(kind: DriverKind, profile: Profile): Promise<ScenarioReport> {
   const p = profile.badTasks;
-  const scenario = new Scenario('bad-tasks', kind);
-  try {
-    const engine = await scenario.startEngine();
-    const pool = new WorkerPool(scenario, { size: 3, address: engine.address });
-    await pool.start();
-    const client = scenario.client(engine.address);
+  return withScenario('bad-tasks', kind, async (scenario) => {
+    const { engine, pool, client } = await scenario.startWithWorkers({ workers: 3 });
     // First the throws, alone: what each one ends as must be its own doing.
     const throwing = THROWN_KINDS.flatMap((k) => [{ kind: k }, { kind: k, async: true }]);
     const thrownRuns = await scenario.trigger(client, 'chaos-throw', throwing);
@@ -126,7 +110,5 @@ export async function badTasks(kind: DriverKind, profile: Profile): Promise<Scen
         'chaos-throw': { status: 'failed', reason: 'ERROR' },
       },
     });
-  } finally {
-    await scenario.cleanup();
-  }
+  });
 }
