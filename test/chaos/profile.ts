@@ -39,7 +39,7 @@ export const FAST: Profile = {
 
 export const LONG: Profile = {
   name: 'long',
-  workerKill: { drivers: ['pg', 'pglite'], seconds: 60, runsPerSecond: 150, workers: 4, killEveryMs: 1_000 },
+  workerKill: { drivers: ['pg', 'pglite'], seconds: 40, runsPerSecond: 150, workers: 4, killEveryMs: 1_000 },
   engineKill: { kills: { pglite: 100, pg: 20 }, dagsPerRound: 20, tasksPerRound: 40 },
   failover: { seconds: 20, runsPerSecond: 100 },
   backendStorm: { storms: 30, everyMs: 500, runsPerSecond: 100 },

@@ -9,7 +9,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, totalmem } from 'node:os';
+import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isPgAvailable } from '../driver/drivers.ts';
@@ -30,6 +30,8 @@ const dirty = git('status', '--porcelain', '--untracked-files=no') !== '';
 const commit = `${git('rev-parse', '--short', 'HEAD')}${dirty ? ' (with uncommitted changes)' : ''} — ${git('log', '-1', '--format=%s')}`;
 
 const startedAt = new Date();
+// The machine may be shared: its load says how far the timings can be trusted.
+const loadAtStart = loadavg()[0]!;
 const reports: ScenarioReport[] = [];
 for (const entry of SCENARIOS.filter((s) => !only || only.includes(s.id))) {
   for (const kind of entry.drivers(profile)) {
@@ -50,7 +52,7 @@ for (const entry of SCENARIOS.filter((s) => !only || only.includes(s.id))) {
   }
 }
 
-const machine = `${availableParallelism()} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), ${(totalmem() / 2 ** 30).toFixed(0)} GB, Node ${process.version}, ${process.platform}`;
+const machine = `${availableParallelism()} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), ${(totalmem() / 2 ** 30).toFixed(0)} GB, Node ${process.version}, ${process.platform}; load average ${loadAtStart.toFixed(1)} at the start, ${loadavg()[0]!.toFixed(1)} at the end`;
 const command = `npm run chaos${values.profile !== 'long' ? ` -- --profile ${values.profile}` : ''}${only ? ` -- --only ${only.join(',')}` : ''}`;
 writeFileSync(out, reliabilityMarkdown(reports, { command, commit, profile: profile.name, startedAt, durationMs: Date.now() - startedAt.getTime(), machine }));
 process.stdout.write(`wrote ${out}\n`);

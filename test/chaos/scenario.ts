@@ -161,12 +161,21 @@ export class Scenario {
     const deadline = Date.now() + deadlineMs;
     const pending = [...this.acknowledged].map((id) => client.awaitRun(id).catch(() => undefined));
     await Promise.race([Promise.all(pending), sleep(deadlineMs)]);
+    let idle = false;
     for (;;) {
       const active = await client.runs.list({ statuses: ['queued', 'running'], limit: 1 }).catch(() => null);
-      if ((active && active.runs.length === 0) || Date.now() > deadline) break;
+      idle = active !== null && active.runs.length === 0;
+      if (idle || Date.now() > deadline) break;
       await sleep(200);
     }
-    return Date.now();
+    const endedAt = Date.now();
+    // At rest every slot is free: a slot still counted busy is work the engine will never give that worker.
+    const status = idle ? await client.status().catch(() => null) : null;
+    const busy = status?.workers.filter((w) => w.busy > 0) ?? [];
+    if (busy.length > 0) {
+      this.failures.push(`with nothing queued or running, the engine still counts slots busy: ${busy.map((w) => `${w.name} ${w.busy}/${w.slots}`).join(', ')}`);
+    }
+    return endedAt;
   }
 
   /** The report of a scenario that cannot run here. */
