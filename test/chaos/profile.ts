@@ -28,7 +28,7 @@ export interface Profile {
 export const FAST: Profile = {
   name: 'fast',
   workerKill: { drivers: ['pg', 'pglite'], seconds: 8, runsPerSecond: 150, workers: 3, killEveryMs: 1_000 },
-  engineKill: { kills: { pglite: 3, pg: 3 }, dagsPerRound: 20, tasksPerRound: 40 },
+  engineKill: { kills: { pglite: 3, pg: 3 }, dagsPerRound: 10, tasksPerRound: 20 },
   failover: { seconds: 6, runsPerSecond: 100 },
   backendStorm: { storms: 5, everyMs: 600, runsPerSecond: 100 },
   workerStop: { drivers: ['pg'], stops: 2 },
@@ -39,8 +39,8 @@ export const FAST: Profile = {
 
 export const LONG: Profile = {
   name: 'long',
-  workerKill: { drivers: ['pg', 'pglite'], seconds: 40, runsPerSecond: 150, workers: 4, killEveryMs: 1_000 },
-  engineKill: { kills: { pglite: 100, pg: 20 }, dagsPerRound: 20, tasksPerRound: 40 },
+  workerKill: { drivers: ['pg', 'pglite'], seconds: 30, runsPerSecond: 150, workers: 4, killEveryMs: 1_000 },
+  engineKill: { kills: { pglite: 100, pg: 15 }, dagsPerRound: 10, tasksPerRound: 20 },
   failover: { seconds: 20, runsPerSecond: 100 },
   backendStorm: { storms: 30, everyMs: 500, runsPerSecond: 100 },
   workerStop: { drivers: ['pg', 'pglite'], stops: 5 },

@@ -2,6 +2,7 @@
  * Faults that hit engines and their database connections: SIGKILL and restart mid-DAG, two engines on
  * one Postgres with one killed (its workers fail over), and pg_terminate_backend storms.
  */
+import type { Cleaver } from '../../../sdk/index.ts';
 import type { DriverKind } from '../../driver/drivers.ts';
 import { readRecords, type EffectRecord } from '../chaos-log.ts';
 import { percentiles } from '../invariants.ts';
@@ -20,7 +21,13 @@ export async function engineKill(kind: DriverKind, profile: Profile): Promise<Sc
     const client = scenario.client(engine.address);
     const random = seededRandom(Number(process.env.CHAOS_SEED ?? 7));
     const restartMs: number[] = [];
+    const backMs: number[] = [];
     for (let k = 0; k < kills; k++) {
+      // A round starts once both workers are back and the last round's work has drained, so that each
+      // kill lands on work in flight rather than on a queue that grows round after round.
+      const waitedMs = await untilServing(client, { workers: 2, withinMs: 30_000 });
+      if (waitedMs === null) scenario.failures.push(`round ${k + 1}: the workers were not back at work 30 s after the engine restarted`);
+      else if (k > 0) backMs.push(waitedMs);
       await scenario.trigger(client, 'chaos-dag', Array.from({ length: p.dagsPerRound }, () => ({ ms: 20 + Math.floor(random() * 130) })));
       await scenario.trigger(client, 'chaos-work', Array.from({ length: p.tasksPerRound }, () => ({ ms: 20 + Math.floor(random() * 300) })));
       // A random point: some DAGs not started, some mid-way, some done.
@@ -31,13 +38,29 @@ export async function engineKill(kind: DriverKind, profile: Profile): Promise<Sc
     }
     const endedAt = await scenario.settle(client, 60_000);
     scenario.measured['engine restart, SIGKILL to ready (ms)'] = percentiles(restartMs.sort((a, b) => a - b));
+    scenario.measured['restart ready to workers back and backlog drained (ms)'] = percentiles(backMs.sort((a, b) => a - b));
     return await scenario.verdict({
       pools: [pool],
       endedAt,
       title: 'Engine SIGKILL and restart mid-DAG, at random points',
-      load: `${scenario.acknowledged.size} runs: per round ${p.dagsPerRound} DAGs a → (b, c) → d of 20–150 ms steps and ${p.tasksPerRound} tasks of 20–320 ms, then a SIGKILL of the engine 0.1–1 s later and an immediate restart; ${kills} rounds; 2 workers that reconnect by themselves`,
+      load: `${scenario.acknowledged.size} runs: per round ${p.dagsPerRound} DAGs a → (b, c) → d of 20–150 ms steps and ${p.tasksPerRound} tasks of 20–320 ms, then a SIGKILL of the engine 0.1–1 s later and an immediate restart; ${kills} rounds, each once the workers were back and the last round drained; 2 workers that reconnect by themselves`,
     });
   });
+}
+
+/**
+ * Waits until `workers` workers are connected and at most a few task runs are queued or active;
+ * returns how long that took, or null if it did not happen within `withinMs`.
+ */
+async function untilServing(client: Cleaver, options: { workers: number; withinMs: number }): Promise<number | null> {
+  const started = Date.now();
+  while (Date.now() - started < options.withinMs) {
+    const status = await client.status().catch(() => null);
+    const backlog = status ? (status.counts.queued ?? 0) + (status.counts.assigned ?? 0) + (status.counts.running ?? 0) : Number.POSITIVE_INFINITY;
+    if (status && status.workers.length >= options.workers && backlog <= 10) return Date.now() - started;
+    await sleep(50);
+  }
+  return null;
 }
 
 const FAILOVER_TITLE = 'Two engines on one Postgres, one SIGKILLed: its workers fail over';
