@@ -185,7 +185,7 @@ const DUPLICATES_SQL = `
        AND EXISTS (SELECT 1 FROM exec l WHERE l.task_run_id = e.task_run_id AND l.attempt > e.attempt)
   ),
   judged AS (
-    SELECT e.task_run_id, e.attempt, e.pid, e.task, a.failure_reason,
+    SELECT e.task_run_id, e.attempt, e.pid, e.task, a.failure_reason, left(a.error ->> 'message', 160) AS message,
            EXISTS (SELECT 1 FROM chaos_effect x
                     WHERE x.task_run_id = e.task_run_id AND x.attempt = e.attempt AND x.phase = 'end') AS returned,
            (SELECT string_agg(DISTINCT f.kind, '+' ORDER BY f.kind) FROM chaos_fault f
@@ -199,7 +199,7 @@ const DUPLICATES_SQL = `
       FROM earlier e
       LEFT JOIN attempt a ON a.task_run_id = e.task_run_id AND a.attempt = e.attempt
   )
-  SELECT task_run_id, attempt, pid, task, failure_reason,
+  SELECT task_run_id, attempt, pid, task, failure_reason, message,
          CASE
            WHEN failure_reason IS NULL OR failure_reason NOT IN ('WORKER_LOST', 'EXECUTION_TIMEOUT') THEN 'untraceable'
            WHEN own_faults IS NOT NULL THEN own_faults
