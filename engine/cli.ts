@@ -38,7 +38,7 @@ Environment:
   CLEAVER_DATA_DIR      embedded database and socket directory (default ~/.cleaver)
   CLEAVER_DATABASE_URL  use this Postgres instead of the embedded database
   CLEAVER_DATABASE_SCHEMA  the Postgres schema to use (default: the connection's search_path)
-  CLEAVER_ADDRESS       where clients find the engine (unix:///path or tcp://host:port)
+  CLEAVER_ADDRESS       where clients find the engine (unix:///path or tcp://host:port; several comma-separated)
   CLEAVER_TOKEN         token for TCP listeners and clients
   CLEAVER_CONSOLE_TOKEN the console's token (default: kept in <data dir>/console-token)
 `;
@@ -257,8 +257,9 @@ async function migrateCommand(args: string[]): Promise<number> {
 }
 
 function clientFrom(values: { address?: string; token?: string }): Cleaver {
-  // A person is waiting: say quickly when no engine answers.
-  return Cleaver.connect({ address: values.address, token: values.token, connectTimeout: '1s' });
+  // A person is waiting: say quickly when no engine answers. `--address` may list several engines;
+  // a malformed one is a usage mistake.
+  return usage(() => Cleaver.connect({ address: values.address, token: values.token, requestTimeout: '1s' }));
 }
 
 async function run(args: string[]): Promise<number> {

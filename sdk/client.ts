@@ -1,7 +1,8 @@
 /**
  * The entry point of the SDK. `Cleaver.connect()` finds the engine from CLEAVER_ADDRESS
- * (unix:///path or tcp://host:port) and CLEAVER_TOKEN, else the default socket of the default data dir
- * (CLEAVER_DATA_DIR or ~/.cleaver). The connection is opened lazily on first use.
+ * (unix:///path or tcp://host:port, or several of them comma-separated) and CLEAVER_TOKEN, else the
+ * default socket of the default data dir (CLEAVER_DATA_DIR or ~/.cleaver). The connection is opened
+ * lazily on first use.
  */
 import { EngineConnection } from './engine-connection.ts';
 import { TaskDeclaration, TaskRef, type RunOptions, type TaskClient, type TaskOptions } from './task.ts';
@@ -10,34 +11,46 @@ import { WorkflowDeclaration, type WorkflowOptions } from './workflow.ts';
 import type { AdminApi, AdminMethod, EventListPage, EventListParams, PushedEvent, RunDetails, RunFilter, RunListPage, RunListParams } from '../shared/admin-api.ts';
 import type { Json } from '../shared/types.ts';
 import { CleaverError } from '../shared/errors.ts';
-import { defaultDataDir, defaultSocketPath, parseAddress, type EngineAddress } from '../shared/paths.ts';
+import { defaultDataDir, defaultSocketPath, parseAddresses, type EngineAddress } from '../shared/paths.ts';
 import { parseDuration, type Duration } from '../shared/duration.ts';
 import { PROTOCOL_VERSION, type EngineStatus, type RunOutcome, type TriggerItem } from '../shared/protocol.ts';
 
 export interface ConnectOptions {
-  /** unix:///path/to/engine.sock or tcp://host:port (default: CLEAVER_ADDRESS, else the local socket). */
-  address?: string;
+  /**
+   * unix:///path/to/engine.sock or tcp://host:port, or several engines on one database (a
+   * comma-separated string or an array), in order of preference: when the engine in use becomes
+   * unreachable, clients and workers move to the next (default: CLEAVER_ADDRESS, else the local socket).
+   */
+  address?: string | readonly string[];
   /** Required for TCP (default: CLEAVER_TOKEN). */
   token?: string;
-  /** How long the first connection keeps retrying before requests fail (default '5s'). */
-  connectTimeout?: Duration;
+  /**
+   * How long a request may wait for a connection to an engine before it fails with a CONNECTION error
+   * (default '30s'); worker.start() waits as long for its first one. Only time without a connection
+   * counts: once a request is sent, its reply is awaited without a deadline, so `run()` waits for its
+   * run's outcome however long the tasks take (and waits up to this long again for an engine if the
+   * connection drops meanwhile).
+   */
+  requestTimeout?: Duration;
 }
 
 export class Cleaver implements TaskClient {
-  readonly address: EngineAddress;
+  /** The engines this client and its workers use, in order of preference. */
+  readonly addresses: readonly EngineAddress[];
   private readonly token: string | undefined;
+  private readonly requestTimeoutMs: number | undefined;
   private readonly connection: EngineConnection;
   private readonly workers: Worker[] = [];
 
   private constructor(options: ConnectOptions) {
-    const address = options.address ?? process.env.CLEAVER_ADDRESS ?? `unix://${defaultSocketPath(defaultDataDir())}`;
-    this.address = parseAddress(address);
+    this.addresses = parseAddresses(options.address ?? (process.env.CLEAVER_ADDRESS || `unix://${defaultSocketPath(defaultDataDir())}`));
     this.token = options.token ?? process.env.CLEAVER_TOKEN ?? undefined;
+    this.requestTimeoutMs = options.requestTimeout === undefined ? undefined : parseDuration(options.requestTimeout, 'requestTimeout');
     this.connection = new EngineConnection({
-      address: this.address,
+      addresses: this.addresses,
       token: this.token,
       hello: () => ({ t: 'hello', protocol: PROTOCOL_VERSION, role: 'client' }),
-      connectTimeoutMs: options.connectTimeout === undefined ? undefined : parseDuration(options.connectTimeout, 'connectTimeout'),
+      requestTimeoutMs: this.requestTimeoutMs,
     });
   }
 
@@ -108,7 +121,7 @@ export class Cleaver implements TaskClient {
 
   /** Creates a worker; call start() on it to register and begin taking work. */
   async worker(name: string, options: WorkerOptions): Promise<Worker> {
-    const worker = new Worker({ name, address: this.address, token: this.token, worker: options });
+    const worker = new Worker({ name, addresses: this.addresses, token: this.token, requestTimeoutMs: this.requestTimeoutMs, worker: options });
     this.workers.push(worker);
     return worker;
   }

@@ -1,15 +1,18 @@
 /**
  * A worker: registers its tasks with the engine, runs the attempts it is assigned, and reports each
- * outcome until the engine acknowledges it — across reconnects, so an engine restart loses no result.
- * stop() drains: the engine assigns nothing new, running attempts finish, results are acknowledged.
+ * outcome until the engine acknowledges it — across reconnects and failovers to another engine, so an
+ * engine restart loses no result. stop() drains: the engine assigns nothing new, running attempts
+ * finish, results are acknowledged (or given up on after a bound while no engine is reachable).
  */
 import { randomUUID } from 'node:crypto';
+import { constants } from 'node:os';
 import { createContext } from './context.ts';
 import { EngineConnection } from './engine-connection.ts';
 import { TaskDeclaration } from './task.ts';
 import { WorkflowDeclaration } from './workflow.ts';
 import type { Context } from './context.ts';
-import type { EngineAddress } from '../shared/paths.ts';
+import { formatAddress, type EngineAddress } from '../shared/paths.ts';
+import { parseDuration, type Duration } from '../shared/duration.ts';
 import type { AssignedTask, EngineMessage, ResultMessage, RunOutcome, TriggerRequest } from '../shared/protocol.ts';
 import { PROTOCOL_VERSION } from '../shared/protocol.ts';
 import type { LogLevel } from '../shared/types.ts';
@@ -23,8 +26,13 @@ export interface WorkerOptions {
   /** How many attempts this worker runs at once (default 100). */
   slots?: number;
   labels?: Record<string, string>;
-  /** Drain and exit on SIGTERM / SIGINT (default true). */
+  /**
+   * Drain and exit on SIGTERM / SIGINT (default true). A second signal while draining exits at once,
+   * saying on stderr which attempts it abandons.
+   */
   handleSignals?: boolean;
+  /** The default `timeout` of stop(), also used when a signal stops the worker (default '30s'). */
+  stopTimeout?: Duration;
 }
 
 interface RunningAttempt {
@@ -65,17 +73,29 @@ export class Worker {
   private heartbeat: NodeJS.Timeout | null = null;
   private ticker: NodeJS.Timeout | null = null;
   private state: 'new' | 'running' | 'draining' | 'stopped' = 'new';
-  private idleWaiters: Array<() => void> = [];
+  /** Woken whenever an attempt ends or results are acknowledged (stop() waits on them). */
+  private progressWaiters: Array<() => void> = [];
+  private stopping: Promise<void> | null = null;
   private readonly handleSignals: boolean;
+  private readonly stopTimeoutMs: number;
+  private readonly addresses: readonly EngineAddress[];
   private readonly onSignal = (signal: NodeJS.Signals) => {
-    process.stderr.write(`cleaver worker ${this.name}: ${signal} received, draining (${this.running.size} running)\n`);
+    if (this.state === 'draining') {
+      const running = [...this.running.values()].map((r) => r.task);
+      process.stderr.write(
+        `cleaver worker ${this.name}: ${signal} again, exiting without waiting; abandoning ${running.length} running attempt(s)${listAttempts(running)} ` +
+          `and ${this.unacked.size} unacknowledged result(s)${listAttempts([...this.unacked.values()])}; the engine runs those attempts again (delivery is at least once)\n`,
+      );
+      process.exit(128 + (constants.signals[signal] ?? 15));
+    }
+    process.stderr.write(`cleaver worker ${this.name}: ${signal} received, draining (${this.running.size} running; ${signal} again to exit at once)\n`);
     void this.stop().then(
       () => process.exit(0),
       () => process.exit(1),
     );
   };
 
-  constructor(options: { name: string; address: EngineAddress; token?: string; worker: WorkerOptions }) {
+  constructor(options: { name: string; addresses: readonly EngineAddress[]; token?: string; requestTimeoutMs?: number; worker: WorkerOptions }) {
     const { worker } = options;
     this.name = options.name;
     if (!Array.isArray(worker?.workflows) || worker.workflows.length === 0) {
@@ -100,9 +120,13 @@ export class Worker {
     if (!Number.isInteger(this.slots) || this.slots < 1) throw new CleaverError('BAD_REQUEST', `worker ${options.name}: slots must be a positive integer`);
     this.labels = worker.labels ?? {};
     this.handleSignals = worker.handleSignals ?? true;
+    this.stopTimeoutMs = parseDuration(worker.stopTimeout ?? DEFAULT_STOP_TIMEOUT, `worker ${options.name}: stopTimeout`);
+    this.addresses = options.addresses;
     this.connection = new EngineConnection({
-      address: options.address,
+      addresses: options.addresses,
       token: options.token,
+      requestTimeoutMs: options.requestTimeoutMs,
+      stayConnected: true,
       hello: () => ({
         t: 'hello',
         protocol: PROTOCOL_VERSION,
@@ -113,17 +137,30 @@ export class Worker {
         workflows: this.workflows.map((w) => w.definition),
         slots: this.slots,
         labels: this.labels,
-        inflight: [...this.running.values()].filter((r) => !r.settled).map((r) => ({ taskRunId: r.task.taskRunId, attempt: r.task.attempt })),
+        inflight: this.held(),
       }),
       onMessage: (message) => this.onMessage(message),
       onWelcome: (welcome, reconnected) => {
         this.startHeartbeat(welcome.heartbeatIntervalMs);
-        if (reconnected) {
-          for (const result of this.unacked.values()) this.connection.send(result);
-          if (this.state === 'draining') void this.connection.request({ t: 'drain' }, { repeatable: true }).catch(() => undefined);
-        }
+        // The results go first: the engine kept their attempts because `hello` listed them (held()).
+        if (reconnected) for (const result of this.unacked.values()) this.connection.send(result);
+        if (this.state === 'draining') void this.requestDrain();
       },
     });
+  }
+
+  /**
+   * Every attempt this worker still holds, for `hello`: those running and those finished whose result
+   * the engine has not acknowledged (it recorded them or not before it went away; the result is re-sent
+   * after `welcome`). The engine keeps these, and fails as lost only the attempts assigned to the
+   * worker that are in neither list. A newer attempt of a task run can run while an older one's result
+   * waits, so both can appear; the same attempt is listed once.
+   */
+  private held(): Array<{ taskRunId: string; attempt: number }> {
+    const held = new Map<string, { taskRunId: string; attempt: number }>();
+    for (const r of this.running.values()) if (!r.settled) held.set(`${r.task.taskRunId}:${r.task.attempt}`, { taskRunId: r.task.taskRunId, attempt: r.task.attempt });
+    for (const [key, result] of this.unacked) held.set(key, { taskRunId: result.taskRunId, attempt: result.attempt });
+    return [...held.values()];
   }
 
   /** Connects and registers; resolves once the engine has accepted the worker. */
@@ -138,22 +175,44 @@ export class Worker {
       throw e;
     }
     if (this.handleSignals) {
-      process.once('SIGTERM', this.onSignal);
-      process.once('SIGINT', this.onSignal);
+      process.on('SIGTERM', this.onSignal);
+      process.on('SIGINT', this.onSignal);
     }
   }
 
-  /** Graceful drain: no new work, running attempts finish and their results are acknowledged. */
-  async stop(): Promise<void> {
-    if (this.state === 'stopped' || this.state === 'new') {
-      this.state = 'stopped';
-      return;
+  /**
+   * Graceful drain: the engine assigns nothing new, running attempts finish (each bounded by its
+   * executionTimeout), then the worker waits for the engine to acknowledge their results — through a
+   * reconnect or a failover — for at most `timeout` (default: the worker's stopTimeout, 30 s). Results
+   * still unacknowledged then (no engine reachable all that time) are listed on stderr and dropped: the
+   * engine runs those attempts again elsewhere, since delivery is at least once.
+   */
+  stop(options: { timeout?: Duration } = {}): Promise<void> {
+    const timeoutMs = options.timeout === undefined ? this.stopTimeoutMs : parseDuration(options.timeout, 'stop({ timeout })');
+    if (this.state === 'new') this.state = 'stopped';
+    if (this.state === 'stopped') return this.stopping ?? Promise.resolve();
+    // A second call (Cleaver.close() after a signal, say) waits for the drain already under way.
+    this.stopping ??= this.drain(timeoutMs);
+    return this.stopping;
+  }
+
+  private async drain(timeoutMs: number): Promise<void> {
+    this.state = 'draining';
+    // Connected, the reply is awaited so that attempts assigned before the engine saw the drain arrive
+    // (and run) before the connection is closed (bounded: a hung engine must not hold stop() up).
+    // Disconnected, the drain can only go out after the next handshake: onWelcome sends it then.
+    if (this.connection.connected) await within(this.requestDrain(), timeoutMs);
+    while (this.running.size > 0) await this.progress();
+    const deadline = Date.now() + timeoutMs;
+    while (this.unacked.size > 0 && Date.now() < deadline) await this.progress(deadline - Date.now());
+    if (this.unacked.size > 0) {
+      const where = this.addresses.map(formatAddress).join(', ');
+      process.stderr.write(
+        `cleaver worker ${this.name}: stopping with ${this.unacked.size} result(s) the engine did not acknowledge within ${timeoutMs} ms` +
+          `${this.connection.connected ? '' : ` (no engine reachable at ${where})`}${listAttempts([...this.unacked.values()])}; ` +
+          'the engine runs those attempts again (delivery is at least once)\n',
+      );
     }
-    if (this.state === 'running') {
-      this.state = 'draining';
-      await this.connection.request({ t: 'drain' }, { repeatable: true }).catch(() => undefined);
-    }
-    if (this.running.size > 0 || this.unacked.size > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     this.state = 'stopped';
     if (this.heartbeat) clearInterval(this.heartbeat);
     if (this.ticker) clearInterval(this.ticker);
@@ -165,6 +224,28 @@ export class Worker {
   /** Attempts running right now. */
   get busy(): number {
     return this.running.size;
+  }
+
+  private requestDrain(): Promise<unknown> {
+    // Failing (the connection dropped again) is fine: the next welcome sends it again.
+    return this.connection.request({ t: 'drain' }, { repeatable: false }).catch(() => undefined);
+  }
+
+  /** Resolves at the next attempt end or acknowledgement, or after timeoutMs. */
+  private progress(timeoutMs?: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = timeoutMs === undefined ? null : setTimeout(resolve, timeoutMs);
+      this.progressWaiters.push(() => {
+        if (timer) clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  private notifyProgress(): void {
+    const waiters = this.progressWaiters;
+    this.progressWaiters = [];
+    for (const resolve of waiters) resolve();
   }
 
   private startHeartbeat(intervalMs: number): void {
@@ -191,7 +272,7 @@ export class Worker {
       case 'ack':
         for (const a of message.accepted) this.unacked.delete(`${a.taskRunId}:${a.attempt}`);
         for (const r of message.rejected) this.unacked.delete(`${r.taskRunId}:${r.attempt}`);
-        this.checkIdle();
+        this.notifyProgress();
         return;
       default:
         return;
@@ -315,13 +396,22 @@ export class Worker {
     this.unacked.set(`${task.taskRunId}:${task.attempt}`, result);
     // While disconnected, the result waits in `unacked` and is sent after the next handshake.
     if (this.connection.connected) this.connection.send(result);
-    this.checkIdle();
+    this.notifyProgress();
   }
+}
 
-  private checkIdle(): void {
-    if (this.running.size > 0 || this.unacked.size > 0 || this.idleWaiters.length === 0) return;
-    const waiters = this.idleWaiters;
-    this.idleWaiters = [];
-    for (const resolve of waiters) resolve();
-  }
+const DEFAULT_STOP_TIMEOUT = '30s';
+
+/** Waits for `work`, or for `ms` if that is shorter. */
+async function within(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([work, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
+}
+
+/** ` (task run X attempt N, ...)` for messages, at most ten. */
+function listAttempts(attempts: Array<{ taskRunId: string; attempt: number }>): string {
+  if (attempts.length === 0) return '';
+  const shown = attempts.slice(0, 10).map((a) => `task run ${a.taskRunId} attempt ${a.attempt}`);
+  return ` (${shown.join(', ')}${attempts.length > 10 ? `, and ${attempts.length - 10} more` : ''})`;
 }

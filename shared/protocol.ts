@@ -30,7 +30,12 @@ export interface HelloMessage {
   workflows?: WorkflowDefinition[];
   slots?: number;
   labels?: Record<string, string>;
-  /** Attempts this worker is still running (after a reconnect), so the engine keeps them. */
+  /**
+   * After a reconnect, every attempt this worker still holds, each once: those running and those
+   * finished whose result the engine has not yet acknowledged (the worker re-sends those results after
+   * `welcome`). The engine keeps them all and fails as WORKER_LOST only the attempts assigned to this
+   * worker that are not listed.
+   */
   inflight?: Array<{ taskRunId: string; attempt: number }>;
 }
 

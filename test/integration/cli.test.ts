@@ -53,13 +53,15 @@ describe('cleaver bin and plain-JavaScript SDK', () => {
        await worker.start();
        console.log('ready');`,
     );
-    const worker = spawnChild([script], { env: { ...process.env, CLEAVER_ADDRESS: address }, readyLine: 'ready', what: 'plain JS worker' });
+    // A list whose first engine is not there: the worker and the CLI move on to the next.
+    const list = `unix://${join(dir, 'gone.sock')},${address}`;
+    const worker = spawnChild([script], { env: { ...process.env, CLEAVER_ADDRESS: list }, readyLine: 'ready', what: 'plain JS worker' });
     try {
       await worker.ready;
       const waited = await cli(['run', 'shout', '--input', '{"word":"hi"}', '--wait'], { CLEAVER_ADDRESS: address });
       expect(waited).toMatchObject({ code: 0, stderr: '' });
       expect(JSON.parse(waited.stdout)).toEqual({ loud: 'HI' });
-      const queued = await cli(['run', 'shout', '--input', '{"word":"x"}', '--address', address]);
+      const queued = await cli(['run', 'shout', '--input', '{"word":"x"}', '--address', list]);
       expect(queued.stdout.trim()).toMatch(/^[0-9a-f-]{36}$/);
       const status = await cli(['status', '--address', address]);
       expect(status.stdout).toMatch(/workers: {3}1\n {2}plain-js .* slots \d\/2 actions shout,greet:hello,greet:bye/);
@@ -128,7 +130,10 @@ describe('cleaver bin and plain-JavaScript SDK', () => {
     expect(notEnded.code).toBe(2);
     const noEngine = await cli(['status', '--address', `unix://${join(dir, 'nobody.sock')}`]);
     expect(noEngine.code).toBe(1);
-    expect(noEngine.stderr).toMatch(/cannot reach the Cleaver engine .* is `cleaver serve` running/);
+    expect(noEngine.stderr).toMatch(/the Cleaver engine at unix:\/\/.*nobody\.sock is unreachable.*Start one with `cleaver serve`.*\[CONNECTION\]/);
+    const badList = await cli(['status', '--address', `${address},,${address}`]);
+    expect(badList.code).toBe(2);
+    expect(badList.stderr).toMatch(/address 2 of 3 .* is empty/);
     const noToken = await cli(['serve', '--listen', 'tcp://127.0.0.1:7999'], { CLEAVER_TOKEN: '' });
     expect(noToken.code).toBe(2);
     expect(noToken.stderr).toMatch(/--listen needs a token/);

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { validateJson, validateMetadata } from '../../shared/payload.ts';
 import { parseDuration } from '../../shared/duration.ts';
-import { parseAddress } from '../../shared/paths.ts';
 
 describe('validateJson', () => {
   it('accepts plain JSON values and drops nothing', () => {
@@ -48,18 +47,5 @@ describe('parseDuration', () => {
   it('explains what it accepts', () => {
     expect(() => parseDuration('10 minutes', 'executionTimeout')).toThrow(/executionTimeout: "10 minutes" is not a duration; use/);
     expect(() => parseDuration(-1)).toThrow(/not a duration/);
-  });
-});
-
-describe('parseAddress', () => {
-  it('parses unix and tcp addresses', () => {
-    expect(parseAddress('unix:///tmp/x.sock')).toEqual({ kind: 'unix', path: '/tmp/x.sock' });
-    expect(parseAddress('tcp://127.0.0.1:7077')).toEqual({ kind: 'tcp', host: '127.0.0.1', port: 7077 });
-    expect(parseAddress('tcp://[::1]:7077')).toEqual({ kind: 'tcp', host: '::1', port: 7077 });
-  });
-
-  it('refuses malformed ones', () => {
-    expect(() => parseAddress('http://x:1')).toThrow(/use unix:\/\/\/path/);
-    expect(() => parseAddress('tcp://host')).toThrow(/port/);
   });
 });
