@@ -57,12 +57,12 @@ describePg('worker and client failover between two engines [pg]', () => {
         return starts.length >= 4 && starts;
       });
       await kill(engineA);
-      const killedAt = Date.now();
 
       // The worker is on B, holding the attempts it was running when A died.
       const adopted = await waitFor('engine B to list the worker', async () => (await viaB.status()).workers.find((w) => w.busy > 0));
-      // Past the heartbeat timeout (1.5 s here) B would have failed those attempts as lost.
-      expect(Date.now() - killedAt).toBeLessThan(1_500);
+      // Had it come later than the heartbeat timeout (1.5 s here), B would have failed those attempts
+      // as lost and run them again: the checks below see that. How long it takes is measured by the
+      // chaos run (docs/reliability.md), not asserted here.
       expect(adopted.name).toBe(`test-worker-${worker.child.pid}`);
 
       const results = await Promise.all(refs.map((r) => r.result()));
