@@ -257,8 +257,8 @@ async function migrateCommand(args: string[]): Promise<number> {
 }
 
 function clientFrom(values: { address?: string; token?: string }): Cleaver {
-  // A person is waiting: say quickly when no engine answers.
-  // A comma list names several engines (tried in turn); a malformed one is a usage mistake.
+  // A person is waiting: say quickly when no engine answers. `--address` may list several engines;
+  // a malformed one is a usage mistake.
   return usage(() => Cleaver.connect({ address: values.address, token: values.token, requestTimeout: '1s' }));
 }
 

@@ -144,7 +144,7 @@ export class Worker {
         this.startHeartbeat(welcome.heartbeatIntervalMs);
         // The results go first: the engine kept their attempts because `hello` listed them (held()).
         if (reconnected) for (const result of this.unacked.values()) this.connection.send(result);
-        if (this.state === 'draining') this.requestDrain();
+        if (this.state === 'draining') void this.requestDrain();
       },
     });
   }
@@ -198,8 +198,10 @@ export class Worker {
 
   private async drain(timeoutMs: number): Promise<void> {
     this.state = 'draining';
+    // Connected, the reply is awaited so that attempts assigned before the engine saw the drain arrive
+    // (and run) before the connection is closed (bounded: a hung engine must not hold stop() up).
     // Disconnected, the drain can only go out after the next handshake: onWelcome sends it then.
-    if (this.connection.connected) this.requestDrain();
+    if (this.connection.connected) await within(this.requestDrain(), timeoutMs);
     while (this.running.size > 0) await this.progress();
     const deadline = Date.now() + timeoutMs;
     while (this.unacked.size > 0 && Date.now() < deadline) await this.progress(deadline - Date.now());
@@ -224,9 +226,9 @@ export class Worker {
     return this.running.size;
   }
 
-  private requestDrain(): void {
+  private requestDrain(): Promise<unknown> {
     // Failing (the connection dropped again) is fine: the next welcome sends it again.
-    this.connection.request({ t: 'drain' }, { repeatable: false }).catch(() => undefined);
+    return this.connection.request({ t: 'drain' }, { repeatable: false }).catch(() => undefined);
   }
 
   /** Resolves at the next attempt end or acknowledgement, or after timeoutMs. */
@@ -399,6 +401,13 @@ export class Worker {
 }
 
 const DEFAULT_STOP_TIMEOUT = '30s';
+
+/** Waits for `work`, or for `ms` if that is shorter. */
+async function within(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([work, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
+}
 
 /** ` (task run X attempt N, ...)` for messages, at most ten. */
 function listAttempts(attempts: Array<{ taskRunId: string; attempt: number }>): string {

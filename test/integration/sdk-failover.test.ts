@@ -1,13 +1,15 @@
 // The SDK when engines go away: workers and clients fail over between engines on one database and keep
 // their attempts, results finished while the engine was down are recorded once, stop() is bounded
 // while no engine is reachable, and requests fail after a deadline instead of waiting forever.
+import net from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, afterEach, beforeAll, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DATABASE_URL, describePg, dropSchema, forEachDriver, forEachDriverKind, freshSchemaName } from '../driver/drivers.ts';
 import { Cleaver, CleaverError } from '../../sdk/index.ts';
 import type { Engine } from '../../engine/engine.ts';
-import { executions, kill, removeDir, spawnEngine, spawnWorker, startEngine, tempDir, waitFor, type Execution } from './harness.ts';
+import { FrameDecoder, encodeFrame, executions, kill, removeDir, spawnEngine, spawnWorker, startEngine, tempDir, waitFor, type Execution } from './harness.ts';
+import { PROTOCOL_VERSION } from '../../shared/protocol.ts';
 
 /** Executions of `task` that began, by task run: a task run listed twice was executed twice. */
 function startsByTaskRun(dir: string, task: string): Map<string, Execution[]> {
@@ -55,12 +57,12 @@ describePg('worker and client failover between two engines [pg]', () => {
         return starts.length >= 4 && starts;
       });
       await kill(engineA);
-      const killedAt = Date.now();
 
       // The worker is on B, holding the attempts it was running when A died.
       const adopted = await waitFor('engine B to list the worker', async () => (await viaB.status()).workers.find((w) => w.busy > 0));
-      // Past the heartbeat timeout (1.5 s here) B would have failed those attempts as lost.
-      expect(Date.now() - killedAt).toBeLessThan(1_500);
+      // Had it come later than the heartbeat timeout (1.5 s here), B would have failed those attempts
+      // as lost and run them again: the checks below see that. How long it takes is measured by the
+      // chaos run (docs/reliability.md), not asserted here.
       expect(adopted.name).toBe(`test-worker-${worker.child.pid}`);
 
       const results = await Promise.all(refs.map((r) => r.result()));
@@ -155,8 +157,8 @@ forEachDriver('SDK requests and stop() while no engine is reachable', (getDriver
   afterAll(() => removeDir(dir));
 
   /** A client and an in-process worker offering `task`, which sleeps `input.ms`. */
-  async function clientAndWorker(name: string, options: { requestTimeout?: '300ms' } = {}) {
-    const cleaver = Cleaver.connect({ address: [nowhere(), address()], ...options });
+  async function clientAndWorker(name: string) {
+    const cleaver = Cleaver.connect({ address: [nowhere(), address()] });
     closing.push(cleaver);
     const task = cleaver.task({ name, retries: 1, fn: async (input: { ms: number }) => (await sleep(input.ms), 'done') });
     const worker = await cleaver.worker(`${name}-worker`, { workflows: [task], slots: 2, handleSignals: false });
@@ -190,8 +192,11 @@ forEachDriver('SDK requests and stop() while no engine is reachable', (getDriver
 
   it('lets run() wait for a run far longer than requestTimeout: only time without a connection counts', async () => {
     engine = await startEngine(getDriver(), dir);
-    const { cleaver } = await clientAndWorker('sdk-slow', { requestTimeout: '300ms' });
-    expect(await cleaver.run('sdk-slow', { ms: 1_500 })).toBe('done');
+    await clientAndWorker('sdk-slow');
+    // Not the worker's client: a worker's handshake writes its registration, which may take a while.
+    const cleaver = Cleaver.connect({ address: [nowhere(), address()], requestTimeout: '1s' });
+    closing.push(cleaver);
+    expect(await cleaver.run('sdk-slow', { ms: 2_500 })).toBe('done');
   });
 
   it('bounds stop() while the engine is down, says what it leaves unacknowledged, and the attempt runs again elsewhere', async () => {
@@ -236,6 +241,95 @@ forEachDriver('SDK requests and stop() while no engine is reachable', (getDriver
       expect(worker.output()).toMatch(/SIGTERM again, exiting without waiting; abandoning 1 running attempt\(s\) \(task run [0-9a-f-]{36} attempt 1\)/);
     } finally {
       await kill(worker);
+    }
+  });
+});
+
+/**
+ * A stand-in engine on a socket, to see exactly what the SDK sends: welcomes every hello, then hands
+ * every message to `answer`. `received` holds all messages, hellos included; `sockets` the open ones.
+ */
+interface FakeEngine {
+  server: net.Server;
+  received: Array<Record<string, unknown>>;
+  sockets: Set<net.Socket>;
+}
+
+function fakeEngine(path: string, answer: (message: Record<string, unknown>, socket: net.Socket) => void = () => undefined): Promise<FakeEngine> {
+  const fake: FakeEngine = { server: net.createServer(), received: [], sockets: new Set() };
+  fake.server.on('connection', (socket) => {
+    fake.sockets.add(socket);
+    socket.on('close', () => fake.sockets.delete(socket));
+    socket.on('error', () => undefined);
+    const decoder = new FrameDecoder({ maxFrameBytes: 1 << 20 });
+    socket.on('data', (chunk: Buffer) => {
+      for (const event of decoder.push(chunk)) {
+        if (event.kind !== 'message') continue;
+        const message = event.message as Record<string, unknown>;
+        fake.received.push(message);
+        if (message.t === 'hello') {
+          socket.write(encodeFrame({ t: 'welcome', protocol: PROTOCOL_VERSION, engineId: path, heartbeatIntervalMs: 60_000, maxFrameBytes: 1 << 20 }));
+        } else answer(message, socket);
+      }
+    });
+  });
+  return new Promise((resolve) => fake.server.listen(path, () => resolve(fake)));
+}
+
+describe('requests in flight when the connection drops', () => {
+  it('fail a trigger saying it may or may not have been recorded, and re-send an await to the next engine', async () => {
+    const dir = tempDir();
+    // The first engine dies (drops the connection) on the first request it gets; the second answers.
+    const dying = await fakeEngine(join(dir, 'a.sock'), (_message, socket) => socket.destroy());
+    const live = await fakeEngine(join(dir, 'b.sock'), (message, socket) => {
+      if (message.t === 'await') {
+        const outcome = { runId: message.runId, status: 'succeeded', output: 'from b', error: null, failureReason: null };
+        socket.write(encodeFrame({ t: 'reply', id: message.id, ok: true, data: outcome }));
+      }
+    });
+    const cleaver = Cleaver.connect({ address: [`unix://${join(dir, 'a.sock')}`, `unix://${join(dir, 'b.sock')}`] });
+    try {
+      const [trigger, awaited] = await Promise.allSettled([cleaver.trigger('t', [{ input: {} }], false), cleaver.awaitRun('run-1')]);
+      expect(trigger).toMatchObject({ status: 'rejected', reason: { code: 'CONNECTION', message: expect.stringMatching(/dropped before it replied; the request may or may not have been recorded/) } });
+      expect(awaited).toMatchObject({ status: 'fulfilled', value: { runId: 'run-1', output: 'from b' } });
+    } finally {
+      await cleaver.close();
+      dying.server.close();
+      live.server.close();
+      removeDir(dir);
+    }
+  });
+});
+
+// The SDK half of keeping finished attempts across a reconnect, at the protocol level: what the
+// worker's hello lists, and that the result follows the welcome.
+describe('a worker reconnecting with a result the engine never acknowledged', () => {
+  it('lists the finished attempt in hello.inflight with the running one, once each, and sends the result again after welcome', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'engine.sock');
+    const engine = await fakeEngine(path);
+    const cleaver = Cleaver.connect({ address: `unix://${path}` });
+    const task = cleaver.task({ name: 'sdk-quick', fn: async (input: { ms: number }) => (await sleep(input.ms), 'done') });
+    const worker = await cleaver.worker('sdk-reconnecting', { workflows: [task], handleSignals: false });
+    const attempt = (taskRunId: string, ms: number) => ({ taskRunId, runId: `run-${taskRunId}`, attempt: 1, action: 'sdk-quick', input: { ms }, metadata: {}, timeoutMs: 60_000 });
+    try {
+      await worker.start();
+      const [socket] = engine.sockets;
+      socket!.write(encodeFrame({ t: 'assign', tasks: [attempt('tr-quick', 0), attempt('tr-slow', 1_500)] }));
+      // The quick result arrives and is never acknowledged; then the engine goes away.
+      await waitFor('the quick result', () => engine.received.some((m) => m.t === 'result' && m.taskRunId === 'tr-quick'));
+      socket!.destroy();
+
+      const hello = await waitFor('the second hello', () => engine.received.filter((m) => m.t === 'hello')[1]);
+      expect(hello.inflight).toEqual(expect.arrayContaining([{ taskRunId: 'tr-quick', attempt: 1 }, { taskRunId: 'tr-slow', attempt: 1 }]));
+      expect(hello.inflight).toHaveLength(2);
+      const since = engine.received.indexOf(hello);
+      await waitFor('the result sent again', () => engine.received.slice(since).some((m) => m.t === 'result' && m.taskRunId === 'tr-quick'));
+    } finally {
+      await worker.stop({ timeout: 0 });
+      await cleaver.close();
+      engine.server.close();
+      removeDir(dir);
     }
   });
 });
