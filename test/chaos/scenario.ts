@@ -18,7 +18,7 @@ import { checkInvariants, percentiles, type ExpectedOutcome, type Figures, type 
 
 const CLI = join(ROOT, 'engine/cli.ts');
 const WORKER = join(ROOT, 'test/chaos/fixtures/chaos-worker.ts');
-/** The engines' heartbeat timeout in every scenario: a silent worker is lost after this. */
+/** The engines' heartbeat timeout unless a scenario needs another: a silent worker is lost after this. */
 export const HEARTBEAT_TIMEOUT_MS = 1_500;
 
 /** What a scenario reports, for the test's assertions and for docs/reliability.md. */
@@ -69,6 +69,8 @@ export class Scenario {
   constructor(
     readonly id: string,
     readonly kind: DriverKind,
+    /** The engines' heartbeat timeout: a worker silent (or away) this long is lost. */
+    readonly heartbeatTimeoutMs: number = HEARTBEAT_TIMEOUT_MS,
   ) {
     this.schema = freshSchemaName(`chaos_${id}`);
     this.applicationName = this.schema.replace('cleaver_test_', 'cleaver_');
@@ -93,7 +95,7 @@ export class Scenario {
         ? ['--database-url', `${DATABASE_URL}${DATABASE_URL.includes('?') ? '&' : '?'}application_name=${this.applicationName}`, '--schema', this.schema]
         : ['--data-dir', join(this.dir, 'data')];
     const child = spawnChild(
-      ['--import', 'tsx', CLI, 'serve', '--socket', socket, '--heartbeat-timeout', `${HEARTBEAT_TIMEOUT_MS}ms`, '--console', options.console ?? 'off', ...database],
+      ['--import', 'tsx', CLI, 'serve', '--socket', socket, '--heartbeat-timeout', `${this.heartbeatTimeoutMs}ms`, '--console', options.console ?? 'off', ...database],
       // An empty console token: the engine makes one and prints it (the admin scenario reads it there).
       { env: { ...process.env, CLEAVER_CONSOLE_TOKEN: '' }, readyLine: ' ready\n', what: `engine ${name}` },
     );
@@ -274,8 +276,13 @@ export class Scenario {
 }
 
 /** Runs a scenario's body on a fresh Scenario, and cleans up after it however it ends. */
-export async function withScenario(id: string, kind: DriverKind, body: (scenario: Scenario) => Promise<ScenarioReport>): Promise<ScenarioReport> {
-  const scenario = new Scenario(id, kind);
+export async function withScenario(
+  id: string,
+  kind: DriverKind,
+  body: (scenario: Scenario) => Promise<ScenarioReport>,
+  options: { heartbeatTimeoutMs?: number } = {},
+): Promise<ScenarioReport> {
+  const scenario = new Scenario(id, kind, options.heartbeatTimeoutMs);
   try {
     return await body(scenario);
   } finally {

@@ -61,6 +61,14 @@ export async function workerStop(kind: DriverKind, profile: Profile): Promise<Sc
   });
 }
 
+/**
+ * Busy loops run past the heartbeat timeout, which is itself well past their 1 s executionTimeout (as
+ * 30 s of loop, 12 s and 5 s would be in production): the engine must time the attempt out before it
+ * judges the frozen worker lost, with room for a loaded machine's late maintenance sweeps.
+ */
+const BAD_TASKS_HEARTBEAT_TIMEOUT_MS = 4_000;
+const BUSY_MS = 6_000;
+
 const THROWN_KINDS = ['string', 'number', 'null', 'undefined', 'object', 'array', 'symbol', 'circular'];
 
 export async function badTasks(kind: DriverKind, profile: Profile): Promise<ScenarioReport> {
@@ -84,7 +92,7 @@ export async function badTasks(kind: DriverKind, profile: Profile): Promise<Scen
     const crashers = Promise.all([
       scenario.trigger(client, 'chaos-exit', Array.from({ length: p.exits }, () => ({}))),
       scenario.trigger(client, 'chaos-crash', Array.from({ length: p.crashes }, () => ({}))),
-      scenario.trigger(client, 'chaos-busy', Array.from({ length: p.busy }, () => ({ ms: 2_500 }))),
+      scenario.trigger(client, 'chaos-busy', Array.from({ length: p.busy }, () => ({ ms: BUSY_MS }))),
     ]).then((ids) => Promise.all(ids.flat().map((id) => client.awaitRun(id))));
     let crashersDone = false;
     void crashers.finally(() => (crashersDone = true));
@@ -102,7 +110,7 @@ export async function badTasks(kind: DriverKind, profile: Profile): Promise<Scen
       pools: [pool],
       endedAt,
       title: 'Tasks that exit, crash, busy-loop or throw non-Errors',
-      load: `${throwing.length} throws of non-Error values (${THROWN_KINDS.join(', ')}; sync and async), then ${p.exits} process.exit(1) and ${p.crashes} uncaught-exception tasks (retries 1) and ${p.busy} busy loops of 2.5 s (executionTimeout 1 s), with ${innocent} innocent 10–50 ms tasks triggered 20 every 200 ms while they ran; 3 supervised workers`,
+      load: `${throwing.length} throws of non-Error values (${THROWN_KINDS.join(', ')}; sync and async), then ${p.exits} process.exit(1) and ${p.crashes} uncaught-exception tasks (retries 1) and ${p.busy} busy loops of ${BUSY_MS / 1000} s (executionTimeout 1 s, heartbeat timeout ${BAD_TASKS_HEARTBEAT_TIMEOUT_MS / 1000} s), with ${innocent} innocent 10–50 ms tasks triggered 20 every 200 ms while they ran; 3 supervised workers`,
       failByDesign: {
         'chaos-exit': { status: 'failed', reason: 'WORKER_LOST' },
         'chaos-crash': { status: 'failed', reason: 'WORKER_LOST' },
@@ -110,5 +118,5 @@ export async function badTasks(kind: DriverKind, profile: Profile): Promise<Scen
         'chaos-throw': { status: 'failed', reason: 'ERROR' },
       },
     });
-  });
+  }, { heartbeatTimeoutMs: BAD_TASKS_HEARTBEAT_TIMEOUT_MS });
 }
