@@ -42,7 +42,8 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 /** A peer that accepts the socket but never answers the hello (a stopped process) is skipped after this. */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 const FIRST_BACKOFF_MS = 100;
-const MAX_BACKOFF_MS = 2_000;
+// At most 1 s: a worker must be back within the heartbeat timeout of its engine restarting to keep its attempts.
+const MAX_BACKOFF_MS = 1_000;
 
 export interface EngineConnectionOptions {
   /** The engines to use, in order of preference; at least one. */
