@@ -85,6 +85,10 @@ function safeString(value: unknown): string {
   try {
     return JSON.stringify(value) ?? String(value);
   } catch {
-    return String(value);
+    // Not JSON (a cycle, a BigInt): name its type and keys rather than print "[object Object]".
+    if (value === null || typeof value !== 'object') return String(value);
+    const type = (value as object).constructor?.name ?? 'Object';
+    const keys = Object.keys(value).slice(0, 10);
+    return `${type} {${keys.join(', ')}${Object.keys(value).length > keys.length ? ', …' : ''}} (not serializable as JSON)`;
   }
 }

@@ -32,9 +32,15 @@ function optionalString(value: unknown, what: string, max = 500): string | undef
   return value;
 }
 
+// A date, optionally with a time and a zone: Date.parse alone accepts nearly anything with a number in it
+// ("x' OR '1'='1" parses as 2001), which would turn a typo into a silently wrong filter.
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)?)?$/i;
+
 function optionalTime(value: unknown, what: string): string | undefined {
   if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'string' || Number.isNaN(Date.parse(value))) throw bad(`${what} must be an ISO 8601 time, got ${JSON.stringify(value)}`);
+  if (typeof value !== 'string' || !ISO_TIME.test(value) || Number.isNaN(Date.parse(value))) {
+    throw bad(`${what} must be an ISO 8601 time such as 2026-12-01T09:30:00Z, got ${JSON.stringify(value)}`);
+  }
   return new Date(value).toISOString();
 }
 

@@ -1,0 +1,25 @@
+import { describe, expect, it } from 'vitest';
+import { runListParam } from '../../engine/admin/params.ts';
+import { toError } from '../../shared/errors.ts';
+
+describe('admin parameters', () => {
+  it('takes ISO 8601 times in a run filter and refuses what Date.parse would guess at', () => {
+    expect(runListParam({ since: '2026-12-01' }).since).toBe('2026-12-01T00:00:00.000Z');
+    expect(runListParam({ since: '2026-12-01T09:30:00+01:00' }).since).toBe('2026-12-01T08:30:00.000Z');
+    expect(runListParam({ until: '2026-12-01 09:30:15.123Z' }).until).toBe('2026-12-01T09:30:15.123Z');
+    for (const bad of ["x' OR '1'='1", 'Dec 1 2026', '1', '2026-13-01T00:00:00Z', '']) {
+      expect(() => runListParam({ since: bad }), bad).toThrow(/runsList\.since must be an ISO 8601 time/);
+    }
+  });
+});
+
+describe('toError', () => {
+  it('names what was thrown when it is not an Error, even when it cannot be printed as JSON', () => {
+    expect(toError('plain').message).toBe('plain');
+    expect(toError({ code: 7 }).message).toBe('non-Error thrown: {"code":7}');
+    const cyclic: Record<string, unknown> = { id: 1, name: 'loop' };
+    cyclic.self = cyclic;
+    expect(toError(cyclic).message).toBe('non-Error thrown: Object {id, name, self} (not serializable as JSON)');
+    expect(toError(10n).message).toBe('non-Error thrown: 10');
+  });
+});
