@@ -149,11 +149,10 @@ export class Engine {
       registry: this.registry,
       log: this.log,
       maxBatch: 1000,
+      // Claimed for a session that went away before they were pushed. No session fence: nobody holds
+      // these attempts (a newer session of the worker adopted only what it listed, and never had them).
       onOrphaned: (worker, tasks) =>
-        this.writer.finishLost(
-          tasks.map((t) => ({ ...t, lostSession: { sessionId: worker.sessionId } })),
-          `worker ${worker.name} (${worker.id}) disconnected while the task was being assigned`,
-        ),
+        this.writer.finishLost(tasks, `worker ${worker.name} (${worker.id}) disconnected while the task was being assigned`),
     });
     this.waiters = new RunWaiters({ driver: this.driver, log: this.log, pollIntervalMs: 250 });
     this.triggers = new TriggerService({

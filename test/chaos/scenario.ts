@@ -172,8 +172,17 @@ export class Scenario {
     }
     const endedAt = Date.now();
     // At rest every slot is free: a slot still counted busy is work the engine will never give that worker.
-    const status = idle ? await client.status().catch(() => null) : null;
-    const busy = status?.workers.filter((w) => w.busy > 0) ?? [];
+    // Not at once, though: the slot of an attempt the engine ended (timed out) stays taken until its worker
+    // reports it, and a worker stuck in a busy loop does so only when it unblocks or is declared lost,
+    // within the heartbeat timeout (plus a maintenance pass and the cancel grace).
+    let busy: Array<{ name: string; busy: number; slots: number }> = [];
+    const slotsDeadline = Date.now() + this.heartbeatTimeoutMs + 7_000;
+    while (idle) {
+      const status = await client.status().catch(() => null);
+      busy = status?.workers.filter((w) => w.busy > 0) ?? [];
+      if (busy.length === 0 || Date.now() > slotsDeadline) break;
+      await sleep(200);
+    }
     if (busy.length > 0) {
       this.failures.push(`with nothing queued or running, the engine still counts slots busy: ${busy.map((w) => `${w.name} ${w.busy}/${w.slots}`).join(', ')}`);
     }
