@@ -13,7 +13,7 @@ import type { Json } from '../shared/types.ts';
 import { CleaverError } from '../shared/errors.ts';
 import { defaultDataDir, defaultSocketPath, parseAddresses, type EngineAddress } from '../shared/paths.ts';
 import { parseDuration, type Duration } from '../shared/duration.ts';
-import { PROTOCOL_VERSION, type EngineStatus, type RunOutcome, type TriggerItem } from '../shared/protocol.ts';
+import { PROTOCOL_VERSION, type DeclaredDefinition, type EngineStatus, type RunOutcome, type TriggerItem } from '../shared/protocol.ts';
 
 export interface ConnectOptions {
   /**
@@ -131,8 +131,8 @@ export class Cleaver implements TaskClient {
     return this.connection.request<EngineStatus>({ t: 'status' }, { repeatable: true });
   }
 
-  trigger(workflow: string, items: TriggerItem[], wait: boolean): Promise<{ runIds: string[]; outcomes?: RunOutcome[] }> {
-    return this.connection.request({ t: 'trigger', workflow, items, wait }, { repeatable: false });
+  trigger(workflow: string, items: TriggerItem[], wait: boolean, declared?: DeclaredDefinition): Promise<{ runIds: string[]; outcomes?: RunOutcome[] }> {
+    return this.connection.request({ t: 'trigger', workflow, items, wait, ...(declared ? { declared } : {}) }, { repeatable: false });
   }
 
   awaitRun(runId: string): Promise<RunOutcome> {

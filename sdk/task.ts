@@ -2,7 +2,7 @@
 import type { Context } from './context.ts';
 import { TASK_NAME_PATTERN, TASK_NAME_RULE, type TaskDefinition } from '../shared/types.ts';
 import { taskDefinitionProblem } from '../shared/task-definition.ts';
-import type { RunOutcome, TriggerItem } from '../shared/protocol.ts';
+import type { DeclaredDefinition, RunOutcome, TriggerItem } from '../shared/protocol.ts';
 import { parseDuration, type Duration } from '../shared/duration.ts';
 import { CleaverError, TaskRunError } from '../shared/errors.ts';
 import { validateJson, validateMetadata } from '../shared/payload.ts';
@@ -35,7 +35,8 @@ export interface RunRef<O> {
 
 /** What a task needs from the client that declared it. */
 export interface TaskClient {
-  trigger(workflow: string, items: TriggerItem[], wait: boolean): Promise<{ runIds: string[]; outcomes?: RunOutcome[] }>;
+  /** `declared`: the caller's own declaration, registered if no worker has registered the name yet. */
+  trigger(workflow: string, items: TriggerItem[], wait: boolean, declared?: DeclaredDefinition): Promise<{ runIds: string[]; outcomes?: RunOutcome[] }>;
   awaitRun(runId: string): Promise<RunOutcome>;
 }
 
@@ -57,26 +58,41 @@ export class TaskRef<I = unknown, O = unknown> {
 
   /** Triggers one run and waits for its output. */
   async run(input: I, options: RunOptions = {}): Promise<O> {
-    const { runIds, outcomes } = await this.client.trigger(this.name, [item(input, options)], true);
+    const { runIds, outcomes } = await this.trigger([item(input, options)], true);
     return unwrap<O>(outcomes?.[0] ?? (await this.client.awaitRun(runIds[0]!)));
   }
 
   /** Triggers one run; returns at once with a reference to await later. */
   async runNoWait(input: I, options: RunOptions = {}): Promise<RunRef<O>> {
-    const { runIds } = await this.client.trigger(this.name, [item(input, options)], false);
+    const { runIds } = await this.trigger([item(input, options)], false);
     return runRef<O>(runIds[0]!, this.client);
   }
 
   /** Triggers one run per input in one bulk insert and waits for all outputs (in input order). */
   async runMany(inputs: I[], options: RunOptions = {}): Promise<O[]> {
-    const { outcomes } = await this.client.trigger(this.name, items(inputs, options), true);
+    const { outcomes } = await this.trigger(items(inputs, options), true);
     return outcomes!.map((o) => unwrap<O>(o));
   }
 
   /** Triggers one run per input in one bulk insert; returns their references. */
   async runManyNoWait(inputs: I[], options: RunOptions = {}): Promise<Array<RunRef<O>>> {
-    const { runIds } = await this.client.trigger(this.name, items(inputs, options), false);
+    const { runIds } = await this.trigger(items(inputs, options), false);
     return runIds.map((id) => runRef<O>(id, this.client));
+  }
+
+  /** What this process declared of the task (none for a ref by name): sent until a trigger succeeds. */
+  protected declared(): DeclaredDefinition | undefined {
+    return undefined;
+  }
+
+  private acceptedOnce = false;
+
+  private async trigger(triggerItems: TriggerItem[], wait: boolean): Promise<{ runIds: string[]; outcomes?: RunOutcome[] }> {
+    // Once the engine took a trigger the name is registered: later ones need not carry the declaration.
+    const declared = this.acceptedOnce ? undefined : this.declared();
+    const reply = await this.client.trigger(this.name, triggerItems, wait, declared);
+    this.acceptedOnce = true;
+    return reply;
   }
 }
 
@@ -95,6 +111,10 @@ export class TaskDeclaration<I = unknown, O = unknown> extends TaskRef<I, O> {
     super(client, options?.name);
     this.fn = taskFunction(options);
     this.definition = taskDefinitionOf(options);
+  }
+
+  protected override declared(): DeclaredDefinition {
+    return { kind: 'task', task: this.definition };
   }
 }
 

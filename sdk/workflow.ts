@@ -8,6 +8,7 @@
  *   const ship = order.task({ name: 'ship', parents: [charge], fn: (input, ctx) => ctx.parentOutput(charge) });
  *   order.onFailure({ name: 'refund', fn: (input, ctx) => ctx.failures });
  */
+import type { DeclaredDefinition } from '../shared/protocol.ts';
 import type { Context } from './context.ts';
 import { TaskRef, taskDefinitionOf, taskFunction, type TaskClient, type TaskOptions } from './task.ts';
 import type { TaskDefinition, WorkflowDefinition } from '../shared/types.ts';
@@ -92,6 +93,10 @@ export class WorkflowDeclaration<I = unknown, O = Record<string, unknown>> exten
     if (this.successHook) throw new CleaverError('BAD_REQUEST', `workflow ${this.name} already has an onSuccess task`);
     this.successHook = this.hook(options, 'onSuccess');
     return this.successHook as WorkflowTask<I, TO>;
+  }
+
+  protected override declared(): DeclaredDefinition {
+    return { kind: 'workflow', workflow: this.definition };
   }
 
   /** The definition a worker registers. */

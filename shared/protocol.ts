@@ -47,11 +47,19 @@ export interface TriggerItem {
   key?: string;
 }
 
+/** A task or workflow as the SDK declares it (what a worker registers). */
+export type DeclaredDefinition = { kind: 'task'; task: TaskDefinition } | { kind: 'workflow'; workflow: WorkflowDefinition };
+
 export interface TriggerRequest {
   t: 'trigger';
   id: number;
   /** The workflow (or standalone task) to run. */
   workflow: string;
+  /**
+   * The producer's own declaration of it: registered when no worker has registered the name yet, so
+   * work can be queued before any worker boots. Ignored when the name is known.
+   */
+  declared?: DeclaredDefinition;
   items: TriggerItem[];
   /** Spawn the runs as children of this attempt of a task run (ctx.runChild). */
   parent?: { taskRunId: string; attempt: number };

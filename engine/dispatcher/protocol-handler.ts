@@ -171,7 +171,11 @@ export class ProtocolHandler implements ConnectionHandlers {
       case 'trigger':
         void this.respond(connection, message.id, async () => {
           const parent = message.parent ? this.checkParent(worker, message.parent) : null;
-          const runIds = await this.o.triggers.trigger(message.workflow, message.items, { parent });
+          const runIds = await this.o.triggers.trigger(message.workflow, message.items, { parent }).catch(async (e: unknown) => {
+            if (!(e instanceof CleaverError && e.code === 'UNKNOWN_TASK' && message.declared)) throw e;
+            await this.registerDeclared(message.workflow, message.declared);
+            return this.o.triggers.trigger(message.workflow, message.items, { parent });
+          });
           if (!message.wait) return { runIds };
           const outcomes: RunOutcome[] = await Promise.all(runIds.map((id) => this.o.waiters.wait(id, { justCreated: true })));
           return { runIds, outcomes };
@@ -226,6 +230,19 @@ export class ProtocolHandler implements ConnectionHandlers {
         return;
       }
     }
+  }
+
+  /**
+   * A producer triggered a name no worker has registered, with its own declaration of it: register
+   * that (checked as a worker's hello would be), so the runs wait in the queue for a worker.
+   */
+  private async registerDeclared(name: string, declared: RegisteredDefinition): Promise<void> {
+    const problem = (text: string) => new CleaverError('BAD_REQUEST', `trigger of ${name}: its declaration ${text}`);
+    const declaredName = declared.kind === 'task' ? declared.task?.name : declared.workflow?.name;
+    if (declaredName !== name) throw problem(`is named ${JSON.stringify(declaredName)}`);
+    const invalid = declared.kind === 'task' ? taskDefinitionProblem(declared.task) : workflowDefinitionProblem(declared.workflow);
+    if (invalid) throw problem(invalid);
+    if ((await workflowRegister(this.o.driver, { definition: declared })).created) this.o.changes.workflows();
   }
 
   /** Child runs are spawned by an attempt this worker is running. */

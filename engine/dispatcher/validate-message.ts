@@ -40,6 +40,11 @@ const checks: Record<ClientMessage['t'], Check> = {
           (typeof m.parent === 'object' && m.parent !== null && isUuid((m.parent as Record<string, unknown>).taskRunId) && isInt((m.parent as Record<string, unknown>).attempt)),
         'trigger.parent must be { taskRunId: UUID, attempt: integer }',
       ),
+      need(
+        m.declared === undefined ||
+          (typeof m.declared === 'object' && m.declared !== null && ['task', 'workflow'].includes((m.declared as Record<string, unknown>).kind as string)),
+        'trigger.declared must be { kind: "task", task } or { kind: "workflow", workflow }',
+      ),
     ),
   admin: (m) =>
     first(

@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
+import type { DeclaredDefinition } from '../../shared/protocol.ts';
 import type { Driver } from '../db/driver.ts';
 import type { TaskDefinition, WorkflowDefinition, WorkflowTaskDefinition } from '../../shared/types.ts';
 import { eventPatternToLike, workflowAncestors } from '../../shared/workflow-definition.ts';
 import { CleaverError } from '../../shared/errors.ts';
 
-/** What a worker registers: a standalone task (a one-task workflow) or a workflow of tasks. */
-export type RegisteredDefinition = { kind: 'task'; task: TaskDefinition } | { kind: 'workflow'; workflow: WorkflowDefinition };
+/** What is registered: a worker's declarations, or a producer's (a trigger before any worker). */
+export type RegisteredDefinition = DeclaredDefinition;
 
 /**
  * What a workflow version stores: the definition, with each workflow task's transitive parents worked
