@@ -355,8 +355,7 @@ export class ProtocolHandler implements ConnectionHandlers {
     for (const [connection, worker] of this.workers) {
       if (now - worker.session.lastSeenAt > timeoutMs) {
         this.o.log.warn('worker missed heartbeats; disconnecting', { worker: worker.session.name, id: worker.session.id });
-        connection.destroy(); // reports the close at once, even for a socket that is already dead
-        this.closed(connection);
+        connection.destroy(); // reports the close (to closed() below) at once, even for a dead socket
       }
     }
   }
