@@ -217,8 +217,11 @@ forEachDriver('task operations', (getDriver, kind) => {
       [last] = await finish(db, { outcomes: [{ taskRunId: id!, attempt, ok: false, reason: 'WORKER_LOST', error: { message: 'worker gone' }, lostSession: { sessionId } }] });
       if (last!.status !== 'queued') break;
       expect(attempt).toBeLessThan(50);
-      // Free losses come back at once; charged ones wait their backoff.
-      expect(last!.retryDelayMs).toBe(attempt <= MAX_FREE_WORKER_LOST_RETRIES ? 0 : 2000);
+      // A first loss comes back at once, later free ones after a random moment growing with the losses
+      // (so attempts lost together spread out); charged ones wait their backoff.
+      if (attempt === 1) expect(last!.retryDelayMs).toBe(0);
+      else if (attempt <= MAX_FREE_WORKER_LOST_RETRIES) expect(last!.retryDelayMs).toBeLessThanOrEqual(250 * (attempt - 1));
+      else expect(last!.retryDelayMs).toBe(2000);
     }
     // 5 free losses, then the first attempt and its one retry.
     expect(last).toMatchObject({ status: 'failed', attempt: MAX_FREE_WORKER_LOST_RETRIES + 2, failureReason: 'WORKER_LOST' });

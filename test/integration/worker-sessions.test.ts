@@ -142,8 +142,11 @@ forEachDriver('worker sessions', (getDriver) => {
       const worker = new RawClient(socket);
       worker.send(workerHello(name, [task(name, { retries: 1 })], { slots: 1 }));
       await worker.next((m) => m.t === 'welcome');
+      // Alive until the task kills it (a silent worker is given no work).
+      const heartbeat = setInterval(() => worker.send({ t: 'heartbeat' }), FAST.heartbeatIntervalMs);
       started ??= await cleaver.ref(name).runNoWait({});
       const assign = (await worker.next((m) => m.t === 'assign', 5_000).catch(() => null)) as unknown as Assign | null;
+      clearInterval(heartbeat);
       worker.socket.destroy();
       if (!assign) break;
       attempts.push(assign.tasks[0]!.attempt);
