@@ -109,6 +109,7 @@ export class ProtocolHandler implements ConnectionHandlers {
       address: connection.remote,
       draining: false,
       running: new Map(),
+      suspects: new Set(),
       reserved: 0,
       lastSeenAt: Date.now(),
       send: (message) => connection.send(message),

@@ -22,6 +22,8 @@ export interface WorkerSession {
   draining: boolean;
   /** Active attempts on this worker: taskRunId → attempt. */
   readonly running: Map<string, number>;
+  /** Task runs in `running` claimed as suspects (lost with their workers before; see taskClaim). */
+  readonly suspects: Set<string>;
   /** Slots promised to task runs being inserted already assigned to this worker (see ClaimLoop.reserve). */
   reserved: number;
   lastSeenAt: number;
@@ -100,9 +102,19 @@ export class WorkerRegistry {
     return this.byId.get(worker.id) === worker && worker.running.get(taskRunId) === attempt;
   }
 
+  /** Whether the worker runs a suspect now (it is then given no other). */
+  holdsSuspect(worker: WorkerSession): boolean {
+    for (const id of worker.suspects) {
+      if (worker.running.has(id)) return true;
+      worker.suspects.delete(id);
+    }
+    return false;
+  }
+
   /** Records claimed attempts as running on the worker and pushes them in one frame. */
-  assign(worker: WorkerSession, tasks: AssignedTask[]): void {
+  assign(worker: WorkerSession, tasks: AssignedTask[], suspects: readonly string[] = []): void {
     for (const task of tasks) worker.running.set(task.taskRunId, task.attempt);
+    for (const id of suspects) worker.suspects.add(id);
     worker.send({ t: 'assign', tasks });
     this.o.onAssigned?.(tasks);
   }

@@ -193,9 +193,12 @@ export class ClaimLoop {
       const limit = Math.min(claim.limit, this.registry.freeSlots(worker));
       if (limit <= 0) continue;
       const generations = claim.actions.map((a) => this.withWork.get(a));
+      // A worker running a suspect takes no other (see taskClaim).
+      const takeSuspect = !this.registry.holdsSuspect(worker);
       let tasks: AssignedTask[];
+      let suspects: string[];
       try {
-        tasks = await taskClaim(this.driver.relaxed, { workerId: worker.id, actions: claim.actions, limit });
+        ({ tasks, suspects } = await taskClaim(this.driver.relaxed, { workerId: worker.id, actions: claim.actions, limit, takeSuspect }));
         this.errorBackoffMs = 0;
       } catch (e: unknown) {
         // The database is unreachable or restarting: try again later; the work stays queued.
@@ -208,9 +211,12 @@ export class ClaimLoop {
         if (tasks.length > 0) this.onOrphaned(worker, tasks);
         continue;
       }
-      if (tasks.length > 0) this.registry.assign(worker, tasks);
+      if (tasks.length > 0) this.registry.assign(worker, tasks, suspects);
       if (tasks.length < limit) {
-        // The queues of these actions are drained, unless a signal arrived while we claimed.
+        // The queues of these actions are drained, unless a signal arrived while we claimed, or
+        // suspects may have been left (held back, or more than the one a claim takes): the action then
+        // keeps its signal, and the next freed slot claims again.
+        if (!takeSuspect || suspects.length > 0) continue;
         claim.actions.forEach((action, i) => {
           if (this.withWork.get(action) === generations[i]) this.withWork.delete(action);
         });

@@ -32,11 +32,9 @@ const TASK_FINISH: NamedStatement = {
               -- Losses beyond the free allowance are charged like any failure, backoff included.
               v.reason = 'WORKER_LOST' AND t.worker_lost_count < $2 AS free_loss,
               CASE
-                -- A first loss comes back at once (a worker was killed: recover fast). A task run lost
-                -- again waits a random moment, growing with its losses: the attempts lost together with
-                -- a task that crashes its worker would otherwise be claimed together with it, onto the
-                -- same fresh worker, and be lost with it every time.
-                WHEN v.reason = 'WORKER_LOST' AND t.worker_lost_count < $2 THEN random() * 0.25 * t.worker_lost_count
+                -- A free loss comes back at once: the worker was killed, recover fast. (A task run lost
+                -- again is a suspect, claimed one per worker: see SUSPECT_AFTER_LOSSES.)
+                WHEN v.reason = 'WORKER_LOST' AND t.worker_lost_count < $2 THEN 0
                 WHEN t.backoff_factor IS NULL THEN 0
                 ELSE LEAST(COALESCE(t.backoff_max_seconds, 'Infinity'::float8),
                            power(t.backoff_factor, t.attempt - t.worker_lost_count - t.attempt_offset))

@@ -25,8 +25,15 @@ import type { Driver } from '../../engine/db/driver.ts';
 import { createPgDriver, quoteIdentifier, type PgDriverOptions } from '../../engine/db/pg/pg-driver.ts';
 import { createPgliteDriver } from '../../engine/db/pglite/pglite-driver.ts';
 import { migrate } from '../../engine/sql/migrate.ts';
+import { taskClaim } from '../../engine/sql/task-claim.ts';
+import type { Queryable } from '../../engine/db/driver.ts';
 
 export type DriverKind = Driver['kind'];
+
+/** A claim for a worker that holds no suspect (as most driver tests claim): the attempts it started. */
+export async function claim(db: Queryable, params: { workerId: string; actions: readonly string[]; limit: number }) {
+  return (await taskClaim(db, { takeSuspect: true, ...params })).tasks;
+}
 
 export const DATABASE_URL = process.env['DATABASE_URL'] ?? 'postgres://root@127.0.0.1:5432/test';
 

@@ -2,12 +2,12 @@
 // the retry policy, timeouts and worker liveness.
 import { randomUUID } from 'node:crypto';
 import { beforeEach, expect, it } from 'vitest';
-import { forEachDriver } from './drivers.ts';
+import { claim, forEachDriver } from './drivers.ts';
+import { SUSPECT_AFTER_LOSSES, taskClaim } from '../../engine/sql/task-claim.ts';
 import type { Driver } from '../../engine/db/driver.ts';
 import { uuidv7 } from '../../engine/ids.ts';
 import { workflowRegister } from '../../engine/sql/workflow-register.ts';
 import { runTrigger } from '../../engine/sql/run-trigger.ts';
-import { taskClaim } from '../../engine/sql/task-claim.ts';
 import { MAX_FREE_WORKER_LOST_RETRIES, taskFinish, type AttemptOutcome } from '../../engine/sql/task-finish.ts';
 import { taskStart } from '../../engine/sql/task-start.ts';
 import { taskLeaseExpiredList, taskLeaseRefresh, taskScheduleExpiredList } from '../../engine/sql/task-lease.ts';
@@ -59,12 +59,12 @@ forEachDriver('task operations', (getDriver, kind) => {
     await define();
     const low = await trigger(3);
     const high = await trigger(1, 3);
-    const claimed = await taskClaim(db, { workerId, actions: [action, 'unrelated'], limit: 3 });
+    const claimed = await claim(db, { workerId, actions: [action, 'unrelated'], limit: 3 });
     expect(claimed.map((c) => c.taskRunId)).toEqual([high[0], low[0], low[1]]);
     expect(claimed.every((c) => c.attempt === 1)).toBe(true);
     expect(claimed[1]).toMatchObject({ input: { i: 0 }, metadata: { n: '0' }, timeoutMs: 60_000, action });
-    expect(await taskClaim(db, { workerId, actions: [action], limit: 10 })).toHaveLength(1);
-    expect(await taskClaim(db, { workerId, actions: [action], limit: 10 })).toHaveLength(0);
+    expect(await claim(db, { workerId, actions: [action], limit: 10 })).toHaveLength(1);
+    expect(await claim(db, { workerId, actions: [action], limit: 10 })).toHaveLength(0);
   });
 
   it('refuses to trigger an unknown workflow and inserts nothing', async () => {
@@ -88,11 +88,11 @@ forEachDriver('task operations', (getDriver, kind) => {
   it('fences outcomes by attempt: a superseded or repeated outcome is refused', async () => {
     await define();
     const [id] = await trigger(1);
-    const [first] = await taskClaim(db, { workerId, actions: [action], limit: 1 });
+    const [first] = await claim(db, { workerId, actions: [action], limit: 1 });
     // Attempt 1 fails and is retried at once (no backoff): attempt 2 is claimed.
     const failed = await finish(db, { outcomes: [{ taskRunId: id!, attempt: 1, ok: false, error: { message: 'boom' } }] });
     expect(failed[0]).toMatchObject({ status: 'queued', retryDelayMs: 0 });
-    const [second] = await taskClaim(db, { workerId, actions: [action], limit: 1 });
+    const [second] = await claim(db, { workerId, actions: [action], limit: 1 });
     expect(second!.attempt).toBe(2);
     // A late success from attempt 1 must not overwrite attempt 2.
     expect(await finish(db, { outcomes: [{ taskRunId: id!, attempt: first!.attempt, ok: true, output: 'late' }] })).toEqual([]);
@@ -111,18 +111,18 @@ forEachDriver('task operations', (getDriver, kind) => {
   it('applies backoff: a retry is not claimable before its delay, then it is', async () => {
     await define({ backoff: { factor: 2, maxSeconds: 1 } });
     const [id] = await trigger(1);
-    await taskClaim(db, { workerId, actions: [action], limit: 1 });
+    await claim(db, { workerId, actions: [action], limit: 1 });
     const [retry] = await finish(db, { outcomes: [{ taskRunId: id!, attempt: 1, ok: false, error: { message: 'x' } }] });
     expect(retry).toMatchObject({ status: 'queued', retryDelayMs: 1000 });
-    expect(await taskClaim(db, { workerId, actions: [action], limit: 1 })).toEqual([]);
+    expect(await claim(db, { workerId, actions: [action], limit: 1 })).toEqual([]);
     await db.query(`UPDATE task_run SET available_at = now() - interval '1 ms' WHERE id = $1`, [id]);
-    expect(await taskClaim(db, { workerId, actions: [action], limit: 1 })).toHaveLength(1);
+    expect(await claim(db, { workerId, actions: [action], limit: 1 })).toHaveLength(1);
   });
 
   it('fails for good when retries are exhausted or the error is non-retryable', async () => {
     await define({ retries: 1 });
     const [a, b] = await trigger(2);
-    await taskClaim(db, { workerId, actions: [action], limit: 2 });
+    await claim(db, { workerId, actions: [action], limit: 2 });
     const out = await finish(db, {
       outcomes: [
         { taskRunId: a!, attempt: 1, ok: false, error: { message: 'retry me' } },
@@ -131,7 +131,7 @@ forEachDriver('task operations', (getDriver, kind) => {
     });
     expect(Object.fromEntries(out.map((o) => [o.taskRunId, o.status]))).toEqual({ [a!]: 'queued', [b!]: 'failed' });
     expect(out.find((o) => o.taskRunId === b)!.failureReason).toBe('NON_RETRYABLE');
-    await taskClaim(db, { workerId, actions: [action], limit: 2 });
+    await claim(db, { workerId, actions: [action], limit: 2 });
     const last = await finish(db, { outcomes: [{ taskRunId: a!, attempt: 2, ok: false, error: { message: 'still broken' } }] });
     expect(last[0]).toMatchObject({ status: 'failed', failureReason: 'ERROR', error: { message: 'still broken' } });
     const { outcomes } = await runOutcomeList(db, { runIds: out.map((o) => o.runId) });
@@ -141,10 +141,10 @@ forEachDriver('task operations', (getDriver, kind) => {
   it('does not charge attempts lost with their worker to the retry budget', async () => {
     await define({ retries: 0 });
     const [id] = await trigger(1);
-    await taskClaim(db, { workerId, actions: [action], limit: 1 });
+    await claim(db, { workerId, actions: [action], limit: 1 });
     const lost = await finish(db, { outcomes: [{ taskRunId: id!, attempt: 1, ok: false, reason: 'WORKER_LOST', error: { message: 'gone' } }] });
     expect(lost[0]).toMatchObject({ status: 'queued', retryDelayMs: 0 });
-    const [again] = await taskClaim(db, { workerId, actions: [action], limit: 1 });
+    const [again] = await claim(db, { workerId, actions: [action], limit: 1 });
     expect(again!.attempt).toBe(2);
     const failed = await finish(db, { outcomes: [{ taskRunId: id!, attempt: 2, ok: false, error: { message: 'real failure' } }] });
     expect(failed[0]!.status).toBe('failed');
@@ -153,7 +153,7 @@ forEachDriver('task operations', (getDriver, kind) => {
   it('marks attempts running, and a refreshed lease survives the start report', async () => {
     await define({ executionTimeoutMs: 50 });
     const [id] = await trigger(1);
-    await taskClaim(db, { workerId, actions: [action], limit: 1 });
+    await claim(db, { workerId, actions: [action], limit: 1 });
     const other = randomUUID();
     // Another worker can neither extend nor start an attempt it does not hold.
     expect(await taskLeaseRefresh(db, { taskRunId: id!, attempt: 1, ms: 60_000, workerId: other })).toBe(false);
@@ -169,7 +169,7 @@ forEachDriver('task operations', (getDriver, kind) => {
   it('lists attempts whose lease ran out', async () => {
     await define({ executionTimeoutMs: 1 });
     const [id] = await trigger(1);
-    await taskClaim(db, { workerId, actions: [action], limit: 1 });
+    await claim(db, { workerId, actions: [action], limit: 1 });
     await new Promise((r) => setTimeout(r, 20));
     expect(await taskLeaseExpiredList(db, { limit: 1000 })).toContainEqual({ taskRunId: id, attempt: 1, workerId });
   });
@@ -178,7 +178,7 @@ forEachDriver('task operations', (getDriver, kind) => {
     await define({ scheduleTimeoutMs: 1 });
     const [id] = await trigger(1);
     await new Promise((r) => setTimeout(r, 20));
-    expect(await taskClaim(db, { workerId, actions: [action], limit: 1 })).toEqual([]);
+    expect(await claim(db, { workerId, actions: [action], limit: 1 })).toEqual([]);
     const expired = await taskScheduleExpiredList(db, { limit: 1000 });
     expect(expired.map((f) => f.taskRunId)).toContain(id);
     const failed = await finish(db, {
@@ -191,7 +191,7 @@ forEachDriver('task operations', (getDriver, kind) => {
   it('accepts an outcome only from the worker holding the attempt, and a lost verdict only for its current session', async () => {
     await define({ retries: 5 });
     const [id] = await trigger(1);
-    await taskClaim(db, { workerId, actions: [action], limit: 1 });
+    await claim(db, { workerId, actions: [action], limit: 1 });
     const other = await newWorker();
     // Another worker's result for this attempt is refused and changes nothing.
     expect(await finish(db, { outcomes: [{ taskRunId: id!, attempt: 1, ok: true, output: 'forged', workerId: other.id }] })).toEqual([]);
@@ -212,26 +212,35 @@ forEachDriver('task operations', (getDriver, kind) => {
     let last;
     for (let attempt = 1; ; attempt++) {
       await db.query(`UPDATE task_run SET available_at = now() WHERE id = $1`, [id]);
-      const claimed = await taskClaim(db, { workerId, actions: [action], limit: 1 });
+      const claimed = await claim(db, { workerId, actions: [action], limit: 1 });
       expect(claimed.map((c) => c.attempt)).toEqual([attempt]);
       [last] = await finish(db, { outcomes: [{ taskRunId: id!, attempt, ok: false, reason: 'WORKER_LOST', error: { message: 'worker gone' }, lostSession: { sessionId } }] });
       if (last!.status !== 'queued') break;
       expect(attempt).toBeLessThan(50);
-      // A first loss comes back at once, later free ones after a random moment growing with the losses
-      // (so attempts lost together spread out); charged ones wait their backoff.
-      if (attempt === 1) expect(last!.retryDelayMs).toBe(0);
-      else if (attempt <= MAX_FREE_WORKER_LOST_RETRIES) expect(last!.retryDelayMs).toBeLessThanOrEqual(250 * (attempt - 1));
-      else expect(last!.retryDelayMs).toBe(2000);
+      // Free losses come back at once; charged ones wait their backoff.
+      expect(last!.retryDelayMs).toBe(attempt <= MAX_FREE_WORKER_LOST_RETRIES ? 0 : 2000);
     }
     // 5 free losses, then the first attempt and its one retry.
     expect(last).toMatchObject({ status: 'failed', attempt: MAX_FREE_WORKER_LOST_RETRIES + 2, failureReason: 'WORKER_LOST' });
     expect(last!.error!.message).toMatch(/^lost with its worker on attempt 7, after 5 free retries of lost attempts .*\(worker gone\)$/);
   });
 
+  it('claims a suspect (lost with its worker twice) only for a worker that holds none, one at a time', async () => {
+    await define();
+    const [plain, s1, s2] = await trigger(3);
+    await db.query(`UPDATE task_run SET worker_lost_count = $2, attempt = 2 WHERE id = ANY($1::uuid[])`, [[s1, s2], SUSPECT_AFTER_LOSSES]);
+    const held = await taskClaim(db, { workerId, actions: [action], limit: 10, takeSuspect: false });
+    expect(held).toEqual({ tasks: [expect.objectContaining({ taskRunId: plain, attempt: 1 })], suspects: [] });
+    const one = await taskClaim(db, { workerId, actions: [action], limit: 10, takeSuspect: true });
+    expect(one).toEqual({ tasks: [expect.objectContaining({ taskRunId: s1, attempt: 3 })], suspects: [s1] });
+    const other = await taskClaim(db, { workerId, actions: [action], limit: 10, takeSuspect: true });
+    expect(other.suspects).toEqual([s2]);
+  });
+
   it('finds the attempts of disconnected or stale workers, and a heartbeat revives a live session', async () => {
     await define();
     const [id] = await trigger(1);
-    await taskClaim(db, { workerId, actions: [action], limit: 1 });
+    await claim(db, { workerId, actions: [action], limit: 1 });
     expect((await taskOrphanedList(db, { limit: 1000 })).some((a) => a.taskRunId === id)).toBe(false);
     await workerSetStatus(db, { sessionId, status: 'disconnected' });
     expect(await taskOrphanedList(db, { limit: 1000 })).toContainEqual({ taskRunId: id, attempt: 1, workerId, sessionId });
@@ -254,7 +263,7 @@ forEachDriver('task operations', (getDriver, kind) => {
       const rounds = await Promise.all(
         others.map(async (w) => {
           const got: string[] = [];
-          for (let i = 0; i < 10; i++) got.push(...(await taskClaim(db, { workerId: w.id, actions: [action], limit: 7 })).map((c) => c.taskRunId));
+          for (let i = 0; i < 10; i++) got.push(...(await claim(db, { workerId: w.id, actions: [action], limit: 7 })).map((c) => c.taskRunId));
           return got;
         }),
       );

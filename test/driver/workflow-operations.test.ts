@@ -3,12 +3,11 @@
 // on-success hooks, retries, cancellation, replay, child-run keys, versions and schedule timeouts.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { beforeEach, expect, it } from 'vitest';
-import { forEachDriver } from './drivers.ts';
+import { claim as claimTasks, forEachDriver } from './drivers.ts';
 import type { Driver } from '../../engine/db/driver.ts';
 import { uuidv7 } from '../../engine/ids.ts';
 import { workflowRegister } from '../../engine/sql/workflow-register.ts';
 import { runTrigger } from '../../engine/sql/run-trigger.ts';
-import { taskClaim } from '../../engine/sql/task-claim.ts';
 import { taskFinish, type AttemptOutcome, type FinishResult } from '../../engine/sql/task-finish.ts';
 import { taskStart } from '../../engine/sql/task-start.ts';
 import { taskScheduleExpiredList } from '../../engine/sql/task-lease.ts';
@@ -88,7 +87,7 @@ forEachDriver('workflow operations', (getDriver, kind) => {
 
   /** Claims every claimable task run of the workflow, by task name. */
   async function claim(workflow: WorkflowDefinition): Promise<Record<string, AssignedTask>> {
-    const claimed = await taskClaim(db, { workerId, actions: workflowActions(workflow), limit: 100 });
+    const claimed = await claimTasks(db, { workerId, actions: workflowActions(workflow), limit: 100 });
     const byName: Record<string, AssignedTask> = {};
     for (const task of claimed) {
       expect(byName[taskNameOf(task)], `${task.action} claimed twice`).toBeUndefined();
@@ -575,10 +574,10 @@ forEachDriver('workflow operations', (getDriver, kind) => {
     expect((await taskRuns(newRun)).b!.maxAttempts).toBe(3);
 
     // The old run goes on under version 1: b fails for good at once and version 1's hook runs.
-    const roots = await taskClaim(db, { workerId, actions: [`${v1.name}:a`], limit: 10 });
+    const roots = await claimTasks(db, { workerId, actions: [`${v1.name}:a`], limit: 10 });
     const oldA = roots.find((t) => t.runId === oldRun)!;
     await taskFinish(db, { outcomes: roots.map((t) => ok(t, 1)) });
-    const second = await taskClaim(db, { workerId, actions: [`${v1.name}:b`], limit: 10 });
+    const second = await claimTasks(db, { workerId, actions: [`${v1.name}:b`], limit: 10 });
     expect(second.map((t) => t.runId).sort()).toEqual([oldRun, newRun].sort());
     const oldB = second.find((t) => t.runId === oldRun)!;
     expect(oldA.attempt).toBe(1);

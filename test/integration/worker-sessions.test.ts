@@ -161,6 +161,38 @@ forEachDriver('worker sessions', (getDriver) => {
     expect(error!.message).toMatch(/lost with its worker on attempt 7.*does the task crash its worker process/);
   });
 
+  it('gives a worker one suspect at a time: task runs lost together twice are not claimed together again', async () => {
+    const name = `suspect-${randomUUID().slice(0, 8)}`;
+    const assigned = (w: RawClient) => w.messages.filter((m) => m.t === 'assign').flatMap((m) => (m as unknown as Assign).tasks);
+    const connect = async () => {
+      const w = new RawClient(socket);
+      w.send(workerHello(name, [task(name)], { slots: 10 }));
+      await w.next((m) => m.t === 'welcome');
+      const heartbeat = setInterval(() => w.send({ t: 'heartbeat' }), FAST.heartbeatIntervalMs);
+      return { w, kill: () => (clearInterval(heartbeat), w.socket.destroy()) };
+    };
+    const first = await connect();
+    const runs = [await cleaver.ref(name).runNoWait({}), await cleaver.ref(name).runNoWait({})];
+    await waitFor('both on the first worker', () => assigned(first.w).length === 2);
+    first.kill();
+    // Lost once: no suspicion, both come back at once, together.
+    const second = await connect();
+    await waitFor('both on the second worker', () => assigned(second.w).length === 2);
+    second.kill();
+    // Lost twice: suspects. A worker with ten free slots runs one of them, the other only once it is done.
+    const third = await connect();
+    await waitFor('a suspect on the third worker', () => assigned(third.w).length >= 1);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(assigned(third.w)).toHaveLength(1);
+    const finish = (t: Assign['tasks'][number]) =>
+      third.w.send({ t: 'result', taskRunId: t.taskRunId, attempt: t.attempt, ok: true, output: t.attempt, startedAt: Date.now(), finishedAt: Date.now() });
+    finish(assigned(third.w)[0]!);
+    await waitFor('the other suspect, after the first ended', () => assigned(third.w).length === 2);
+    finish(assigned(third.w)[1]!);
+    expect(await Promise.all(runs.map((r) => r.result()))).toEqual([3, 3]);
+    third.kill();
+  });
+
   it('ends a busy-looping attempt as an execution timeout and gives the blocked worker no more work', async () => {
     const worker = spawnWorker({ dir, tasks: ['busy'], slots: 1 });
     try {
