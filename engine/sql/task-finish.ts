@@ -280,8 +280,9 @@ export interface FinishResult {
 /**
  * Attempts lost with their worker (disconnect, missed heartbeats) are retried without charge up to this
  * many times per task run; further losses count against the task's retries like any failure, so a task
- * that crashes its worker every time ends, failed with WORKER_LOST. Tasks that merely shared the worker
- * are charged for the same losses: the engine cannot tell which attempt killed the process.
+ * that crashes its worker every time ends, failed with WORKER_LOST. The engine cannot tell which attempt
+ * killed a process; tasks that merely shared the worker are kept from sharing one with it again once
+ * they are suspects (see SUSPECT_AFTER_LOSSES), so their free losses are not used up by its crashes.
  */
 export const MAX_FREE_WORKER_LOST_RETRIES = 5;
 
