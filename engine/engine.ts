@@ -17,7 +17,7 @@ import { Periodic } from './maintenance/periodic.ts';
 import { ScheduleTimeout } from './maintenance/schedule-timeout.ts';
 import { WorkerLiveness } from './maintenance/worker-liveness.ts';
 import { RunWaiters } from './run-waiters.ts';
-import { ClaimLoop } from './scheduler/claim-loop.ts';
+import { Scheduler } from './scheduler/scheduler.ts';
 import { migrate } from './sql/migrate.ts';
 import { taskRunLiveCounts } from './sql/run-read.ts';
 import type { FinishResult } from './sql/task-finish.ts';
@@ -83,7 +83,7 @@ export class Engine {
   private readonly options: Required<Omit<EngineOptions, 'log' | 'driver' | 'tcp' | 'token' | 'socketPath'>> & Pick<EngineOptions, 'tcp' | 'token' | 'socketPath'>;
   private readonly registry: WorkerRegistry;
   private readonly writer: AttemptWriter;
-  private readonly claimLoop: ClaimLoop;
+  private readonly scheduler: Scheduler;
   private readonly waiters: RunWaiters;
   private readonly triggers: TriggerService;
   private readonly protocol: ProtocolHandler;
@@ -135,7 +135,7 @@ export class Engine {
       stopGraceMs: this.options.cancelGraceMs,
       onStopIgnored: (worker, taskRunId) => {
         this.log.warn('worker did not stop an ended attempt within the grace period; its slot is reused', { worker: worker.name, taskRun: taskRunId });
-        this.claimLoop.slotsFreed(worker);
+        this.scheduler.slotsFreed(worker);
       },
     });
     this.writer = new AttemptWriter({
@@ -144,11 +144,13 @@ export class Engine {
       onFinished: (f) => this.onFinished(f),
       notifyFrom: this.driver.capabilities.listenNotify ? this.id : null,
     });
-    this.claimLoop = new ClaimLoop({
+    this.scheduler = new Scheduler({
       driver: this.driver,
+      engineId: this.id,
       registry: this.registry,
       log: this.log,
       maxBatch: 1000,
+      staleAfterMs: this.options.heartbeatTimeoutMs / 2,
       // Claimed for a session that went away before they were pushed. No session fence: nobody holds
       // these attempts (a newer session of the worker adopted only what it listed, and never had them).
       onOrphaned: (worker, tasks) =>
@@ -158,8 +160,8 @@ export class Engine {
     this.triggers = new TriggerService({
       driver: this.driver,
       engineId: this.id,
-      onQueued: (actions) => this.claimLoop.wake(actions),
-      reserve: (action, count) => this.claimLoop.reserve(action, count),
+      onQueued: (actions) => this.scheduler.wake(actions),
+      reserve: (action, count) => this.scheduler.reserve(action, count),
       onCreated: (runIds) => this.changes.runs(runIds),
       relaxedCommit: this.options.enqueueCommit === 'relaxed',
     });
@@ -167,7 +169,7 @@ export class Engine {
       driver: this.driver,
       log: this.log,
       notifyFrom: this.driver.capabilities.listenNotify ? this.id : null,
-      onQueued: (actions) => this.claimLoop.wake(actions),
+      onQueued: (actions) => this.scheduler.wake(actions),
       onCancelled: (attempts) => this.cancelAttempts(attempts, true),
       onRunsChanged: (runIds) => this.changes.runs(runIds),
       onRunsEnded: (runIds) => {
@@ -182,7 +184,7 @@ export class Engine {
       engineId: this.id,
       log: this.log,
       registry: this.registry,
-      claimLoop: this.claimLoop,
+      scheduler: this.scheduler,
       writer: this.writer,
       triggers: this.triggers,
       waiters: this.waiters,
@@ -207,6 +209,7 @@ export class Engine {
       const { applied, current } = await migrate(this.driver);
       if (applied.length > 0) this.log.info('database migrated', { to: current, applied: applied.join(',') });
     }
+    await this.scheduler.start();
     const { maintenanceIntervalMs: every, heartbeatTimeoutMs } = this.options;
     this.periodic.push(
       new Periodic(new LeaseExpiry({ driver: this.driver, writer: this.writer, registry: this.registry, log: this.log, batch: 1000 }), every, this.log),
@@ -219,8 +222,21 @@ export class Engine {
         // Back from a lost LISTEN connection (a Postgres restart), claim what missed wake-ups announced.
         await this.driver.listen('cleaver_task_queued', (payload) => {
           const at = payload.indexOf(':');
-          if (at > 0 && payload.slice(0, at) !== this.id) this.claimLoop.wake([payload.slice(at + 1)]);
-        }, { onReconnected: () => this.claimLoop.wakeAll() }),
+          if (at > 0 && payload.slice(0, at) !== this.id) this.scheduler.wake([payload.slice(at + 1)]);
+        }, {
+          onReconnected: () => {
+            this.scheduler.wakeAll();
+            this.scheduler.deliverAssigned();
+          },
+        }),
+        // The scheduler holder assigned work to workers attached here.
+        await this.driver.listen('cleaver_assigned', (payload) => {
+          if (payload === this.id) this.scheduler.deliverAssigned();
+        }),
+        // Another engine's workers freed slots, or came.
+        await this.driver.listen('cleaver_capacity', (payload) => {
+          if (payload !== this.id) this.scheduler.remoteChanged();
+        }),
         await this.driver.listen('cleaver_cancel', (payload) => {
           try {
             const message = JSON.parse(payload) as { from: string; attempts: CancelledAttempt[] };
@@ -231,7 +247,10 @@ export class Engine {
         }),
       );
     }
-    this.pollTimer = setInterval(() => this.claimLoop.wakeAll(), this.options.pollIntervalMs);
+    this.pollTimer = setInterval(() => {
+      this.scheduler.poll();
+      this.scheduler.deliverAssigned();
+    }, this.options.pollIntervalMs);
     this.pollTimer.unref();
     if (this.options.socketPath) {
       this.listeners.push(await listenLocal(this.options.socketPath, (socket) => this.accept(socket, null)));
@@ -294,10 +313,10 @@ export class Engine {
     if (this.changes.listening) this.changes.runs(finished.attempts.map((f) => f.runId));
     for (const f of finished.attempts) {
       if (f.status !== 'queued') continue;
-      if (f.retryDelayMs > 0) this.claimLoop.wakeLater(f.action, f.retryDelayMs);
-      else this.claimLoop.wake([f.action]);
+      if (f.retryDelayMs > 0) this.scheduler.wakeLater(f.action, f.retryDelayMs);
+      else this.scheduler.wake([f.action]);
     }
-    if (finished.queuedActions.length > 0) this.claimLoop.wake(finished.queuedActions);
+    if (finished.queuedActions.length > 0) this.scheduler.wake(finished.queuedActions);
     const outcomes = [];
     const workflowRuns = [];
     for (const r of finished.runs) {
@@ -358,11 +377,11 @@ export class Engine {
   async stop(): Promise<void> {
     if (this.state === 'stopped' || this.state === 'stopping') return;
     this.state = 'stopping';
-    this.claimLoop.stop();
     if (this.pollTimer) clearInterval(this.pollTimer);
     // A maintenance pass can be waiting on the writer, which waits on the database: bounded too.
     await this.withinShutdownTimeout(Promise.all(this.periodic.map((p) => p.stop())));
-    await this.withinShutdownTimeout(this.claimLoop.settle());
+    // Gives the scheduler lease up, so another engine decides at once.
+    await this.withinShutdownTimeout(this.scheduler.stop());
     // New connections are refused from here on (accept checks the state). Stop reading from workers
     // before the final write, so nothing arrives after it; they are detached, not lost: they reconnect
     // to the next engine with their attempts. A listener only finishes closing once its connections

@@ -8,7 +8,7 @@ import type { Driver, Queryable } from './db/driver.ts';
 import { DatabaseUnreachableError, databaseErrorReason, isTransientDatabaseError } from './db/database-error.ts';
 import { isDataError } from './db/sql-state.ts';
 import { uuidv7 } from './ids.ts';
-import type { DirectReservation } from './scheduler/claim-loop.ts';
+import type { DirectReservation } from './scheduler/scheduler.ts';
 import { runTrigger, runTriggerEarlierFind, type DirectlyAssigned, type RunToCreate } from './sql/run-trigger.ts';
 import type { AssignedTask, TriggerItem } from '../shared/protocol.ts';
 import type { TriggerKind } from '../shared/types.ts';
@@ -79,7 +79,7 @@ export class TriggerService {
     onQueued: (actions: readonly string[]) => void;
     /** Runs were created (for live views). */
     onCreated?: (runIds: readonly string[]) => void;
-    /** Offers a local worker to assign new task runs to in the insert itself (ClaimLoop.reserve). */
+    /** Offers a local worker to assign new task runs to in the insert itself (Scheduler.reserve). */
     reserve: (action: string, count: number) => DirectReservation | null;
     /**
      * Acknowledge a trigger before its insert is flushed to the WAL. Faster, but a crash of the

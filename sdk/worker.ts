@@ -259,7 +259,12 @@ export class Worker {
   private onMessage(message: EngineMessage): void {
     switch (message.t) {
       case 'assign':
-        for (const task of message.tasks) this.execute(task);
+        for (const task of message.tasks) {
+          // An attempt this worker runs, or holds a result for that the engine has not acknowledged, is
+          // never run twice, whatever the engine sends.
+          if (this.running.get(task.taskRunId)?.task.attempt === task.attempt || this.unacked.has(`${task.taskRunId}:${task.attempt}`)) continue;
+          this.execute(task);
+        }
         return;
       case 'cancel': {
         const running = this.running.get(message.taskRunId);

@@ -64,6 +64,13 @@ export interface Driver extends Queryable {
    * connection, this is a plain in-process mutex around the same lock call.
    */
   withAdvisoryLock<T>(key: bigint, fn: (conn: Queryable) => Promise<T>): Promise<T>;
+  /**
+   * Only when capabilities.multiEngine: like withAdvisoryLock, but when another session holds the lock
+   * it returns `held: false` at once instead of waiting. The lock lives as long as fn runs on its own
+   * connection, and goes with that connection: a process killed, or a backend terminated, frees it for
+   * the next taker at once — how engines learn, without waiting out a lease, that a holder is gone.
+   */
+  withTryAdvisoryLock?<T>(key: bigint, fn: (conn: Queryable) => Promise<T>): Promise<{ held: true; value: T } | { held: false }>;
   /** Subscribes to a NOTIFY channel. Only when capabilities.listenNotify; returns an unsubscribe. */
   listen(channel: string, onPayload: (payload: string) => void, options?: ListenOptions): Promise<() => Promise<void>>;
   close(): Promise<void>;

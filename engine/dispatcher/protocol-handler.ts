@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { Driver } from '../db/driver.ts';
 import type { Logger } from '../log.ts';
 import type { AttemptWriter } from '../attempt-writer.ts';
-import type { ClaimLoop } from '../scheduler/claim-loop.ts';
+import type { Scheduler } from '../scheduler/scheduler.ts';
 import type { RunWaiters } from '../run-waiters.ts';
 import type { TriggerService } from '../trigger-service.ts';
 import type { AdminService } from '../admin/admin-service.ts';
@@ -37,7 +37,7 @@ export interface ProtocolHandlerOptions {
   engineId: string;
   log: Logger;
   registry: WorkerRegistry;
-  claimLoop: ClaimLoop;
+  scheduler: Scheduler;
   writer: AttemptWriter;
   triggers: TriggerService;
   waiters: RunWaiters;
@@ -110,6 +110,7 @@ export class ProtocolHandler implements ConnectionHandlers {
       draining: false,
       running: new Map(),
       suspects: new Set(),
+      given: new Set(),
       reserved: 0,
       lastSeenAt: Date.now(),
       send: (message) => connection.send(message),
@@ -130,7 +131,7 @@ export class ProtocolHandler implements ConnectionHandlers {
       via: connection.remote,
       resumed: session.running.size || undefined,
     });
-    this.o.claimLoop.wake(session.actions);
+    this.o.scheduler.wake(session.actions);
     this.o.changes.workers();
     return { ...welcome, workerId: session.id };
   }
@@ -162,7 +163,7 @@ export class ProtocolHandler implements ConnectionHandlers {
       const wasStale = this.o.registry.isStale(worker.session, now);
       worker.session.lastSeenAt = now;
       // A worker that was silent got no work meanwhile: it may take some now.
-      if (wasStale) this.o.claimLoop.slotsFreed(worker.session);
+      if (wasStale) this.o.scheduler.slotsFreed(worker.session);
     }
     switch (message.t) {
       case 'hello':
@@ -269,7 +270,7 @@ export class ProtocolHandler implements ConnectionHandlers {
     }
     // The slot is free as soon as the worker says so; the write follows in the next batch.
     this.o.registry.release(worker.session.id, taskRunId, attempt);
-    this.o.claimLoop.slotsFreed(worker.session);
+    this.o.scheduler.slotsFreed(worker.session);
     let output = message.output ?? null;
     let ok = message.ok;
     let error = message.error;

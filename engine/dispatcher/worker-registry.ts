@@ -22,9 +22,15 @@ export interface WorkerSession {
   draining: boolean;
   /** Active attempts on this worker: taskRunId → attempt. */
   readonly running: Map<string, number>;
-  /** Task runs in `running` claimed as suspects (lost with their workers before; see taskClaim). */
+  /** Task runs in `running` assigned as suspects (lost with their workers before; see SUSPECT_AFTER_LOSSES). */
   readonly suspects: Set<string>;
-  /** Slots promised to task runs being inserted already assigned to this worker (see ClaimLoop.reserve). */
+  /**
+   * Every attempt pushed to this session (`taskRunId:attempt`) that may still read as assigned and not
+   * started in the database — its result can be in already while its start and outcome are still being
+   * written — so that reading the database for undelivered assignments never pushes one twice.
+   */
+  readonly given: Set<string>;
+  /** Slots promised to task runs being inserted already assigned to this worker (see Scheduler.reserve). */
   reserved: number;
   lastSeenAt: number;
   send(message: EngineMessage): void;
@@ -113,7 +119,10 @@ export class WorkerRegistry {
 
   /** Records claimed attempts as running on the worker and pushes them in one frame. */
   assign(worker: WorkerSession, tasks: AssignedTask[], suspects: readonly string[] = []): void {
-    for (const task of tasks) worker.running.set(task.taskRunId, task.attempt);
+    for (const task of tasks) {
+      worker.running.set(task.taskRunId, task.attempt);
+      worker.given.add(`${task.taskRunId}:${task.attempt}`);
+    }
     for (const id of suspects) worker.suspects.add(id);
     worker.send({ t: 'assign', tasks });
     this.o.onAssigned?.(tasks);

@@ -124,10 +124,15 @@ export async function loadMigrations(dir: string | URL = DEFAULT_MIGRATIONS_DIR)
  * schemas of one database migrate independently.
  */
 export function migrationLockKey(schema: string): bigint {
-  return createHash('sha256').update(`cleaver:migrate:${schema}`).digest().readBigInt64BE(0);
+  return schemaLockKey('migrate', schema);
 }
 
-async function currentSchema(driver: Driver): Promise<string> {
+/** A signed 64-bit advisory-lock key for one purpose within one schema. */
+export function schemaLockKey(purpose: string, schema: string): bigint {
+  return createHash('sha256').update(`cleaver:${purpose}:${schema}`).digest().readBigInt64BE(0);
+}
+
+export async function currentSchema(driver: Driver): Promise<string> {
   const result = await driver.query<{ schema: string | null }>('SELECT current_schema() AS schema');
   const schema = result.rows[0]?.schema;
   if (schema === null || schema === undefined) {

@@ -3,8 +3,10 @@ import { toIsoOrNull } from './rows.ts';
 
 /**
  * Takes or renews a partition's lease in one statement: granted when this engine holds it already, or
- * nobody does, or the holder let it expire. The epoch grows only when the holder changes, so a holder
- * that sees its renewal come back with another epoch knows someone held the lease in between.
+ * nobody does, or the holder let it expire — or, with `force`, whatever the row says: the caller holds
+ * the partition's advisory lock, so the previous holder's session is gone (see SchedulerLease). The
+ * epoch grows only when the holder changes, so a holder that sees its renewal come back with another
+ * epoch knows someone held the lease in between.
  */
 const SCHEDULER_LEASE_ACQUIRE: NamedStatement = {
   name: 'cleaver_scheduler_lease_acquire',
@@ -12,7 +14,7 @@ const SCHEDULER_LEASE_ACQUIRE: NamedStatement = {
         SET epoch = CASE WHEN holder = $2 AND expires_at > now() THEN epoch ELSE epoch + 1 END,
             acquired_at = CASE WHEN holder = $2 AND expires_at > now() THEN acquired_at ELSE now() END,
             holder = $2, renewed_at = now(), expires_at = now() + $3 * interval '1 millisecond'
-      WHERE partition = $1 AND (holder = $2 OR holder IS NULL OR expires_at <= now())
+      WHERE partition = $1 AND (holder = $2 OR holder IS NULL OR expires_at <= now() OR $4::boolean)
       RETURNING epoch`,
 };
 
@@ -23,9 +25,9 @@ export interface SchedulerLeaseGrant {
 /** See SCHEDULER_LEASE_ACQUIRE. Null: another engine holds the lease. */
 export async function schedulerLeaseAcquire(
   db: Queryable,
-  params: { partition: number; engineId: string; ttlMs: number },
+  params: { partition: number; engineId: string; ttlMs: number; force?: boolean },
 ): Promise<SchedulerLeaseGrant | null> {
-  const result = await db.query<{ epoch: string | number }>(SCHEDULER_LEASE_ACQUIRE, [params.partition, params.engineId, params.ttlMs]);
+  const result = await db.query<{ epoch: string | number }>(SCHEDULER_LEASE_ACQUIRE, [params.partition, params.engineId, params.ttlMs, params.force === true]);
   const row = result.rows[0];
   return row ? { epoch: Number(row.epoch) } : null;
 }

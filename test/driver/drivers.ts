@@ -25,14 +25,30 @@ import type { Driver } from '../../engine/db/driver.ts';
 import { createPgDriver, quoteIdentifier, type PgDriverOptions } from '../../engine/db/pg/pg-driver.ts';
 import { createPgliteDriver } from '../../engine/db/pglite/pglite-driver.ts';
 import { migrate } from '../../engine/sql/migrate.ts';
-import { taskClaim } from '../../engine/sql/task-claim.ts';
+import { taskAssign, taskQueueWindowList } from '../../engine/sql/task-assign.ts';
+import { schedulerLeaseAcquire } from '../../engine/sql/scheduler-lease.ts';
 import type { Queryable } from '../../engine/db/driver.ts';
 
 export type DriverKind = Driver['kind'];
 
-/** A claim for a worker that holds no suspect (as most driver tests claim): the attempts it started. */
+/** The engine id driver tests decide as: it takes the scheduler lease whenever they assign. */
+export const TEST_ENGINE_ID = '00000000-0000-4000-8000-00000000e001';
+
+/**
+ * Assigns up to `limit` due task runs of these actions to one worker, best priority then oldest first,
+ * as the scheduler would with no limits in play: read the window, write the assignments under the
+ * lease (taken for TEST_ENGINE_ID). Returns the attempts it started.
+ */
 export async function claim(db: Queryable, params: { workerId: string; actions: readonly string[]; limit: number }) {
-  return (await taskClaim(db, { takeSuspect: true, ...params })).tasks;
+  await db.query(`UPDATE scheduler_lease SET holder = NULL, expires_at = '-infinity' WHERE partition = 0 AND holder IS DISTINCT FROM $1::uuid`, [TEST_ENGINE_ID]);
+  const grant = await schedulerLeaseAcquire(db, { partition: 0, engineId: TEST_ENGINE_ID, ttlMs: 3_600_000 });
+  const now = Date.now();
+  const due = (await taskQueueWindowList(db, { actions: params.actions, limit: 1_000 }))
+    .filter((c) => c.availableAt <= now)
+    .sort((a, b) => b.priority - a.priority || (a.taskRunId < b.taskRunId ? -1 : 1))
+    .slice(0, params.limit);
+  const { assigned } = await taskAssign(db, { engineId: TEST_ENGINE_ID, epoch: grant!.epoch, assignments: due.map((c) => ({ taskRunId: c.taskRunId, workerId: params.workerId })), notify: false });
+  return assigned.map((a) => a.task);
 }
 
 export const DATABASE_URL = process.env['DATABASE_URL'] ?? 'postgres://root@127.0.0.1:5432/test';

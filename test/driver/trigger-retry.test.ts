@@ -6,7 +6,7 @@ import { beforeEach, expect, it } from 'vitest';
 import { forEachDriver } from './drivers.ts';
 import type { Driver, Queryable, Sql } from '../../engine/db/driver.ts';
 import { DatabaseUnreachableError, toDatabaseError } from '../../engine/db/database-error.ts';
-import type { DirectReservation } from '../../engine/scheduler/claim-loop.ts';
+import type { DirectReservation } from '../../engine/scheduler/scheduler.ts';
 import { workflowRegister } from '../../engine/sql/workflow-register.ts';
 import { TriggerService } from '../../engine/trigger-service.ts';
 import type { AssignedTask } from '../../shared/protocol.ts';

@@ -162,5 +162,6 @@ describe('cleaver bin and plain-JavaScript SDK', () => {
     } finally {
       removeDir(fresh);
     }
-  });
+    // Two cold starts of PGlite (a WASM Postgres), each creating a database: 10 s apiece on a busy machine.
+  }, 60_000);
 });

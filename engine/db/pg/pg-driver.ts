@@ -274,6 +274,21 @@ class PgDriver implements Driver {
   withAdvisoryLock<T>(key: bigint, fn: (conn: Queryable) => Promise<T>): Promise<T> {
     return this.#withSession(async (session) => {
       await session.run('SELECT pg_advisory_lock($1)', [key]);
+      return this.#holdingLock(session, key, fn);
+    });
+  }
+
+  withTryAdvisoryLock<T>(key: bigint, fn: (conn: Queryable) => Promise<T>): Promise<{ held: true; value: T } | { held: false }> {
+    return this.#withSession(async (session) => {
+      const got = await session.run<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [key]);
+      if (got.rows[0]?.ok !== true) return { held: false };
+      return { held: true, value: await this.#holdingLock(session, key, fn) };
+    });
+  }
+
+  /** Runs fn on a session that holds the lock `key`, then unlocks it (or destroys the session). */
+  async #holdingLock<T>(session: Session, key: bigint, fn: (conn: Queryable) => Promise<T>): Promise<T> {
+    {
       const scope = scopedQueryable((sql, params) => session.run(sql, params), 'advisory lock');
       try {
         const result = await fn(scope.queryable);
@@ -295,7 +310,7 @@ class PgDriver implements Driver {
         session.broken ??= toError(e);
         throw e;
       }
-    });
+    }
   }
 
   listen(channel: string, onPayload: (payload: string) => void, options: ListenOptions = {}): Promise<() => Promise<void>> {

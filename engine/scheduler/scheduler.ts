@@ -1,0 +1,493 @@
+/**
+ * The scheduler service (docs/scheduler.md): the I/O around the pure decision (decide.ts).
+ *
+ * The engine holding the scheduler lease keeps a window of each queue's candidates in memory, asks
+ * decide() who starts where whenever something changes (work queued, a slot freed, a backoff over),
+ * writes the decided assignments in one fenced statement, and pushes to its own workers what the
+ * statement returns. Workers attached to other engines are decided for here too; their engine hears of
+ * it by NOTIFY and pushes them (deliverAssigned). An engine not holding the lease decides nothing: its
+ * triggers queue and notify, its freed slots notify the holder.
+ *
+ * A window is reloaded from the database when it may be out of date (work was queued that it has not
+ * seen); a freed slot is refilled from the window as it is, with no read.
+ */
+import type { Driver } from '../db/driver.ts';
+import type { WorkerRegistry, WorkerSession } from '../dispatcher/worker-registry.ts';
+import type { Logger } from '../log.ts';
+import { taskAssign, taskAssignedList, taskQueueWindowList, workerCapacityList, type Assigned, type QueuedCandidate, type WorkerCapacity } from '../sql/task-assign.ts';
+import { decide, INITIAL_ROTATION, type Candidate, type RotationState, type WorkerState } from './decide.ts';
+import { SchedulerLease } from './scheduler-lease.ts';
+import type { AssignedTask } from '../../shared/protocol.ts';
+import { toError } from '../../shared/errors.ts';
+
+export interface DirectReservation {
+  workerId: string;
+  count: number;
+  /** The insert failed or assigned fewer: give the slots back. */
+  release(): void;
+  /** The insert committed: push these attempts to the worker (or fail them if it is gone). */
+  deliver(tasks: AssignedTask[]): void;
+}
+
+export interface SchedulerOptions {
+  driver: Driver;
+  engineId: string;
+  registry: WorkerRegistry;
+  log: Logger;
+  /** Most assignments written by one statement. */
+  maxBatch: number;
+  /** Candidates held in memory per action (default 5,000); a deeper queue is read on in order. */
+  windowSize?: number;
+  /** How long the scheduler lease lasts unrenewed (default 3 s). */
+  leaseTtlMs?: number;
+  /** A worker of another engine not heard from for this long is not given work. */
+  staleAfterMs: number;
+  /** Called with attempts assigned to a worker session that went away before they were pushed. */
+  onOrphaned: (worker: WorkerSession, tasks: AssignedTask[]) => void;
+}
+
+interface Window {
+  /** Candidates in queue order (priority, then oldest first), as read. */
+  items: QueuedCandidate[];
+  /** Ids of items assigned or found changed since the read. */
+  readonly gone: Set<string>;
+  /** The window holds every queued task run of its action (it read fewer than it asked for). */
+  complete: boolean;
+}
+
+/** Candidates in a window, not counting those gone since the read. */
+function waiting(window: Window): number {
+  return window.items.length - window.gone.size;
+}
+
+export class Scheduler {
+  private readonly o: SchedulerOptions;
+  private readonly windowSize: number;
+  private readonly lease: SchedulerLease;
+  /** Per action. Only while this engine holds the lease. */
+  private readonly windows = new Map<string, Window>();
+  /** Actions whose window may miss queued work (read it again before deciding). */
+  private readonly unread = new Set<string>();
+  private rotation: RotationState = INITIAL_ROTATION;
+  private epoch: number | null = null;
+  private remote: WorkerCapacity[] = [];
+  private remoteReadAt = 0;
+  private remoteUnread = true;
+  private running = false;
+  private again = false;
+  private stopped = false;
+  private errorBackoffMs = 0;
+  private wakeTimer: NodeJS.Timeout | null = null;
+  private wakeAt = Infinity;
+  private cursor = 0;
+  /** The action of each candidate passed to the last decision. */
+  private readonly actionOf = new Map<string, string>();
+  private capacityTimer: NodeJS.Timeout | null = null;
+  private delivering: Promise<void> | null = null;
+  private deliverAgain = false;
+
+  constructor(options: SchedulerOptions) {
+    this.o = options;
+    this.windowSize = options.windowSize ?? 5_000;
+    this.lease = new SchedulerLease({
+      driver: options.driver,
+      engineId: options.engineId,
+      log: options.log,
+      ttlMs: options.leaseTtlMs,
+      acquired: (epoch) => {
+        // Whatever was in memory was decided against another holder's writes: start from the database.
+        this.epoch = epoch;
+        this.windows.clear();
+        this.rotation = INITIAL_ROTATION;
+        this.remoteUnread = true;
+        this.wakeAll();
+      },
+      lost: () => {
+        this.epoch = null;
+        this.windows.clear();
+        this.unread.clear();
+      },
+    });
+  }
+
+  /** Whether this engine decides now (holds the scheduler lease). */
+  get holding(): boolean {
+    return this.epoch !== null;
+  }
+
+  /** Asks for the lease (a lone engine holds it before it takes any work). */
+  async start(): Promise<void> {
+    await this.lease.start();
+  }
+
+  /**
+   * Work of these actions may have been queued, or a worker offering them came: read their windows
+   * again, then decide. Elsewhere the holder hears of queued work by the insert's NOTIFY; of a worker
+   * here, from us.
+   */
+  wake(actions: Iterable<string>): void {
+    if (this.epoch === null) {
+      this.notifyHolder();
+      return;
+    }
+    for (const action of actions) this.unread.add(action);
+    this.pump();
+  }
+
+  /** Every action a worker offers (poll fallback, a new holder, a reconnected LISTEN). */
+  wakeAll(): void {
+    for (const action of this.registry().actions()) this.unread.add(action);
+    for (const w of this.remote) for (const action of w.actions) this.unread.add(action);
+    this.remoteUnread = true;
+    this.pump();
+  }
+
+  /**
+   * The slow poll: with other engines, work they queued may have been announced by a NOTIFY this engine
+   * missed, so every window is read again; alone, every enqueue passed through here and memory is
+   * complete, so it only decides again.
+   */
+  poll(): void {
+    if (this.o.driver.capabilities.multiEngine) this.wakeAll();
+    else this.pump();
+  }
+
+  /** A retry of this action becomes due in delayMs. */
+  wakeLater(action: string, delayMs: number): void {
+    this.unread.add(action);
+    this.decideAt(Date.now() + delayMs);
+  }
+
+  /**
+   * For a trigger about to insert `count` task runs of `action`: when this engine decides, knows the
+   * action's whole queue and it is empty, and a worker here has free slots, reserves up to `count` of
+   * them so the insert creates those task runs already assigned (one round trip instead of insert then
+   * assign). Null when the queue must be used, so new work never overtakes work already waiting.
+   */
+  reserve(action: string, count: number): DirectReservation | null {
+    if (this.stopped || this.epoch === null || count <= 0 || this.unread.has(action)) return null;
+    const window = this.windows.get(action);
+    if (!window || !window.complete || waiting(window) > 0) return null;
+    const registry = this.registry();
+    const workers = registry.all();
+    for (let i = 0; i < workers.length; i++) {
+      const worker = workers[(this.cursor + i) % workers.length]!;
+      const free = registry.freeSlots(worker);
+      if (free <= 0 || !worker.actions.includes(action)) continue;
+      this.cursor += i + 1;
+      const reserved = Math.min(free, count);
+      worker.reserved += reserved;
+      let open = true;
+      const close = () => {
+        if (open) worker.reserved -= reserved;
+        open = false;
+      };
+      return {
+        workerId: worker.id,
+        count: reserved,
+        release: close,
+        deliver: (tasks) => {
+          close();
+          if (registry.get(worker.id) !== worker) {
+            if (tasks.length > 0) this.o.onOrphaned(worker, tasks);
+            return;
+          }
+          if (tasks.length > 0) registry.assign(worker, tasks);
+        },
+      };
+    }
+    return null;
+  }
+
+  /** A worker attached here has free slots again (or came, or spoke again after a silence). */
+  slotsFreed(_worker: WorkerSession): void {
+    if (this.epoch !== null) this.pump();
+    else this.notifyHolder();
+  }
+
+  /** Tells the holder, elsewhere, that workers here can take work: a few changes per notification. */
+  private notifyHolder(): void {
+    if (this.stopped || !this.o.driver.capabilities.listenNotify || this.capacityTimer) return;
+    this.capacityTimer = setTimeout(() => {
+      this.capacityTimer = null;
+      void this.o.driver.query(`SELECT pg_notify('cleaver_capacity', $1)`, [this.o.engineId]).catch(() => undefined);
+    }, 2);
+    this.capacityTimer.unref();
+  }
+
+  /** Workers of another engine freed slots or came and went (NOTIFY cleaver_capacity). */
+  remoteChanged(): void {
+    this.remoteUnread = true;
+    if (this.epoch !== null) this.pump();
+  }
+
+  /**
+   * Pushes to the workers attached here the attempts another engine's scheduler assigned to them (NOTIFY
+   * cleaver_assigned, and the poll). Those a worker holds already are not pushed twice.
+   */
+  deliverAssigned(): void {
+    if (this.delivering) {
+      this.deliverAgain = true;
+      return;
+    }
+    this.delivering = (async () => {
+      do {
+        this.deliverAgain = false;
+        const registry = this.registry();
+        const ids = registry.ids();
+        if (ids.length === 0) break;
+        // Only what was given before the read can be judged by it.
+        const givenBefore = new Map(registry.all().map((w) => [w, [...w.given]] as const));
+        let found: Assigned[];
+        try {
+          found = await taskAssignedList(this.o.driver, { workerIds: ids });
+        } catch (e: unknown) {
+          this.o.log.warn('reading assignments for workers here failed; the poll retries', { error: toError(e).message });
+          break;
+        }
+        // What a session was given stays remembered while the database may still show it undelivered.
+        const stillAssigned = new Set(found.map((a) => `${a.task.taskRunId}:${a.task.attempt}`));
+        for (const [worker, keys] of givenBefore) {
+          for (const key of keys) {
+            const at = key.lastIndexOf(':');
+            if (!stillAssigned.has(key) && worker.running.get(key.slice(0, at)) !== Number(key.slice(at + 1))) worker.given.delete(key);
+          }
+        }
+        this.push(found);
+      } while (this.deliverAgain && !this.stopped);
+    })().finally(() => (this.delivering = null));
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    if (this.capacityTimer) clearTimeout(this.capacityTimer);
+    await this.settle();
+    await this.lease.stop();
+  }
+
+  /** Resolves when no pass is running (for shutdown). */
+  async settle(): Promise<void> {
+    while (this.running || this.delivering) await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+
+  private registry(): WorkerRegistry {
+    return this.o.registry;
+  }
+
+  private decideAt(at: number): void {
+    if (this.stopped || at >= this.wakeAt) return;
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    this.wakeAt = at;
+    this.wakeTimer = setTimeout(() => {
+      this.wakeTimer = null;
+      this.wakeAt = Infinity;
+      this.pump();
+    }, Math.max(0, at - Date.now()));
+    this.wakeTimer.unref();
+  }
+
+  private pump(): void {
+    if (this.stopped || this.epoch === null) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = true;
+    void this.loop();
+  }
+
+  private async loop(): Promise<void> {
+    try {
+      do {
+        this.again = false;
+        await this.pass();
+      } while (this.again && !this.stopped && this.epoch !== null);
+    } catch (e: unknown) {
+      // The database is unreachable or restarting: try again later; the work stays queued.
+      this.errorBackoffMs = Math.min(Math.max(this.errorBackoffMs * 2, 100), 5_000);
+      this.o.log.warn('scheduling failed; retrying', { error: toError(e).message, retryInMs: this.errorBackoffMs });
+      this.decideAt(Date.now() + this.errorBackoffMs);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  /** One decision: read what may be stale, decide, write, push. */
+  private async pass(): Promise<void> {
+    const epoch = this.epoch;
+    if (epoch === null) return;
+    const registry = this.registry();
+    const now = Date.now();
+    if (this.o.driver.capabilities.multiEngine && (this.remoteUnread || now - this.remoteReadAt > 1_000)) {
+      this.remoteUnread = false;
+      this.remoteReadAt = now;
+      this.remote = await workerCapacityList(this.o.driver, { exceptEngineId: this.o.engineId, staleMs: this.o.staleAfterMs });
+    }
+    const workers: WorkerState[] = [];
+    const offered = new Set<string>();
+    const sessions = new Map<string, WorkerSession>();
+    for (const w of registry.all()) {
+      sessions.set(w.id, w);
+      const free = registry.freeSlots(w);
+      workers.push({ id: w.id, actions: new Set(w.actions), freeSlots: free, holdsSuspect: registry.holdsSuspect(w) });
+      if (free > 0) for (const a of w.actions) offered.add(a);
+    }
+    for (const w of this.remote) {
+      const free = Math.max(0, w.slots - w.busy);
+      workers.push({ id: w.workerId, actions: new Set(w.actions), freeSlots: free, holdsSuspect: w.holdsSuspect });
+      if (free > 0) for (const a of w.actions) offered.add(a);
+    }
+    // Only the queues some worker with a free slot offers matter now; the others are read when one does.
+    const toRead = [...offered].filter((a) => this.unread.has(a) || !this.windows.has(a));
+    if (toRead.length > 0) {
+      for (const a of toRead) this.unread.delete(a);
+      const rows = await taskQueueWindowList(this.o.driver, { actions: toRead, limit: this.windowSize });
+      if (this.epoch !== epoch) return;
+      const fresh = new Map<string, QueuedCandidate[]>(toRead.map((a) => [a, []]));
+      for (const row of rows) fresh.get(row.action)!.push(row);
+      for (const [action, items] of fresh) this.windows.set(action, { items, gone: new Set(), complete: items.length < this.windowSize });
+    }
+    let freeSlots = 0;
+    for (const w of workers) freeSlots += w.freeSlots;
+    const candidates = this.candidates(offered, freeSlots, now);
+    if (candidates.length === 0) return;
+    const decision = decide({ now, candidates, running: [], rules: new Map(), workers, windows: new Map(), rotation: this.rotation });
+    this.rotation = decision.rotation;
+    if (decision.nextWakeAt !== null) this.decideAt(decision.nextWakeAt);
+    const assignments = decision.assignments.slice(0, this.o.maxBatch);
+    if (assignments.length === 0) return;
+    const { assigned, fenced } = await taskAssign(this.o.driver.relaxed, {
+      engineId: this.o.engineId,
+      epoch,
+      assignments,
+      notify: this.o.driver.capabilities.listenNotify,
+    });
+    this.errorBackoffMs = 0;
+    if (fenced) {
+      // Deposed: the next renewal says so; decide nothing until then.
+      this.epoch = null;
+      this.windows.clear();
+      void this.lease.tick();
+      return;
+    }
+    // Written or not (cancelled, or gone since the read), none of them is a candidate any more; those
+    // not written leave their window in doubt.
+    const written = new Set(assigned.map((a) => a.task.taskRunId));
+    for (const a of assignments) {
+      const action = this.actionOf.get(a.taskRunId);
+      const window = action === undefined ? undefined : this.windows.get(action);
+      if (!window) continue;
+      window.gone.add(a.taskRunId);
+      if (!written.has(a.taskRunId)) this.unread.add(action!);
+      if (window.gone.size > 64 && window.gone.size * 2 > window.items.length) {
+        window.items = window.items.filter((c) => !window.gone.has(c.taskRunId));
+        window.gone.clear();
+      }
+    }
+    for (const a of assigned) {
+      const remote = this.remote.find((w) => w.workerId === a.workerId);
+      if (remote) {
+        remote.busy++;
+        if (a.suspect) remote.holdsSuspect = true;
+      }
+    }
+    this.pushDecided(assigned, sessions);
+    // A deep queue's window is read on once it runs low.
+    for (const [action, window] of this.windows) {
+      if (!window.complete && waiting(window) < this.windowSize / 2) this.unread.add(action);
+    }
+    this.again = true;
+  }
+
+  /**
+   * The candidates decide() sees: from each offered action's window, the first few in queue order —
+   * without concurrency keys only the head of a queue can start, and a freed slot must not cost a pass
+   * over thousands of candidates — numbered oldest first (uuidv7 ids sort by time: FIFO across engines
+   * and restarts).
+   */
+  private candidates(offered: ReadonlySet<string>, freeSlots: number, now: number): Candidate[] {
+    const perAction = Math.max(64, 4 * freeSlots);
+    const rows: QueuedCandidate[] = [];
+    this.actionOf.clear();
+    let nextDue = Infinity;
+    for (const action of offered) {
+      const window = this.windows.get(action);
+      if (!window) continue;
+      let taken = 0;
+      for (const c of window.items) {
+        if (taken >= perAction) break;
+        if (window.gone.has(c.taskRunId)) continue;
+        // Retries in backoff keep their place in the queue but must not hide what can start behind them.
+        if (c.availableAt > now) {
+          nextDue = Math.min(nextDue, c.availableAt);
+          continue;
+        }
+        rows.push(c);
+        this.actionOf.set(c.taskRunId, action);
+        // Suspects wait for a worker without one; what follows them may start meanwhile.
+        if (!c.suspect) taken++;
+      }
+    }
+    if (nextDue !== Infinity) this.decideAt(nextDue);
+    rows.sort((a, b) => (a.taskRunId < b.taskRunId ? -1 : a.taskRunId > b.taskRunId ? 1 : 0));
+    return rows.map((c, seq) => ({
+      taskRunId: c.taskRunId,
+      action: c.action,
+      priority: c.priority,
+      seq,
+      lifo: false,
+      availableAt: c.availableAt,
+      suspect: c.suspect,
+      keys: [],
+      rateLimits: [],
+    }));
+  }
+
+  /**
+   * Pushes what this engine decided to the sessions it decided for; attempts of a session that went away
+   * meanwhile are orphans (nobody holds them: a newer session of the worker adopted only what it listed).
+   * Those of workers attached elsewhere are their engine's to push.
+   */
+  private pushDecided(assigned: readonly Assigned[], sessions: ReadonlyMap<string, WorkerSession>): void {
+    const registry = this.registry();
+    for (const [workerId, list] of groupByWorker(assigned)) {
+      const session = sessions.get(workerId);
+      if (!session) continue;
+      if (registry.get(workerId) !== session) {
+        this.o.onOrphaned(session, list.map((a) => a.task));
+        continue;
+      }
+      this.assignTo(session, list);
+    }
+  }
+
+  /** Pushes assignments found in the database to the workers attached here now. */
+  private push(assigned: readonly Assigned[]): void {
+    for (const [workerId, list] of groupByWorker(assigned)) {
+      const worker = this.registry().get(workerId);
+      if (worker) this.assignTo(worker, list);
+    }
+  }
+
+  /** Records and pushes attempts this session was not given yet (the database may show what a push sent). */
+  private assignTo(worker: WorkerSession, list: readonly Assigned[]): void {
+    const fresh = list.filter((a) => !worker.given.has(`${a.task.taskRunId}:${a.task.attempt}`) && worker.running.get(a.task.taskRunId) !== a.task.attempt);
+    if (fresh.length === 0) return;
+    this.registry().assign(
+      worker,
+      fresh.map((a) => a.task),
+      fresh.filter((a) => a.suspect).map((a) => a.task.taskRunId),
+    );
+  }
+}
+
+function groupByWorker(assigned: readonly Assigned[]): Map<string, Assigned[]> {
+  const byWorker = new Map<string, Assigned[]>();
+  for (const a of assigned) {
+    const list = byWorker.get(a.workerId);
+    if (list) list.push(a);
+    else byWorker.set(a.workerId, [a]);
+  }
+  return byWorker;
+}

@@ -1,0 +1,226 @@
+/**
+ * The scheduler's statements (docs/scheduler.md): read a queue's window of candidates, write a batch of
+ * decided assignments under the lease's fence, and read the assignments of another engine's decisions
+ * for this engine's workers. Admission itself — which task run goes where — is decided in memory
+ * (engine/scheduler/decide.ts), never here.
+ */
+import type { NamedStatement, Queryable } from '../db/driver.ts';
+import type { AssignedTask } from '../../shared/protocol.ts';
+import { schedulerLeaseFence } from './scheduler-lease.ts';
+
+/**
+ * A task run lost with its worker this many times is a suspect: it may be what takes its workers down.
+ * A worker runs at most one suspect at a time, so the tasks lost together with a crashing one are not
+ * assigned together with it again and again, each loss counted against every one of them. The first
+ * loss is no suspicion (a worker killed from outside takes all its attempts with it); its victims come
+ * back at once, anywhere.
+ */
+export const SUSPECT_AFTER_LOSSES = 2;
+
+export interface QueuedCandidate {
+  taskRunId: string;
+  action: string;
+  priority: number;
+  /** ms since the epoch: a retry's backoff ends then. */
+  availableAt: number;
+  suspect: boolean;
+}
+
+const TASK_QUEUE_WINDOW_LIST: NamedStatement = {
+  name: 'cleaver_task_queue_window_list',
+  text: `SELECT t.id, t.action, t.priority, (extract(epoch FROM t.available_at) * 1000)::float8 AS available_at,
+            t.worker_lost_count >= ${SUSPECT_AFTER_LOSSES} AS suspect
+       FROM unnest($1::text[]) AS a(action)
+       CROSS JOIN LATERAL (
+         SELECT t.id, t.action, t.priority, t.available_at, t.worker_lost_count
+           FROM task_run t
+          WHERE t.status = 'queued' AND t.action = a.action AND t.schedule_deadline > now()
+          ORDER BY t.priority DESC, t.id
+          LIMIT $2
+       ) t`,
+};
+
+/**
+ * The best `limit` queued task runs of each action, best priority then oldest first, through each
+ * action's own index scan (a deep backlog of one action is never sorted as a whole). Task runs past
+ * their schedule deadline are left for the schedule-timeout sweep.
+ */
+export async function taskQueueWindowList(db: Queryable, params: { actions: readonly string[]; limit: number }): Promise<QueuedCandidate[]> {
+  if (params.actions.length === 0 || params.limit <= 0) return [];
+  const result = await db.query<{ id: string; action: string; priority: number; available_at: number; suspect: boolean }>(TASK_QUEUE_WINDOW_LIST, [
+    params.actions,
+    params.limit,
+  ]);
+  return result.rows.map((r) => ({ taskRunId: r.id, action: r.action, priority: r.priority, availableAt: Number(r.available_at), suspect: r.suspect }));
+}
+
+/** What a worker is sent for an attempt, read from `c` (the attempt's task_run row) joined to `r` (its run). */
+const ASSIGNED_PAYLOAD = `c.id, c.run_id, c.action, COALESCE(c.input, r.input) AS input, r.metadata, c.attempt, c.execution_timeout_ms,
+            c.worker_id, c.worker_lost_count >= ${SUSPECT_AFTER_LOSSES} AS suspect,
+            -- Workflow tasks get their parents' outputs; hooks get every task's, and the failures.
+            CASE WHEN c.parents IS NOT NULL
+                 THEN (SELECT jsonb_object_agg(p.task_name, p.output) FROM task_run p
+                        WHERE p.run_id = c.run_id AND p.task_name = ANY(c.parents) AND p.status = 'succeeded') END AS parents,
+            CASE WHEN c.kind IN ('on_failure', 'on_success')
+                 THEN (SELECT COALESCE(jsonb_agg(jsonb_build_object('taskName', p.task_name, 'taskRunId', p.id,
+                                                                    'failureReason', p.failure_reason, 'error', p.error) ORDER BY p.id), '[]')
+                         FROM task_run p
+                        WHERE p.run_id = c.run_id AND p.kind = 'dag' AND p.status IN ('failed', 'cancelled')
+                          AND p.failure_reason IS DISTINCT FROM 'UPSTREAM_FAILED') END AS failures`;
+
+const TASK_ASSIGN: NamedStatement = {
+  name: 'cleaver_task_assign',
+  text: `WITH d AS (
+       SELECT * FROM unnest($1::uuid[], $2::uuid[]) AS d(id, worker_id)
+     ),
+     fence AS (
+       SELECT ${schedulerLeaseFence('$3::smallint', '$4::uuid', '$5::bigint')} AS held
+     ),
+     locked AS (
+       SELECT t.id FROM task_run t JOIN d ON d.id = t.id
+         -- Never to a worker seen gone or draining since the decision (its engine wrote so).
+         JOIN worker w ON w.id = d.worker_id AND w.status = 'active', fence
+        WHERE fence.held AND t.status = 'queued' AND t.available_at <= now() AND t.schedule_deadline > now()
+        ORDER BY t.id
+          FOR UPDATE OF t
+     ),
+     c AS (
+       UPDATE task_run t
+          SET status = 'assigned', worker_id = d.worker_id, attempt = t.attempt + 1, assigned_at = now(),
+              started_at = NULL, timeout_at = now() + t.execution_timeout_ms * interval '1 millisecond'
+         FROM d JOIN locked USING (id)
+        WHERE t.id = d.id
+       RETURNING t.*
+     ),
+     -- Workers attached to other engines hear of their assignments from their engine, woken here.
+     notified AS (
+       SELECT count(pg_notify('cleaver_assigned', w.engine_id::text))
+         FROM (SELECT DISTINCT worker_id FROM c) a
+         JOIN worker w ON w.id = a.worker_id
+        WHERE $6::boolean AND w.engine_id IS DISTINCT FROM $4::uuid
+     )
+     SELECT ${ASSIGNED_PAYLOAD}, (SELECT held FROM fence) AS held, (SELECT * FROM notified) AS notified
+       FROM c JOIN run r ON r.id = c.run_id
+      ORDER BY c.priority DESC, c.id`,
+};
+
+export interface Assigned {
+  workerId: string;
+  task: AssignedTask;
+  suspect: boolean;
+}
+
+type PayloadRow = {
+  id: string;
+  run_id: string;
+  action: string;
+  input: AssignedTask['input'];
+  metadata: Record<string, string>;
+  attempt: number;
+  execution_timeout_ms: number;
+  worker_id: string;
+  suspect: boolean;
+  parents: AssignedTask['parents'] | null;
+  failures: AssignedTask['failures'] | null;
+};
+
+function toAssigned(row: PayloadRow): Assigned {
+  const task: AssignedTask = {
+    taskRunId: row.id,
+    runId: row.run_id,
+    attempt: row.attempt,
+    action: row.action,
+    input: row.input,
+    metadata: row.metadata,
+    timeoutMs: row.execution_timeout_ms,
+  };
+  if (row.parents !== null) task.parents = row.parents ?? {};
+  if (row.failures !== null) task.failures = row.failures;
+  return { workerId: row.worker_id, task, suspect: row.suspect };
+}
+
+/**
+ * Writes decided assignments: each task run that is still queued and due starts a new attempt on its
+ * worker (status assigned, attempt + 1, lease from now). Those no longer queued (cancelled, taken by a
+ * previous holder's last write), and those for a worker no longer active, are skipped. Nothing is written unless this engine holds the lease at
+ * `epoch` (`fenced` then says so). Rows are locked in id order, as every statement that locks several
+ * task runs does.
+ */
+export async function taskAssign(
+  db: Queryable,
+  params: { engineId: string; epoch: number; partition?: number; assignments: ReadonlyArray<{ taskRunId: string; workerId: string }>; notify: boolean },
+): Promise<{ assigned: Assigned[]; fenced: boolean }> {
+  if (params.assignments.length === 0) return { assigned: [], fenced: false };
+  const result = await db.query<PayloadRow & { held: boolean }>(TASK_ASSIGN, [
+    params.assignments.map((a) => a.taskRunId),
+    params.assignments.map((a) => a.workerId),
+    params.partition ?? 0,
+    params.engineId,
+    params.epoch,
+    params.notify,
+  ]);
+  // With nothing assigned there is no row to carry `held`: ask the lease itself.
+  const fenced = result.rows.length === 0 ? !(await leaseHeld(db, params)) : false;
+  return { assigned: result.rows.map(toAssigned), fenced };
+}
+
+async function leaseHeld(db: Queryable, params: { engineId: string; epoch: number; partition?: number }): Promise<boolean> {
+  const result = await db.query<{ held: boolean }>(`SELECT ${schedulerLeaseFence('$1::smallint', '$2::uuid', '$3::bigint')} AS held`, [
+    params.partition ?? 0,
+    params.engineId,
+    params.epoch,
+  ]);
+  return result.rows[0]?.held === true;
+}
+
+const TASK_ASSIGNED_LIST: NamedStatement = {
+  name: 'cleaver_task_assigned_list',
+  text: `SELECT ${ASSIGNED_PAYLOAD}
+       FROM task_run c JOIN run r ON r.id = c.run_id
+      WHERE c.status = 'assigned' AND c.started_at IS NULL AND c.worker_id = ANY($1::uuid[])
+      ORDER BY c.priority DESC, c.id`,
+};
+
+/**
+ * Attempts assigned to these workers that have not started: what another engine's scheduler decided
+ * for workers attached here, to be pushed to them (those already pushed are told apart by the caller).
+ */
+export async function taskAssignedList(db: Queryable, params: { workerIds: readonly string[] }): Promise<Assigned[]> {
+  if (params.workerIds.length === 0) return [];
+  const result = await db.query<PayloadRow>(TASK_ASSIGNED_LIST, [params.workerIds]);
+  return result.rows.map(toAssigned);
+}
+
+export interface WorkerCapacity {
+  workerId: string;
+  engineId: string;
+  actions: string[];
+  slots: number;
+  busy: number;
+  holdsSuspect: boolean;
+}
+
+/**
+ * The live workers attached to other engines, with what they hold now (for the scheduler holder, which
+ * decides for them too). A worker not heard from for `staleMs` is left out, as a stale local one is.
+ */
+export async function workerCapacityList(db: Queryable, params: { exceptEngineId: string; staleMs: number }): Promise<WorkerCapacity[]> {
+  const result = await db.query<{ id: string; engine_id: string; actions: string[]; slots: number; busy: string | number; holds_suspect: boolean }>(
+    `SELECT w.id, w.engine_id, w.actions, w.slots, count(t.id) AS busy,
+            COALESCE(bool_or(t.worker_lost_count >= ${SUSPECT_AFTER_LOSSES}), false) AS holds_suspect
+       FROM worker w
+       LEFT JOIN task_run t ON t.worker_id = w.id AND t.status IN ('assigned', 'running')
+      WHERE w.status = 'active' AND w.engine_id IS DISTINCT FROM $1::uuid
+        AND w.last_heartbeat_at > now() - $2::int * interval '1 millisecond'
+      GROUP BY w.id`,
+    [params.exceptEngineId, params.staleMs],
+  );
+  return result.rows.map((r) => ({
+    workerId: r.id,
+    engineId: r.engine_id,
+    actions: r.actions,
+    slots: r.slots,
+    busy: Number(r.busy),
+    holdsSuspect: r.holds_suspect,
+  }));
+}
