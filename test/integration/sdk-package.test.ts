@@ -89,12 +89,12 @@ describe('cleaver-sdk installed into a project of its own', () => {
     it(`runs the README's worker.mjs with \`node worker.mjs\` in a "type": "${flavor}" project`, async () => {
       const file = join(projects[flavor], 'worker.mjs');
       writeFileSync(file, readmeWorker());
-      const worker = spawnChild([file], { env: { ...process.env, CLEAVER_ADDRESS: address }, readyLine: 'my-worker serves hello until Ctrl-C\n', what: 'worker.mjs' });
+      const worker = spawnChild([file], { env: { ...process.env, CLEAVER_ADDRESS: address }, readyLine: 'my-worker serves greet until Ctrl-C\n', what: 'worker.mjs' });
       try {
         await worker.ready;
-        expect(worker.output()).toBe("{ greeting: 'hello world' }\nmy-worker serves hello until Ctrl-C\n");
+        expect(worker.output()).toBe("{ greeting: 'hello world' }\nmy-worker serves greet until Ctrl-C\n");
         // It stays a worker: a run triggered from elsewhere is served by it.
-        const { stdout } = await exec(process.execPath, [BIN, 'run', 'hello', '--input', '{"name":"cli"}', '--wait', '--address', address], { timeout: 20_000 });
+        const { stdout } = await exec(process.execPath, [BIN, 'run', 'greet', '--input', '{"name":"cli"}', '--wait', '--address', address], { timeout: 20_000 });
         expect(JSON.parse(stdout)).toEqual({ greeting: 'hello cli' });
         // Ctrl-C drains it and it exits cleanly.
         expect(await kill(worker, 'SIGINT')).toBe(0);

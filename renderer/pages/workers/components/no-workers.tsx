@@ -41,7 +41,7 @@ export function NoWorkers() {
           <CopyButton text={WORKER_FILE} testId="copy-snippet" />
         </div>
         <pre className="code code-block" data-testid="worker-file">{WORKER_FILE}</pre>
-        <div className="snippet-head">
+        <div className="snippet-head" style={{ marginTop: 14 }}>
           <span className="muted small">and run it</span>
           <CopyButton text={command} label="Copy command" testId="copy-run-command" />
         </div>
