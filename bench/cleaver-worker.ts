@@ -1,9 +1,9 @@
 /**
  * The Cleaver worker process of the benchmark: one `noop` task, BENCH_WORKER_SLOTS slots, connected to
- * CLEAVER_ADDRESS through the built SDK (`cleaver/sdk` resolves to dist/). It speaks the line protocol
+ * CLEAVER_ADDRESS through the built SDK (`cleaver-sdk`, packages/sdk). It speaks the line protocol
  * of bench/lib/worker-tally.ts, like every peer's worker.
  */
-import { Cleaver } from 'cleaver/sdk';
+import { Cleaver } from 'cleaver-sdk';
 import { WorkerTally, integerFromEnv, serveWorkerProtocol } from './lib/worker-tally.ts';
 import { declareNoop } from './systems/cleaver-noop.ts';
 import { declareDagWorkflows } from './systems/cleaver-dag.ts';

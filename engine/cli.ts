@@ -3,7 +3,7 @@
  * `cleaver serve | migrate | run | status | events | runs`. Thin: parses flags, opens the driver, and hands over to the
  * engine or the SDK. Every mistake a user can make here is answered with what to do instead.
  */
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { openDriver } from './db/open-driver.ts';
@@ -18,35 +18,61 @@ import { Cleaver } from '../sdk/client.ts';
 import { defaultDataDir, defaultSocketPath, parseAddress } from '../shared/paths.ts';
 import { parseDuration } from '../shared/duration.ts';
 import { CleaverError, TaskRunError, toError } from '../shared/errors.ts';
+import { validateMetadata } from '../shared/payload.ts';
+import type { Json } from '../shared/types.ts';
 
-const USAGE = `cleaver ${ENGINE_VERSION} — a durable task queue
+/**
+ * Each command's usage lines: `cleaver help` prints them all, a mistake prints its command's lines, and
+ * docs/cli.md repeats `cleaver help` word for word (test/integration/cli.test.ts compares them).
+ */
+const COMMAND_USAGE = {
+  serve: [
+    'cleaver serve   [--data-dir DIR | --database-url URL [--schema S]] [--socket PATH]',
+    '                [--listen tcp://HOST:PORT] [--token T] [--max-frame-bytes N] [--max-connections N]',
+    '                [--heartbeat-timeout 12s] [--enqueue-commit durable|relaxed] [--console HOST:PORT|PORT|off]',
+  ],
+  migrate: ['cleaver migrate [--data-dir DIR | --database-url URL [--schema S]] [--status]'],
+  run: ['cleaver run <task|workflow> [--input JSON] [--metadata JSON] [--wait] [--address ADDR] [--token T]'],
+  status: ['cleaver status  [--address ADDR] [--token T]'],
+  events: [
+    'cleaver events push <key> [--payload JSON] [--metadata JSON] [--address ADDR] [--token T]',
+    'cleaver events replay <event-id> [--address ADDR] [--token T]',
+  ],
+  runs: [
+    'cleaver runs cancel <run-id>... [--address ADDR] [--token T]',
+    'cleaver runs replay <run-id>... [--from-task NAME] [--address ADDR] [--token T]',
+  ],
+} as const;
+type Command = keyof typeof COMMAND_USAGE;
 
-Usage:
-  cleaver serve   [--data-dir DIR | --database-url URL [--schema S]] [--socket PATH] [--listen tcp://HOST:PORT] [--token T]
-                  [--max-frame-bytes N] [--max-connections N] [--heartbeat-timeout 12s] [--enqueue-commit durable|relaxed]
-                  [--console HOST:PORT|off]   (the console and its HTTP API; default 127.0.0.1:7878)
-  cleaver migrate [--data-dir DIR | --database-url URL [--schema S]] [--status]
-  cleaver run <task> --input JSON [--metadata JSON] [--wait] [--address ADDR] [--token T]
-  cleaver status  [--address ADDR] [--token T]
-  cleaver events push <key> [--payload JSON] [--metadata JSON]    triggers the workflows whose patterns match
-  cleaver events replay <event-id>
-  cleaver runs cancel <run-id>...
-  cleaver runs replay <run-id>... [--from-task NAME]
-  (events and runs take --address ADDR and --token T as well)
+const HELP = `Usage:
+${Object.values(COMMAND_USAGE).flat().map((line) => `  ${line}`).join('\n')}
+
+  --input and --payload take a JSON object (default {}), e.g. --input '{"name":"x"}';
+  --metadata takes a JSON object of strings. --address takes unix:///path or tcp://host:port,
+  or several engines comma-separated.
 
 Environment:
-  CLEAVER_DATA_DIR      embedded database and socket directory (default ~/.cleaver)
-  CLEAVER_DATABASE_URL  use this Postgres instead of the embedded database
+  CLEAVER_DATA_DIR         embedded database and socket directory (default ~/.cleaver)
+  CLEAVER_DATABASE_URL     use this Postgres instead of the embedded database
   CLEAVER_DATABASE_SCHEMA  the Postgres schema to use (default: the connection's search_path)
-  CLEAVER_ADDRESS       where clients find the engine (unix:///path or tcp://host:port; several comma-separated)
-  CLEAVER_TOKEN         token for TCP listeners and clients
-  CLEAVER_CONSOLE_TOKEN the console's token (default: kept in <data dir>/console-token)
+  CLEAVER_ADDRESS          where clients find the engine (like --address)
+  CLEAVER_TOKEN            token for TCP listeners and clients
+  CLEAVER_CONSOLE_TOKEN    the console's token (default: kept in <data dir>/console-token)
 `;
 
 class UsageError extends Error {}
 
+function isCommand(name: string | undefined): name is Command {
+  return name !== undefined && Object.hasOwn(COMMAND_USAGE, name);
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (isCommand(command) && (rest.includes('--help') || rest.includes('-h'))) {
+    process.stdout.write(`${COMMAND_USAGE[command].join('\n')}\n`);
+    return 0;
+  }
   switch (command) {
     case 'serve':
       return serve(rest);
@@ -64,7 +90,7 @@ async function main(argv: string[]): Promise<number> {
     case 'help':
     case '--help':
     case '-h':
-      process.stdout.write(USAGE);
+      process.stdout.write(`cleaver ${ENGINE_VERSION} — a durable task queue\n\n${HELP}`);
       return command === undefined ? 1 : 0;
     case '--version':
     case 'version':
@@ -75,12 +101,32 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-/** Runs parseArgs, turning its complaints into usage errors. */
+/** Runs a parse of user input (an address, metadata), turning its complaints into usage errors. */
 function usage<T>(parse: () => T): T {
   try {
     return parse();
   } catch (e: unknown) {
     throw new UsageError(toError(e).message);
+  }
+}
+
+/** A command's flags. parseArgs's own complaints suggest `--` tricks; ours name the flag and what it wants. */
+function parseFlags<const O extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: O, allowPositionals = false) {
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals });
+  } catch (e: unknown) {
+    const error = toError(e) as Error & { code?: string };
+    const named = /'(-[^' ]+)/.exec(error.message)?.[1];
+    switch (error.code) {
+      case 'ERR_PARSE_ARGS_UNKNOWN_OPTION':
+        throw new UsageError(`unknown flag ${named}`);
+      case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE':
+        throw new UsageError(error.message.includes('does not take an argument') ? `${named} takes no value` : `${named} needs a value`);
+      case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
+        throw new UsageError(`unexpected argument ${JSON.stringify(/'([^']*)'/.exec(error.message)?.[1] ?? '')}`);
+      default:
+        throw new UsageError(error.message);
+    }
   }
 }
 
@@ -101,23 +147,17 @@ async function openDatabase(values: { 'data-dir'?: string; 'database-url'?: stri
 }
 
 async function serve(args: string[]): Promise<number> {
-  const { values } = usage(() =>
-    parseArgs({
-      args,
-      strict: true,
-      options: {
-        ...databaseFlags,
-        socket: { type: 'string' },
-        listen: { type: 'string' },
-        token: { type: 'string' },
-        'max-frame-bytes': { type: 'string' },
-        'heartbeat-timeout': { type: 'string' },
-        'max-connections': { type: 'string' },
-        'enqueue-commit': { type: 'string' },
-        console: { type: 'string' },
-      },
-    }),
-  );
+  const { values } = parseFlags(args, {
+    ...databaseFlags,
+    socket: { type: 'string' },
+    listen: { type: 'string' },
+    token: { type: 'string' },
+    'max-frame-bytes': { type: 'string' },
+    'heartbeat-timeout': { type: 'string' },
+    'max-connections': { type: 'string' },
+    'enqueue-commit': { type: 'string' },
+    console: { type: 'string' },
+  });
   const consoleAddress = parseConsoleAddress(values.console);
   const enqueueCommit = values['enqueue-commit'] ?? 'durable';
   if (enqueueCommit !== 'durable' && enqueueCommit !== 'relaxed') throw new UsageError('--enqueue-commit takes durable or relaxed');
@@ -240,7 +280,7 @@ async function serveConsole(options: {
 }
 
 async function migrateCommand(args: string[]): Promise<number> {
-  const { values } = usage(() => parseArgs({ args, strict: true, options: { ...databaseFlags, status: { type: 'boolean' } } }));
+  const { values } = parseFlags(args, { ...databaseFlags, status: { type: 'boolean' } });
   const { driver } = await openDatabase(values);
   try {
     if (values.status) {
@@ -263,22 +303,19 @@ function clientFrom(values: { address?: string; token?: string }): Cleaver {
 }
 
 async function run(args: string[]): Promise<number> {
-  const { values, positionals } = usage(() =>
-    parseArgs({
-      args,
-      strict: true,
-      allowPositionals: true,
-      options: { input: { type: 'string' }, metadata: { type: 'string' }, wait: { type: 'boolean' }, address: { type: 'string' }, token: { type: 'string' } },
-    }),
+  const { values, positionals } = parseFlags(
+    args,
+    { input: { type: 'string' }, metadata: { type: 'string' }, wait: { type: 'boolean' }, address: { type: 'string' }, token: { type: 'string' } },
+    true,
   );
   const [task, ...extra] = positionals;
-  if (!task || extra.length > 0) throw new UsageError('cleaver run takes one task name: cleaver run <task> --input JSON [--wait]');
-  const input = parseJsonFlag(values.input ?? '{}', '--input');
-  const metadata = values.metadata ? parseJsonFlag(values.metadata, '--metadata') : undefined;
+  if (!task || extra.length > 0) throw new UsageError('cleaver run takes one task or workflow name');
+  const input = jsonObjectFlag(values.input, '--input');
+  const metadata = metadataFlag(values.metadata);
   const client = clientFrom(values);
   try {
     const ref = client.ref(task);
-    const options = metadata ? { metadata: metadata as Record<string, string> } : {};
+    const options = metadata ? { metadata } : {};
     if (values.wait) {
       const output = await ref.run(input, options);
       process.stdout.write(`${JSON.stringify(output, null, 2)}\n`);
@@ -293,7 +330,7 @@ async function run(args: string[]): Promise<number> {
 }
 
 async function status(args: string[]): Promise<number> {
-  const { values } = usage(() => parseArgs({ args, strict: true, options: { address: { type: 'string' }, token: { type: 'string' } } }));
+  const { values } = parseFlags(args, { address: { type: 'string' }, token: { type: 'string' } });
   const client = clientFrom(values);
   try {
     const s = await client.status();
@@ -313,25 +350,23 @@ async function status(args: string[]): Promise<number> {
 }
 
 async function events(args: string[]): Promise<number> {
-  const { values, positionals } = usage(() =>
-    parseArgs({
-      args,
-      strict: true,
-      allowPositionals: true,
-      options: { payload: { type: 'string' }, metadata: { type: 'string' }, address: { type: 'string' }, token: { type: 'string' } },
-    }),
+  const { values, positionals } = parseFlags(
+    args,
+    { payload: { type: 'string' }, metadata: { type: 'string' }, address: { type: 'string' }, token: { type: 'string' } },
+    true,
   );
   const [action, target, ...extra] = positionals;
   if ((action !== 'push' && action !== 'replay') || !target || extra.length > 0) {
-    throw new UsageError('cleaver events push <key> [--payload JSON] [--metadata JSON], or cleaver events replay <event-id>');
+    throw new UsageError(action === 'push' || action === 'replay' ? `cleaver events ${action} takes one ${action === 'push' ? 'key' : 'event id'}` : 'cleaver events takes push or replay');
+  }
+  if (action === 'replay' && (values.payload !== undefined || values.metadata !== undefined)) {
+    throw new UsageError('--payload and --metadata are for cleaver events push; a replay reuses the stored event');
   }
   const client = clientFrom(values);
   try {
     let pushed;
     if (action === 'push') {
-      const payload = parseJsonFlag(values.payload ?? '{}', '--payload') as Parameters<typeof client.events.push>[1];
-      const metadata = values.metadata ? (parseJsonFlag(values.metadata, '--metadata') as Record<string, string>) : undefined;
-      pushed = await client.events.push(target, payload, { metadata });
+      pushed = await client.events.push(target, jsonObjectFlag(values.payload, '--payload'), { metadata: metadataFlag(values.metadata) });
     } else {
       pushed = await client.events.replay(target);
     }
@@ -344,17 +379,10 @@ async function events(args: string[]): Promise<number> {
 }
 
 async function runs(args: string[]): Promise<number> {
-  const { values, positionals } = usage(() =>
-    parseArgs({
-      args,
-      strict: true,
-      allowPositionals: true,
-      options: { 'from-task': { type: 'string' }, address: { type: 'string' }, token: { type: 'string' } },
-    }),
-  );
+  const { values, positionals } = parseFlags(args, { 'from-task': { type: 'string' }, address: { type: 'string' }, token: { type: 'string' } }, true);
   const [action, ...runIds] = positionals;
   if ((action !== 'cancel' && action !== 'replay') || runIds.length === 0) {
-    throw new UsageError('cleaver runs cancel <run-id>..., or cleaver runs replay <run-id>... [--from-task NAME]');
+    throw new UsageError(action === 'cancel' || action === 'replay' ? `cleaver runs ${action} takes one or more run ids` : 'cleaver runs takes cancel or replay');
   }
   if (action === 'cancel' && values['from-task']) throw new UsageError('--from-task is for cleaver runs replay');
   const client = clientFrom(values);
@@ -372,19 +400,39 @@ async function runs(args: string[]): Promise<number> {
   }
 }
 
-function parseJsonFlag(text: string, flag: string): unknown {
+/**
+ * --input and --payload: a JSON object, `{}` when left out. A task reads named fields of its input, so
+ * a string or an array would reach it only to be read as undefined.
+ */
+function jsonObjectFlag(text: string | undefined, flag: string): { [key: string]: Json } {
+  if (text === undefined) return {};
+  let value: unknown;
   try {
-    return JSON.parse(text);
+    value = JSON.parse(text);
   } catch (e: unknown) {
     throw new UsageError(`${flag} is not valid JSON (${toError(e).message}); quote it for your shell, e.g. ${flag} '{"name":"x"}'`);
   }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    const got = value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`;
+    throw new UsageError(`${flag} must be a JSON object, e.g. ${flag} '{"name":"x"}'; got ${got}`);
+  }
+  return value as { [key: string]: Json };
+}
+
+/** --metadata: a JSON object of strings, or nothing. */
+function metadataFlag(text: string | undefined): Record<string, string> | undefined {
+  if (text === undefined) return undefined;
+  const value = jsonObjectFlag(text, '--metadata');
+  return usage(() => validateMetadata(value, '--metadata'));
 }
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e: unknown) => {
     if (e instanceof UsageError) {
-      process.stderr.write(`cleaver: ${e.message}\nRun \`cleaver help\` for usage.\n`);
+      const command = process.argv[2];
+      const lines = isCommand(command) ? COMMAND_USAGE[command] : [];
+      process.stderr.write(`cleaver: ${e.message}\n${lines.map((l, i) => `${i === 0 ? 'usage: ' : '       '}${l}\n`).join('')}Run \`cleaver help\` for every command.\n`);
       process.exit(2);
     }
     if (e instanceof TaskRunError) {

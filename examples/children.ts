@@ -5,7 +5,7 @@
 // instead of creating 20 more. Give an explicit key when the order of calls may change between tries.
 //
 // With `npm run serve` running in another terminal: npx tsx examples/children.ts
-import { Cleaver } from 'cleaver/sdk';
+import { Cleaver } from 'cleaver-sdk';
 
 const cleaver = Cleaver.connect(); // CLEAVER_ADDRESS / CLEAVER_TOKEN, else ~/.cleaver/engine.sock
 

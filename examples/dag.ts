@@ -4,7 +4,7 @@
 // the other resizes still finish, the onFailure hook runs, and the run fails.
 //
 // With `npm run serve` running in another terminal: npx tsx examples/dag.ts
-import { Cleaver, NonRetryableError, TaskRunError } from 'cleaver/sdk';
+import { Cleaver, NonRetryableError, TaskRunError } from 'cleaver-sdk';
 
 const cleaver = Cleaver.connect(); // CLEAVER_ADDRESS / CLEAVER_TOKEN, else ~/.cleaver/engine.sock
 

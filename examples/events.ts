@@ -4,7 +4,7 @@
 //
 // With `npm run serve` running in another terminal: npx tsx examples/events.ts
 // (or keep this worker out of it and push from a shell: npx cleaver events push order:created --payload '{"id":1}')
-import { Cleaver } from 'cleaver/sdk';
+import { Cleaver } from 'cleaver-sdk';
 
 const cleaver = Cleaver.connect(); // CLEAVER_ADDRESS / CLEAVER_TOKEN, else ~/.cleaver/engine.sock
 

@@ -1,5 +1,5 @@
 // The `hello` task, shared by hello.ts (worker + trigger in one process) and hello-worker.ts (worker only).
-import { Cleaver } from 'cleaver/sdk';
+import { Cleaver } from 'cleaver-sdk';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export const cleaver = Cleaver.connect(); // CLEAVER_ADDRESS / CLEAVER_TOKEN, else ~/.cleaver/engine.sock

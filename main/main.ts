@@ -11,7 +11,8 @@ import { TRAY_ICON_DATA_URL } from './tray-icon.ts';
 import { followConnections, StatusTray } from './tray.ts';
 import { createConsoleWindow, hardenWebContents } from './window.ts';
 
-const renderer = { file: join(app.getAppPath(), 'dist/renderer/index.html') };
+// Both beside this file in the desktop build (dist-desktop/ in a checkout, inside the app when packaged).
+const renderer = { file: fileURLToPath(new URL('../renderer/index.html', import.meta.url)) };
 const preloadPath = fileURLToPath(new URL('./preload.cjs', import.meta.url));
 const openExternal = (url: string) => shell.openExternal(url);
 let window: BrowserWindow | null = null;

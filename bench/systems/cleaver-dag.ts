@@ -3,7 +3,7 @@
  * reference) and the bench worker (to run them): a 5-step chain and a 1→8→1 diamond of no-op steps,
  * expressed natively as workflows (tasks with parents) — no emulation.
  */
-import type { Cleaver, WorkflowDeclaration } from 'cleaver/sdk';
+import type { Cleaver, WorkflowDeclaration } from 'cleaver-sdk';
 import type { DagShape } from './system.ts';
 
 export const DAG_WORKFLOWS: Record<DagShape, string> = { chain: 'bench-chain', diamond: 'bench-diamond' };

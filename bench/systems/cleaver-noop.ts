@@ -1,5 +1,5 @@
 /** The benchmark's one task, declared identically by the producer (to register it) and the worker (to run it). */
-import type { Cleaver, Context, TaskDeclaration } from 'cleaver/sdk';
+import type { Cleaver, Context, TaskDeclaration } from 'cleaver-sdk';
 import type { TimedInput } from '../lib/worker-tally.ts';
 
 export const NOOP_TASK = 'noop';

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Cleaver, type RunRef, type TaskDeclaration } from 'cleaver/sdk';
+import { Cleaver, type RunRef, type TaskDeclaration } from 'cleaver-sdk';
 import { spawnBenchWorker } from '../lib/bench-worker.ts';
 import { ManagedChild, describeExit } from '../lib/child-process.ts';
 import { toError, withTimeout } from '../lib/deadline.ts';

@@ -1,7 +1,7 @@
 // The console in a real browser against the built `cleaver serve` (dist/, made by `npm run build`, which
 // `npm test` runs first) and a real worker process: what a user does in it, end to end. Screenshots
 // of every page land in test-results/screenshots/ for a reviewer to look at.
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -119,7 +119,9 @@ describe.skipIf(!haveBrowser)('the console in a browser, against cleaver serve a
     await page.keyboard.press('k');
     await page.waitForSelector(byTestId('workers-empty'));
     expect(await page.textContent(byTestId('socket-path'))).toBe(`unix://${socket()}`);
-    expect(await page.textContent(`${byTestId('workers-empty')} pre`)).toContain("from 'cleaver/sdk'");
+    // The README's quick-start file, verbatim, and the command that points it at this engine.
+    expect(await page.textContent(byTestId('worker-file'))).toBe(readFileSync(join(ROOT, 'examples/worker.mjs'), 'utf8'));
+    expect(await page.textContent(byTestId('worker-command'))).toBe(`CLEAVER_ADDRESS=unix://${socket()} node worker.mjs`);
     await shot('workers-empty');
   });
 

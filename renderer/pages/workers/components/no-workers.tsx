@@ -2,30 +2,21 @@
 import { CopyButton } from '../../../components/copy-button.tsx';
 import { EmptyState } from '../../../components/states.tsx';
 import { useAdminQuery } from '../../../hooks/use-admin-query.ts';
+// The README's quick-start file itself, so what the console shows is what the README runs (and
+// test/integration/sdk-package.test.ts runs it from a fresh project).
+import WORKER_FILE from '../../../../examples/worker.mjs?raw';
 
-function snippet(): string {
-  return `// worker.ts — run with: CLEAVER_ADDRESS=<address above> npx tsx worker.ts
-import { Cleaver } from 'cleaver/sdk';
-
-const cleaver = Cleaver.connect(); // reads CLEAVER_ADDRESS (and CLEAVER_TOKEN for tcp://)
-
-const hello = cleaver.task({
-  name: 'hello',
-  fn: async (input: { name: string }, ctx) => {
-    ctx.log(\`greeting \${input.name}\`);
-    return { greeting: \`hello \${input.name}\` };
-  },
-});
-
-const worker = await cleaver.worker('my-worker', { workflows: [hello], slots: 10 });
-await worker.start();
-`;
+/** Where a worker started with the command below should connect: a local socket needs no token. */
+function runCommand(listening: string[]): string {
+  const address = listening.find((a) => a.startsWith('unix://')) ?? listening[0];
+  if (!address) return 'node worker.mjs';
+  return `${address.startsWith('tcp://') ? 'CLEAVER_TOKEN=<token> ' : ''}CLEAVER_ADDRESS=${address} node worker.mjs`;
 }
 
 export function NoWorkers() {
   const info = useAdminQuery('engineInfo', (c) => c.call('engineInfo', {}), { keepPrevious: true });
   const listening = info.data?.listening ?? [];
-  const code = snippet();
+  const command = runCommand(listening);
   return (
     <EmptyState title="No workers connected" testId="workers-empty">
       <p>Workers are your own processes: they connect to the engine, register their tasks and workflows, and run them.</p>
@@ -46,10 +37,15 @@ export function NoWorkers() {
       )}
       <div className="snippet">
         <div className="snippet-head">
-          <span className="muted small">A minimal worker</span>
-          <CopyButton text={code.replace('<address above>', listening[0] ?? 'unix:///path/to/engine.sock')} testId="copy-snippet" />
+          <span className="muted small">A minimal worker: in a project with cleaver-sdk installed (see the README), save it as worker.mjs</span>
+          <CopyButton text={WORKER_FILE} testId="copy-snippet" />
         </div>
-        <pre className="code code-block">{code.replace('<address above>', listening[0] ?? '<address>')}</pre>
+        <pre className="code code-block" data-testid="worker-file">{WORKER_FILE}</pre>
+        <div className="snippet-head" style={{ marginTop: 14 }}>
+          <span className="muted small">and run it</span>
+          <CopyButton text={command} label="Copy command" testId="copy-run-command" />
+        </div>
+        <pre className="code code-block" data-testid="worker-command">{command}</pre>
       </div>
     </EmptyState>
   );
