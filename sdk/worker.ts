@@ -261,8 +261,13 @@ export class Worker {
       case 'assign':
         for (const task of message.tasks) {
           // An attempt this worker runs, or holds a result for that the engine has not acknowledged, is
-          // never run twice, whatever the engine sends.
-          if (this.running.get(task.taskRunId)?.task.attempt === task.attempt || this.unacked.has(`${task.taskRunId}:${task.attempt}`)) continue;
+          // never run twice, whatever the engine sends; for the latter the engine is sent the result again.
+          if (this.running.get(task.taskRunId)?.task.attempt === task.attempt) continue;
+          const unacked = this.unacked.get(`${task.taskRunId}:${task.attempt}`);
+          if (unacked) {
+            this.connection.send(unacked);
+            continue;
+          }
           this.execute(task);
         }
         return;

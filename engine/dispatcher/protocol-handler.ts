@@ -147,8 +147,12 @@ export class ProtocolHandler implements ConnectionHandlers {
     const claimed = new Set(inflight.map((i) => `${i.taskRunId}:${i.attempt}`));
     const lost = [];
     for (const a of active) {
-      if (claimed.has(`${a.taskRunId}:${a.attempt}`)) session.running.set(a.taskRunId, a.attempt);
-      else lost.push(a);
+      if (claimed.has(`${a.taskRunId}:${a.attempt}`)) {
+        session.running.set(a.taskRunId, a.attempt);
+        // Given already: its result may come in (and free the slot) while the database still shows the
+        // attempt unstarted, and it must not then be pushed to the worker again, which would skip it.
+        session.given.add(`${a.taskRunId}:${a.attempt}`);
+      } else lost.push(a);
     }
     this.o.writer.finishLost(
       lost.map((a) => ({ ...a, lostSession: { sessionId: session.sessionId } })),
