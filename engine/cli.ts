@@ -20,6 +20,7 @@ import { parseDuration } from '../shared/duration.ts';
 import { CleaverError, TaskRunError, toError } from '../shared/errors.ts';
 import { validateMetadata } from '../shared/payload.ts';
 import type { Json } from '../shared/types.ts';
+import { describeWait } from '../shared/wait-reason.ts';
 
 /**
  * Each command's usage lines: `cleaver help` prints them all, a mistake prints its command's lines, and
@@ -341,6 +342,8 @@ async function status(args: string[]): Promise<number> {
       `task runs: ${Object.entries(s.counts).map(([k, v]) => `${k} ${v}`).join(', ')}`,
       `workers:   ${s.workers.length === 0 ? 'none connected' : s.workers.length}`,
       ...s.workers.map((w) => `  ${w.name} ${w.id} slots ${w.busy}/${w.slots}${w.draining ? ' draining' : ''} actions ${w.actions.join(',')}`),
+      `queues:    ${s.waiting.length === 0 ? 'nothing queued' : s.waiting.length}`,
+      ...s.waiting.map((q) => `  ${q.action}: ${q.queued} queued${q.reason ? `; the first waits: ${describeWait(q.reason)}` : ''}`),
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
     return 0;

@@ -20,6 +20,7 @@ import { RunWaiters } from './run-waiters.ts';
 import { Scheduler } from './scheduler/scheduler.ts';
 import { migrate } from './sql/migrate.ts';
 import { taskRunLiveCounts } from './sql/run-read.ts';
+import { taskQueueHeadList, taskWaitList } from './sql/task-wait.ts';
 import type { FinishResult } from './sql/task-finish.ts';
 import { TriggerService } from './trigger-service.ts';
 import { AdminService } from './admin/admin-service.ts';
@@ -178,6 +179,7 @@ export class Engine {
       },
       info: () => ({ engineId: this.id, version: ENGINE_VERSION, database: this.driver.description, listening: this.addresses, mode: 'engine' }),
       trigger: (workflow, items) => this.triggers.trigger(workflow, items),
+      workerStaleMs: this.options.heartbeatTimeoutMs / 2,
     });
     this.protocol = new ProtocolHandler({
       driver: this.driver,
@@ -366,7 +368,15 @@ export class Engine {
         draining: w.draining,
       })),
       counts: await taskRunLiveCounts(this.driver),
+      waiting: await this.queueWaits(),
     };
+  }
+
+  /** Each queue's depth and why its first task run waits. */
+  private async queueWaits(): Promise<EngineStatus['waiting']> {
+    const heads = await taskQueueHeadList(this.driver);
+    const reasons = await taskWaitList(this.driver, { taskRunIds: heads.map((h) => h.headTaskRunId), staleMs: this.options.heartbeatTimeoutMs / 2 });
+    return heads.map((h) => ({ action: h.action, queued: h.queued, reason: reasons.get(h.headTaskRunId) ?? null }));
   }
 
   /**

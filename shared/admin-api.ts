@@ -5,17 +5,7 @@
  * `{ name, code, message }` error. Every method takes one params object and returns plain JSON (dates
  * as ISO strings), so every transport carries it unchanged.
  */
-import type {
-  AttemptStatus,
-  FailureReason,
-  Json,
-  LogLevel,
-  RunStatus,
-  TaskError,
-  TaskRunKind,
-  TaskRunStatus,
-  TriggerKind,
-} from './types.ts';
+import type { AttemptStatus, FailureReason, Json, LogLevel, RunStatus, TaskError, TaskRunKind, TaskRunStatus, TriggerKind, WaitReason } from './types.ts';
 
 /** Which runs a bulk operation or a list applies to. Every field narrows; times are ISO 8601. */
 export interface RunFilter {
@@ -101,6 +91,8 @@ export interface TaskRunRecord {
   timeoutAt: string | null;
   finishedAt: string | null;
   createdAt: string;
+  /** Why it has not started, while it is queued (null otherwise). */
+  waitReason: WaitReason | null;
 }
 
 export interface AttemptRecord {

@@ -8,7 +8,7 @@
  */
 import type { WireError } from './errors.ts';
 import type { AdminApi } from './admin-api.ts';
-import type { FailureReason, Json, LogLevel, RunStatus, TaskDefinition, TaskError, WorkflowDefinition } from './types.ts';
+import type { FailureReason, Json, LogLevel, RunStatus, TaskDefinition, TaskError, WaitReason, WorkflowDefinition } from './types.ts';
 
 export const PROTOCOL_VERSION = 1;
 export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
@@ -239,4 +239,6 @@ export interface EngineStatus {
   uptimeMs: number;
   workers: Array<{ id: string; name: string; actions: string[]; slots: number; busy: number; draining: boolean }>;
   counts: Record<string, number>;
+  /** The queues that hold task runs (the 100 deepest): how many, and why the first of them waits. */
+  waiting: Array<{ action: string; queued: number; reason: WaitReason | null }>;
 }

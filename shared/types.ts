@@ -94,3 +94,20 @@ export interface TaskError {
   stack?: string;
 }
 
+
+/**
+ * Why a queued task run has not started, as the run view and `cleaver status` say it. Computed when
+ * asked, from what the database shows (the scheduler's own reasons join these with concurrency keys
+ * and rate limits).
+ */
+export type WaitReason =
+  /** A retry waiting out its backoff. */
+  | { kind: 'backoff'; until: string }
+  /** No connected worker offers the task's action: start one that registers it. */
+  | { kind: 'no_worker'; action: string }
+  /** Workers offer it, and every one of their slots is taken. */
+  | { kind: 'no_slot'; action: string; workers: number; slots: number }
+  /** Lost with its worker twice: it waits for a worker that runs no other such task run. */
+  | { kind: 'suspect' }
+  /** Its turn is coming: this many task runs of its action go first (`ahead` capped at 10,000). */
+  | { kind: 'queued'; ahead: number; atLeast: boolean };

@@ -27,6 +27,7 @@ import type { Logger } from '../log.ts';
 import { eventGet, eventInsert, eventList, eventMarkReplayed, eventMatchWorkflows } from '../sql/event.ts';
 import { runCancel, type CancelledAttempt } from '../sql/run-cancel.ts';
 import { runDetailsGet } from '../sql/run-details.ts';
+import { taskWaitList } from '../sql/task-wait.ts';
 import { runIdsSelect, runList } from '../sql/run-list.ts';
 import { runReplay, runReplayProblem } from '../sql/run-replay.ts';
 import { runTrigger } from '../sql/run-trigger.ts';
@@ -69,6 +70,8 @@ export interface AdminServiceOptions {
    * it — administering a database another engine runs — runs are inserted here and NOTIFY wakes that engine.
    */
   trigger?(workflow: string, items: TriggerItem[]): Promise<string[]>;
+  /** A worker not heard from for this long counts as gone when saying why a task run waits (default 6 s). */
+  workerStaleMs?: number;
 }
 
 export class AdminService implements AdminApi {
@@ -117,6 +120,11 @@ export class AdminService implements AdminApi {
     const runId = uuidParam(paramsObject(params, 'runGet').runId, 'runGet.runId');
     const details = await runDetailsGet(this.o.driver, { runId });
     if (!details) throw new CleaverError('NOT_FOUND', `no run with id ${runId}`);
+    const queued = details.taskRuns.filter((t) => t.status === 'queued').map((t) => t.id);
+    if (queued.length > 0) {
+      const reasons = await taskWaitList(this.o.driver, { taskRunIds: queued, staleMs: this.o.workerStaleMs ?? 6_000 });
+      for (const t of details.taskRuns) t.waitReason = reasons.get(t.id) ?? null;
+    }
     return details;
   }
 

@@ -110,6 +110,7 @@ function toTaskRunRecord(t: Record<string, unknown>, runInput: Json): TaskRunRec
     timeoutAt: toIsoOrNull(t.timeout_at),
     finishedAt: toIsoOrNull(t.finished_at),
     createdAt: toDate(t.created_at).toISOString(),
+    waitReason: null,
   };
 }
 
