@@ -189,3 +189,8 @@ export class RawClient {
   }
 }
 
+
+/** A task definition as a raw worker's hello carries it (no SDK in between). */
+export function rawTask(name: string, extra: Record<string, unknown> = {}) {
+  return { name, retries: 0, backoff: null, executionTimeoutMs: 60_000, scheduleTimeoutMs: 60_000, defaultPriority: 1, ...extra };
+}

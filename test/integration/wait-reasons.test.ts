@@ -7,17 +7,9 @@ import { forEachDriver } from '../driver/drivers.ts';
 import type { Engine } from '../../engine/engine.ts';
 import type { Cleaver } from '../../sdk/index.ts';
 import { PROTOCOL_VERSION } from '../../shared/protocol.ts';
-import { FAST, RawClient, client, removeDir, startEngine, tempDir, waitFor } from './harness.ts';
+import { FAST, RawClient, client, removeDir, startEngine, tempDir, rawTask, waitFor } from './harness.ts';
 
-const task = (name: string, extra: Record<string, unknown> = {}) => ({
-  name,
-  retries: 0,
-  backoff: null,
-  executionTimeoutMs: 60_000,
-  scheduleTimeoutMs: 60_000,
-  defaultPriority: 1,
-  ...extra,
-});
+const task = rawTask;
 
 forEachDriver('wait reasons', (getDriver) => {
   let dir: string;

@@ -13,17 +13,9 @@ import { createPgliteDriver } from '../../engine/db/pglite/pglite-driver.ts';
 import type { Driver } from '../../engine/db/driver.ts';
 import type { Cleaver } from '../../sdk/index.ts';
 import { PROTOCOL_VERSION } from '../../shared/protocol.ts';
-import { FAST, RawClient, client, kill, removeDir, spawnWorker, tempDir, waitFor } from './harness.ts';
+import { FAST, RawClient, client, kill, removeDir, spawnWorker, tempDir, rawTask, waitFor } from './harness.ts';
 
-const task = (name: string, extra: Record<string, unknown> = {}) => ({
-  name,
-  retries: 0,
-  backoff: null,
-  executionTimeoutMs: 60_000,
-  scheduleTimeoutMs: 60_000,
-  defaultPriority: 1,
-  ...extra,
-});
+const task = rawTask;
 
 function workerHello(name: string, tasks: unknown[], extra: Record<string, unknown> = {}) {
   return { t: 'hello', protocol: PROTOCOL_VERSION, role: 'worker', workerId: randomUUID(), name, slots: 10, tasks, ...extra };
