@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnWorker, tempDir, type EngineProcess, type WorkerProcess } from '../integration/harness.ts';
+import { ROOT, spawnWorker, tempDir, type EngineProcess, type WorkerProcess } from '../integration/harness.ts';
 import { CHROMIUM, SCREENSHOTS, launchChromium, startConsoleServe, stopConsoleSuite, type ConsoleServe } from './console-serve.ts';
 
 const haveBrowser = existsSync(CHROMIUM);

@@ -122,15 +122,16 @@ function RunCount({ q, loading }: { q: RunsQuery; loading: boolean }) {
   const refreshOn = (c: { runIds: string[] }) => c.runIds.length > 0;
   const count = useAdminQuery(`runsCount:${key}:${upTo}`, (c) => c.call('runsCount', { ...filter, upTo }), { keepPrevious: true, refreshOn });
   const { topLevelOnly: _, ...withChildren } = filter;
-  const all = useAdminQuery(`runsCount:all:${key}`, (c) => (grouped ? c.call('runsCount', { ...withChildren, upTo: COUNT_UP_TO }) : Promise.resolve(null)), { keepPrevious: true, refreshOn });
+  const all = useAdminQuery(`runsCount:all:${key}`, (c) => (grouped && !isFiltered(q) ? c.call('runsCount', { ...withChildren, upTo: COUNT_UP_TO }) : Promise.resolve(null)), { keepPrevious: true, refreshOn });
   if (loading || !count.data) return <span>Loading…</span>;
   const n = count.data;
   const what = isFiltered(q) ? 'matching' : '';
-  const children = grouped && all.data ? all.data.count - n.count : 0;
+  // Only unfiltered: with a filter, matching children may sit under parents that do not match.
+  const children = grouped && !isFiltered(q) && all.data ? all.data.count - n.count : 0;
   return (
     <span data-testid="runs-count" data-count={n.exact ? n.count : undefined}>
       {n.exact ? `${plural(n.count, `${what ? `${what} ` : ''}run`)}` : `More than ${plural(n.count, `${what ? `${what} ` : ''}run`)}`}
-      {grouped && all.data && children > 0 && (
+      {children > 0 && all.data && (
         <span className="muted">
           {' '}
           · {all.data.exact && n.exact ? plural(children, 'child run') : 'and their child runs'} listed under their parents
