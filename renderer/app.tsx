@@ -9,6 +9,7 @@ import { TokenScreen } from './components/token-screen.tsx';
 import { focusFilter, useHotkeys } from './hooks/use-hotkeys.ts';
 import { ConnectionsPage } from './pages/connections/index.tsx';
 import { EventsPage } from './pages/events/index.tsx';
+import { NotFoundPage } from './pages/not-found/index.tsx';
 import { RunDetailPage } from './pages/run-detail/index.tsx';
 import { RunsPage } from './pages/runs/index.tsx';
 import { WorkersPage } from './pages/workers/index.tsx';
@@ -16,10 +17,12 @@ import { WorkflowsPage } from './pages/workflows/index.tsx';
 import { navigate, useRoute } from './router.ts';
 import { useApp } from './state/app-store.ts';
 
-function startConnection(): void {
+let connecting: Promise<void> | null = null;
+
+async function startConnection(): Promise<void> {
   const store = useApp.getState();
   store.client?.close();
-  const connection = connect({
+  const connection = await connect({
     onUnauthorized: () => {
       forgetToken();
       useApp.getState().client?.close();
@@ -44,7 +47,8 @@ export function App() {
     document.documentElement.dataset.theme = theme;
   }, [theme]);
   useEffect(() => {
-    if (!useApp.getState().client) startConnection();
+    // Once per page load (StrictMode runs effects twice in development).
+    if (!useApp.getState().client && !connecting) connecting = startConnection().finally(() => (connecting = null));
   }, []);
 
   useHotkeys({
@@ -59,7 +63,7 @@ export function App() {
     t: () => useApp.getState().toggleTheme(),
   });
 
-  if (needsToken) return <TokenScreen onToken={startConnection} rejected={tokenRejected} />;
+  if (needsToken) return <TokenScreen onToken={() => void startConnection()} rejected={tokenRejected} />;
   if (!client) return null;
   return (
     <div className="shell">
@@ -74,20 +78,23 @@ export function App() {
 
 function Page() {
   const route = useRoute();
-  const [section, id] = route.path;
+  const [section, id, ...rest] = route.path;
   const connections = useMemo(() => desktopConnections(), []);
+  // A path this console does not have gets a page saying so, not another page in its place.
+  if (rest.length > 0) return <NotFoundPage path={route.path} />;
   switch (section) {
+    case undefined:
     case 'runs':
       return id ? <RunDetailPage key={id} runId={id} query={route.query} /> : <RunsPage query={route.query} />;
     case 'workflows':
       return <WorkflowsPage name={id ?? null} query={route.query} />;
     case 'workers':
-      return <WorkersPage />;
+      return id ? <NotFoundPage path={route.path} /> : <WorkersPage />;
     case 'events':
-      return <EventsPage query={route.query} />;
+      return id ? <NotFoundPage path={route.path} /> : <EventsPage query={route.query} />;
     case 'connections':
-      return connections ? <ConnectionsPage connections={connections} /> : <RunsPage query={route.query} />;
+      return connections && !id ? <ConnectionsPage connections={connections} /> : <NotFoundPage path={route.path} />;
     default:
-      return <RunsPage query={route.query} />;
+      return <NotFoundPage path={route.path} />;
   }
 }

@@ -17,9 +17,14 @@ export interface RunFilter {
   until?: string;
   /** Runs whose metadata has every one of these key=value pairs. */
   metadata?: Record<string, string>;
-  triggerKind?: TriggerKind;
+  /** Runs created in any of these ways. */
+  triggerKinds?: TriggerKind[];
   /** Children of this task run. */
   parentTaskRunId?: string;
+  /** Children of any task run of this run. */
+  parentRunId?: string;
+  /** Only runs no task spawned (no parent): a fan-out's children are then counted on their parent. */
+  topLevelOnly?: boolean;
   /** Runs triggered by this event. */
   eventId?: string;
 }
@@ -39,9 +44,15 @@ export interface RunSummary {
   triggerKind: TriggerKind;
   metadata: Record<string, string>;
   parentTaskRunId: string | null;
+  /** The run whose task run spawned this one. */
+  parentRunId: string | null;
+  /** Runs spawned by this run's task runs. */
+  childCount: number;
   eventId: string | null;
   failureReason: FailureReason | null;
   createdAt: string;
+  /** When the run was last replayed (its current try began then); null if never. */
+  replayedAt: string | null;
   finishedAt: string | null;
 }
 
@@ -56,6 +67,37 @@ export interface RunListPage {
   runs: RunSummary[];
   /** Null on the last page. */
   nextCursor: string | null;
+}
+
+export interface RunCountParams extends RunFilter {
+  /** Count at most this many (default 10,000, at most 10,000,000): a count of millions reads millions of rows. */
+  upTo?: number;
+}
+
+export interface RunCount {
+  /** The number of matching runs, or `upTo` when there are more. */
+  count: number;
+  /** False when there are more than `upTo`: read `count` as "more than". */
+  exact: boolean;
+}
+
+/** Why a run named in a bulk operation was left alone. */
+export type RunSkipReason =
+  | 'not-found'
+  /** Cancel: the run had already ended. */
+  | 'ended'
+  /** Replay: the run is still queued or running. */
+  | 'not-ended'
+  /** Replay: the run has no task of the name given to replay from. */
+  | 'no-such-task'
+  /** Replay: every task succeeded and no task was named to replay from. */
+  | 'nothing-to-replay';
+
+export interface RunSkip {
+  runId: string;
+  reason: RunSkipReason;
+  /** The run's status when it was skipped (absent when not found). */
+  status?: RunStatus;
 }
 
 export interface RunRecord extends RunSummary {
@@ -129,8 +171,13 @@ export interface RunDetails {
   attempts: AttemptRecord[];
   /** The event that triggered the run, if one did. */
   events: EventRecord[];
-  /** Runs spawned by this run's task runs (first 1000). */
-  children: RunSummary[];
+  /** The task run (and its run) that spawned this run, for a child run. */
+  parent: { runId: string; taskRunId: string; taskName: string; workflowName: string; status: RunStatus } | null;
+  /**
+   * How many runs this run's task runs spawned, in all and by status. List them, a page at a time, with
+   * `runsList({ parentRunId })`.
+   */
+  childCounts: { total: number; byStatus: Record<RunStatus, number> };
 }
 
 export interface TaskLogRecord {
@@ -177,6 +224,19 @@ export interface WorkflowSummary {
   events: string[];
   createdAt: string;
   updatedAt: string;
+}
+
+/** A workflow in the list, with how it has been doing and whether anything can run it now. */
+export interface WorkflowListItem extends WorkflowSummary {
+  /**
+   * Its runs created in the last 24 hours, by status, counted up to `runsCap` (then `capped`; the
+   * counts are of the newest `runsCap`).
+   */
+  recent: { total: number; capped: boolean; byStatus: Record<RunStatus, number> };
+  /** Connected workers (active or draining) that offer at least one of its actions. */
+  workers: number;
+  /** Actions of the latest version that no connected worker offers: its runs wait for one. */
+  unservedActions: string[];
 }
 
 export interface WorkflowVersionRecord {
@@ -239,26 +299,30 @@ export interface AdminChange {
 
 export interface AdminApi {
   engineInfo(params: Record<string, never>): Promise<EngineInfo>;
-  workflowsList(params: Record<string, never>): Promise<{ workflows: WorkflowSummary[] }>;
+  workflowsList(params: Record<string, never>): Promise<{ workflows: WorkflowListItem[]; runsCap: number }>;
   /** NOT_FOUND for an unknown workflow. */
   workflowGet(params: { name: string }): Promise<WorkflowDetails>;
   /** Triggers one run of the latest version, as `cleaver.run` does. */
   workflowTrigger(params: { name: string; input: Json; metadata?: Record<string, string> }): Promise<{ runId: string }>;
   workersList(params: { includeDisconnected?: boolean }): Promise<{ workers: WorkerRecord[] }>;
   runsList(params: RunListParams): Promise<RunListPage>;
+  /** How many runs match a filter, counted up to a bound. */
+  runsCount(params: RunCountParams): Promise<RunCount>;
   /** Everything the run view needs in one call. NOT_FOUND for an unknown run. */
   runGet(params: { runId: string }): Promise<RunDetails>;
   taskLogs(params: { taskRunId: string; limit?: number; afterId?: number }): Promise<{ lines: Array<TaskLogRecord & { id: number }> }>;
   /**
    * Cancels runs that have not ended: queued and pending tasks at once; running attempts are told to
-   * stop (ctx.signal aborts) and are recorded as cancelled without waiting for the worker.
+   * stop (ctx.signal aborts) and are recorded as cancelled without waiting for the worker. `skipped`
+   * names the runs given by id that were left alone, and why (by filter, only runs not ended are chosen).
    */
-  runsCancel(params: RunSelection): Promise<{ cancelled: string[] }>;
+  runsCancel(params: RunSelection): Promise<{ cancelled: string[]; skipped: RunSkip[] }>;
   /**
    * Runs ended runs again, on the same run, as new attempts: from `fromTask` (and what depends on it)
    * plus every task that did not succeed; tasks upstream that succeeded keep their outputs.
+   * A single run given by id that cannot be replayed is refused with the reason.
    */
-  runsReplay(params: RunSelection & { fromTask?: string }): Promise<{ replayed: string[] }>;
+  runsReplay(params: RunSelection & { fromTask?: string }): Promise<{ replayed: string[]; skipped: RunSkip[] }>;
   /** Runs one failed or cancelled task run again (and the tasks that depend on it), on its ended run. */
   taskRetry(params: { taskRunId: string }): Promise<{ runId: string }>;
   /** Stores events and, in the same transaction, triggers the workflows whose patterns match. */
@@ -277,6 +341,7 @@ export const ADMIN_METHODS: readonly AdminMethod[] = [
   'workflowTrigger',
   'workersList',
   'runsList',
+  'runsCount',
   'runGet',
   'taskLogs',
   'runsCancel',

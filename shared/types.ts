@@ -17,12 +17,14 @@
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
 export type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+export const RUN_STATUSES: readonly RunStatus[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
 /** pending: a workflow task waiting for its parents to succeed. */
 export type TaskRunStatus = 'pending' | 'queued' | 'assigned' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 /** standalone: the one task of a task run; dag: a node of a workflow; on_failure / on_success: its hooks. */
 export type TaskRunKind = 'standalone' | 'dag' | 'on_failure' | 'on_success';
 /** What created a run. */
 export type TriggerKind = 'manual' | 'event' | 'child' | 'cron';
+export const TRIGGER_KINDS: readonly TriggerKind[] = ['manual', 'event', 'child', 'cron'];
 export type AttemptStatus = 'succeeded' | 'failed' | 'cancelled';
 
 /** Why an attempt or a task run ended other than by the task's own success or thrown error. */

@@ -9,12 +9,14 @@ import type {
   EventListPage,
   EventToPush,
   PushedEvent,
+  RunCount,
   RunDetails,
   RunListPage,
   RunSelection,
+  RunSkip,
   WorkerRecord,
   WorkflowDetails,
-  WorkflowSummary,
+  WorkflowListItem,
 } from '../../shared/admin-api.ts';
 import type { TriggerItem } from '../../shared/protocol.ts';
 import type { Json } from '../../shared/types.ts';
@@ -25,16 +27,18 @@ import { sqlState } from '../db/sql-state.ts';
 import { uuidv7 } from '../ids.ts';
 import type { Logger } from '../log.ts';
 import { eventGet, eventInsert, eventList, eventMarkReplayed, eventMatchWorkflows } from '../sql/event.ts';
+import { adminRead } from '../sql/admin-read.ts';
 import { runCancel, type CancelledAttempt } from '../sql/run-cancel.ts';
 import { runDetailsGet } from '../sql/run-details.ts';
 import { taskWaitList } from '../sql/task-wait.ts';
-import { runIdsSelect, runList } from '../sql/run-list.ts';
-import { runReplay, runReplayProblem } from '../sql/run-replay.ts';
+import { runCount, runIdsSelect, runList } from '../sql/run-list.ts';
+import { runStatusesGet } from '../sql/run-read.ts';
+import { runReplay, runReplayProblem, runReplaySkips } from '../sql/run-replay.ts';
 import { runTrigger } from '../sql/run-trigger.ts';
 import { taskRunForRetry } from '../sql/task-retry.ts';
 import { taskLogList } from '../sql/task-log.ts';
 import { workerList } from '../sql/worker.ts';
-import { workflowGet, workflowList } from '../sql/workflow-read.ts';
+import { WORKFLOW_RECENT_CAP, workflowGet, workflowList } from '../sql/workflow-read.ts';
 import { runsToCreate } from '../trigger-service.ts';
 import {
   eventKeyParam,
@@ -42,6 +46,7 @@ import {
   optionalLimit,
   optionalTaskName,
   paramsObject,
+  runCountParam,
   runListParam,
   runSelectionParam,
   uuidParam,
@@ -55,7 +60,7 @@ export interface AdminServiceOptions {
   log: Logger;
   /** Engine id for NOTIFY, or null without LISTEN/NOTIFY. */
   notifyFrom: string | null;
-  /** Task runs of these actions were queued: wake the claim loop. */
+  /** Task runs of these actions were queued: wake the scheduler. */
   onQueued(actions: readonly string[]): void;
   /** These attempts were cancelled in the database: tell their workers to stop. */
   onCancelled(attempts: CancelledAttempt[]): void;
@@ -81,14 +86,14 @@ export class AdminService implements AdminApi {
     return this.o.info();
   }
 
-  async workflowsList(): Promise<{ workflows: WorkflowSummary[] }> {
-    return { workflows: await workflowList(this.o.driver) };
+  async workflowsList(): Promise<{ workflows: WorkflowListItem[]; runsCap: number }> {
+    return { workflows: await workflowList(this.o.driver), runsCap: WORKFLOW_RECENT_CAP };
   }
 
   async workflowGet(params: unknown): Promise<WorkflowDetails> {
     const name = paramsObject(params, 'workflowGet').name;
     if (typeof name !== 'string' || name.length === 0) throw new CleaverError('BAD_REQUEST', 'workflowGet.name must be a workflow name');
-    const details = await workflowGet(this.o.driver, { name });
+    const details = await adminRead(this.o.driver, (db) => workflowGet(db, { name }));
     if (!details) throw new CleaverError('NOT_FOUND', `no workflow or task named ${JSON.stringify(name)} is registered`);
     return details;
   }
@@ -113,7 +118,13 @@ export class AdminService implements AdminApi {
   }
 
   async runsList(params: unknown): Promise<RunListPage> {
-    return runList(this.o.driver, runListParam(params));
+    const p = runListParam(params);
+    return adminRead(this.o.driver, (db) => runList(db, p));
+  }
+
+  async runsCount(params: unknown): Promise<RunCount> {
+    const p = runCountParam(params);
+    return adminRead(this.o.driver, (db) => runCount(db, p));
   }
 
   async runGet(params: unknown): Promise<RunDetails> {
@@ -136,34 +147,41 @@ export class AdminService implements AdminApi {
     return { lines: await taskLogList(this.o.driver, { taskRunId, limit: optionalLimit(p.limit, 'taskLogs.limit', 10_000), afterId }) };
   }
 
-  async runsCancel(params: unknown): Promise<{ cancelled: string[] }> {
+  async runsCancel(params: unknown): Promise<{ cancelled: string[]; skipped: RunSkip[] }> {
     const selection = runSelectionParam(params, 'runsCancel');
     const cancelled: string[] = [];
+    const skipped: RunSkip[] = [];
     await this.eachChunk(selection, ['queued', 'running'], async (runIds) => {
       const result = await retryOnConflict(() => runCancel(this.o.driver, { runIds }));
       cancelled.push(...result.cancelled);
       if (result.active.length > 0) this.o.onCancelled(result.active);
       if (result.cancelled.length > 0) this.o.onRunsEnded(result.cancelled);
+      if (selection.runIds) skipped.push(...(await cancelSkips(this.o.driver, runIds, result.cancelled)));
     });
-    return { cancelled };
+    return { cancelled, skipped };
   }
 
-  async runsReplay(params: unknown): Promise<{ replayed: string[] }> {
+  async runsReplay(params: unknown): Promise<{ replayed: string[]; skipped: RunSkip[] }> {
     const selection = runSelectionParam(params, 'runsReplay');
     const fromTask = optionalTaskName(paramsObject(params, 'runsReplay').fromTask, 'runsReplay.fromTask');
     const replayed: string[] = [];
+    const skipped: RunSkip[] = [];
     await this.eachChunk(selection, ['succeeded', 'failed', 'cancelled'], async (runIds) => {
       const result = await retryOnConflict(() => runReplay(this.o.driver, { runIds, fromTask, notifyFrom: this.o.notifyFrom }));
       replayed.push(...result.replayed);
       if (result.queuedActions.length > 0) this.o.onQueued(result.queuedActions);
       if (result.replayed.length > 0) this.o.onRunsChanged(result.replayed);
+      if (selection.runIds) {
+        const done = new Set(result.replayed);
+        skipped.push(...(await runReplaySkips(this.o.driver, { runIds: runIds.filter((id) => !done.has(id)), fromTask })));
+      }
     });
     // Asked for one run by id and nothing happened: say why rather than return an empty list.
     if (selection.runIds?.length === 1 && replayed.length === 0) {
       const problem = await runReplayProblem(this.o.driver, { runId: selection.runIds[0]!, fromTask });
       throw new CleaverError(problem?.startsWith('no run') ? 'NOT_FOUND' : 'BAD_REQUEST', problem ?? `run ${selection.runIds[0]} has nothing to replay`);
     }
-    return { replayed };
+    return { replayed, skipped };
   }
 
   async taskRetry(params: unknown): Promise<{ runId: string }> {
@@ -273,6 +291,17 @@ export class AdminService implements AdminApi {
       afterId = runIds.at(-1);
     }
   }
+}
+
+/** Why the runs of `runIds` that were not cancelled were left alone: gone, or already ended. */
+async function cancelSkips(db: Queryable, runIds: string[], cancelled: string[]): Promise<RunSkip[]> {
+  const done = new Set(cancelled);
+  const rest = runIds.filter((id) => !done.has(id));
+  const statuses = await runStatusesGet(db, { runIds: rest });
+  return rest.map((runId): RunSkip => {
+    const status = statuses.get(runId);
+    return status === undefined ? { runId, reason: 'not-found' } : { runId, reason: 'ended', status };
+  });
 }
 
 /**

@@ -2,14 +2,12 @@
  * Checks of admin-call params. Every transport (worker socket, HTTP, IPC) hands the engine untrusted
  * JSON, so the checks live with the one implementation and say exactly which field is wrong.
  */
-import type { EventListParams, RunFilter, RunListParams, RunSelection } from '../../shared/admin-api.ts';
+import type { EventListParams, RunCountParams, RunFilter, RunListParams, RunSelection } from '../../shared/admin-api.ts';
 import { CleaverError } from '../../shared/errors.ts';
 import type { RunStatus, TriggerKind } from '../../shared/types.ts';
-import { EVENT_KEY_PATTERN, EVENT_KEY_RULE } from '../../shared/types.ts';
+import { EVENT_KEY_PATTERN, EVENT_KEY_RULE, RUN_STATUSES, TRIGGER_KINDS } from '../../shared/types.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const RUN_STATUSES: readonly RunStatus[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
-const TRIGGER_KINDS: readonly TriggerKind[] = ['manual', 'event', 'child', 'cron'];
 
 function bad(message: string): CleaverError {
   return new CleaverError('BAD_REQUEST', message);
@@ -72,11 +70,19 @@ export function runFilterParam(value: unknown, what = 'filter'): RunFilter {
     }
     filter.metadata = m as Record<string, string>;
   }
-  if (f.triggerKind !== undefined) {
-    if (!TRIGGER_KINDS.includes(f.triggerKind as TriggerKind)) throw bad(`${what}.triggerKind must be one of ${TRIGGER_KINDS.join(', ')}`);
-    filter.triggerKind = f.triggerKind as TriggerKind;
+  if (f.triggerKind !== undefined) throw bad(`${what}.triggerKind is now triggerKinds, an array: pass triggerKinds: [${JSON.stringify(f.triggerKind)}]`);
+  if (f.triggerKinds !== undefined) {
+    if (!Array.isArray(f.triggerKinds) || f.triggerKinds.some((k) => !TRIGGER_KINDS.includes(k as TriggerKind))) {
+      throw bad(`${what}.triggerKinds must be an array of ${TRIGGER_KINDS.join(', ')}`);
+    }
+    filter.triggerKinds = f.triggerKinds as TriggerKind[];
   }
   if (f.parentTaskRunId !== undefined) filter.parentTaskRunId = uuidParam(f.parentTaskRunId, `${what}.parentTaskRunId`);
+  if (f.parentRunId !== undefined) filter.parentRunId = uuidParam(f.parentRunId, `${what}.parentRunId`);
+  if (f.topLevelOnly !== undefined) {
+    if (typeof f.topLevelOnly !== 'boolean') throw bad(`${what}.topLevelOnly must be a boolean`);
+    if (f.topLevelOnly) filter.topLevelOnly = true;
+  }
   if (f.eventId !== undefined) filter.eventId = uuidParam(f.eventId, `${what}.eventId`);
   return filter;
 }
@@ -85,6 +91,12 @@ export function runListParam(value: unknown): RunListParams {
   const p = paramsObject(value, 'runsList');
   const { limit, cursor, ...filter } = p;
   return { ...runFilterParam(filter, 'runsList'), limit: optionalLimit(limit, 'runsList.limit', 1000), cursor: optionalString(cursor, 'runsList.cursor', 1000) };
+}
+
+export function runCountParam(value: unknown): RunCountParams {
+  const p = paramsObject(value, 'runsCount');
+  const { upTo, ...filter } = p;
+  return { ...runFilterParam(filter, 'runsCount'), upTo: optionalLimit(upTo, 'runsCount.upTo', 10_000_000) };
 }
 
 /** Explicit run ids (at most 10,000) or a filter; one of them is required. */

@@ -1,22 +1,20 @@
 import type { Queryable } from '../db/driver.ts';
 import type { AttemptRecord, EventRecord, RunDetails, RunRecord, RunShape, TaskRunRecord } from '../../shared/admin-api.ts';
-import type { AttemptStatus, Json, TaskRunKind, TaskRunStatus } from '../../shared/types.ts';
+import { RUN_STATUSES, type AttemptStatus, type Json, type RunStatus, type TaskRunKind, type TaskRunStatus } from '../../shared/types.ts';
 import { workflowAction } from '../../shared/workflow-definition.ts';
 import type { StoredDefinition } from './workflow-register.ts';
 import { eventFromRow, EVENT_COLUMNS, type EventRow } from './event.ts';
-import { RUN_SUMMARY_COLUMNS, toRunSummary, type RunSummaryRow } from './run-list.ts';
+import { RUN_SUMMARY_COLUMNS, childrenOfRunSql, toRunSummary, type RunSummaryRow } from './run-list.ts';
 import { RUN_OUTPUT_SQL, toDate, toFailureReason, toIsoOrNull, toJsonOrNull, toTaskError } from './rows.ts';
-
-/** Children listed with a run's details; more are reached with runList's parentTaskRunId filter. */
-const CHILDREN_LIMIT = 1000;
 
 /**
  * Everything the run view shows, in one call: the run, the DAG of its workflow version, its task runs
- * with their attempts, the event that triggered it and the runs its tasks spawned. The parts are
- * independent queries issued together; null when no run has the id.
+ * with their attempts, the event that triggered it, the task run that spawned it and how many runs its
+ * tasks spawned (the children themselves are paged with runList's parentRunId filter: a fan-out can
+ * have thousands). The parts are independent queries issued together; null when no run has the id.
  */
 export async function runDetailsGet(db: Queryable, params: { runId: string }): Promise<RunDetails | null> {
-  const [runs, taskRuns, attempts, events, children] = await Promise.all([
+  const [runs, taskRuns, attempts, events, parents, children] = await Promise.all([
     db.query<RunSummaryRow & { input: Json; output: Json | null; error: unknown; child_key: string | null; definition: StoredDefinition | null }>(
       `SELECT ${RUN_SUMMARY_COLUMNS}, r.input, r.error, r.child_key, v.definition, ${RUN_OUTPUT_SQL} AS output
          FROM run r
@@ -31,11 +29,14 @@ export async function runDetailsGet(db: Queryable, params: { runId: string }): P
       [params.runId],
     ),
     db.query<EventRow>(`SELECT ${EVENT_COLUMNS} FROM event e JOIN run r ON r.event_id = e.id WHERE r.id = $1`, [params.runId]),
-    db.query<RunSummaryRow>(
-      `SELECT ${RUN_SUMMARY_COLUMNS} FROM run r
-        WHERE r.parent_task_run_id IN (SELECT id FROM task_run WHERE run_id = $1)
-        ORDER BY r.created_at, r.id
-        LIMIT ${CHILDREN_LIMIT}`,
+    db.query<{ run_id: string; task_run_id: string; task_name: string; workflow_name: string; status: RunStatus }>(
+      `SELECT p.id AS run_id, t.id AS task_run_id, t.task_name, p.workflow_name, p.status
+         FROM run r JOIN task_run t ON t.id = r.parent_task_run_id JOIN run p ON p.id = t.run_id
+        WHERE r.id = $1`,
+      [params.runId],
+    ),
+    db.query<{ status: RunStatus; n: number }>(
+      `SELECT c.status, count(*)::int AS n FROM ${childrenOfRunSql('$1::uuid', 'c')} GROUP BY c.status`,
       [params.runId],
     ),
   ]);
@@ -61,8 +62,17 @@ export async function runDetailsGet(db: Queryable, params: { runId: string }): P
     taskRuns: records,
     attempts: attempts.rows.map(toAttemptRecord),
     events: events.rows.map(eventFromRow) satisfies EventRecord[],
-    children: children.rows.map(toRunSummary),
+    parent: parents.rows[0]
+      ? { runId: parents.rows[0].run_id, taskRunId: parents.rows[0].task_run_id, taskName: parents.rows[0].task_name, workflowName: parents.rows[0].workflow_name, status: parents.rows[0].status }
+      : null,
+    childCounts: childCountsOf(children.rows),
   };
+}
+
+function childCountsOf(rows: Array<{ status: RunStatus; n: number }>): RunDetails['childCounts'] {
+  const byStatus = Object.fromEntries(RUN_STATUSES.map((s) => [s, 0])) as Record<RunStatus, number>;
+  for (const row of rows) byStatus[row.status] = Number(row.n);
+  return { total: RUN_STATUSES.reduce((n, s) => n + byStatus[s], 0), byStatus };
 }
 
 /** The DAG of a workflow version's definition: its tasks with edges parent → child, then its hooks. */

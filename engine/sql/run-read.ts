@@ -29,6 +29,13 @@ export async function runOutcomeList(db: Queryable, params: { runIds: string[] }
   };
 }
 
+/** The status of each of these runs that exists (a missing id has no entry). */
+export async function runStatusesGet(db: Queryable, params: { runIds: string[] }): Promise<Map<string, RunStatus>> {
+  if (params.runIds.length === 0) return new Map();
+  const result = await db.query<{ id: string; status: RunStatus }>(`SELECT id, status FROM run WHERE id = ANY($1::uuid[])`, [params.runIds]);
+  return new Map(result.rows.map((r) => [r.id, r.status]));
+}
+
 /**
  * Live task runs by status, for `cleaver status`. Each count reads one partial index (queued, or
  * assigned/running), so it stays cheap however much finished history the table holds.

@@ -1,3 +1,5 @@
+import type { RunSkip } from '../../shared/admin-api.ts';
+import type { RunStatus } from '../../shared/types.ts';
 import type { NamedStatement, Queryable } from '../db/driver.ts';
 
 const RUN_REPLAY: NamedStatement = {
@@ -40,7 +42,7 @@ const RUN_REPLAY: NamedStatement = {
      runs AS (
        UPDATE run r
           SET status = 'queued', tasks_remaining = c.n, tasks_failed = 0, hook = NULL,
-              output = NULL, error = NULL, failure_reason = NULL, finished_at = NULL
+              output = NULL, error = NULL, failure_reason = NULL, finished_at = NULL, replayed_at = now()
          FROM (SELECT run_id, count(*) AS n FROM reset GROUP BY run_id) c
         WHERE r.id = c.run_id
        RETURNING r.id
@@ -74,6 +76,28 @@ export async function runReplay(
   ]);
   const row = result.rows[0]!;
   return { replayed: row.replayed ?? [], queuedActions: row.queued_actions ?? [] };
+}
+
+/**
+ * Why each of these runs (given by id, and not replayed) was left alone: not found, not ended yet, no
+ * task named `fromTask`, or nothing to run again. One query.
+ */
+export async function runReplaySkips(db: Queryable, params: { runIds: string[]; fromTask: string | null }): Promise<RunSkip[]> {
+  if (params.runIds.length === 0) return [];
+  const result = await db.query<{ id: string; status: RunStatus; has_task: boolean }>(
+    `SELECT r.id, r.status,
+            ($2::text IS NULL OR EXISTS (SELECT 1 FROM task_run t WHERE t.run_id = r.id AND t.task_name = $2::text
+                                                                    AND t.kind IN ('standalone', 'dag'))) AS has_task
+       FROM run r WHERE r.id = ANY($1::uuid[])`,
+    [params.runIds, params.fromTask],
+  );
+  const found = new Map(result.rows.map((r) => [r.id, r]));
+  return params.runIds.map((runId): RunSkip => {
+    const row = found.get(runId);
+    if (!row) return { runId, reason: 'not-found' };
+    if (row.status === 'queued' || row.status === 'running') return { runId, reason: 'not-ended', status: row.status };
+    return { runId, reason: row.has_task ? 'nothing-to-replay' : 'no-such-task', status: row.status };
+  });
 }
 
 /** Why a run could not be replayed, for a clear error: null if it can be (or does not exist). */

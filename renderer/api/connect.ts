@@ -3,7 +3,7 @@ import type { AdminBridge } from '../../shared/admin-transport.ts';
 import type { AdminClient } from './admin-client.ts';
 import { httpClient } from './http-client.ts';
 import { ipcClient } from './ipc-client.ts';
-import { takeTokenFromLocation } from './token.ts';
+import { obtainToken } from './token.ts';
 
 declare global {
   interface Window {
@@ -13,9 +13,9 @@ declare global {
 
 export type Connection = { kind: 'ready'; client: AdminClient } | { kind: 'needs-token' };
 
-export function connect(options: { onUnauthorized: () => void }): Connection {
+export async function connect(options: { onUnauthorized: () => void }): Promise<Connection> {
   if (window.cleaver) return { kind: 'ready', client: ipcClient(window.cleaver) };
-  const token = takeTokenFromLocation();
+  const token = await obtainToken();
   if (!token) return { kind: 'needs-token' };
   const baseUrl = new URL('./', location.href).href.replace(/#.*$/, '');
   return { kind: 'ready', client: httpClient({ baseUrl, token, onUnauthorized: options.onUnauthorized }) };

@@ -7,9 +7,10 @@ import type { Driver } from '../../engine/db/driver.ts';
 import { uuidv7 } from '../../engine/ids.ts';
 import { eventGet, eventInsert, eventList, eventMarkReplayed, eventMatchWorkflows } from '../../engine/sql/event.ts';
 import { runDetailsGet } from '../../engine/sql/run-details.ts';
-import { runIdsSelect, runList } from '../../engine/sql/run-list.ts';
+import { runCount, runIdsSelect, runList } from '../../engine/sql/run-list.ts';
 import { runTrigger, type RunToCreate } from '../../engine/sql/run-trigger.ts';
 import { taskLogInsert, taskLogList } from '../../engine/sql/task-log.ts';
+import { workflowList } from '../../engine/sql/workflow-read.ts';
 import { workflowRegister } from '../../engine/sql/workflow-register.ts';
 import type { RunSummary } from '../../shared/admin-api.ts';
 import { CleaverError } from '../../shared/errors.ts';
@@ -124,10 +125,15 @@ forEachDriver('admin queries', (getDriver) => {
       expect(await ids({ statuses: [] })).toEqual([]);
       expect(await ids({ metadata: { tag, region: 'eu' } })).toEqual([eu]);
       expect(await ids({ metadata: { tag: unique('nobody') } })).toEqual([]);
-      expect(await ids({ triggerKind: 'event' })).toEqual([fromEvent]);
-      expect(await ids({ triggerKind: 'child' })).toEqual([child]);
+      expect(await ids({ triggerKinds: ['event'] })).toEqual([fromEvent]);
+      expect(await ids({ triggerKinds: ['child'] })).toEqual([child]);
+      expect(await ids({ triggerKinds: ['event', 'child'] })).toEqual(sorted(fromEvent, child));
+      expect(await ids({ triggerKinds: [] })).toEqual([]);
       expect(await ids({ eventId })).toEqual([fromEvent]);
       expect(await ids({ parentTaskRunId: parentTaskRun.rows[0]!.id })).toEqual([child]);
+      expect(await ids({ parentRunId: plain })).toEqual([child]);
+      expect(await ids({ parentRunId: eu })).toEqual([]);
+      expect(await ids({ topLevelOnly: true })).toEqual(sorted(plain, eu, us, fromEvent, elsewhere));
 
       const [summary] = (await runList(db, { metadata: { tag, region: 'us' } })).runs;
       expect(summary).toEqual({
@@ -139,13 +145,17 @@ forEachDriver('admin queries', (getDriver) => {
         triggerKind: 'manual',
         metadata: { tag, region: 'us' },
         parentTaskRunId: null,
+        parentRunId: null,
+        childCount: 0,
         eventId: null,
         failureReason: 'ERROR',
         createdAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
+        replayedAt: null,
         finishedAt: expect.any(String),
       });
-      const childSummary = (await runList(db, { triggerKind: 'child', metadata: { tag } })).runs[0];
-      expect(childSummary).toMatchObject({ parentTaskRunId: parentTaskRun.rows[0]!.id, triggerKind: 'child' });
+      const childSummary = (await runList(db, { triggerKinds: ['child'], metadata: { tag } })).runs[0];
+      expect(childSummary).toMatchObject({ parentTaskRunId: parentTaskRun.rows[0]!.id, parentRunId: plain, triggerKind: 'child', childCount: 0 });
+      expect((await runList(db, { metadata: { tag }, topLevelOnly: true })).runs.find((r) => r.id === plain)).toMatchObject({ childCount: 1 });
     });
 
     it('narrows by a time range: since inclusive, until exclusive', async () => {
@@ -199,6 +209,16 @@ forEachDriver('admin queries', (getDriver) => {
       await expectBadRequest(runList(db, { cursor: badId }), /is not one this list returned/);
       await expectBadRequest(eventList(db, { cursor: 'nope' }), /is not one this list returned/);
     });
+  });
+
+  it('runCount counts exactly up to its bound, and says "more" beyond it', async () => {
+    const task = unique('count');
+    await registerTask(task);
+    await trigger(task, Array.from({ length: 5 }, () => ({})));
+    expect(await runCount(db, { workflowName: task })).toEqual({ count: 5, exact: true });
+    expect(await runCount(db, { workflowName: task, upTo: 5 })).toEqual({ count: 5, exact: true });
+    expect(await runCount(db, { workflowName: task, upTo: 4 })).toEqual({ count: 4, exact: false });
+    expect(await runCount(db, { workflowName: task, statuses: ['failed'] })).toEqual({ count: 0, exact: true });
   });
 
   it('runIdsSelect returns the matching run ids in chunks, each once', async () => {
@@ -257,7 +277,8 @@ forEachDriver('admin queries', (getDriver) => {
       expect(details!.taskRuns[0]).toMatchObject({ runId, action: `${name}:a`, input: { n: 1 }, attempt: 0, maxAttempts: 2, workerId: null });
       expect(details!.attempts).toEqual([]);
       expect(details!.events).toEqual([]);
-      expect(details!.children).toEqual([]);
+      expect(details!.parent).toBeNull();
+      expect(details!.childCounts).toEqual({ total: 0, byStatus: { queued: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 } });
     });
 
     it("builds a succeeded workflow run's output from its tasks, and lists attempts", async () => {
@@ -305,11 +326,39 @@ forEachDriver('admin queries', (getDriver) => {
       expect(details!.events).toEqual([
         { id: eventId, key, payload: { p: 1 }, metadata: { m: 'x' }, createdAt: expect.any(String), replayedAt: null },
       ]);
-      expect(details!.children.map((c) => c.id).sort()).toEqual([...children].sort());
-      expect(details!.children.every((c) => c.parentTaskRunId === taskRunId && c.triggerKind === 'child')).toBe(true);
+      await db.query(`UPDATE run SET status = 'failed' WHERE id = $1`, [children[2]]);
+      expect((await runDetailsGet(db, { runId: runId! }))!.childCounts).toEqual({ total: 3, byStatus: { queued: 2, running: 0, succeeded: 0, failed: 1, cancelled: 0 } });
+      const listed = await runList(db, { parentRunId: runId! });
+      expect(listed.runs.map((c) => c.id).sort()).toEqual([...children].sort());
+      expect(listed.runs.every((c) => c.parentTaskRunId === taskRunId && c.parentRunId === runId && c.triggerKind === 'child')).toBe(true);
+      expect((await runDetailsGet(db, { runId: children[0]! }))!.parent).toEqual({ runId, taskRunId, taskName: parentTask, workflowName: parentTask, status: 'queued' });
 
       expect(await runDetailsGet(db, { runId: uuidv7() })).toBeNull();
     });
+  });
+
+  it("lists workflows with their last day's runs by status and the actions no connected worker offers", async () => {
+    const name = unique('listed');
+    await registerWorkflow(workflowDefinition(name, { tasks: [workflowTask('a'), workflowTask('b', ['a'])] }));
+    const runIds = await trigger(name, [{}, {}, {}, {}]);
+    await db.query(`UPDATE run SET status = 'succeeded' WHERE id = ANY($1::uuid[])`, [runIds.slice(0, 2)]);
+    await db.query(`UPDATE run SET status = 'failed' WHERE id = $1`, [runIds[2]]);
+    // Older than a day: not in the figures.
+    await db.query(`UPDATE run SET created_at = now() - interval '25 hours' WHERE id = $1`, [runIds[3]]);
+    const listed = async () => (await workflowList(db)).find((w) => w.name === name)!;
+    expect(await listed()).toMatchObject({
+      recent: { total: 3, capped: false, byStatus: { queued: 0, running: 0, succeeded: 2, failed: 1, cancelled: 0 } },
+      workers: 0,
+      unservedActions: [`${name}:a`, `${name}:b`],
+    });
+    const worker = uuidv7();
+    await db.query(
+      `INSERT INTO worker (id, name, engine_id, session_id, actions, slots, address, status) VALUES ($1, 'w', $1, $1, $2, 1, 'test', 'active')`,
+      [worker, [`${name}:a`]],
+    );
+    expect(await listed()).toMatchObject({ workers: 1, unservedActions: [`${name}:b`] });
+    await db.query(`UPDATE worker SET status = 'disconnected' WHERE id = $1`, [worker]);
+    expect(await listed()).toMatchObject({ workers: 0, unservedActions: [`${name}:a`, `${name}:b`] });
   });
 
   describe('events', () => {

@@ -12,7 +12,7 @@ import { taskFinish, type AttemptOutcome, type FinishResult } from '../../engine
 import { taskStart } from '../../engine/sql/task-start.ts';
 import { taskScheduleExpiredList } from '../../engine/sql/task-lease.ts';
 import { runCancel } from '../../engine/sql/run-cancel.ts';
-import { runReplay } from '../../engine/sql/run-replay.ts';
+import { runReplay, runReplaySkips } from '../../engine/sql/run-replay.ts';
 import { runOutcomeList } from '../../engine/sql/run-read.ts';
 import { runDetailsGet } from '../../engine/sql/run-details.ts';
 import { workerUpsert } from '../../engine/sql/worker.ts';
@@ -386,9 +386,25 @@ forEachDriver('workflow operations', (getDriver, kind) => {
     await taskFinish(db, { outcomes: [fail(b, 'b broke'), ok(c, 'C')] });
     expect(await statuses(runId)).toEqual({ a: 'succeeded', b: 'failed', c: 'succeeded', d: 'cancelled' });
 
+    const before = await db.query<{ replayed_at: Date | null; now: Date }>(`SELECT replayed_at, now() FROM run WHERE id = $1`, [runId]);
+    expect(before.rows[0]!.replayed_at).toBeNull();
     const replayed = await runReplay(db, { runIds: [runId], fromTask: null, notifyFrom: null });
     expect(replayed).toEqual({ replayed: [runId], queuedActions: [action('b')] });
     expect(await statuses(runId)).toEqual({ a: 'succeeded', b: 'queued', c: 'succeeded', d: 'pending' });
+    // When the current try began: the console counts the run's duration from here.
+    const after = await db.query<{ replayed_at: Date | null }>(`SELECT replayed_at FROM run WHERE id = $1`, [runId]);
+    expect(after.rows[0]!.replayed_at!.getTime()).toBeGreaterThanOrEqual(before.rows[0]!.now.getTime());
+    // A run still going, one without the named task, one with nothing left to run, one that does not exist.
+    const { runId: fresh } = await trigger(wf.name);
+    const missing = '01a2b3c4-0000-7000-8000-0000000000ff';
+    expect(await runReplaySkips(db, { runIds: [runId, fresh, missing], fromTask: null })).toEqual([
+      { runId, reason: 'not-ended', status: 'queued' },
+      { runId: fresh, reason: 'not-ended', status: 'queued' },
+      { runId: missing, reason: 'not-found' },
+    ]);
+    await db.query(`UPDATE run SET status = 'succeeded' WHERE id = $1`, [fresh]);
+    expect(await runReplaySkips(db, { runIds: [fresh], fromTask: null })).toEqual([{ runId: fresh, reason: 'nothing-to-replay', status: 'succeeded' }]);
+    expect(await runReplaySkips(db, { runIds: [fresh], fromTask: 'nope' })).toEqual([{ runId: fresh, reason: 'no-such-task', status: 'succeeded' }]);
     expect(await pendingParents(runId, 'd')).toBe(1);
     expect(await runState(runId)).toMatchObject({ status: 'queued', tasks_remaining: 2, tasks_failed: 0, hook: null });
     const runs = await taskRuns(runId);
@@ -520,9 +536,10 @@ forEachDriver('workflow operations', (getDriver, kind) => {
     expect(taskRunCount.rows[0]!.n).toBe(1);
 
     const details = await runDetailsGet(db, { runId: first.runId });
-    expect(details!.run).toMatchObject({ triggerKind: 'child', parentTaskRunId: spawner!.taskRunId, childKey: '0', metadata: { tenant: 't1', region: 'us', own: 'x' } });
+    expect(details!.run).toMatchObject({ triggerKind: 'child', parentTaskRunId: spawner!.taskRunId, parentRunId: parentRun, childKey: '0', metadata: { tenant: 't1', region: 'us', own: 'x' } });
+    expect(details!.parent).toEqual({ runId: parentRun, taskRunId: spawner!.taskRunId, taskName: 'spawner', workflowName: parentWf.name, status: 'queued' });
     expect((await runDetailsGet(db, { runId: other.runId }))!.run.metadata).toEqual({ tenant: 't1', region: 'eu' });
-    expect((await runDetailsGet(db, { runId: parentRun }))!.children.map((r) => r.id).sort()).toEqual([first.runId, other.runId].sort());
+    expect((await runDetailsGet(db, { runId: parentRun }))!.childCounts).toMatchObject({ total: 2, byStatus: { queued: 2 } });
   });
 
   it('creates a keyed child once when two attempts of its parent ask for it at the same time', async () => {

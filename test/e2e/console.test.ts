@@ -3,14 +3,11 @@
 // of every page land in test-results/screenshots/ for a reviewer to look at.
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AdminApi, AdminMethod } from '../../shared/admin-api.ts';
-import { ROOT, kill, removeDir, spawnChild, spawnWorker, tempDir, type EngineProcess, type WorkerProcess } from '../integration/harness.ts';
+import { ROOT, spawnWorker, tempDir, type EngineProcess, type WorkerProcess } from '../integration/harness.ts';
+import { CHROMIUM, SCREENSHOTS, launchChromium, startConsoleServe, stopConsoleSuite, type ConsoleServe } from './console-serve.ts';
 
-const CHROMIUM = process.env.CLEAVER_CHROMIUM ?? '/usr/bin/chromium';
-const BIN = join(ROOT, 'dist/engine/cli.js');
-const SCREENSHOTS = join(ROOT, 'test-results/screenshots');
 const haveBrowser = existsSync(CHROMIUM);
 
 if (!haveBrowser && process.env.CLEAVER_REQUIRE_BROWSER) {
@@ -27,20 +24,10 @@ describe.skipIf(!haveBrowser)('the console in a browser, against cleaver serve a
   let browser: Browser;
   let page: Page;
   let consoleUrl: URL;
-  let token: string;
+  let serve: ConsoleServe;
   const socket = () => join(dir, 'e.sock');
-
   /** The same HTTP API the console calls, for setting up data the scenario is not about. */
-  async function api<M extends AdminMethod>(method: M, params: Parameters<AdminApi[M]>[0]): Promise<Awaited<ReturnType<AdminApi[M]>>> {
-    const response = await fetch(new URL(`/api/${method}`, consoleUrl), {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify(params),
-    });
-    const body = (await response.json()) as { ok: boolean; data: never; error?: { message: string } };
-    if (!body.ok) throw new Error(`${method}: ${body.error?.message}`);
-    return body.data;
-  }
+  const api: ConsoleServe['api'] = (method, params) => serve.api(method, params);
 
   const shot = (name: string) => page.screenshot({ path: join(SCREENSHOTS, `${name}.png`) });
   const byTestId = (id: string) => `[data-testid="${id}"]`;
@@ -52,46 +39,28 @@ describe.skipIf(!haveBrowser)('the console in a browser, against cleaver serve a
   async function triggerFromWorkflowsPage(name: string, input: string): Promise<string> {
     await go('#/workflows');
     await page.click(`[data-testid="workflows-row"][data-name="${name}"]`);
-    await page.waitForSelector(byTestId('trigger-input'));
-    await page.fill(byTestId('trigger-input'), input);
+    await page.waitForSelector(byTestId('trigger-input-text'));
+    await page.fill(byTestId('trigger-input-text'), input);
     await page.click(byTestId('trigger-button'));
     await page.waitForURL(/#\/runs\/[0-9a-f-]{36}/);
     return runIdFromUrl()!;
   }
 
   beforeAll(async () => {
-    if (!existsSync(BIN) || !existsSync(join(ROOT, 'dist/renderer/index.html'))) {
-      throw new Error('the console e2e tests need the build: run `npm run build` (npm test does it first)');
-    }
     dir = tempDir('clv-e2e-');
-    // Each run overwrites its own files; the desktop-bridge suite writes beside them, maybe in parallel.
+    // Each run overwrites its own files; the other browser suites write beside them, maybe in parallel.
     mkdirSync(SCREENSHOTS, { recursive: true });
-    engine = spawnChild([BIN, 'serve', '--data-dir', join(dir, 'data'), '--socket', socket(), '--console', '127.0.0.1:0', '--heartbeat-timeout', '1500ms'], {
-      env: { ...process.env, CLEAVER_CONSOLE_TOKEN: '' },
-      readyLine: ' ready\n',
-      what: 'cleaver serve',
-    });
-    await engine.ready;
-    const printed = /console: +(http:\/\/\S+)/.exec(engine.output())?.[1];
-    if (!printed) throw new Error(`cleaver serve printed no console URL:\n${engine.output()}`);
-    consoleUrl = new URL(printed);
-    token = /#token=(.+)$/.exec(printed)![1]!;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
+    serve = await startConsoleServe(dir);
+    engine = serve.engine;
+    consoleUrl = serve.printed;
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1440, height: 900 }, colorScheme: 'dark' });
     page.setDefaultTimeout(20_000);
     page.on('pageerror', (e) => console.error('page error:', e.message));
     await page.goto(consoleUrl.href);
   }, 120_000);
 
-  afterAll(async () => {
-    await browser?.close();
-    if (worker) await kill(worker);
-    if (engine) await kill(engine, 'SIGTERM');
-    if (dir) removeDir(dir);
-  });
+  afterAll(() => stopConsoleSuite({ browser, worker, engine, dir }));
 
   it('opens from the printed URL, drops the token from the address bar and goes live', async () => {
     await page.waitForSelector(byTestId('page-runs'));
@@ -141,12 +110,12 @@ describe.skipIf(!haveBrowser)('the console in a browser, against cleaver serve a
     await page.click('[data-testid="workflows-row"][data-name="diamond"]');
     await page.waitForSelector(byTestId('workflow-dag'));
     // A bad input is refused before anything is sent.
-    await page.fill(byTestId('trigger-input'), '{"n": ');
+    await page.fill(byTestId('trigger-input-text'), '{"n": ');
     expect(await page.textContent(byTestId('trigger-problem'))).toMatch(/not valid JSON/);
     expect(await page.isDisabled(byTestId('trigger-button'))).toBe(true);
     await shot('workflow-detail');
 
-    await page.fill(byTestId('trigger-input'), '{"n":3}');
+    await page.fill(byTestId('trigger-input-text'), '{"n":3}');
     await page.click(byTestId('trigger-button'));
     await page.waitForURL(/#\/runs\/[0-9a-f-]{36}/);
     for (const task of ['a', 'b', 'c', 'd', 'e']) await page.waitForSelector(`[data-testid="dag-node-${task}"][data-status="succeeded"]`);
@@ -173,6 +142,10 @@ describe.skipIf(!haveBrowser)('the console in a browser, against cleaver serve a
 
     rmSync(marker);
     await page.click(byTestId('replay-from-task'));
+    // The dialog names what runs again before anything does.
+    await page.waitForSelector(byTestId('replay-dialog'));
+    expect(await page.textContent(byTestId('replay-rerun'))).toContain('transform and load');
+    await page.click(byTestId('confirm-accept'));
     await page.waitForSelector(`${byTestId('run-detail-status')}[data-status="succeeded"]`, { timeout: 30_000 });
     await page.waitForSelector('[data-testid="dag-node-load"][data-status="succeeded"]');
     expect(runIdFromUrl()).toBe(runId);
@@ -221,6 +194,7 @@ describe.skipIf(!haveBrowser)('the console in a browser, against cleaver serve a
     await page.waitForSelector('[data-testid="dag-node-after"][data-status="pending"]');
     await shot('run-running');
     await page.click(byTestId('cancel-run'));
+    await page.click(byTestId('confirm-accept'));
     await page.waitForSelector(`${byTestId('run-detail-status')}[data-status="cancelled"]`);
     await page.waitForSelector('[data-testid="dag-node-wait"][data-status="cancelled"]');
     await page.waitForSelector('[data-testid="dag-node-after"][data-status="cancelled"]');
@@ -235,6 +209,7 @@ describe.skipIf(!haveBrowser)('the console in a browser, against cleaver serve a
     const row = `[data-testid="events-row"][data-key="order:created"]`;
     await page.waitForSelector(`${row} ${byTestId('event-run-link')}`);
     await page.click(`${row} ${byTestId('event-replay')}`);
+    await page.click(byTestId('confirm-accept'));
     await page.waitForFunction((sel) => document.querySelectorAll(`${sel} [data-testid="event-run-link"]`).length === 2, row);
     await shot('events');
   });

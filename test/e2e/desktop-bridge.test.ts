@@ -281,7 +281,8 @@ describePg('the desktop console over the IPC bridge', () => {
           }
         });
         await other.goto(`${pathToFileURL(RENDERER_FILE).href}#/connections`);
-        await other.waitForSelector(byTestId('page-runs'));
+        // The address names no page this console has: it says so, rather than showing Runs in its place.
+        await other.waitForSelector(byTestId('page-not-found'));
         expect(await other.$(byTestId('nav-connections'))).toBeNull();
         expect(await other.$(byTestId('page-connections'))).toBeNull();
       } finally {

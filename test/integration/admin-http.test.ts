@@ -115,7 +115,7 @@ describe('admin HTTP transport [pglite]', () => {
     expect(info.headers['content-type']).toBe('application/json; charset=utf-8');
     expect(info.headers['cache-control']).toBe('no-store');
     expect(info.json()).toMatchObject({ ok: true, data: { engineId: engine.id, mode: 'engine', listening: [`unix://${join(dir, 'engine.sock')}`] } });
-    expect((await call(port, 'workflowsList', {}, token)).json()).toEqual({ ok: true, data: { workflows: [] } });
+    expect((await call(port, 'workflowsList', {}, token)).json()).toEqual({ ok: true, data: { workflows: [], runsCap: 1000 } });
     expect((await call(port, 'runsList', { limit: 10 }, token)).json()).toEqual({ ok: true, data: { runs: [], nextCursor: null } });
     // An empty body is no params.
     expect((await call(port, 'engineInfo', '', token)).status).toBe(200);
@@ -344,7 +344,7 @@ describePg('administer only [pg]', () => {
       return page.runs.find((r) => r.id === runId);
     });
     expect(running).toMatchObject({ workflowName: 'patience', kind: 'workflow' });
-    expect(await adminOnly.admin.runsCancel({ runIds: [runId] })).toEqual({ cancelled: [runId] });
+    expect(await adminOnly.admin.runsCancel({ runIds: [runId] })).toEqual({ cancelled: [runId], skipped: [] });
     // The engine heard cleaver_cancel and told its worker: ctx.signal aborted.
     const aborted = await waitFor('the worker to abort the attempt', () => executions(dir).find((e) => e.task === 'patience:wait' && e.aborted), 10_000);
     expect(aborted.aborted).toMatch(/CANCELLED|cancel/i);

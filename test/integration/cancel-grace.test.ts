@@ -40,7 +40,7 @@ forEachDriver('cancel grace', (getDriver) => {
     expect(assigned.tasks.map((t) => t.runId)).toEqual([first!.runId]);
 
     const cancelledAt = Date.now();
-    expect(await cleaver.runs.cancel(first!.runId)).toEqual({ cancelled: [first!.runId] });
+    expect(await cleaver.runs.cancel(first!.runId)).toEqual({ cancelled: [first!.runId], skipped: [] });
     await expect(first!.result()).rejects.toMatchObject({ failureReason: 'CANCELLED' });
     const cancel = await worker.next((m) => m.t === 'cancel');
     expect(cancel).toMatchObject({ taskRunId: assigned.tasks[0]!.taskRunId, attempt: 1, reason: 'CANCELLED' });

@@ -60,7 +60,7 @@ forEachDriver('workflows', (getDriver) => {
     expect(ran('pipeline:load', ids)).toHaveLength(0);
 
     rmSync(marker);
-    expect(await cleaver.runs.replay(ref.runId, { fromTask: 'transform' })).toEqual({ replayed: [ref.runId] });
+    expect(await cleaver.runs.replay(ref.runId, { fromTask: 'transform' })).toEqual({ replayed: [ref.runId], skipped: [] });
     const replayed = await waitFor('the replayed run to succeed', async () => {
       const d = await cleaver.runs.get(ref.runId);
       return d.run.status === 'succeeded' ? d : undefined;
@@ -94,7 +94,7 @@ forEachDriver('workflows', (getDriver) => {
     const ref = await cleaver.ref('patience').runNoWait({});
     const ids = await taskRunIds(ref.runId);
     await waitFor('the task to start', () => ran('patience:wait', ids).length > 0);
-    expect(await cleaver.runs.cancel(ref.runId)).toEqual({ cancelled: [ref.runId] });
+    expect(await cleaver.runs.cancel(ref.runId)).toEqual({ cancelled: [ref.runId], skipped: [] });
     const aborted = await waitFor('the worker to see the abort', () => ran('patience:wait', ids).find((e) => e.aborted));
     expect(aborted.aborted).toContain('cancelled');
     await expect(ref.result()).rejects.toMatchObject({ failureReason: 'CANCELLED' });
@@ -107,7 +107,7 @@ forEachDriver('workflows', (getDriver) => {
     await new Promise((r) => setTimeout(r, 300));
     expect(ran('patience:after', ids)).toHaveLength(0);
     // Cancelling again changes nothing; cancelling by filter finds only runs not yet ended.
-    expect(await cleaver.runs.cancel(ref.runId)).toEqual({ cancelled: [] });
+    expect(await cleaver.runs.cancel(ref.runId)).toEqual({ cancelled: [], skipped: [{ runId: ref.runId, reason: 'ended', status: 'cancelled' }] });
     const queued = await cleaver.ref('patience').runManyNoWait([{}, {}]);
     const { cancelled } = await cleaver.runs.cancel({ filter: { workflowName: 'patience' } });
     expect(cancelled.sort()).toEqual(queued.map((q) => q.runId).sort());

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { runListParam } from '../../engine/admin/params.ts';
+import { runCountParam, runListParam } from '../../engine/admin/params.ts';
 import { toError } from '../../shared/errors.ts';
 
 describe('admin parameters', () => {
@@ -10,6 +10,24 @@ describe('admin parameters', () => {
     for (const bad of ["x' OR '1'='1", 'Dec 1 2026', '1', '2026-13-01T00:00:00Z', '']) {
       expect(() => runListParam({ since: bad }), bad).toThrow(/runsList\.since must be an ISO 8601 time/);
     }
+  });
+
+  it('takes several trigger kinds, and says what to pass instead of the single triggerKind', () => {
+    expect(runListParam({ triggerKinds: ['manual', 'event'] }).triggerKinds).toEqual(['manual', 'event']);
+    expect(() => runListParam({ triggerKinds: 'manual' })).toThrow(/runsList\.triggerKinds must be an array of manual, event, child, cron/);
+    expect(() => runListParam({ triggerKinds: ['manual', 'timer'] })).toThrow(/triggerKinds must be an array/);
+    // Ignoring it would list (or, in a bulk cancel, select) every run instead of some.
+    expect(() => runListParam({ triggerKind: 'event' })).toThrow(/triggerKind is now triggerKinds, an array: pass triggerKinds: \["event"\]/);
+  });
+
+  it('checks the parent and top-level filters and the count bound', () => {
+    const id = '01a2b3c4-0000-7000-8000-000000000001';
+    expect(runListParam({ parentRunId: id.toUpperCase(), topLevelOnly: true })).toMatchObject({ parentRunId: id, topLevelOnly: true });
+    expect(runListParam({ topLevelOnly: false }).topLevelOnly).toBeUndefined();
+    expect(() => runListParam({ parentRunId: 'x' })).toThrow(/runsList\.parentRunId must be a UUID/);
+    expect(() => runListParam({ topLevelOnly: 'yes' })).toThrow(/runsList\.topLevelOnly must be a boolean/);
+    expect(runCountParam({ upTo: 500, workflowName: 'w' })).toEqual({ workflowName: 'w', upTo: 500 });
+    expect(() => runCountParam({ upTo: 0 })).toThrow(/runsCount\.upTo must be an integer from 1 to 10000000/);
   });
 });
 

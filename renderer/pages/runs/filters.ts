@@ -1,9 +1,10 @@
 /** The runs page's filters live in the URL (#/runs?status=failed&workflow=x), so a view can be linked. */
 import type { RunFilter } from '../../../shared/admin-api.ts';
-import type { RunStatus, TriggerKind } from '../../../shared/types.ts';
+import { RUN_STATUSES, type RunStatus, type TriggerKind } from '../../../shared/types.ts';
 
-export const RUN_STATUSES: RunStatus[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
-export const TRIGGER_KINDS: TriggerKind[] = ['manual', 'event', 'child', 'cron'];
+export { RUN_STATUSES };
+/** The ways a run is created today ('cron' is reserved in the contract, and offered once it exists). */
+export const TRIGGER_KINDS: TriggerKind[] = ['manual', 'event', 'child'];
 export const TIME_RANGES = [
   { id: '', label: 'Any time', ms: 0 },
   { id: '15m', label: 'Last 15 minutes', ms: 15 * 60_000 },
@@ -19,26 +20,45 @@ export interface RunsQuery {
   range: string;
   /** "key=value, key2=value2" as typed. */
   metadata: string;
-  trigger: TriggerKind | '';
+  triggers: TriggerKind[];
   /** Runs triggered by this event (linked from the Events page). */
   eventId: string;
+  /** Children of this run (linked from a run's page). */
+  parentRunId: string;
+  /** 'all' lists child runs among the others; by default they are grouped under their parent. */
+  children: 'grouped' | 'all';
+}
+
+export const EMPTY_QUERY: RunsQuery = { workflow: '', statuses: [], range: '', metadata: '', triggers: [], eventId: '', parentRunId: '', children: 'grouped' };
+
+function list<T extends string>(value: string | null, allowed: readonly T[]): T[] {
+  return (value ?? '').split(',').filter((s): s is T => (allowed as readonly string[]).includes(s));
 }
 
 export function readRunsQuery(query: URLSearchParams): RunsQuery {
-  const statuses = (query.get('status') ?? '').split(',').filter((s): s is RunStatus => (RUN_STATUSES as string[]).includes(s));
-  const trigger = query.get('trigger') ?? '';
   return {
     workflow: query.get('workflow') ?? '',
-    statuses,
+    statuses: list(query.get('status'), RUN_STATUSES),
     range: query.get('range') ?? '',
     metadata: query.get('meta') ?? '',
-    trigger: (TRIGGER_KINDS as string[]).includes(trigger) ? (trigger as TriggerKind) : '',
+    triggers: list(query.get('trigger'), TRIGGER_KINDS),
     eventId: query.get('event') ?? '',
+    parentRunId: query.get('parent') ?? '',
+    children: query.get('children') === 'all' ? 'all' : 'grouped',
   };
 }
 
 export function runsQueryToUrl(q: RunsQuery): Record<string, string | string[]> {
-  return { workflow: q.workflow, status: q.statuses, range: q.range, meta: q.metadata, trigger: q.trigger, event: q.eventId };
+  return {
+    workflow: q.workflow,
+    status: q.statuses,
+    range: q.range,
+    meta: q.metadata,
+    trigger: q.triggers,
+    event: q.eventId,
+    parent: q.parentRunId,
+    children: q.children === 'all' ? 'all' : '',
+  };
 }
 
 /** "a=1, b=2" → { a: '1', b: '2' }; pairs without '=' are reported, not silently dropped. */
@@ -53,6 +73,14 @@ export function parseMetadata(text: string): { metadata: Record<string, string>;
 }
 
 /**
+ * Whether child runs are left out of the list (and counted on their parent's row instead): by default,
+ * unless the filter is about children (a parent's, or the "child" trigger) or asks for every run.
+ */
+export function groupsChildren(q: RunsQuery): boolean {
+  return q.children === 'grouped' && !q.parentRunId && !q.triggers.includes('child');
+}
+
+/**
  * The server-side filter. The time range is resolved to a `since` rounded to the minute, so the filter
  * (and the list it keys) does not change on every render.
  */
@@ -64,7 +92,14 @@ export function toRunFilter(q: RunsQuery, now = Date.now()): RunFilter {
   if (range && range.ms) filter.since = new Date(Math.floor((now - range.ms) / 60_000) * 60_000).toISOString();
   const { metadata, problem } = parseMetadata(q.metadata);
   if (!problem && Object.keys(metadata).length) filter.metadata = metadata;
-  if (q.trigger) filter.triggerKind = q.trigger;
+  if (q.triggers.length) filter.triggerKinds = q.triggers;
   if (q.eventId) filter.eventId = q.eventId;
+  if (q.parentRunId) filter.parentRunId = q.parentRunId;
+  if (groupsChildren(q)) filter.topLevelOnly = true;
   return filter;
+}
+
+/** Whether any filter narrows the list (grouping children is the default view, not a filter). */
+export function isFiltered(q: RunsQuery): boolean {
+  return !!(q.workflow || q.statuses.length || q.range || q.metadata || q.triggers.length || q.eventId || q.parentRunId);
 }

@@ -2,29 +2,45 @@ import { useCallback, useMemo, useState } from 'react';
 import type { RunSummary } from '../../../shared/admin-api.ts';
 import { PageHeader } from '../../components/page-header.tsx';
 import { EmptyState, ErrorState, LoadingState, StaleBanner } from '../../components/states.tsx';
-import { useAction, useAdminQuery } from '../../hooks/use-admin-query.ts';
+import { useAdminQuery } from '../../hooks/use-admin-query.ts';
 import { useHotkeys, useListKeys } from '../../hooks/use-hotkeys.ts';
+import { useRunsPages } from '../../hooks/use-runs-pages.ts';
 import { href, navigate, withQuery } from '../../router.ts';
-import { useApp, useClient } from '../../state/app-store.ts';
+import { plural } from '../../words.ts';
+import { BulkActions } from './components/bulk-actions.tsx';
 import { RunFilters } from './components/run-filters.tsx';
-import { RunsTable } from './components/runs-table.tsx';
-import { readRunsQuery, runsQueryToUrl, toRunFilter, type RunsQuery } from './filters.ts';
-import { useRunsPages } from './hooks/use-runs-pages.ts';
+import { RunsTable, tableRows } from './components/runs-table.tsx';
+import { groupsChildren, isFiltered, readRunsQuery, runsQueryToUrl, toRunFilter, type RunsQuery } from './filters.ts';
+import { useExpandedChildren } from './hooks/use-expanded-children.ts';
+import './runs.css';
+
+/** The count is exact up to this many; past it the header says "more than" and offers an exact count. */
+const COUNT_UP_TO = 10_000;
 
 export function RunsPage({ query }: { query: URLSearchParams }) {
-  const client = useClient();
   const q = readRunsQuery(query);
   const queryKey = query.toString();
   const filter = useMemo(() => toRunFilter(q), [queryKey]); // eslint-disable-line react-hooks/exhaustive-deps
   const pages = useRunsPages(filter);
+  const children = useExpandedChildren(pages.runs);
   const workflows = useAdminQuery('workflowsList', (c) => c.call('workflowsList', {}), { refreshOn: (c) => c.workflows, keepPrevious: true });
   const [selected, setSelected] = useState<Set<string>>(new Set());
-  const { pending, act } = useAction();
-  const notify = useApp((s) => s.notify);
 
+  const rows = useMemo(() => tableRows(pages.runs, pages.hasMore, children.expanded, children.childrenOf), [pages.runs, pages.hasMore, children]);
   const open = useCallback((run: RunSummary) => navigate(`/runs/${run.id}`), []);
-  const [active] = useListKeys(pages.runs.length, (i) => pages.runs[i] && open(pages.runs[i]));
+  const [active] = useListKeys(rows.length, (i) => {
+    const row = rows[i];
+    if (row?.kind === 'run') open(row.run);
+    else if (row?.kind === 'children-more') children.loadMore(row.parent.id);
+  });
   useHotkeys({ Escape: () => setSelected(new Set()) });
+
+  // Every run on screen, children included, by id: what the bulk actions know of the selection.
+  const shownRuns = useMemo(() => {
+    const byId = new Map<string, RunSummary>();
+    for (const row of rows) if (row.kind === 'run') byId.set(row.run.id, row.run);
+    return byId;
+  }, [rows]);
 
   const setQuery = (next: RunsQuery) => {
     setSelected(new Set());
@@ -37,40 +53,23 @@ export function RunsPage({ query }: { query: URLSearchParams }) {
       else next.add(id);
       return next;
     });
-  const toggleAll = () => setSelected((s) => (pages.runs.length > 0 && pages.runs.every((r) => s.has(r.id)) ? new Set() : new Set(pages.runs.map((r) => r.id))));
+  const allSelected = pages.runs.length > 0 && pages.runs.every((r) => selected.has(r.id));
+  const toggleAll = () => setSelected(allSelected ? new Set() : new Set(pages.runs.map((r) => r.id)));
 
-  const bulk = async (what: 'cancel' | 'replay') => {
-    const runIds = [...selected];
-    const result =
-      what === 'cancel'
-        ? await act('Cancel', () => client.call('runsCancel', { runIds }).then((r) => r.cancelled.length))
-        : await act('Replay', () => client.call('runsReplay', { runIds }).then((r) => r.replayed.length));
-    if (result === undefined) return;
-    notify('info', what === 'cancel' ? `Cancelled ${result} of ${runIds.length} run(s) (runs already ended are left as they are)` : `Replaying ${result} of ${runIds.length} run(s)`);
-    setSelected(new Set());
-    pages.refresh();
-  };
-
-  const filtered = Object.keys(filter).length > 0;
+  const filtered = isFiltered(q);
   return (
     <div className="page page-fill" data-testid="page-runs">
-      <PageHeader title="Runs" refreshing={pages.refreshing || pages.loadingMore} subtitle={pages.loading ? 'Loading…' : `${pages.runs.length}${pages.hasMore ? '+' : ''} run${pages.runs.length === 1 ? '' : 's'}${filtered ? ' matching' : ''}`} />
+      <PageHeader title="Runs" refreshing={pages.refreshing || pages.loadingMore} subtitle={<RunCount q={q} loading={pages.loading} />} />
       <RunFilters value={q} workflows={(workflows.data?.workflows ?? []).map((w) => w.name)} onChange={setQuery} />
       {selected.size > 0 && (
-        <div className="bulk-bar" data-testid="bulk-bar">
-          <span>
-            <strong>{selected.size}</strong> selected
-          </span>
-          <button className="btn btn-small" disabled={pending} onClick={() => void bulk('cancel')} data-testid="bulk-cancel">
-            Cancel runs
-          </button>
-          <button className="btn btn-small" disabled={pending} onClick={() => void bulk('replay')} data-testid="bulk-replay">
-            Replay runs
-          </button>
-          <button className="btn btn-ghost btn-small" onClick={() => setSelected(new Set())}>
-            Clear <kbd>esc</kbd>
-          </button>
-        </div>
+        <BulkActions
+          selected={[...selected].map((id) => shownRuns.get(id)).filter((r): r is RunSummary => r !== undefined)}
+          onClear={() => setSelected(new Set())}
+          onDone={() => {
+            setSelected(new Set());
+            pages.refresh();
+          }}
+        />
       )}
       {pages.runs.length > 0 && <StaleBanner error={pages.error} />}
       {pages.loading ? (
@@ -81,6 +80,7 @@ export function RunsPage({ query }: { query: URLSearchParams }) {
         filtered ? (
           <EmptyState title="No runs match these filters" testId="runs-empty">
             Widen the time range or clear a filter.
+            {groupsChildren(q) && ' Child runs are listed under their parents: choose "Child runs listed too" to match them on their own.'}
           </EmptyState>
         ) : (
           <EmptyState title="No runs yet" testId="runs-empty">
@@ -90,17 +90,58 @@ export function RunsPage({ query }: { query: URLSearchParams }) {
         )
       ) : (
         <RunsTable
-          runs={pages.runs}
+          rows={rows}
+          runCount={pages.runs.length}
           hasMore={pages.hasMore}
           loadingMore={pages.loadingMore}
           loadMore={pages.loadMore}
           selected={selected}
           onToggle={toggle}
           onToggleAll={toggleAll}
+          allSelected={allSelected}
           active={active}
           onOpen={open}
+          expanded={children.expanded}
+          onExpand={children.toggle}
+          onMoreChildren={children.loadMore}
         />
       )}
     </div>
+  );
+}
+
+/**
+ * "12 runs (1,500 child runs under them)": exact up to COUNT_UP_TO, else "more than 10,000" with a
+ * button for the exact figure (which reads every matching run, so it is asked for, not automatic).
+ */
+function RunCount({ q, loading }: { q: RunsQuery; loading: boolean }) {
+  const [upTo, setUpTo] = useState(COUNT_UP_TO);
+  const filter = toRunFilter(q);
+  const grouped = filter.topLevelOnly === true;
+  const key = JSON.stringify(filter);
+  const refreshOn = (c: { runIds: string[] }) => c.runIds.length > 0;
+  const count = useAdminQuery(`runsCount:${key}:${upTo}`, (c) => c.call('runsCount', { ...filter, upTo }), { keepPrevious: true, refreshOn });
+  const { topLevelOnly: _, ...withChildren } = filter;
+  const all = useAdminQuery(`runsCount:all:${key}`, (c) => (grouped && !isFiltered(q) ? c.call('runsCount', { ...withChildren, upTo: COUNT_UP_TO }) : Promise.resolve(null)), { keepPrevious: true, refreshOn });
+  if (loading || !count.data) return <span>Loading…</span>;
+  const n = count.data;
+  const what = isFiltered(q) ? 'matching' : '';
+  // Only unfiltered: with a filter, matching children may sit under parents that do not match.
+  const children = grouped && !isFiltered(q) && all.data ? all.data.count - n.count : 0;
+  return (
+    <span data-testid="runs-count" data-count={n.exact ? n.count : undefined}>
+      {n.exact ? `${plural(n.count, `${what ? `${what} ` : ''}run`)}` : `More than ${plural(n.count, `${what ? `${what} ` : ''}run`)}`}
+      {children > 0 && all.data && (
+        <span className="muted">
+          {' '}
+          · {all.data.exact && n.exact ? plural(children, 'child run') : 'and their child runs'} listed under their parents
+        </span>
+      )}
+      {!n.exact && (
+        <button className="btn btn-ghost btn-small" onClick={() => setUpTo(10_000_000)} disabled={count.refreshing} data-testid="runs-count-exact" title="Counts every matching run: slow on a very large table">
+          {count.refreshing ? 'Counting…' : 'Count them all'}
+        </button>
+      )}
+    </span>
   );
 }

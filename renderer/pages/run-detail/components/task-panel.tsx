@@ -4,35 +4,20 @@ import { JsonView } from '../../../components/json-view.tsx';
 import { Spinner } from '../../../components/states.tsx';
 import { StatusPill } from '../../../components/status-pill.tsx';
 import { dateTime, durationMs, formatDuration, shortId, timeOfDay } from '../../../format.ts';
-import { useAction, useAdminQuery } from '../../../hooks/use-admin-query.ts';
-import { useApp, useClient } from '../../../state/app-store.ts';
+import { useState } from 'react';
+import { ErrorDetails } from '../../../components/error-details.tsx';
+import { useAdminQuery } from '../../../hooks/use-admin-query.ts';
 import type { DerivedRun } from '../hooks/use-run-details.ts';
+import { ReplayDialog } from './run-actions.tsx';
 
 export function TaskPanel({ run, taskName, onClose, onChanged }: { run: DerivedRun; taskName: string; onClose(): void; onChanged(): void }) {
-  const client = useClient();
-  const notify = useApp((s) => s.notify);
-  const { pending, act } = useAction();
+  const [replaying, setReplaying] = useState(false);
   const taskRun = run.taskRunOf(taskName);
   const node = run.details.shape.nodes.find((n) => n.taskName === taskName);
   const hook = node?.kind === 'on_failure' || node?.kind === 'on_success';
-  const runId = run.details.run.id;
-
-  const replayFrom = async () => {
-    const r = await act('Replay from this task', () => client.call('runsReplay', { runIds: [runId], fromTask: taskName }));
-    if (r) {
-      notify('info', `Replaying from ${taskName}`);
-      onChanged();
-    }
-  };
-  const retry = async () => {
-    if (!taskRun) return;
-    const r = await act('Retry this task', () => client.call('taskRetry', { taskRunId: taskRun.id }));
-    if (r) {
-      notify('info', `Retrying ${taskName}`);
-      onChanged();
-    }
-  };
-  const retryable = taskRun && !hook && run.ended && (taskRun.status === 'failed' || taskRun.status === 'cancelled');
+  // Retrying a failed task and replaying from a succeeded one are one operation (a replay from this
+  // task): the button says which it is.
+  const label = taskRun && (taskRun.status === 'failed' || taskRun.status === 'cancelled') ? 'Retry this task…' : 'Replay from this task…';
   return (
     <aside className="panel" data-testid="task-panel" aria-label={`task ${taskName}`}>
       <div className="panel-head">
@@ -50,23 +35,25 @@ export function TaskPanel({ run, taskName, onClose, onChanged }: { run: DerivedR
       <div className="panel-actions">
         <button
           className="btn btn-small"
-          disabled={pending || !run.ended || hook}
-          onClick={() => void replayFrom()}
+          disabled={!run.ended || hook}
+          onClick={() => setReplaying(true)}
           data-testid="replay-from-task"
-          title={hook ? 'Hooks run again with the run they belong to' : !run.ended ? 'The run has not ended yet' : `Run ${taskName} and everything after it again`}
+          title={hook ? 'Hooks run again with the run they belong to: replay the run' : !run.ended ? 'The run has not ended yet' : `Run ${taskName} and everything after it again`}
         >
-          Replay from this task
-        </button>
-        <button
-          className="btn btn-small"
-          disabled={pending || !retryable}
-          onClick={() => void retry()}
-          data-testid="retry-task"
-          title={retryable ? 'Run this task (and what depends on it) again' : 'Only a failed or cancelled task of an ended run can be retried'}
-        >
-          Retry this task
+          {label}
         </button>
       </div>
+      {replaying && (
+        <ReplayDialog
+          run={run}
+          fromTask={taskName}
+          onClose={() => setReplaying(false)}
+          onDone={() => {
+            setReplaying(false);
+            onChanged();
+          }}
+        />
+      )}
       {!taskRun ? (
         <div className="panel-section muted">This {hook ? 'hook' : 'task'} has not run in this run.</div>
       ) : (
@@ -93,13 +80,7 @@ export function TaskPanel({ run, taskName, onClose, onChanged }: { run: DerivedR
           </div>
           {taskRun.error && (
             <Section title="Error">
-              <div className="error-box" data-testid="task-error">
-                <div className="error-message">
-                  {taskRun.error.name ? <span className="error-name">{taskRun.error.name}: </span> : null}
-                  {taskRun.error.message}
-                </div>
-                {taskRun.error.stack && <pre className="stack">{taskRun.error.stack}</pre>}
-              </div>
+              <ErrorDetails error={taskRun.error} testId="task-error" />
             </Section>
           )}
           <Section title="Input">
@@ -109,7 +90,7 @@ export function TaskPanel({ run, taskName, onClose, onChanged }: { run: DerivedR
             <JsonView value={taskRun.output} testId="task-output" empty={taskRun.status === 'succeeded' ? 'null' : taskRun.status === 'failed' || taskRun.status === 'cancelled' ? `none: the task ${taskRun.status}` : 'not finished yet'} />
           </Section>
           <Section title="Attempts">
-            <Attempts taskRun={taskRun} attempts={run.attemptsOf(taskRun.id)} />
+            <Attempts taskRun={taskRun} attempts={run.attemptsOf(taskRun.id)} replayedAt={run.details.run.replayedAt} />
           </Section>
           <Section title="Logs">
             <Logs taskRun={taskRun} />
@@ -148,7 +129,7 @@ interface AttemptRow {
 }
 
 /** Ended attempts from the attempts table, and the attempt in progress from the task run itself. */
-function Attempts({ taskRun, attempts }: { taskRun: TaskRunRecord; attempts: AttemptRecord[] }) {
+function Attempts({ taskRun, attempts, replayedAt }: { taskRun: TaskRunRecord; attempts: AttemptRecord[]; replayedAt: string | null }) {
   const workerName = useWorkerNames();
   const rows: AttemptRow[] = attempts.map((a) => ({ ...a, queuedAt: null, current: false }));
   const waiting = taskRun.status === 'queued' || taskRun.status === 'pending';
@@ -166,10 +147,14 @@ function Attempts({ taskRun, attempts }: { taskRun: TaskRunRecord; attempts: Att
     });
   }
   if (rows.length === 0) return <div className="muted small">{waiting ? `Not started: ${taskRun.status}${taskRun.status === 'queued' ? ` since ${timeOfDay(taskRun.availableAt)}` : ''}.` : 'No attempts recorded.'}</div>;
+  // Attempts before the run's last replay are its history: a line marks where the current try begins.
+  const replayAt = replayedAt ? Date.parse(replayedAt) : null;
+  const firstCurrent = replayAt === null ? -1 : rows.findIndex((a) => a.assignedAt !== null && Date.parse(a.assignedAt) >= replayAt);
   return (
     <ol className="attempts" data-testid="attempts">
-      {rows.map((a) => (
-        <li key={a.attempt} className="attempt">
+      {rows.map((a, i) => (
+        <li key={a.attempt} className={`attempt ${replayAt !== null && (firstCurrent === -1 || i < firstCurrent) ? 'attempt-history' : ''}`}>
+          {i === firstCurrent && firstCurrent > 0 && <div className="attempt-replayed">replayed {timeOfDay(replayedAt)}</div>}
           <div className="attempt-head">
             <span className="strong">#{a.attempt}</span>
             <StatusPill status={a.status} />

@@ -4,9 +4,17 @@
  */
 import { useMemo } from 'react';
 import type { AttemptRecord, RunDetails, TaskRunRecord } from '../../../../shared/admin-api.ts';
-import type { NodeState } from '../../../components/dag-graph.tsx';
+import type { NodeState } from '../../../components/dag/dag-graph.tsx';
 import { durationMs, formatDuration } from '../../../format.ts';
 import { useAdminQuery, type QueryState } from '../../../hooks/use-admin-query.ts';
+
+/** What a replay would do, worked out as engine/sql/run-replay.ts does it. */
+export interface ReplayPlan {
+  /** Tasks that run again: the one named, every task that did not succeed, and all their descendants. */
+  rerun: string[];
+  /** Tasks that keep their output. */
+  kept: string[];
+}
 
 export interface DerivedRun {
   details: RunDetails;
@@ -14,6 +22,15 @@ export interface DerivedRun {
   attemptsOf(taskRunId: string): AttemptRecord[];
   nodeState(taskName: string): NodeState;
   ended: boolean;
+  /** When the current try began: the last replay, else the run's creation. */
+  startedAt: string;
+  /** The task whose failure failed the run (the first to fail for good), if it failed. */
+  failedTask: TaskRunRecord | undefined;
+  /** The tasks (not hooks) in the workflow's order. */
+  taskNames: string[];
+  /** Tasks with no parents: where a run that succeeded is replayed from by default. */
+  rootNames: string[];
+  replayPlan(fromTask: string | null): ReplayPlan;
 }
 
 export function useRunDetails(runId: string): QueryState<RunDetails> & { derived: DerivedRun | undefined } {
@@ -34,6 +51,24 @@ function derive(details: RunDetails): DerivedRun {
     attempts.set(a.taskRunId, list);
   }
   for (const list of attempts.values()) list.sort((a, b) => a.attempt - b.attempt);
+  const taskNames = details.shape.nodes.filter((n) => n.kind === 'dag' || n.kind === 'standalone').map((n) => n.taskName);
+  const parents = new Map<string, string[]>(taskNames.map((n) => [n, []]));
+  for (const e of details.shape.edges) parents.get(e.to)?.push(e.from);
+  const ancestors = new Map<string, Set<string>>();
+  const ancestorsOf = (name: string): Set<string> => {
+    let set = ancestors.get(name);
+    if (set) return set;
+    set = new Set();
+    ancestors.set(name, set);
+    for (const p of parents.get(name) ?? []) {
+      set.add(p);
+      for (const a of ancestorsOf(p)) set.add(a);
+    }
+    return set;
+  };
+  const failed = details.taskRuns
+    .filter((t) => t.status === 'failed' && t.failureReason !== 'UPSTREAM_FAILED' && t.kind !== 'on_failure')
+    .sort((a, b) => Date.parse(a.finishedAt ?? a.createdAt) - Date.parse(b.finishedAt ?? b.createdAt));
   return {
     details,
     taskRunOf: (name) => byName.get(name),
@@ -49,5 +84,14 @@ function derive(details: RunDetails): DerivedRun {
       return { status: t.status, detail: parts.join(' · ') };
     },
     ended: ['succeeded', 'failed', 'cancelled'].includes(details.run.status),
+    startedAt: details.run.replayedAt ?? details.run.createdAt,
+    failedTask: details.run.status === 'failed' ? failed[0] : undefined,
+    taskNames,
+    rootNames: taskNames.filter((n) => (parents.get(n) ?? []).length === 0),
+    replayPlan: (fromTask) => {
+      const seed = new Set(taskNames.filter((n) => byName.get(n)?.status !== 'succeeded' || n === fromTask));
+      const rerun = taskNames.filter((n) => seed.has(n) || [...ancestorsOf(n)].some((a) => seed.has(a)));
+      return { rerun, kept: taskNames.filter((n) => !rerun.includes(n)) };
+    },
   };
 }

@@ -1,15 +1,13 @@
 import { useEffect, useRef, useState } from 'react';
-import type { RunStatus } from '../../../../shared/types.ts';
+import { shortId } from '../../../format.ts';
 import { useHotkeys } from '../../../hooks/use-hotkeys.ts';
-import { parseMetadata, RUN_STATUSES, TIME_RANGES, TRIGGER_KINDS, type RunsQuery } from '../filters.ts';
+import { EMPTY_QUERY, isFiltered, parseMetadata, RUN_STATUSES, TIME_RANGES, TRIGGER_KINDS, type RunsQuery } from '../filters.ts';
 
 export function RunFilters({ value, workflows, onChange }: { value: RunsQuery; workflows: string[]; onChange(next: RunsQuery): void }) {
   const [metadata, setMetadata] = useState(value.metadata);
   useEffect(() => setMetadata(value.metadata), [value.metadata]);
   const problem = parseMetadata(metadata).problem;
-  const toggle = (status: RunStatus) =>
-    onChange({ ...value, statuses: value.statuses.includes(status) ? value.statuses.filter((s) => s !== status) : [...value.statuses, status] });
-  const active = value.workflow || value.statuses.length || value.range || value.metadata || value.trigger || value.eventId;
+  const toggled = <T,>(list: T[], item: T): T[] => (list.includes(item) ? list.filter((x) => x !== item) : [...list, item]);
   return (
     <div className="filters" data-testid="run-filters">
       <select className="select" value={value.workflow} onChange={(e) => onChange({ ...value, workflow: e.target.value })} data-testid="workflow-filter" aria-label="Workflow">
@@ -20,7 +18,15 @@ export function RunFilters({ value, workflows, onChange }: { value: RunsQuery; w
           </option>
         ))}
       </select>
-      <StatusMenu selected={value.statuses} onToggle={toggle} onClear={() => onChange({ ...value, statuses: [] })} />
+      <MultiMenu
+        what="status"
+        options={RUN_STATUSES}
+        selected={value.statuses}
+        onToggle={(s) => onChange({ ...value, statuses: toggled(value.statuses, s) })}
+        onClear={() => onChange({ ...value, statuses: [] })}
+        anyLabel="Any status"
+        dots
+      />
       <select className="select" value={value.range} onChange={(e) => onChange({ ...value, range: e.target.value })} data-testid="range-filter" aria-label="Time range">
         {TIME_RANGES.map((r) => (
           <option key={r.id} value={r.id}>
@@ -28,13 +34,25 @@ export function RunFilters({ value, workflows, onChange }: { value: RunsQuery; w
           </option>
         ))}
       </select>
-      <select className="select" value={value.trigger} onChange={(e) => onChange({ ...value, trigger: e.target.value as RunsQuery['trigger'] })} data-testid="trigger-filter" aria-label="Trigger">
-        <option value="">Any trigger</option>
-        {TRIGGER_KINDS.map((t) => (
-          <option key={t} value={t}>
-            {t}
-          </option>
-        ))}
+      <MultiMenu
+        what="trigger"
+        options={TRIGGER_KINDS}
+        selected={value.triggers}
+        onToggle={(t) => onChange({ ...value, triggers: toggled(value.triggers, t) })}
+        onClear={() => onChange({ ...value, triggers: [] })}
+        anyLabel="Any trigger"
+      />
+      <select
+        className="select"
+        value={value.children}
+        onChange={(e) => onChange({ ...value, children: e.target.value as RunsQuery['children'] })}
+        data-testid="children-filter"
+        aria-label="Child runs"
+        disabled={!!value.parentRunId || value.triggers.includes('child')}
+        title="Runs spawned by a task (ctx.runChild) are counted on their parent's row and listed under it; or list them with the others"
+      >
+        <option value="grouped">Child runs under their parent</option>
+        <option value="all">Child runs listed too</option>
       </select>
       <form
         className="meta-filter"
@@ -55,6 +73,14 @@ export function RunFilters({ value, workflows, onChange }: { value: RunsQuery; w
           aria-invalid={problem ? true : undefined}
         />
       </form>
+      {value.parentRunId && (
+        <span className="meta-tag" data-testid="parent-filter">
+          children of run {shortId(value.parentRunId)}
+          <button className="chip-x" onClick={() => onChange({ ...value, parentRunId: '' })} aria-label="Remove the parent filter">
+            ✕
+          </button>
+        </span>
+      )}
       {value.eventId && (
         <span className="meta-tag">
           event {value.eventId.slice(-8)}
@@ -63,8 +89,8 @@ export function RunFilters({ value, workflows, onChange }: { value: RunsQuery; w
           </button>
         </span>
       )}
-      {active ? (
-        <button className="btn btn-ghost btn-small" onClick={() => onChange({ workflow: '', statuses: [], range: '', metadata: '', trigger: '', eventId: '' })}>
+      {isFiltered(value) ? (
+        <button className="btn btn-ghost btn-small" onClick={() => onChange({ ...EMPTY_QUERY, children: value.children })}>
           Clear filters
         </button>
       ) : null}
@@ -72,7 +98,8 @@ export function RunFilters({ value, workflows, onChange }: { value: RunsQuery; w
   );
 }
 
-function StatusMenu({ selected, onToggle, onClear }: { selected: RunStatus[]; onToggle(s: RunStatus): void; onClear(): void }) {
+/** A dropdown of checkboxes: any number of statuses, or of trigger kinds. */
+function MultiMenu<T extends string>(props: { what: string; options: readonly T[]; selected: T[]; onToggle(option: T): void; onClear(): void; anyLabel: string; dots?: boolean }) {
   const [open, setOpen] = useState(false);
   const ref = useRef<HTMLDivElement>(null);
   useEffect(() => {
@@ -84,10 +111,18 @@ function StatusMenu({ selected, onToggle, onClear }: { selected: RunStatus[]; on
     return () => document.removeEventListener('mousedown', close);
   }, [open]);
   useHotkeys({ Escape: () => setOpen(false) });
-  const label = selected.length === 0 ? 'Any status' : selected.length <= 2 ? selected.join(', ') : `${selected.length} statuses`;
+  const { selected } = props;
+  const label = selected.length === 0 ? props.anyLabel : selected.length <= 2 ? selected.join(', ') : `${selected.length} ${props.what === 'status' ? 'statuses' : `${props.what}s`}`;
   return (
     <div className="menu" ref={ref}>
-      <button className={`select menu-button ${selected.length ? 'menu-button-active' : ''}`} onClick={() => setOpen(!open)} data-testid="status-filter" aria-haspopup="listbox" aria-expanded={open}>
+      <button
+        className={`select menu-button ${selected.length ? 'menu-button-active' : ''}`}
+        onClick={() => setOpen(!open)}
+        data-testid={`${props.what}-filter`}
+        aria-haspopup="listbox"
+        aria-expanded={open}
+        aria-label={props.what === 'status' ? 'Status' : 'Trigger'}
+      >
         <span className="truncate">{label}</span>
         <span className="chevron" aria-hidden>
           ▾
@@ -95,16 +130,16 @@ function StatusMenu({ selected, onToggle, onClear }: { selected: RunStatus[]; on
       </button>
       {open && (
         <div className="menu-popup" role="listbox" aria-multiselectable>
-          {RUN_STATUSES.map((s) => (
-            <label key={s} className="menu-item" data-testid={`status-option-${s}`}>
-              <input type="checkbox" checked={selected.includes(s)} onChange={() => onToggle(s)} />
-              <span className={`dot dot-${s}`} />
-              {s}
+          {props.options.map((o) => (
+            <label key={o} className="menu-item" data-testid={`${props.what}-option-${o}`}>
+              <input type="checkbox" checked={selected.includes(o)} onChange={() => props.onToggle(o)} />
+              {props.dots && <span className={`dot dot-${o}`} />}
+              {o}
             </label>
           ))}
           <div className="menu-sep" />
-          <button className="menu-item menu-clear" onClick={onClear}>
-            Any status
+          <button className="menu-item menu-clear" onClick={props.onClear}>
+            {props.anyLabel}
           </button>
         </div>
       )}

@@ -2,6 +2,9 @@
  * The runs table, virtualized: only the rows in view are in the DOM, so a list scrolled through
  * thousands of runs stays as fast as the first page. When a refresh adds runs above, the scroll
  * position is moved by as many rows, so the rows under the reader's eyes stay put.
+ *
+ * A run that spawned children shows how many on its row; its expander lists them beneath it, a page
+ * at a time, instead of the children filling the list on their own.
  */
 import { useVirtualizer } from '@tanstack/react-virtual';
 import { useEffect, useLayoutEffect, useRef } from 'react';
@@ -10,62 +13,89 @@ import { RelativeTime, useNow } from '../../../components/relative-time.tsx';
 import { Spinner } from '../../../components/states.tsx';
 import { StatusPill } from '../../../components/status-pill.tsx';
 import { durationMs, formatDuration, shortId } from '../../../format.ts';
+import { withQuery } from '../../../router.ts';
+import { plural } from '../../../words.ts';
+import { CHILD_PAGE, type ChildPage } from '../hooks/use-expanded-children.ts';
 
 const ROW_H = 36;
 
+/** One line of the table: a run, a child under its expanded parent, or that group's paging line. */
+export type TableRow =
+  | { kind: 'run'; run: RunSummary; depth: 0 | 1 }
+  | { kind: 'children-more'; parent: RunSummary; page: ChildPage }
+  | { kind: 'list-more' };
+
+export function tableRows(runs: RunSummary[], hasMore: boolean, expanded: ReadonlySet<string>, childrenOf: (runId: string) => ChildPage | undefined): TableRow[] {
+  const rows: TableRow[] = [];
+  for (const run of runs) {
+    rows.push({ kind: 'run', run, depth: 0 });
+    if (!expanded.has(run.id)) continue;
+    const page = childrenOf(run.id);
+    for (const child of page?.runs ?? []) rows.push({ kind: 'run', run: child, depth: 1 });
+    if (page) rows.push({ kind: 'children-more', parent: run, page });
+  }
+  if (hasMore) rows.push({ kind: 'list-more' });
+  return rows;
+}
+
 export function RunsTable(props: {
-  runs: RunSummary[];
+  rows: TableRow[];
+  runCount: number;
   hasMore: boolean;
   loadingMore: boolean;
   loadMore(): void;
   selected: Set<string>;
   onToggle(runId: string): void;
   onToggleAll(): void;
+  allSelected: boolean;
   active: number;
   onOpen(run: RunSummary): void;
-  showWorkflow?: boolean;
+  expanded: ReadonlySet<string>;
+  onExpand(runId: string): void;
+  onMoreChildren(runId: string): void;
 }) {
   const scrollRef = useRef<HTMLDivElement>(null);
   const now = useNow(1000);
-  const count = props.runs.length + (props.hasMore ? 1 : 0);
-  const virtualizer = useVirtualizer({ count, getScrollElement: () => scrollRef.current, estimateSize: () => ROW_H, overscan: 12 });
+  const { rows } = props;
+  const virtualizer = useVirtualizer({ count: rows.length, getScrollElement: () => scrollRef.current, estimateSize: () => ROW_H, overscan: 12 });
   const items = virtualizer.getVirtualItems();
 
   const last = items[items.length - 1];
   useEffect(() => {
-    if (last && props.hasMore && !props.loadingMore && last.index >= props.runs.length - 20) props.loadMore();
-  }, [last?.index, props.hasMore, props.loadingMore, props.runs.length, props.loadMore]);
+    if (last && props.hasMore && !props.loadingMore && last.index >= rows.length - 20) props.loadMore();
+  }, [last?.index, props.hasMore, props.loadingMore, rows.length, props.loadMore]);
 
-  // Keep the first visible run where it was when rows are added above it.
-  const anchor = useRef<{ id: string; offset: number } | null>(null);
+  // Keep the first visible row where it was when rows are added above it.
+  const keyOf = (row: TableRow | undefined): string | null => (row?.kind === 'run' ? row.run.id : row?.kind === 'children-more' ? `more:${row.parent.id}` : null);
+  const anchor = useRef<{ key: string; offset: number } | null>(null);
   const onScroll = () => {
     const el = scrollRef.current;
     if (!el) return;
     const index = Math.floor(el.scrollTop / ROW_H);
-    const run = props.runs[index];
-    anchor.current = el.scrollTop > 0 && run ? { id: run.id, offset: el.scrollTop - index * ROW_H } : null;
+    const key = keyOf(rows[index]);
+    anchor.current = el.scrollTop > 0 && key ? { key, offset: el.scrollTop - index * ROW_H } : null;
   };
   useLayoutEffect(() => {
     const el = scrollRef.current;
     const a = anchor.current;
     if (!el || !a) return;
-    const index = props.runs.findIndex((r) => r.id === a.id);
+    const index = rows.findIndex((r) => keyOf(r) === a.key);
     if (index >= 0 && Math.abs(index * ROW_H + a.offset - el.scrollTop) >= 1) el.scrollTop = index * ROW_H + a.offset;
-  }, [props.runs]);
+  }, [rows]);
 
   useEffect(() => {
     if (props.active >= 0) virtualizer.scrollToIndex(props.active, { align: 'auto' });
   }, [props.active, virtualizer]);
 
-  const allSelected = props.runs.length > 0 && props.runs.every((r) => props.selected.has(r.id));
   return (
-    <div className="table runs-table" role="table" aria-rowcount={props.runs.length}>
+    <div className="table runs-table" role="table" aria-rowcount={props.runCount}>
       <div className="thead" role="row">
         <div className="cell cell-check" role="columnheader">
-          <input type="checkbox" checked={allSelected} onChange={props.onToggleAll} aria-label="Select all loaded runs" data-testid="select-all" />
+          <input type="checkbox" checked={props.allSelected} onChange={props.onToggleAll} aria-label="Select all loaded runs" data-testid="select-all" />
         </div>
         <div className="cell cell-status" role="columnheader">Status</div>
         <div className="cell cell-workflow" role="columnheader">Workflow</div>
+        <div className="cell cell-children" role="columnheader">Children</div>
         <div className="cell cell-id" role="columnheader">Run</div>
         <div className="cell cell-trigger" role="columnheader">Trigger</div>
         <div className="cell cell-created" role="columnheader">Created</div>
@@ -74,23 +104,56 @@ export function RunsTable(props: {
       <div className="tbody" ref={scrollRef} onScroll={onScroll} data-testid="runs-scroll">
         <div style={{ height: virtualizer.getTotalSize(), position: 'relative' }}>
           {items.map((item) => {
-            const run = props.runs[item.index];
-            if (!run) {
+            const row = rows[item.index]!;
+            const style = { transform: `translateY(${item.start}px)`, height: ROW_H };
+            if (row.kind === 'list-more') {
               return (
-                <div key="more" className="row row-more" style={{ transform: `translateY(${item.start}px)`, height: ROW_H }}>
+                <div key="more" className="row row-more" style={style}>
                   <Spinner /> Loading more runs…
                 </div>
               );
             }
+            if (row.kind === 'children-more') {
+              const { parent, page } = row;
+              const left = parent.childCount - page.runs.length;
+              return (
+                <div key={`more:${parent.id}`} className={`row row-child row-children-more ${props.active === item.index ? 'row-active' : ''}`} style={style} data-testid="children-more">
+                  <div className="cell cell-check" />
+                  <div className="cell children-more-text muted small">
+                    {page.loading ? (
+                      <>
+                        <Spinner /> Loading child runs…
+                      </>
+                    ) : page.error ? (
+                      <span className="danger">Could not load the child runs: {page.error.message}</span>
+                    ) : (
+                      <>
+                        Showing {page.runs.length.toLocaleString('en-US')} of {plural(parent.childCount, 'child run')}
+                        {page.nextCursor && (
+                          <button className="btn btn-small" onClick={() => props.onMoreChildren(parent.id)} data-testid="children-more-button">
+                            Show {Math.min(CHILD_PAGE, left).toLocaleString('en-US')} more
+                          </button>
+                        )}
+                        <a href={withQuery('#/runs', { parent: parent.id })} className="small">
+                          List all {parent.childCount.toLocaleString('en-US')} →
+                        </a>
+                      </>
+                    )}
+                  </div>
+                </div>
+              );
+            }
+            const { run, depth } = row;
             const selected = props.selected.has(run.id);
+            const open = props.expanded.has(run.id);
             return (
               <div
-                key={run.id}
+                key={`${depth}:${run.id}`}
                 role="row"
-                className={`row ${selected ? 'row-selected' : ''} ${props.active === item.index ? 'row-active' : ''}`}
-                style={{ transform: `translateY(${item.start}px)`, height: ROW_H }}
+                className={`row ${depth ? 'row-child' : ''} ${selected ? 'row-selected' : ''} ${props.active === item.index ? 'row-active' : ''}`}
+                style={style}
                 onClick={() => props.onOpen(run)}
-                data-testid="runs-row"
+                data-testid={depth ? 'child-runs-row' : 'runs-row'}
                 data-run-id={run.id}
                 data-status={run.status}
               >
@@ -101,8 +164,30 @@ export function RunsTable(props: {
                   <StatusPill status={run.status} testId="run-status" />
                 </div>
                 <div className="cell cell-workflow">
+                  {depth === 1 && (
+                    <span className="child-mark" aria-hidden>
+                      ↳
+                    </span>
+                  )}
                   <span className="strong">{run.workflowName}</span>
                   <span className="muted small"> v{run.workflowVersion}</span>
+                </div>
+                <div className="cell cell-children" onClick={(e) => run.childCount > 0 && e.stopPropagation()}>
+                  {run.childCount > 0 && (
+                    <button
+                      className={`expander ${open ? 'expander-open' : ''}`}
+                      onClick={() => props.onExpand(run.id)}
+                      aria-expanded={open}
+                      aria-label={`${open ? 'Hide' : 'Show'} the ${plural(run.childCount, 'child run')} of ${shortId(run.id)}`}
+                      data-testid="expand-children"
+                      data-count={run.childCount}
+                    >
+                      <span className="chevron-icon" aria-hidden>
+                        ▸
+                      </span>
+                      {plural(run.childCount, 'child', 'children')}
+                    </button>
+                  )}
                 </div>
                 <div className="cell cell-id mono" title={run.id}>
                   {shortId(run.id)}
@@ -113,9 +198,10 @@ export function RunsTable(props: {
                 <div className="cell cell-created muted">
                   <RelativeTime iso={run.createdAt} />
                 </div>
-                <div className="cell cell-duration mono">
-                  {formatDuration(durationMs(run.createdAt, run.finishedAt, now))}
+                <div className="cell cell-duration mono" title={run.replayedAt ? 'since the run was replayed' : undefined}>
+                  {formatDuration(durationMs(run.replayedAt ?? run.createdAt, run.finishedAt, now))}
                   {!run.finishedAt && <span className="muted"> …</span>}
+                  {run.replayedAt && <span className="muted small" title="replayed"> ↻</span>}
                 </div>
               </div>
             );

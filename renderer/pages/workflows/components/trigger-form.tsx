@@ -1,20 +1,13 @@
-/** Triggers a run of the workflow's latest version with a JSON input, then opens it. */
+/** Triggers a run of the workflow's latest version with a JSON input (and optional metadata), then opens it. */
 import { useState } from 'react';
 import type { Json } from '../../../../shared/types.ts';
+import { checkJson } from '../../../components/json-check.ts';
+import { JsonEditor } from '../../../components/json-editor.tsx';
 import { useAction } from '../../../hooks/use-admin-query.ts';
 import { navigate } from '../../../router.ts';
 import { useClient } from '../../../state/app-store.ts';
 
-function parse(text: string, what: string): { value?: Json; problem?: string } {
-  if (!text.trim()) return { value: what === 'input' ? {} : undefined };
-  try {
-    return { value: JSON.parse(text) as Json };
-  } catch (e: unknown) {
-    return { problem: `The ${what} is not valid JSON: ${(e as Error).message}` };
-  }
-}
-
-function metadataProblem(value: Json | undefined): string | undefined {
+function metadataProblem(value: unknown): string | undefined {
   if (value === undefined) return undefined;
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return 'Metadata must be a JSON object of string values, e.g. {"customer": "acme"}';
   const bad = Object.entries(value).find(([, v]) => typeof v !== 'string');
@@ -28,16 +21,20 @@ export function TriggerForm({ name }: { name: string }) {
   const [showMeta, setShowMeta] = useState(false);
   const [serverError, setServerError] = useState<string | null>(null);
   const { pending, act } = useAction();
-  const parsedInput = parse(input, 'input');
-  const parsedMeta = parse(metadata, 'metadata');
-  const problem = parsedInput.problem ?? parsedMeta.problem ?? metadataProblem(parsedMeta.value);
+  const inputCheck = checkJson(input.trim() ? input : '{}');
+  const metaCheck = metadata.trim() ? checkJson(metadata) : null;
+  const problem = !inputCheck.ok
+    ? 'The input is not valid JSON (see the line marked above).'
+    : metaCheck && !metaCheck.ok
+      ? 'The metadata is not valid JSON.'
+      : metadataProblem(metaCheck?.ok ? metaCheck.value : undefined);
 
   const trigger = async () => {
-    if (problem) return;
+    if (problem || !inputCheck.ok) return;
     setServerError(null);
     const result = await act('Trigger', () =>
       client
-        .call('workflowTrigger', { name, input: parsedInput.value ?? {}, ...(parsedMeta.value !== undefined ? { metadata: parsedMeta.value as Record<string, string> } : {}) })
+        .call('workflowTrigger', { name, input: inputCheck.value as Json, ...(metaCheck?.ok ? { metadata: metaCheck.value as Record<string, string> } : {}) })
         .catch((e: unknown) => {
           setServerError((e as Error).message);
           throw e;
@@ -55,35 +52,15 @@ export function TriggerForm({ name }: { name: string }) {
       data-testid="trigger-form"
     >
       <label className="field-label" htmlFor="trigger-input">
-        Input (JSON)
+        Input (JSON; empty means {'{}'})
       </label>
-      <textarea
-        id="trigger-input"
-        className={`textarea mono ${parsedInput.problem ? 'input-invalid' : ''}`}
-        value={input}
-        onChange={(e) => setInput(e.target.value)}
-        onKeyDown={(e) => {
-          if (e.key === 'Enter' && (e.metaKey || e.ctrlKey)) void trigger();
-        }}
-        spellCheck={false}
-        rows={7}
-        data-testid="trigger-input"
-      />
+      <JsonEditor id="trigger-input" value={input} onChange={setInput} onSubmit={() => void trigger()} minLines={7} testId="trigger-input" />
       {showMeta ? (
         <>
           <label className="field-label" htmlFor="trigger-metadata">
             Metadata (JSON object of strings, optional)
           </label>
-          <textarea
-            id="trigger-metadata"
-            className={`textarea mono ${parsedMeta.problem || metadataProblem(parsedMeta.value) ? 'input-invalid' : ''}`}
-            value={metadata}
-            onChange={(e) => setMetadata(e.target.value)}
-            spellCheck={false}
-            rows={3}
-            placeholder='{"customer": "acme"}'
-            data-testid="trigger-metadata"
-          />
+          <JsonEditor id="trigger-metadata" value={metadata} onChange={setMetadata} onSubmit={() => void trigger()} minLines={3} optional placeholder='{"customer": "acme"}' testId="trigger-metadata" />
         </>
       ) : (
         <button type="button" className="btn btn-ghost btn-small link-button" onClick={() => setShowMeta(true)}>

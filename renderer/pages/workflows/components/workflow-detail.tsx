@@ -1,4 +1,4 @@
-import { DagGraph } from '../../../components/dag-graph.tsx';
+import { DagGraph } from '../../../components/dag/dag-graph.tsx';
 import { JsonView } from '../../../components/json-view.tsx';
 import { PageHeader } from '../../../components/page-header.tsx';
 import { RelativeTime } from '../../../components/relative-time.tsx';
@@ -8,7 +8,36 @@ import { durationMs, formatDuration, shortId } from '../../../format.ts';
 import { useAdminQuery } from '../../../hooks/use-admin-query.ts';
 import { href, navigate, withQuery } from '../../../router.ts';
 import { useState } from 'react';
+import type { Json } from '../../../../shared/types.ts';
 import { TriggerForm } from './trigger-form.tsx';
+
+interface PolicyFields {
+  name: string;
+  retries?: number;
+  executionTimeoutMs?: number;
+}
+
+/**
+ * A task's box on the workflow's graph says how it runs — its retries and its execution timeout —
+ * rather than its action ('workflow:task'), which repeats the names around it.
+ */
+function policyOf(definition: Json, taskName: string): string {
+  const d = definition as { kind?: string; task?: PolicyFields; workflow?: { tasks?: PolicyFields[]; onFailure?: PolicyFields | null; onSuccess?: PolicyFields | null } };
+  const all = d.kind === 'task' ? [d.task] : [...(d.workflow?.tasks ?? []), d.workflow?.onFailure, d.workflow?.onSuccess];
+  const task = all.find((t) => t?.name === taskName);
+  if (!task) return 'task';
+  const retries = task.retries ?? 0;
+  const parts = [retries === 0 ? 'no retries' : `${retries} ${retries === 1 ? 'retry' : 'retries'}`];
+  if (task.executionTimeoutMs) parts.push(`${compactDuration(task.executionTimeoutMs)} timeout`);
+  return parts.join(' · ');
+}
+
+/** "60s", "5m", "1.5s": a configured duration as it was likely written. */
+function compactDuration(ms: number): string {
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
+  return ms % 1000 === 0 ? `${ms / 1000}s` : formatDuration(ms);
+}
 
 export function WorkflowDetail({ name, query }: { name: string; query: URLSearchParams }) {
   const details = useAdminQuery(`workflowGet:${name}`, (c) => c.call('workflowGet', { name }), {
@@ -85,7 +114,7 @@ export function WorkflowDetail({ name, query }: { name: string; query: URLSearch
             </div>
             {version && (
               <>
-                <DagGraph shape={version.shape} stateOf={(task) => ({ status: 'pending', detail: version.shape.nodes.find((n) => n.taskName === task)?.action ?? task })} testId="workflow-dag" />
+                <DagGraph shape={version.shape} stateOf={(task) => ({ status: 'pending', detail: policyOf(version.definition, task) })} definitionOnly testId="workflow-dag" />
                 <div className="card-foot">
                   <span className="muted small mono">checksum {version.checksum.slice(0, 12)}</span>
                   <button className="btn btn-ghost btn-small" onClick={() => setShowDefinition(!showDefinition)}>

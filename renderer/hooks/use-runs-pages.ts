@@ -4,13 +4,13 @@
  * table keeps its scroll position, new runs simply appear above.
  */
 import { useCallback, useEffect, useRef, useState } from 'react';
-import type { RunFilter, RunListPage, RunSummary } from '../../../../shared/admin-api.ts';
-import { toError } from '../../../../shared/errors.ts';
-import type { AdminClient } from '../../../api/admin-client.ts';
-import { REFRESH_MS } from '../../../hooks/use-admin-query.ts';
-import { useClient } from '../../../state/app-store.ts';
+import type { RunFilter, RunListPage, RunSummary } from '../../shared/admin-api.ts';
+import { toError } from '../../shared/errors.ts';
+import type { AdminClient } from '../api/admin-client.ts';
+import { REFRESH_MS } from './use-admin-query.ts';
+import { useClient } from '../state/app-store.ts';
 
-export const PAGE_SIZE = 100;
+const PAGE_SIZE = 100;
 /** runsList answers at most this many per call. */
 const MAX_LIMIT = 1000;
 
@@ -25,18 +25,19 @@ export interface RunsPages {
   refresh(): void;
 }
 
-async function fetchCovering(client: AdminClient, filter: RunFilter, count: number): Promise<{ runs: RunSummary[]; nextCursor: string | null }> {
+async function fetchCovering(client: AdminClient, filter: RunFilter, count: number, pageSize: number): Promise<{ runs: RunSummary[]; nextCursor: string | null }> {
   const runs: RunSummary[] = [];
   let cursor: string | null = null;
   do {
-    const page: RunListPage = await client.call('runsList', { ...filter, limit: Math.min(MAX_LIMIT, Math.max(PAGE_SIZE, count - runs.length)), ...(cursor ? { cursor } : {}) });
+    const page: RunListPage = await client.call('runsList', { ...filter, limit: Math.min(MAX_LIMIT, Math.max(pageSize, count - runs.length)), ...(cursor ? { cursor } : {}) });
     runs.push(...page.runs);
     cursor = page.nextCursor;
   } while (cursor && runs.length < count);
   return { runs, nextCursor: cursor };
 }
 
-export function useRunsPages(filter: RunFilter): RunsPages {
+export function useRunsPages(filter: RunFilter, options: { pageSize?: number } = {}): RunsPages {
+  const pageSize = options.pageSize ?? PAGE_SIZE;
   const client = useClient();
   const filterKey = JSON.stringify(filter);
   const [state, setState] = useState<{ runs: RunSummary[]; nextCursor: string | null; loaded: boolean; error: Error | null }>({
@@ -63,7 +64,7 @@ export function useRunsPages(filter: RunFilter): RunsPages {
     const gen = generation.current;
     setRefreshing(true);
     const current = stateRef.current;
-    fetchCovering(client, JSON.parse(filterKey) as RunFilter, Math.max(PAGE_SIZE, current.runs.length))
+    fetchCovering(client, JSON.parse(filterKey) as RunFilter, Math.max(pageSize, current.runs.length), pageSize)
       .then(
         (page) => {
           if (gen === generation.current) setState({ runs: page.runs, nextCursor: page.nextCursor, loaded: true, error: null });
@@ -81,7 +82,7 @@ export function useRunsPages(filter: RunFilter): RunsPages {
           refresh();
         }
       });
-  }, [client, filterKey]);
+  }, [client, filterKey, pageSize]);
 
   const loadMore = useCallback(() => {
     const current = stateRef.current;
@@ -90,7 +91,7 @@ export function useRunsPages(filter: RunFilter): RunsPages {
     const gen = generation.current;
     setLoadingMore(true);
     client
-      .call('runsList', { ...(JSON.parse(filterKey) as RunFilter), limit: PAGE_SIZE, cursor: current.nextCursor })
+      .call('runsList', { ...(JSON.parse(filterKey) as RunFilter), limit: pageSize, cursor: current.nextCursor })
       .then(
         (page) => {
           if (gen !== generation.current) return;
@@ -112,7 +113,7 @@ export function useRunsPages(filter: RunFilter): RunsPages {
           refresh();
         }
       });
-  }, [client, filterKey, refresh]);
+  }, [client, filterKey, pageSize, refresh]);
 
   useEffect(() => {
     generation.current += 1;

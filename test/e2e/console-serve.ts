@@ -1,0 +1,66 @@
+// What the browser suites share: the built `cleaver serve` with its console on a free port, the
+// token it printed, the admin API it serves (for setting up what a scenario is not about) and Chromium.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type Browser } from 'playwright-core';
+import type { AdminApi, AdminMethod } from '../../shared/admin-api.ts';
+import { ROOT, kill, removeDir, spawnChild, type EngineProcess, type WorkerProcess } from '../integration/harness.ts';
+
+export const CHROMIUM = process.env.CLEAVER_CHROMIUM ?? '/usr/bin/chromium';
+export const SCREENSHOTS = join(ROOT, 'test-results/screenshots');
+const BIN = join(ROOT, 'dist/engine/cli.js');
+
+export interface ConsoleServe {
+  engine: EngineProcess;
+  /** The URL serve printed, token included. */
+  printed: URL;
+  token: string;
+  api<M extends AdminMethod>(method: M, params: Parameters<AdminApi[M]>[0]): Promise<Awaited<ReturnType<AdminApi[M]>>>;
+}
+
+/** Starts `cleaver serve` from dist/ with its data in `dir` and waits for its console URL. */
+export async function startConsoleServe(dir: string): Promise<ConsoleServe> {
+  if (!existsSync(BIN) || !existsSync(join(ROOT, 'dist/renderer/index.html'))) {
+    throw new Error('the console e2e tests need the build: run `npm run build` (npm test does it first)');
+  }
+  const engine = spawnChild([BIN, 'serve', '--data-dir', join(dir, 'data'), '--socket', join(dir, 'e.sock'), '--console', '127.0.0.1:0', '--heartbeat-timeout', '1500ms'], {
+    env: { ...process.env, CLEAVER_CONSOLE_TOKEN: '' },
+    readyLine: ' ready\n',
+    what: 'cleaver serve',
+  });
+  await engine.ready;
+  const printed = /console: +(http:\/\/\S+)/.exec(engine.output())?.[1];
+  if (!printed) throw new Error(`cleaver serve printed no console URL:\n${engine.output()}`);
+  const url = new URL(printed);
+  const token = /#token=(.+)$/.exec(printed)![1]!;
+  return {
+    engine,
+    printed: url,
+    token,
+    async api(method, params) {
+      const response = await fetch(new URL(`/api/${method}`, url), {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(params),
+      });
+      const body = (await response.json()) as { ok: boolean; data: never; error?: { message: string } };
+      if (!body.ok) throw new Error(`${method}: ${body.error?.message}`);
+      return body.data;
+    },
+  };
+}
+
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+}
+
+/** Ends what a browser suite started, in order: the browser, then the worker, then serve; and its files. */
+export async function stopConsoleSuite(parts: { browser?: Browser; worker?: WorkerProcess | null; engine?: EngineProcess; dir?: string }): Promise<void> {
+  await parts.browser?.close();
+  if (parts.worker) await kill(parts.worker);
+  if (parts.engine) await kill(parts.engine, 'SIGTERM');
+  if (parts.dir) removeDir(parts.dir);
+}
