@@ -8,6 +8,7 @@ import { useState } from 'react';
 import { ErrorDetails } from '../../../components/error-details.tsx';
 import { useAdminQuery } from '../../../hooks/use-admin-query.ts';
 import type { DerivedRun } from '../hooks/use-run-details.ts';
+import { describeWait } from '../../../../shared/wait-reason.ts';
 import { ReplayDialog } from './run-actions.tsx';
 
 export function TaskPanel({ run, taskName, onClose, onChanged }: { run: DerivedRun; taskName: string; onClose(): void; onChanged(): void }) {
@@ -67,6 +68,12 @@ export function TaskPanel({ run, taskName, onClose, onChanged }: { run: DerivedR
             </span>
             <span>Duration</span>
             <span className="mono">{formatDuration(durationMs(taskRun.startedAt, taskRun.finishedAt))}</span>
+            {taskRun.waitReason && (
+              <>
+                <span>Waiting</span>
+                <span data-testid="task-wait-reason">{describeWait(taskRun.waitReason)}</span>
+              </>
+            )}
             {taskRun.failureReason && (
               <>
                 <span>Reason</span>
