@@ -8,7 +8,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { format } from './report-table.ts';
-import { isCleaver, type BenchResults } from './results.ts';
+import { isCleaver, isReference, type BenchResults } from './results.ts';
 import { ROOT } from './systems/cleaver.ts';
 
 const [input = join(ROOT, 'bench/results/latest.json'), output = join(ROOT, 'docs/benchmarks-chart.svg')] = process.argv.slice(2);
@@ -16,13 +16,19 @@ const results = JSON.parse(readFileSync(input, 'utf8')) as BenchResults;
 
 const PEER_COLORS = ['#4c72b0', '#55a868', '#8172b2', '#64b5cd', '#937860', '#8c8c8c'];
 const CLEAVER_COLORS = ['#dd5500', '#f28e2b', '#ffbe7d'];
+const REFERENCE_COLOR = '#333333';
 const systems = results.systems.map((s) => s.id);
 const colors = new Map<string, string>();
 let peers = 0;
 let cleavers = 0;
-for (const system of systems) colors.set(system, isCleaver(system) ? CLEAVER_COLORS[cleavers++ % CLEAVER_COLORS.length]! : PEER_COLORS[peers++ % PEER_COLORS.length]!);
+for (const system of systems) {
+  // The limit is a reference, not a peer: drawn in near-black so it does not read as one.
+  const color = isReference(system) ? REFERENCE_COLOR : isCleaver(system) ? CLEAVER_COLORS[cleavers++ % CLEAVER_COLORS.length]! : PEER_COLORS[peers++ % PEER_COLORS.length]!;
+  colors.set(system, color);
+}
 
-const panels = results.comparisons.filter((c) => Object.keys(c.values).length > 0 && c.figure.unit !== '%');
+// Growth in % and memory in MiB are the engine's own (no peer has an engine process): in the tables only.
+const panels = results.comparisons.filter((c) => Object.keys(c.values).length > 0 && c.figure.unit !== '%' && c.figure.unit !== 'MiB');
 const COLUMNS = 2;
 const PANEL_W = 470;
 const LABEL_W = 170;

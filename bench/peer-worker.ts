@@ -1,5 +1,5 @@
 /**
- * A peer's worker process (graphile-worker, pg-boss or BullMQ), configured by BENCH_PEER_CONFIG (a
+ * A peer's worker process (graphile-worker, pg-boss, BullMQ, or the limit reference), configured by BENCH_PEER_CONFIG (a
  * PeerWorkerConfig); it runs `noop` and the DAG steps with the peer's own worker API and speaks the line
  * protocol of bench/lib/worker-tally.ts, like bench/cleaver-worker.ts.
  */
@@ -16,6 +16,7 @@ const modules = {
   'graphile-worker': () => import('./systems/graphile-worker-worker.ts'),
   'pg-boss': () => import('./systems/pg-boss-worker.ts'),
   bullmq: () => import('./systems/bullmq-worker.ts'),
+  limit: () => import('./systems/limit-worker.ts'),
 };
 const { startPeerWorker } = await modules[config.peer]();
 tally.markStartCalled();

@@ -1,18 +1,19 @@
 /**
  * The results file (bench/results/latest.json): everything measured, per repetition, plus each figure's
- * median and range and, per figure, the best peer and Cleaver's ratio to it. Plain JSON, so the docs
- * table and the chart (bench/chart.ts) are built from it.
+ * median and range and, per figure, the best peer and Cleaver's ratio to it, every system's ratio to
+ * the limit (bench/systems/limit.ts), and for a variant of another measurement each system's ratio to
+ * its own figure there. Plain JSON, so the docs table and the chart (bench/chart.ts) are built from it.
  */
 import { spread, type Spread } from './lib/stats.ts';
 import type { MachineInfo } from './lib/machine.ts';
 
-export const RESULTS_FORMAT = 2;
+export const RESULTS_FORMAT = 3;
 
 /** One number a workload reports, and which way is better. */
 export interface FigureDef {
   key: string;
   label: string;
-  unit: 'ms' | 'tasks/s' | '%' | 'tasks';
+  unit: 'ms' | 'tasks/s' | '%' | 'tasks' | 'MiB';
   better: 'higher' | 'lower';
   /** A value key (not a figure) that must be non-zero in a system's median for this figure to enter the comparison. */
   comparableIf?: string;
@@ -40,6 +41,8 @@ export interface CaseRecord {
   summary: Record<string, Spread> | null;
   /** Why this system does not run this workload (it is then not measured). */
   skipped: string | null;
+  /** The measurement this one is a variant of (Measurement.baseline), or null. */
+  baseline: string | null;
 }
 
 export interface Comparison {
@@ -52,6 +55,10 @@ export interface Comparison {
   bestPeer: { system: string; value: number } | null;
   /** cleaver / best peer, per Cleaver system; read with `figure.better`. */
   ratios: Record<string, number>;
+  /** The limit's median and every other system's value over it (read with `figure.better`); null when the limit was not compared. */
+  limit: { value: number; ratios: Record<string, number> } | null;
+  /** For a variant: each system's value over its own median in the `measurement` it varies; null otherwise. */
+  baseline: { measurement: string; label: string; ratios: Record<string, number> } | null;
 }
 
 export interface BenchResults {
@@ -73,6 +80,10 @@ export interface BenchResults {
 }
 
 export const isCleaver = (system: string) => system.startsWith('cleaver-');
+/** The id of the reference every system's ratio is printed against (bench/systems/limit.ts). */
+export const LIMIT_SYSTEM = 'limit';
+/** The limit and its variants are references, not peers: never the "best peer". */
+export const isReference = (system: string) => system === LIMIT_SYSTEM || system.startsWith(`${LIMIT_SYSTEM}-`);
 
 export function summarize(record: CaseRecord): void {
   const ok = record.reps.flatMap((r) => (r.values ? [r.values] : []));
@@ -89,7 +100,10 @@ export function summarize(record: CaseRecord): void {
   record.summary = summary;
 }
 
-/** Per measurement and figure: every system's median, the best peer's, and each Cleaver system's ratio to it. */
+/**
+ * Per measurement and figure: every system's median, the best peer's, each Cleaver system's ratio to
+ * it, every system's ratio to the limit, and for a variant every system's ratio to its baseline.
+ */
 export function compare(cases: CaseRecord[]): Comparison[] {
   const comparisons: Comparison[] = [];
   const measurements = [...new Set(cases.map((c) => c.measurement))];
@@ -105,16 +119,35 @@ export function compare(cases: CaseRecord[]): Comparison[] {
         values[c.system] = median;
         if (figure.comparableIf && !c.summary?.[figure.comparableIf]?.median) excluded.push(c.system);
       }
-      const peers = Object.entries(values).filter(([system]) => !isCleaver(system) && !excluded.includes(system));
+      const compared = Object.entries(values).filter(([system]) => !excluded.includes(system));
+      const peers = compared.filter(([system]) => !isCleaver(system) && !isReference(system));
       const best = peers.length === 0 ? null : peers.reduce((a, b) => ((figure.better === 'higher' ? b[1] > a[1] : b[1] < a[1]) ? b : a));
-      const ratios: Record<string, number> = {};
-      if (best && best[1] !== 0) {
-        for (const [system, value] of Object.entries(values)) if (isCleaver(system) && !excluded.includes(system)) ratios[system] = Math.round((value / best[1]) * 100) / 100;
-      }
-      comparisons.push({ measurement, label: first.label, figure, values, excluded, bestPeer: best ? { system: best[0], value: best[1] } : null, ratios });
+      const ratios = best ? ratiosTo(best[1], compared.filter(([system]) => isCleaver(system))) : {};
+      const limitValue = excluded.includes(LIMIT_SYSTEM) ? undefined : values[LIMIT_SYSTEM];
+      const limit = limitValue === undefined ? null : { value: limitValue, ratios: ratiosTo(limitValue, compared.filter(([system]) => system !== LIMIT_SYSTEM)) };
+      comparisons.push({ measurement, label: first.label, figure, values, excluded, bestPeer: best ? { system: best[0], value: best[1] } : null, ratios, limit, baseline: baselineRatios(cases, first, figure, values) });
     }
   }
   return comparisons;
+}
+
+/** Each value over `reference` to two decimals; empty when the reference is 0. */
+function ratiosTo(reference: number, entries: Array<[string, number]>): Record<string, number> {
+  const ratios: Record<string, number> = {};
+  if (reference !== 0) for (const [system, value] of entries) ratios[system] = Math.round((value / reference) * 100) / 100;
+  return ratios;
+}
+
+/** For a variant measurement, each system's median over its own median in the baseline measurement. */
+function baselineRatios(cases: CaseRecord[], variant: CaseRecord, figure: FigureDef, values: Record<string, number>): Comparison['baseline'] {
+  if (!variant.baseline) return null;
+  const base = cases.filter((c) => c.measurement === variant.baseline);
+  const ratios: Record<string, number> = {};
+  for (const [system, value] of Object.entries(values)) {
+    const reference = base.find((c) => c.system === system)?.summary?.[figure.key]?.median;
+    if (reference !== undefined && reference !== 0) ratios[system] = Math.round((value / reference) * 100) / 100;
+  }
+  return { measurement: variant.baseline, label: base[0]?.label ?? variant.baseline, ratios };
 }
 
 /** Cleaver is at least as good as the best peer on this figure. */

@@ -16,25 +16,30 @@ import { killAllChildren } from './lib/child-process.ts';
 import { toError } from './lib/deadline.ts';
 import { machineInfo, type MachineInfo } from './lib/machine.ts';
 import { benchDatabaseUrl, postgresSettings } from './lib/postgres-admin.ts';
-import { PROFILES, measurements, type Measurement, type Profile } from './plan.ts';
+import { PROFILES, measurements, type Measurement, type PlannedMeasurement, type Profile } from './plan.ts';
 import { formatComparison, formatTable } from './report-table.ts';
-import { RESULTS_FORMAT, compare, summarize, type BenchResults, type CaseRecord } from './results.ts';
+import { LIMIT_SYSTEM, RESULTS_FORMAT, compare, summarize, type BenchResults, type CaseRecord } from './results.ts';
 import { createBullMqSystem } from './systems/bullmq.ts';
 import { createCleaverSystem, ENGINE_CLI, ROOT } from './systems/cleaver.ts';
 import { createGraphileWorkerSystem } from './systems/graphile-worker.ts';
+import { createLimitSystem } from './systems/limit.ts';
 import { createPgBossSystem } from './systems/pg-boss.ts';
 import type { SystemUnderTest } from './systems/system.ts';
 
 const USAGE = `Usage: node --import tsx bench/run.ts [--quick] [--only SELECTION]
 
-  --quick          small counts, one repetition (under 2 minutes)
+  --quick          small counts, one repetition (under 3 minutes)
   --only SELECTION comma-separated SYSTEM, SYSTEM/WORKLOAD or */WORKLOAD entries, e.g.
                    "pg,bullmq", "graphile-worker-tuned/burn-down", "*/light-latency".
                    Systems: cleaver-pg, cleaver-pglite, cleaver-pg-relaxed (only when named here;
                    or pg, pglite, pg-relaxed),
-                   graphile-worker-default, graphile-worker-tuned, pg-boss-notify, pg-boss-batched, bullmq.
+                   graphile-worker-default, graphile-worker-tuned, pg-boss-notify, pg-boss-batched, bullmq,
+                   limit (raw claim-and-complete SQL, the reference), limit-durable (only when named here).
                    Workloads (a prefix matches): bulk-enqueue/100, bulk-enqueue/1000, single-enqueue/1,
-                   single-enqueue/16, burn-down/100, burn-down/10, light-latency, open-loop, dag-chain, dag-diamond.
+                   single-enqueue/16, burn-down/100, burn-down/10, burn-down-backlog/100, light-latency,
+                   open-loop, engine-memory, dag-chain, dag-diamond. A workload named here runs even where
+                   the profile leaves it out by default (--quick: bulk-enqueue/1000, single-enqueue/16,
+                   burn-down/100, burn-down-backlog/100, light-latency, open-loop, dag-chain).
 
 Environment: BENCH_DATABASE_URL (else DATABASE_URL, else postgres://root@127.0.0.1:5432/test),
              BENCH_REDIS_URL (else redis://127.0.0.1:6379)
@@ -42,7 +47,7 @@ Environment: BENCH_DATABASE_URL (else DATABASE_URL, else postgres://root@127.0.0
 
 const SYSTEM_ALIASES: Record<string, string> = { pg: 'cleaver-pg', 'pg-relaxed': 'cleaver-pg-relaxed', pglite: 'cleaver-pglite' };
 
-/** Which (system, measurement) pairs --only selects. */
+/** Which (system, measurement) pairs the run measures. */
 type Selection = (system: string, measurement: string) => boolean;
 
 class UsageError extends Error {}
@@ -69,6 +74,8 @@ async function main(argv: string[]): Promise<number> {
     createPgBossSystem({ databaseUrl, profile: 'notify' }),
     createPgBossSystem({ databaseUrl, profile: 'batched' }),
     createBullMqSystem(),
+    createLimitSystem({ databaseUrl, profile: 'relaxed' }),
+    createLimitSystem({ databaseUrl, profile: 'durable' }),
   ];
   const plan = measurements(profile);
   const selected = parseSelection(values.only, all, plan);
@@ -116,16 +123,25 @@ async function main(argv: string[]): Promise<number> {
   return failures.length > 0 ? 1 : 0;
 }
 
-/** Measured only when asked for with --only: a non-default engine setting, left out to keep the full run under 15 minutes. */
-const NOT_BY_DEFAULT = ['cleaver-pg-relaxed'];
+/**
+ * Measured only when --only names them: a non-default engine setting, and the limit with every commit
+ * flushed (what the durable peers pay), left out to keep the full run within its budget.
+ */
+const NOT_BY_DEFAULT = ['cleaver-pg-relaxed', 'limit-durable'];
 
 function repsOf(profile: Profile, measurement: string): number {
   const entry = Object.entries(profile.repsFor).find(([prefix]) => measurement.startsWith(prefix));
   return entry ? entry[1] : profile.reps;
 }
 
-function parseSelection(only: string | undefined, all: SystemUnderTest[], plan: Measurement[]): Selection {
-  if (only === undefined) return (system) => !NOT_BY_DEFAULT.includes(system);
+/**
+ * Without --only: every default system on the profile's default measurements. An entry naming a system
+ * only takes that system's default measurements; one naming a workload takes every measurement it
+ * prefixes, default or not.
+ */
+function parseSelection(only: string | undefined, all: SystemUnderTest[], plan: PlannedMeasurement[]): Selection {
+  const byDefault = (measurement: string) => plan.some((m) => m.id === measurement && m.byDefault);
+  if (only === undefined) return (system, measurement) => !NOT_BY_DEFAULT.includes(system) && byDefault(measurement);
   const entries = only.split(',').map((e) => e.trim()).filter(Boolean).map((entry) => {
     const [system = '', workload = ''] = entry.split('/', 2).length === 2 ? [entry.slice(0, entry.indexOf('/')), entry.slice(entry.indexOf('/') + 1)] : [entry, ''];
     const id = system === '*' ? '*' : (SYSTEM_ALIASES[system] ?? system);
@@ -134,7 +150,9 @@ function parseSelection(only: string | undefined, all: SystemUnderTest[], plan: 
     return { id, workload };
   });
   if (entries.length === 0) throw new UsageError(`--only ${JSON.stringify(only)} selects nothing`);
-  return (system, measurement) => entries.some((e) => (e.id === '*' || e.id === system) && measurement.startsWith(e.workload));
+  const named: Selection = (system, measurement) => entries.some((e) => (e.id === '*' || e.id === system) && (e.workload ? measurement.startsWith(e.workload) : byDefault(measurement)));
+  // A variant is read against its baseline in the same run, so selecting one selects its baseline too.
+  return (system, measurement) => named(system, measurement) || plan.some((m) => m.baseline === measurement && named(system, m.id));
 }
 
 /** The harness measures the build: refuse a missing one, and flag one older than the sources. */
@@ -163,11 +181,18 @@ async function measureAll(systems: SystemUnderTest[], plan: Measurement[], selec
   const failures: string[] = [];
   const cases = plan.flatMap((measurement) => systems.filter((sut) => selected(sut.id, measurement.id)).map((sut) => {
     const skipped = measurement.skip(sut);
-    const record: CaseRecord = { measurement: measurement.id, label: measurement.label, system: sut.id, figures: measurement.figures, reps: [], summary: null, skipped };
+    const record: CaseRecord = { measurement: measurement.id, label: measurement.label, system: sut.id, figures: measurement.figures, reps: [], summary: null, skipped, baseline: measurement.baseline ?? null };
     records.push(record);
     return { sut, measurement, record };
   }));
-  for (const { sut, record } of cases) if (record.skipped) out(`${sut.id} ${record.label}: skipped (${record.skipped})`);
+  // One line per measurement and reason, naming every system it skips.
+  const skips = new Map<string, string[]>();
+  for (const { sut, record } of cases) {
+    if (!record.skipped) continue;
+    const what = `${record.label}: skipped (${record.skipped})`;
+    skips.set(what, [...(skips.get(what) ?? []), sut.id]);
+  }
+  for (const [what, ids] of skips) out(`${ids.join(', ')} ${what}`);
   for (let rep = 1; rep <= profile.reps && !interrupted; rep++) {
     for (const { sut, measurement, record } of cases) {
       if (interrupted) break;
@@ -218,6 +243,9 @@ function printReport(results: BenchResults, profile: Profile, resultsFile: strin
   out();
   if (profile.reps > 1) out(`Figures are the median of ${profile.reps} repetitions, with (min–max), except ${Object.entries(profile.repsFor).map(([id, n]) => `${id}* ${n}`).join(', ')}.`);
   out('Ratios are Cleaver / best peer on the medians; ✓ where Cleaver is at least as good (higher tasks/s, lower ms).');
+  const any = (ratios: (c: BenchResults['comparisons'][number]) => Record<string, number> | undefined) => results.comparisons.some((c) => Object.keys(ratios(c) ?? {}).length > 0);
+  if (any((c) => c.limit?.ratios)) out(`"↳ / ${LIMIT_SYSTEM}" rows: each system over the limit (raw claim-and-complete SQL on the same Postgres, not a peer); see docs/benchmarks.md.`);
+  if (any((c) => c.baseline?.ratios)) out('"↳ / burn-down …" rows: each system over its own figure in the measurement named, same run.');
   out(`Latency percentiles come from HDR histograms (3 significant digits). Load average ${results.machine.loadAverage} → ${results.loadAverageAtEnd}.`);
   out(`Results: ${resultsFile}`);
   for (const warning of results.warnings) out(`warning: ${warning}`);

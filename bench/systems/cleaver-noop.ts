@@ -19,3 +19,13 @@ export function declareNoop(cleaver: Cleaver, onExecute?: (input: NoopInput, ctx
     fn: (input, ctx) => ({ startLatencyMs: onExecute?.(input, ctx) ?? null }),
   });
 }
+
+export const BACKLOG_TASK = 'backlog';
+
+/**
+ * The task of a burn-down's backlog (SystemUnderTest.burnDownVariants): no benchmark worker offers it,
+ * so its runs stay queued; its schedule timeout outlasts any measurement, so none is failed for waiting.
+ */
+export function declareBacklog(cleaver: Cleaver): TaskDeclaration<Record<string, never>, null> {
+  return cleaver.task<Record<string, never>, null>({ name: BACKLOG_TASK, retries: 0, scheduleTimeout: '24h', fn: () => null });
+}

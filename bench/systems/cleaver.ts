@@ -12,10 +12,10 @@ import { spawnBenchWorker } from '../lib/bench-worker.ts';
 import { ManagedChild, describeExit } from '../lib/child-process.ts';
 import { toError, withTimeout } from '../lib/deadline.ts';
 import { dropSchema, postgresSettings } from '../lib/postgres-admin.ts';
-import { residentBytes } from '../lib/process-memory.ts';
-import { declareNoop, type NoopInput, type NoopOutput } from './cleaver-noop.ts';
+import { treeResidentBytes } from '../lib/process-memory.ts';
+import { declareBacklog, declareNoop, type NoopInput, type NoopOutput } from './cleaver-noop.ts';
 import { CLEAVER_DAG_HOW, DAG_WORKFLOWS, declareDagWorkflows } from './cleaver-dag.ts';
-import type { BenchWorker, DagSupport, SystemUnderTest } from './system.ts';
+import type { BenchWorker, BurnDownVariants, DagSupport, SystemUnderTest } from './system.ts';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const ENGINE_CLI = join(ROOT, 'dist/engine/cli.js');
@@ -55,6 +55,7 @@ class CleaverSystem implements SystemUnderTest {
   private engine: ManagedChild | null = null;
   private client: Cleaver | null = null;
   private noop: TaskDeclaration<NoopInput, NoopOutput> | null = null;
+  private backlogTask: ReturnType<typeof declareBacklog> | null = null;
   private workers = new Set<ManagedChild>();
   private enqueued: Array<RunRef<NoopOutput>> = [];
   private engineBanner: string[] = [];
@@ -140,7 +141,7 @@ class CleaverSystem implements SystemUnderTest {
   async engineRssBytes(): Promise<number> {
     const pid = this.engine?.process.pid;
     if (pid === undefined) throw new Error(`${this.id}: not set up`);
-    return residentBytes(pid);
+    return treeResidentBytes(pid);
   }
 
   readonly dag: DagSupport = {
@@ -148,6 +149,15 @@ class CleaverSystem implements SystemUnderTest {
     // The first step's enqueue→start is not what is measured here; the run's enqueue→done is.
     run: async (shape) => {
       await this.guard(this.requireClient().run(DAG_WORKFLOWS[shape], {}));
+    },
+  };
+
+  readonly burnDownVariants: BurnDownVariants = {
+    // Triggered by name with its declaration (the engine registers it on first use): no worker ever offers it.
+    backlog: async (count) => {
+      this.backlogTask ??= declareBacklog(this.requireClient());
+      const refs = await this.guard(this.backlogTask.runManyNoWait(Array.from({ length: count }, () => ({}))));
+      if (refs.length !== count) throw new Error(`${this.id}: backlog runManyNoWait of ${count} returned ${refs.length} run ids`);
     },
   };
 
@@ -219,6 +229,7 @@ class CleaverSystem implements SystemUnderTest {
     this.engine = null;
     this.client = null;
     this.noop = null;
+    this.backlogTask = null;
     this.enqueued = [];
     if (problems.length > 0) throw new Error(`${this.id} teardown: ${problems.join('; ')}`);
   }

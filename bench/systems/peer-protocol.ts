@@ -6,7 +6,8 @@
 import type { DagShape } from './system.ts';
 import type { TimedInput } from '../lib/worker-tally.ts';
 
-export type PeerName = 'graphile-worker' | 'pg-boss' | 'bullmq';
+/** Whose worker module bench/peer-worker.ts runs ('limit' is the reference, bench/systems/limit.ts). */
+export type PeerName = 'graphile-worker' | 'pg-boss' | 'bullmq' | 'limit';
 
 export interface PeerWorkerConfig {
   peer: PeerName;

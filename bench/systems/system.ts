@@ -42,14 +42,17 @@ export interface SystemUnderTest {
   /** Checks the final state of every task enqueued with enqueueMany since setup. */
   verifyEnqueued(): Promise<{ succeeded: number; notSucceeded: number; firstProblem: string | null }>;
   /**
-   * Resident memory (bytes) of the process that holds the queue's state in memory — Cleaver's engine —
-   * or absent when the system has no such process of its own (the peers are libraries over Postgres or Redis).
+   * Resident memory (bytes) of the process that holds the queue's state in memory — Cleaver's engine,
+   * with any process it starts — or absent when the system has no such process of its own (the peers
+   * are libraries over Postgres or Redis).
    */
   engineRssBytes?(): Promise<number>;
   /**
    * DAG workloads (bench/workloads/dag.ts). A system without it is skipped for those workloads.
    */
   readonly dag?: DagSupport;
+  /** Burn-downs with something in the way (bench/workloads/burn-down.ts); a system skips each it lacks. */
+  readonly burnDownVariants?: BurnDownVariants;
   /** Workloads (their ids in bench/plan.ts) this system cannot run meaningfully, each with the reason the report prints. */
   readonly skips?: Readonly<Record<string, string>>;
   /** Stops every process of this setup and removes its state; safe after a failed or partial setup. */
@@ -83,6 +86,20 @@ export interface WorkerReport {
   startLatencyMs: LatencySummary | null;
   /** Readings among them below zero: a cross-process clock disagreement. */
   negativeStartLatencies: number;
+}
+
+/**
+ * What a system offers for the burn-down variants, each measured against the same system's plain
+ * burn-down in the same run. A burn-down behind a concurrency key or a rate limit belongs here too, as
+ * a method that declares the noop with the key or limit and returns its BurnDownTarget (its enqueue and
+ * its worker), once the engine has them.
+ */
+export interface BurnDownVariants {
+  /**
+   * Queues `count` runs of a task no benchmark worker offers (so they stay queued for the whole
+   * measurement), through the system's bulk API; they are left out of verifyEnqueued.
+   */
+  backlog?(count: number): Promise<void>;
 }
 
 export type DagShape = 'chain' | 'diamond';

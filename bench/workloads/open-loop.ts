@@ -6,7 +6,10 @@
  * dropped and counted (`lateEnqueues`): the system is not keeping up with the offered rate. A short
  * unrecorded warm-up at the same rate comes first. Figures: enqueue→start p50/p99 (the worker's
  * histogram), the largest backlog (unfinished tasks) seen by a poll every `backlogPollMs`, and, where the
- * system has an engine process of its own (Cleaver), that process's RSS after the warm-up and at the end.
+ * system has an engine process of its own (Cleaver), that process's resident memory sampled every
+ * `rssSampleMs` from the end of the warm-up to the end of the load: start, end, peak, the growth from
+ * start to end, and the growth over the second half alone — the heap settling to its working size shows
+ * in the first half; a leak keeps growing through the second.
  */
 import { epochMs } from '../lib/clock.ts';
 import { sleep, withTimeout } from '../lib/deadline.ts';
@@ -21,6 +24,19 @@ export interface OpenLoopOptions {
   backlogPollMs: number;
   maxOutstanding: number;
   drainTimeoutMs: number;
+  rssSampleMs: number;
+}
+
+export interface EngineMemory {
+  startMiB: number;
+  endMiB: number;
+  peakMiB: number;
+  /** From the start (after the warm-up) to the end of the load. */
+  growthPercent: number;
+  /** From the sample nearest the middle of the load to its end. */
+  secondHalfGrowthPercent: number;
+  /** [seconds since the start, MiB], every rssSampleMs. */
+  samples: Array<[number, number]>;
 }
 
 export interface OpenLoopResult {
@@ -32,10 +48,8 @@ export interface OpenLoopResult {
   maxBacklog: number;
   backlogPolls: number;
   lateEnqueues: number;
-  /** Engine RSS in MiB after the warm-up and at the end of the load, and the growth in %; null without an engine process. */
-  engineRssStartMiB: number | null;
-  engineRssEndMiB: number | null;
-  engineRssGrowthPercent: number | null;
+  /** Null for a system without an engine process (SystemUnderTest.engineRssBytes). */
+  engineMemory: EngineMemory | null;
   /** From the end of the load until nothing was unfinished. */
   drainMs: number;
 }
@@ -83,7 +97,8 @@ export async function openLoop(sut: SystemUnderTest, options: OpenLoopOptions): 
   await Promise.race([drive(options.warmupMs, true), worker.died]);
   await Promise.all(inflight);
   late = 0;
-  const rssStart = sut.engineRssBytes ? await sut.engineRssBytes() : null;
+  const memory = sut.engineRssBytes ? new MemorySampler(() => sut.engineRssBytes!(), options.rssSampleMs) : null;
+  await memory?.start();
   let maxBacklog = 0;
   let backlogPolls = 0;
   let polling = true;
@@ -101,8 +116,8 @@ export async function openLoop(sut: SystemUnderTest, options: OpenLoopOptions): 
   await Promise.all(inflight);
   polling = false;
   await poller;
+  const engineMemory = (await memory?.stop()) ?? null;
   if (failure !== null) throw failure;
-  const rssEnd = sut.engineRssBytes ? await sut.engineRssBytes() : null;
 
   const drainStart = performance.now();
   for (;;) {
@@ -115,7 +130,6 @@ export async function openLoop(sut: SystemUnderTest, options: OpenLoopOptions): 
   const report = await worker.stop();
   if (!report.startLatencyMs) throw new Error(`${sut.id} open loop: the worker recorded no start readings`);
   if (report.retried !== 0 || report.executed !== report.distinct) throw new Error(`${sut.id} open loop: ${report.executed} executions of ${report.distinct} tasks, ${report.retried} retries`);
-  const mib = (bytes: number | null) => (bytes === null ? null : round2(bytes / 2 ** 20));
   return {
     ratePerSecond: options.ratePerSecond,
     durationMs: options.durationMs,
@@ -124,9 +138,50 @@ export async function openLoop(sut: SystemUnderTest, options: OpenLoopOptions): 
     maxBacklog,
     backlogPolls,
     lateEnqueues: late,
-    engineRssStartMiB: mib(rssStart),
-    engineRssEndMiB: mib(rssEnd),
-    engineRssGrowthPercent: rssStart !== null && rssEnd !== null ? round2(((rssEnd - rssStart) / rssStart) * 100) : null,
+    engineMemory,
     drainMs: round2(drainMs),
   };
+}
+
+/** Samples a process's resident memory on a timer from start() to stop(), one reading at each end. */
+class MemorySampler {
+  private readonly samples: Array<[number, number]> = [];
+  private began = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private inFlight: Promise<void> = Promise.resolve();
+  private failure: unknown = null;
+
+  constructor(
+    private readonly read: () => Promise<number>,
+    private readonly everyMs: number,
+  ) {}
+
+  async start(): Promise<void> {
+    this.began = performance.now();
+    await this.sample();
+    this.timer = setInterval(() => {
+      this.inFlight = this.sample().catch((e: unknown) => {
+        this.failure ??= e;
+      });
+    }, this.everyMs);
+  }
+
+  async stop(): Promise<EngineMemory> {
+    if (this.timer) clearInterval(this.timer);
+    await this.inFlight;
+    if (this.failure !== null) throw this.failure;
+    await this.sample();
+    const mibs = this.samples.map(([, mib]) => mib);
+    const start = mibs[0]!;
+    const end = mibs.at(-1)!;
+    const lastAt = this.samples.at(-1)![0];
+    const middle = this.samples.reduce((best, s) => (Math.abs(s[0] - lastAt / 2) < Math.abs(best[0] - lastAt / 2) ? s : best))[1];
+    const growth = (from: number) => round2(((end - from) / from) * 100);
+    return { startMiB: start, endMiB: end, peakMiB: Math.max(...mibs), growthPercent: growth(start), secondHalfGrowthPercent: growth(middle), samples: this.samples };
+  }
+
+  private async sample(): Promise<void> {
+    const bytes = await this.read();
+    this.samples.push([round2((performance.now() - this.began) / 1000), round2(bytes / 2 ** 20)]);
+  }
 }
