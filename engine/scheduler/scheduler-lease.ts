@@ -27,7 +27,7 @@ export interface SchedulerLeaseOptions {
   log: Logger;
   /** How long a lease lasts without renewal (default 3 s). */
   ttlMs?: number;
-  /** How often a non-holder tries for the advisory lock (default 250 ms). */
+  /** How often a non-holder tries for the advisory lock (default 100 ms). */
   lockCheckMs?: number;
   partition?: number;
   acquired(epoch: number): void;
@@ -78,7 +78,7 @@ export class SchedulerLease {
 
   /** Tries for the advisory lock until stopped, holding it while it can (see the header). */
   private async runForLock(key: bigint, firstTried: () => void): Promise<void> {
-    const every = this.o.lockCheckMs ?? 250;
+    const every = this.o.lockCheckMs ?? 100;
     const sleep = () => new Promise<void>((resolve) => setTimeout(resolve, every).unref());
     let warned = false;
     while (!this.stopped) {

@@ -1,6 +1,7 @@
 import type { RunSkip } from '../../shared/admin-api.ts';
 import type { RunStatus } from '../../shared/types.ts';
 import type { NamedStatement, Queryable } from '../db/driver.ts';
+import { othersDecide } from './scheduler-lease.ts';
 
 const RUN_REPLAY: NamedStatement = {
   name: 'cleaver_run_replay',
@@ -52,7 +53,7 @@ const RUN_REPLAY: NamedStatement = {
      )
      SELECT (SELECT array_agg(id) FROM runs) AS replayed,
             (SELECT array_agg(action) FROM queued) AS queued_actions,
-            CASE WHEN $3::text IS NOT NULL
+            CASE WHEN $3::text IS NOT NULL AND ${othersDecide('$3::text')}
                  THEN (SELECT count(pg_notify('cleaver_task_queued', $3::text || ':' || action)) FROM queued) END AS notified`,
 };
 

@@ -1,5 +1,6 @@
 import type { NamedStatement, Queryable } from '../db/driver.ts';
 import type { Json, TriggerKind } from '../../shared/types.ts';
+import { othersDecide } from './scheduler-lease.ts';
 
 export interface RunToCreate {
   runId: string;
@@ -105,7 +106,7 @@ const RUN_TRIGGER: NamedStatement = {
                FROM items i
                JOIN run e ON e.parent_task_run_id = i.parent_task_run_id AND e.child_key = i.child_key
               WHERE i.parent_task_run_id IS NOT NULL AND e.id <> i.run_id) AS existing,
-            CASE WHEN $3::text IS NOT NULL
+            CASE WHEN $3::text IS NOT NULL AND ${othersDecide('$3::text')}
                  THEN (SELECT count(pg_notify('cleaver_task_queued', $3::text || ':' || action)) FROM queued_actions) END AS notified`,
 };
 

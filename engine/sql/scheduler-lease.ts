@@ -76,3 +76,14 @@ export async function schedulerLeaseList(db: Queryable): Promise<SchedulerLeaseR
 export function schedulerLeaseFence(p: string, e: string, n: string): string {
   return `EXISTS (SELECT 1 FROM scheduler_lease l WHERE l.partition = ${p} AND l.holder = ${e} AND l.epoch = ${n} FOR SHARE)`;
 }
+
+/**
+ * True unless the engine named by `e` (an engine id as text) holds the scheduler lease now: the
+ * condition on which a statement that queues work NOTIFYs the other engines. The holder decides itself
+ * and needs no notification; and a NOTIFY inside a durable commit holds Postgres's notification lock
+ * through the WAL flush, serializing every such commit (measured: 16 triggers in flight, 640/s with it,
+ * 4,700/s without). Read in the statement, so an engine deposed a moment ago notifies its successor.
+ */
+export function othersDecide(e: string): string {
+  return `NOT EXISTS (SELECT 1 FROM scheduler_lease l WHERE l.holder::text = ${e} AND l.expires_at > now())`;
+}

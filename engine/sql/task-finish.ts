@@ -1,6 +1,7 @@
 import type { NamedStatement, Queryable } from '../db/driver.ts';
 import type { FailureReason, Json, TaskError } from '../../shared/types.ts';
 import { isoOrNull, toTaskError } from './rows.ts';
+import { othersDecide } from './scheduler-lease.ts';
 
 const TASK_FINISH: NamedStatement = {
   name: 'cleaver_task_finish',
@@ -216,7 +217,7 @@ const TASK_FINISH: NamedStatement = {
                                                  'error', error, 'reason', failure_reason))
                FROM runs_done WHERE status IN ('succeeded', 'failed', 'cancelled')) AS runs,
             (SELECT array_agg(action) FROM queued) AS queued_actions,
-            CASE WHEN $3::text IS NOT NULL
+            CASE WHEN $3::text IS NOT NULL AND ${othersDecide('$3::text')}
                  THEN (SELECT count(pg_notify('cleaver_task_queued', $3::text || ':' || action)) FROM queued) END AS notified`,
 };
 
