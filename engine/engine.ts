@@ -162,6 +162,7 @@ export class Engine {
       driver: this.driver,
       engineId: this.id,
       onQueued: (actions) => this.scheduler.wake(actions),
+      onEnqueued: (rows) => this.scheduler.enqueued(rows),
       reserve: (action, count) => this.scheduler.reserve(action, count),
       onCreated: (runIds) => this.changes.runs(runIds),
       relaxedCommit: this.options.enqueueCommit === 'relaxed',

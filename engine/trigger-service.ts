@@ -67,6 +67,7 @@ export function runsToCreate(
 export class TriggerService {
   private readonly batcher: Batcher<PendingTrigger>;
   private readonly onQueued: (actions: readonly string[]) => void;
+  private readonly onEnqueued: (rows: readonly EnqueuedTaskRun[]) => void;
   private readonly onCreated: (runIds: readonly string[]) => void;
   private readonly notifyFrom: string | null;
   private readonly insertInto: Queryable;
@@ -76,7 +77,10 @@ export class TriggerService {
   constructor(options: {
     driver: Driver;
     engineId: string;
+    /** Task runs of these actions may have been queued (read their queues again). */
     onQueued: (actions: readonly string[]) => void;
+    /** These task runs were queued by the insert, as they are (the scheduler adds them without a read). */
+    onEnqueued?: (rows: readonly EnqueuedTaskRun[]) => void;
     /** Runs were created (for live views). */
     onCreated?: (runIds: readonly string[]) => void;
     /** Offers a local worker to assign new task runs to in the insert itself (Scheduler.reserve). */
@@ -93,6 +97,7 @@ export class TriggerService {
     this.reserve = options.reserve;
     this.insertInto = options.relaxedCommit ? options.driver.relaxed : options.driver;
     this.onQueued = options.onQueued;
+    this.onEnqueued = options.onEnqueued ?? ((rows) => this.onQueued([...new Set(rows.map((r) => r.action))]));
     this.onCreated = options.onCreated ?? (() => undefined);
     this.notifyFrom = options.driver.capabilities.listenNotify ? options.engineId : null;
     this.batcher = new Batcher({
@@ -161,7 +166,8 @@ export class TriggerService {
       });
       reservation.deliver(assigned);
     }
-    if (created.queuedActions.length > 0) this.onQueued(created.queuedActions);
+    if (created.queued.length > 0) this.onEnqueued(created.queued);
+    if (created.earlierQueuedActions.length > 0) this.onQueued(created.earlierQueuedActions);
     this.onCreated(created.runIds);
     let at = 0;
     for (const p of group) {
@@ -186,13 +192,10 @@ export class TriggerService {
       try {
         const assignTo = attempt === 1 && reservation ? { workerId: reservation.workerId, count: reservation.count } : null;
         const created = await runTrigger(this.insertInto, { workflowName: workflow, runs, notifyFrom: this.notifyFrom, assignTo });
-        if (!created || created.preexisting.length === 0) return created;
+        if (!created) return null;
+        if (created.preexisting.length === 0) return { runIds: created.runIds, queued: created.queued, earlierQueuedActions: [], assigned: created.assigned };
         const earlier = await runTriggerEarlierFind(this.insertInto, { runIds: created.preexisting, workerId: reservation?.workerId ?? null });
-        return {
-          runIds: created.runIds,
-          queuedActions: [...new Set([...created.queuedActions, ...earlier.queuedActions])],
-          assigned: earlier.assigned,
-        };
+        return { runIds: created.runIds, queued: created.queued, earlierQueuedActions: earlier.queuedActions, assigned: earlier.assigned };
       } catch (e: unknown) {
         if (!isTransientDatabaseError(e)) throw e;
         maybeCommitted ||= !(e instanceof DatabaseUnreachableError);
@@ -204,7 +207,15 @@ export class TriggerService {
   }
 }
 
-type Created = { runIds: string[]; queuedActions: string[]; assigned: DirectlyAssigned[] };
+/** A task run an insert queued, as the scheduler holds it. */
+export interface EnqueuedTaskRun {
+  taskRunId: string;
+  action: string;
+  priority: number;
+}
+
+/** What an insert made: the rows it queued itself, and the actions an earlier try of it may have queued. */
+type Created = { runIds: string[]; queued: EnqueuedTaskRun[]; earlierQueuedActions: string[]; assigned: DirectlyAssigned[] };
 
 function unavailableError(o: { cause: unknown; maybeCommitted: boolean; runIds: string[]; retriedMs: number }): CleaverError {
   const why = `the database was unreachable for ${Math.round(o.retriedMs / 1000)} s (${databaseErrorReason(o.cause)})`;

@@ -68,6 +68,8 @@ export class Scheduler {
   private readonly windows = new Map<string, Window>();
   /** Actions whose window may miss queued work (read it again before deciding). */
   private readonly unread = new Set<string>();
+  /** Actions whose window is being read now. */
+  private readonly reading = new Set<string>();
   private rotation: RotationState = INITIAL_ROTATION;
   private epoch: number | null = null;
   private remote: WorkerCapacity[] = [];
@@ -131,6 +133,33 @@ export class Scheduler {
       return;
     }
     for (const action of actions) this.unread.add(action);
+    this.pump();
+  }
+
+  /**
+   * These task runs were just queued here (a trigger's insert committed): a window that holds its whole
+   * queue takes them as they are, with no read; any other is read again before the next decision.
+   */
+  enqueued(rows: ReadonlyArray<{ taskRunId: string; action: string; priority: number }>): void {
+    if (this.epoch === null) {
+      this.notifyHolder();
+      return;
+    }
+    for (const row of rows) {
+      const window = this.windows.get(row.action);
+      // A read in flight may have missed it, and then replaces the window: read again after it.
+      if (!window || !window.complete || this.unread.has(row.action) || this.reading.has(row.action) || window.items.length >= this.windowSize) {
+        this.unread.add(row.action);
+        continue;
+      }
+      // Due at once (availableAt 0: the database's clock set it, not ours). A new id sorts after every
+      // older one of its priority: it goes after the last item of that priority or higher.
+      const item: QueuedCandidate = { taskRunId: row.taskRunId, action: row.action, priority: row.priority, availableAt: 0, suspect: false };
+      let at = window.items.length;
+      while (at > 0 && window.items[at - 1]!.priority < row.priority) at--;
+      if (at === window.items.length) window.items.push(item);
+      else window.items.splice(at, 0, item);
+    }
     this.pump();
   }
 
@@ -341,8 +370,19 @@ export class Scheduler {
     // Only the queues some worker with a free slot offers matter now; the others are read when one does.
     const toRead = [...offered].filter((a) => this.unread.has(a) || !this.windows.has(a));
     if (toRead.length > 0) {
-      for (const a of toRead) this.unread.delete(a);
-      const rows = await taskQueueWindowList(this.o.driver, { actions: toRead, limit: this.windowSize });
+      for (const a of toRead) {
+        this.unread.delete(a);
+        this.reading.add(a);
+      }
+      let rows: QueuedCandidate[];
+      try {
+        rows = await taskQueueWindowList(this.o.driver, { actions: toRead, limit: this.windowSize });
+      } catch (e: unknown) {
+        for (const a of toRead) this.unread.add(a);
+        throw e;
+      } finally {
+        for (const a of toRead) this.reading.delete(a);
+      }
       if (this.epoch !== epoch) return;
       const fresh = new Map<string, QueuedCandidate[]>(toRead.map((a) => [a, []]));
       for (const row of rows) fresh.get(row.action)!.push(row);

@@ -90,7 +90,7 @@ const RUN_TRIGGER: NamedStatement = {
          CROSS JOIN def
          CROSS JOIN nodes n
          CROSS JOIN LATERAL (SELECT def.kind = 'task' AND i.ord <= $5::int AS direct) d
-       RETURNING id, action, status, attempt, execution_timeout_ms
+       RETURNING id, action, status, attempt, execution_timeout_ms, priority
      ),
      queued_actions AS (
        SELECT DISTINCT action FROM tasks WHERE status = 'queued'
@@ -99,6 +99,8 @@ const RUN_TRIGGER: NamedStatement = {
             (SELECT kind FROM def) AS kind,
             (SELECT array_agg(id) FROM runs) AS inserted,
             (SELECT array_agg(action) FROM queued_actions) AS queued_actions,
+            (SELECT jsonb_agg(jsonb_build_object('id', id, 'action', action, 'priority', priority))
+               FROM tasks WHERE status = 'queued') AS queued_rows,
             (SELECT jsonb_agg(jsonb_build_object('id', id, 'attempt', attempt, 'timeout', execution_timeout_ms))
                FROM tasks WHERE status = 'assigned') AS assigned,
             -- A child that existed already (its parent is a retry) is returned instead of created again.
@@ -169,6 +171,8 @@ export async function runTrigger(
   /** Runs with the ids asked for that existed already: an earlier try of this batch created them. */
   preexisting: string[];
   queuedActions: string[];
+  /** The task runs this statement queued (what the scheduler adds to its windows without reading them). */
+  queued: Array<{ taskRunId: string; action: string; priority: number }>;
   assigned: DirectlyAssigned[];
 } | null> {
   const items = params.runs.map((r, i) => ({
@@ -187,6 +191,7 @@ export async function runTrigger(
     version: number | null;
     kind: 'task' | 'workflow' | null;
     queued_actions: string[] | null;
+    queued_rows: Array<{ id: string; action: string; priority: number }> | null;
     assigned: Array<{ id: string; attempt: number; timeout: number }> | null;
     inserted: string[] | null;
     existing: Array<{ ord: number; id: string }> | null;
@@ -215,6 +220,7 @@ export async function runTrigger(
     runIds,
     preexisting: items.filter((item, i) => runIds[i] === item.run_id && !inserted.has(item.run_id)).map((item) => item.run_id),
     queuedActions: row.queued_actions ?? [],
+    queued: (row.queued_rows ?? []).map((q) => ({ taskRunId: q.id, action: q.action, priority: q.priority })),
     assigned: (row.assigned ?? []).map((a) => ({ taskRunId: a.id, attempt: a.attempt, timeoutMs: a.timeout })),
   };
 }
