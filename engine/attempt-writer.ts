@@ -183,7 +183,7 @@ export class AttemptWriter {
       return await this.withRetry('attempt outcome', () => taskFinish(this.driver.relaxed, { outcomes: [replacement], notifyFrom: this.notifyFrom }));
     } catch (e: unknown) {
       this.log.error('attempt outcome could not be written', { taskRun: item.outcome.taskRunId, error: toError(e).message });
-      return { attempts: [], runs: [], queuedActions: [] };
+      return { attempts: [], runs: [], queuedActions: [], queued: [] };
     }
   }
 

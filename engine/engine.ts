@@ -319,7 +319,7 @@ export class Engine {
       if (f.retryDelayMs > 0) this.scheduler.wakeLater(f.action, f.retryDelayMs);
       else this.scheduler.wake([f.action]);
     }
-    if (finished.queuedActions.length > 0) this.scheduler.wake(finished.queuedActions);
+    if (finished.queued.length > 0) this.scheduler.enqueued(finished.queued);
     const outcomes = [];
     const workflowRuns = [];
     for (const r of finished.runs) {

@@ -123,7 +123,7 @@ const TASK_FINISH: NamedStatement = {
               schedule_deadline = now() + c.schedule_timeout_ms * interval '1 millisecond'
          FROM edges e
         WHERE c.id = e.id AND c.status = 'pending'
-       RETURNING c.action, c.status
+       RETURNING c.id, c.action, c.status, c.priority
      ),
      -- Per run: how many of its task runs ended here (with the doomed), how many failed, the first error.
      ended AS (
@@ -201,12 +201,15 @@ const TASK_FINISH: NamedStatement = {
               output = NULL, error = NULL, failure_reason = NULL, worker_id = NULL, available_at = now(),
               schedule_deadline = excluded.schedule_deadline, assigned_at = NULL, started_at = NULL,
               timeout_at = NULL, finished_at = NULL
-       RETURNING action
+       RETURNING id, action, priority
+     ),
+     queued_rows AS (
+       SELECT id, action, priority FROM children WHERE status = 'queued'
+       UNION ALL
+       SELECT id, action, priority FROM hooks
      ),
      queued AS (
-       SELECT action FROM children WHERE status = 'queued'
-       UNION
-       SELECT action FROM hooks
+       SELECT DISTINCT action FROM queued_rows
      )
      SELECT (SELECT jsonb_agg(jsonb_build_object('id', id, 'run_id', run_id, 'action', action, 'attempt', attempt,
                                                  'status', next_status, 'delay_s', delay_s,
@@ -217,6 +220,7 @@ const TASK_FINISH: NamedStatement = {
                                                  'error', error, 'reason', failure_reason))
                FROM runs_done WHERE status IN ('succeeded', 'failed', 'cancelled')) AS runs,
             (SELECT array_agg(action) FROM queued) AS queued_actions,
+            (SELECT jsonb_agg(jsonb_build_object('id', id, 'action', action, 'priority', priority)) FROM queued_rows) AS queued_rows,
             CASE WHEN $3::text IS NOT NULL AND ${othersDecide('$3::text')}
                  THEN (SELECT count(pg_notify('cleaver_task_queued', $3::text || ':' || action)) FROM queued) END AS notified`,
 };
@@ -276,6 +280,8 @@ export interface FinishResult {
   runs: FinishedRun[];
   /** Actions that have newly queued task runs: workflow tasks whose parents all succeeded, hooks. */
   queuedActions: string[];
+  /** Those task runs (what the scheduler adds to its windows without reading them). */
+  queued: Array<{ taskRunId: string; action: string; priority: number }>;
 }
 
 /**
@@ -305,7 +311,7 @@ export async function taskFinish(
   db: Queryable,
   params: { outcomes: AttemptOutcome[]; notifyFrom?: string | null },
 ): Promise<FinishResult> {
-  if (params.outcomes.length === 0) return { attempts: [], runs: [], queuedActions: [] };
+  if (params.outcomes.length === 0) return { attempts: [], runs: [], queuedActions: [], queued: [] };
   const items = params.outcomes.map((o) => ({
     id: o.taskRunId,
     attempt: o.attempt,
@@ -335,6 +341,7 @@ export async function taskFinish(
     }> | null;
     runs: Array<{ id: string; kind: FinishedRun['kind']; status: FinishedRun['status']; output: Json | null; error: TaskError | null; reason: FailureReason | null }> | null;
     queued_actions: string[] | null;
+    queued_rows: Array<{ id: string; action: string; priority: number }> | null;
   }>(TASK_FINISH, [JSON.stringify(items), MAX_FREE_WORKER_LOST_RETRIES, params.notifyFrom ?? null]);
   const row = result.rows[0]!;
   return {
@@ -362,5 +369,6 @@ export async function taskFinish(
       failureReason: r.reason,
     })),
     queuedActions: row.queued_actions ?? [],
+    queued: (row.queued_rows ?? []).map((q) => ({ taskRunId: q.id, action: q.action, priority: q.priority })),
   };
 }

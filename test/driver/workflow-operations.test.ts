@@ -147,6 +147,9 @@ forEachDriver('workflow operations', (getDriver, kind) => {
 
     const afterA = await taskFinish(db, { outcomes: [ok(first.a!, { a: 'A' })] });
     expect(afterA.queuedActions.sort()).toEqual([action('b'), action('c')]);
+    // The task runs it queued, as the scheduler takes them into its window.
+    expect(afterA.queued.map((q) => q.action).sort()).toEqual([action('b'), action('c')]);
+    expect(afterA.queued.every((q) => typeof q.taskRunId === 'string' && q.priority === 1)).toBe(true);
     expect(afterA.runs).toEqual([]);
     expect(await statuses(runId)).toEqual({ a: 'succeeded', b: 'queued', c: 'queued', d: 'pending' });
     expect(await runState(runId)).toMatchObject({ status: 'running', tasks_remaining: 3 });
