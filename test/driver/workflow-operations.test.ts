@@ -351,7 +351,7 @@ forEachDriver('workflow operations', (getDriver, kind) => {
     expect(await runState(runId)).toMatchObject({ status: 'cancelled', tasks_remaining: 0 });
 
     const late = await taskFinish(db, { outcomes: [ok(a!, 'too late')] });
-    expect(late).toEqual({ attempts: [], runs: [], queuedActions: [] });
+    expect(late).toEqual({ attempts: [], runs: [], queuedActions: [], queued: [] });
     expect((await taskRuns(runId)).a!.output).toBeNull();
     expect(await claim(wf)).toEqual({});
     expect((await runOutcomeList(db, { runIds: [runId] })).outcomes).toMatchObject([{ status: 'cancelled', failureReason: 'CANCELLED' }]);
