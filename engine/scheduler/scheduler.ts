@@ -395,6 +395,9 @@ export class Scheduler {
     const decision = decide({ now, candidates, running: [], rules: new Map(), workers, windows: new Map(), rotation: this.rotation });
     this.rotation = decision.rotation;
     if (decision.nextWakeAt !== null) this.decideAt(decision.nextWakeAt);
+    // While work waits and other engines' workers may take it, look again within a second: their freed
+    // slots reach us by NOTIFY, which a reconnecting listener or an outage can lose.
+    if (decision.waits.length > 0 && this.o.driver.capabilities.multiEngine) this.decideAt(now + 1_000);
     const assignments = decision.assignments.slice(0, this.o.maxBatch);
     if (assignments.length === 0) return;
     const { assigned, fenced } = await taskAssign(this.o.driver.relaxed, {
@@ -498,7 +501,7 @@ export class Scheduler {
         this.o.onOrphaned(session, list.map((a) => a.task));
         continue;
       }
-      this.assignTo(session, list);
+      this.assignTo(session, list, false);
     }
   }
 
@@ -506,13 +509,19 @@ export class Scheduler {
   private push(assigned: readonly Assigned[]): void {
     for (const [workerId, list] of groupByWorker(assigned)) {
       const worker = this.registry().get(workerId);
-      if (worker) this.assignTo(worker, list);
+      if (worker) this.assignTo(worker, list, true);
     }
   }
 
-  /** Records and pushes attempts this session was not given yet (the database may show what a push sent). */
-  private assignTo(worker: WorkerSession, list: readonly Assigned[]): void {
-    const fresh = list.filter((a) => !worker.given.has(`${a.task.taskRunId}:${a.task.attempt}`) && worker.running.get(a.task.taskRunId) !== a.task.attempt);
+  /**
+   * Records and pushes attempts. What the database shows undelivered (`found`) goes only if this session
+   * was not given it yet; what this engine's own statement just assigned always goes — even with an
+   * attempt number given before: a crash of the database can lose an assignment's commit after its push,
+   * and the task run is then assigned again under the same number. The worker itself refuses an attempt
+   * it still runs.
+   */
+  private assignTo(worker: WorkerSession, list: readonly Assigned[], found: boolean): void {
+    const fresh = list.filter((a) => worker.running.get(a.task.taskRunId) !== a.task.attempt && !(found && worker.given.has(`${a.task.taskRunId}:${a.task.attempt}`)));
     if (fresh.length === 0) return;
     this.registry().assign(
       worker,
