@@ -85,6 +85,8 @@ export class Scheduler {
   /** The action of each candidate passed to the last decision. */
   private readonly actionOf = new Map<string, string>();
   private capacityTimer: NodeJS.Timeout | null = null;
+  private queuedTimer: NodeJS.Timeout | null = null;
+  private readonly queuedToNotify = new Set<string>();
   private delivering: Promise<void> | null = null;
   private deliverAgain = false;
 
@@ -129,7 +131,9 @@ export class Scheduler {
    */
   wake(actions: Iterable<string>): void {
     if (this.epoch === null) {
-      this.notifyHolder();
+      // Not every statement that queues says so itself (a retry after a timeout or a lost worker does
+      // not): tell the holder which queues to read again.
+      this.notifyQueued(actions);
       return;
     }
     for (const action of actions) this.unread.add(action);
@@ -234,6 +238,24 @@ export class Scheduler {
     else this.notifyHolder();
   }
 
+  /** Tells the holder, elsewhere, to read these actions' queues again (a few wakes per statement). */
+  private notifyQueued(actions: Iterable<string>): void {
+    if (this.stopped || !this.o.driver.capabilities.listenNotify) return;
+    for (const action of actions) this.queuedToNotify.add(action);
+    if (this.queuedTimer || this.queuedToNotify.size === 0) return;
+    this.queuedTimer = setTimeout(() => {
+      this.queuedTimer = null;
+      const list = [...this.queuedToNotify];
+      this.queuedToNotify.clear();
+      void this.o.driver
+        .query(`SELECT count(pg_notify('cleaver_task_queued', $1::text || ':' || a)) FROM unnest($2::text[]) AS a`, [this.o.engineId, list])
+        .catch(() => {
+          // The holder reads every queue on its poll (and when its listener comes back) anyway.
+        });
+    }, 2);
+    this.queuedTimer.unref();
+  }
+
   /** Tells the holder, elsewhere, that workers here can take work: a few changes per notification. */
   private notifyHolder(): void {
     if (this.stopped || !this.o.driver.capabilities.listenNotify || this.capacityTimer) return;
@@ -291,6 +313,7 @@ export class Scheduler {
     this.stopped = true;
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
     if (this.capacityTimer) clearTimeout(this.capacityTimer);
+    if (this.queuedTimer) clearTimeout(this.queuedTimer);
     await this.settle();
     await this.lease.stop();
   }
