@@ -36,7 +36,7 @@ export interface SchedulerOptions {
   log: Logger;
   /** Most assignments written by one statement. */
   maxBatch: number;
-  /** Candidates held in memory per action (default 5,000); a deeper queue is read on in order. */
+  /** Candidates held in memory per action (default 1,000); a deeper queue is read on in order. */
   windowSize?: number;
   /** How long the scheduler lease lasts unrenewed (default 3 s). */
   leaseTtlMs?: number;
@@ -92,7 +92,7 @@ export class Scheduler {
 
   constructor(options: SchedulerOptions) {
     this.o = options;
-    this.windowSize = options.windowSize ?? 5_000;
+    this.windowSize = options.windowSize ?? 1_000;
     this.lease = new SchedulerLease({
       driver: options.driver,
       engineId: options.engineId,
