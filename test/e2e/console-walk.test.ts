@@ -32,6 +32,15 @@ describe.skipIf(!haveBrowser)("the console after a newcomer's walk (issue 14)", 
     await waitFor(`run ${runId} to be ${statuses.join(' or ')}`, async () => statuses.includes((await api('runGet', { runId })).run.status), timeoutMs);
   }
   const shot = (name: string) => page.screenshot({ path: join(SCREENSHOTS, `walk-${name}.png`) });
+  /** The whole 1440×900 window, in the dark theme and in the light one (for a reviewer to look at). */
+  const bothThemes = async (name: string) => {
+    await shot(`${name}-dark`);
+    await page.click(id('theme-toggle'));
+    await page.waitForFunction(() => document.documentElement.dataset.theme === 'light');
+    await shot(`${name}-light`);
+    await page.click(id('theme-toggle'));
+    await page.waitForFunction(() => document.documentElement.dataset.theme !== 'light');
+  };
   /** Only the part of the page a check is about: smaller files, for docs/screenshots. */
   const shotOf = async (name: string, selector: string, maxHeight = 760) => {
     const box = (await page.locator(selector).first().boundingBox())!;
@@ -108,6 +117,7 @@ describe.skipIf(!haveBrowser)("the console after a newcomer's walk (issue 14)", 
     await expectNamesLegible(id('dag'));
     expect(Number(await page.getAttribute(id('dag'), 'data-scale'))).toBeGreaterThanOrEqual(0.9);
     await shotOf('dag-24-run-panel', '.run-body');
+    await bothThemes('dag-24-run-panel-window');
 
     // Zoom is the reader's: out and back to actual size.
     await page.click(id('dag-zoom-out'));
@@ -131,6 +141,7 @@ describe.skipIf(!haveBrowser)("the console after a newcomer's walk (issue 14)", 
     expect(spill).toBe(0);
     expect(await page.textContent(id('dag-node-provision-resource-01'))).toContain('no retries · 1m timeout');
     await shotOf('dag-24-workflow', '.workflow-main .card');
+    await bothThemes('workflow-dag-window');
   });
 
   it('shows the full task names on the timeline too', async () => {
@@ -157,6 +168,7 @@ describe.skipIf(!haveBrowser)("the console after a newcomer's walk (issue 14)", 
     const { count } = await api('runsCount', { topLevelOnly: true });
     await page.waitForFunction((n) => document.querySelector('[data-testid="runs-count"]')?.getAttribute('data-count') === String(n), count);
     expect(await page.textContent(id('runs-count'))).toBe(`${count} run${count === 1 ? '' : 's'} · 1,500 child runs listed under their parents`);
+    await bothThemes('runs-grouped-window');
 
     await page.click(`${parentRow} ${id('expand-children')}`);
     await page.waitForSelector(id('child-runs-row'));
