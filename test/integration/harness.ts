@@ -86,6 +86,25 @@ export function spawnEngine(options: { dir: string; args: string[] }): EnginePro
 }
 
 /**
+ * Declares beforeAll/afterAll for an engine in this process on the suite's driver and a client, with
+ * no worker (the suite brings its own). Read the fields inside tests.
+ */
+export function useEngine(getDriver: () => Driver): { dir: string; engine: Engine; cleaver: Cleaver } {
+  const context = {} as { dir: string; engine: Engine; cleaver: Cleaver };
+  beforeAll(async () => {
+    context.dir = tempDir();
+    context.engine = await startEngine(getDriver(), context.dir);
+    context.cleaver = client(context.dir);
+  });
+  afterAll(async () => {
+    await context.cleaver?.close();
+    await context.engine?.stop();
+    if (context.dir) removeDir(context.dir);
+  });
+  return context;
+}
+
+/**
  * Declares beforeAll/afterAll for the common set-up: an engine in this process on the suite's
  * driver, one worker process offering `tasks`, and a client. Read the fields inside tests.
  */

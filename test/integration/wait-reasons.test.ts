@@ -2,43 +2,28 @@
 // action; workers offer it but every slot is taken; task runs ahead of it; a retry in its backoff.
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { forEachDriver } from '../driver/drivers.ts';
-import type { Engine } from '../../engine/engine.ts';
-import type { Cleaver } from '../../sdk/index.ts';
 import { PROTOCOL_VERSION } from '../../shared/protocol.ts';
-import { FAST, RawClient, client, removeDir, startEngine, tempDir, rawTask, waitFor } from './harness.ts';
+import { FAST, RawClient, rawTask, useEngine, waitFor } from './harness.ts';
 
 const task = rawTask;
 
 forEachDriver('wait reasons', (getDriver) => {
-  let dir: string;
-  let engine: Engine;
-  let cleaver: Cleaver;
-  beforeAll(async () => {
-    dir = tempDir();
-    engine = await startEngine(getDriver(), dir);
-    cleaver = client(dir);
-  });
-  afterAll(async () => {
-    await cleaver?.close();
-    await engine?.stop();
-    if (dir) removeDir(dir);
-  });
-
-  const reasonOf = async (runId: string) => (await cleaver.runs.get(runId)).taskRuns[0]!.waitReason;
+  const suite = useEngine(getDriver);
+  const reasonOf = async (runId: string) => (await suite.cleaver.runs.get(runId)).taskRuns[0]!.waitReason;
 
   it('says no worker offers the action, then that its one slot is taken, then how many go first', async () => {
     const name = `waits-${randomUUID().slice(0, 8)}`;
     // Declared by the producer, so it can be queued before any worker registers it.
-    const ref = cleaver.task({ name, fn: () => undefined });
+    const ref = suite.cleaver.task({ name, fn: () => undefined });
     const first = await ref.runNoWait({});
     expect(await reasonOf(first.runId)).toEqual({ kind: 'no_worker', action: name });
-    const status = await cleaver.status();
+    const status = await suite.cleaver.status();
     expect(status.waiting).toContainEqual({ action: name, queued: 1, reason: { kind: 'no_worker', action: name } });
 
     // A worker with one slot takes the first and never finishes it.
-    const worker = new RawClient(join(dir, 'engine.sock'));
+    const worker = new RawClient(join(suite.dir, 'engine.sock'));
     worker.send({ t: 'hello', protocol: PROTOCOL_VERSION, role: 'worker', workerId: randomUUID(), name: 'one-slot', slots: 1, tasks: [task(name)] });
     await worker.next((m) => m.t === 'welcome');
     const heartbeat = setInterval(() => worker.send({ t: 'heartbeat' }), FAST.heartbeatIntervalMs);
@@ -59,7 +44,7 @@ forEachDriver('wait reasons', (getDriver) => {
 
   it('says a retry waits out its backoff, and counts the task runs ahead of one whose turn is coming', async () => {
     const name = `ahead-${randomUUID().slice(0, 8)}`;
-    const ref = cleaver.task({ name, fn: () => undefined });
+    const ref = suite.cleaver.task({ name, fn: () => undefined });
     const runs = [await ref.runNoWait({}), await ref.runNoWait({}), await ref.runNoWait({})];
     // A worker offers it with free slots, but the engine has not assigned yet: nothing is "wrong". (A
     // row only: it claims to be this engine's, so the scheduler, which decides for this engine's
@@ -68,11 +53,11 @@ forEachDriver('wait reasons', (getDriver) => {
     await driver.query(
       `INSERT INTO worker (id, session_id, name, engine_id, actions, slots, labels, address, status, connected_at, last_heartbeat_at)
        VALUES ($1, $2, 'idle', $3, ARRAY[$4], 5, '{}', 'test', 'active', now(), now() + interval '1 hour')`,
-      [randomUUID(), randomUUID(), engine.id, name],
+      [randomUUID(), randomUUID(), suite.engine.id, name],
     );
     expect(await reasonOf(runs[2]!.runId)).toEqual({ kind: 'queued', ahead: 2, atLeast: false });
     expect(await reasonOf(runs[0]!.runId)).toEqual({ kind: 'queued', ahead: 0, atLeast: false });
-    const taskRunId = (await cleaver.runs.get(runs[1]!.runId)).taskRuns[0]!.id;
+    const taskRunId = (await suite.cleaver.runs.get(runs[1]!.runId)).taskRuns[0]!.id;
     await driver.query(`UPDATE task_run SET available_at = now() + interval '1 hour' WHERE id = $1`, [taskRunId]);
     const reason = await reasonOf(runs[1]!.runId);
     expect(reason?.kind).toBe('backoff');
