@@ -152,7 +152,7 @@ export class Engine {
       log: this.log,
       maxBatch: 1000,
       staleAfterMs: this.options.heartbeatTimeoutMs / 2,
-      // Claimed for a session that went away before they were pushed. No session fence: nobody holds
+      // Assigned to a session that went away before they were pushed. No session fence: nobody holds
       // these attempts (a newer session of the worker adopted only what it listed, and never had them).
       onOrphaned: (worker, tasks) =>
         this.writer.finishLost(tasks, `worker ${worker.name} (${worker.id}) disconnected while the task was being assigned`),
@@ -225,7 +225,7 @@ export class Engine {
         // Back from a lost LISTEN connection (a Postgres restart), claim what missed wake-ups announced.
         await this.driver.listen('cleaver_task_queued', (payload) => {
           const at = payload.indexOf(':');
-          if (at > 0 && payload.slice(0, at) !== this.id) this.scheduler.wake([payload.slice(at + 1)]);
+          if (at > 0 && payload.slice(0, at) !== this.id) this.scheduler.queuedElsewhere([payload.slice(at + 1)]);
         }, {
           onReconnected: () => {
             this.scheduler.wakeAll();

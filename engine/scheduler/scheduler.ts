@@ -141,6 +141,16 @@ export class Scheduler {
   }
 
   /**
+   * Another engine announced queued work (NOTIFY cleaver_task_queued). Only the holder acts on it; the
+   * others must not pass it on as their own (two of them would echo each other's notifications forever).
+   */
+  queuedElsewhere(actions: Iterable<string>): void {
+    if (this.epoch === null) return;
+    for (const action of actions) this.unread.add(action);
+    this.pump();
+  }
+
+  /**
    * These task runs were just queued here (a trigger's insert committed): a window that holds its whole
    * queue takes them as they are, with no read; any other is read again before the next decision.
    */

@@ -21,7 +21,8 @@ describePg('several engines on one database [pg]', () => {
   beforeAll(async () => {
     dir = tempDir();
     schema = freshSchemaName('multi');
-    for (const name of ['a', 'b']) {
+    // C neither decides (A started first and holds the scheduler lease) nor has workers, like B.
+    for (const name of ['a', 'b', 'c']) {
       const driver = await openTestPgDriver({ schema });
       drivers.push(driver);
       const engine = new Engine({ driver, socketPath: join(dir, `${name}.sock`), log: silentLogger, ...FAST, pollIntervalMs: 10 * 60_000 });
@@ -54,5 +55,24 @@ describePg('several engines on one database [pg]', () => {
     expect(outputs.map((o) => (o as { input: { i: number } }).input.i)).toEqual(Array.from({ length: 200 }, (_, i) => i));
     const runs = executions(dir).filter((e) => e.task === 'echo');
     expect(new Set(runs.map((e) => e.taskRunId)).size).toBe(runs.length);
+  });
+
+  it('does not let engines that do not decide echo each other\'s queue notifications', async () => {
+    const ours = new Set<string>(engines.map((e) => e.id));
+    let heard = 0;
+    const listener = await openTestPgDriver({ schema });
+    const unlisten = await listener.listen('cleaver_task_queued', (payload) => {
+      if (ours.has(payload.slice(0, payload.indexOf(':')))) heard++;
+    });
+    try {
+      await viaB.ref('echo').run({ once: true });
+      await new Promise((r) => setTimeout(r, 1_500));
+      // B's insert announces it once (B does not decide); an echo between B and C would not stop.
+      expect(heard).toBeGreaterThanOrEqual(1);
+      expect(heard).toBeLessThan(10);
+    } finally {
+      await unlisten();
+      await listener.close();
+    }
   });
 });
