@@ -156,6 +156,11 @@ export class Engine {
       // these attempts (a newer session of the worker adopted only what it listed, and never had them).
       onOrphaned: (worker, tasks) =>
         this.writer.finishLost(tasks, `worker ${worker.name} (${worker.id}) disconnected while the task was being assigned`),
+      onCancelled: (attempts) => this.cancelAttempts(attempts, true),
+      onRunsEnded: (runIds) => {
+        this.waiters.check(runIds);
+        this.changes.runs(runIds);
+      },
     });
     this.waiters = new RunWaiters({ driver: this.driver, log: this.log, pollIntervalMs: 250 });
     this.triggers = new TriggerService({
@@ -175,6 +180,7 @@ export class Engine {
       onCancelled: (attempts) => this.cancelAttempts(attempts, true),
       onRunsChanged: (runIds) => this.changes.runs(runIds),
       onRunsEnded: (runIds) => {
+        this.scheduler.ended({ runIds });
         this.waiters.check(runIds);
         this.changes.runs(runIds);
       },
@@ -228,10 +234,15 @@ export class Engine {
           if (at > 0 && payload.slice(0, at) !== this.id) this.scheduler.queuedElsewhere([payload.slice(at + 1)]);
         }, {
           onReconnected: () => {
-            this.scheduler.wakeAll();
+            // What the lost connection missed: queued work, new definitions, changed rate limits.
+            this.scheduler.definitionsChanged();
+            this.scheduler.rateLimitsChanged();
             this.scheduler.deliverAssigned();
           },
         }),
+        // A worker registered a new version somewhere: its flow rules apply from the holder's next decision.
+        await this.driver.listen('cleaver_workflow', () => this.scheduler.definitionsChanged()),
+        await this.driver.listen('cleaver_rate_limit', () => this.scheduler.rateLimitsChanged()),
         // The scheduler holder assigned work to workers attached here.
         await this.driver.listen('cleaver_assigned', (payload) => {
           if (payload === this.id) this.scheduler.deliverAssigned();
@@ -314,6 +325,7 @@ export class Engine {
 
   private onFinished(finished: FinishResult): void {
     if (this.changes.listening) this.changes.runs(finished.attempts.map((f) => f.runId));
+    this.scheduler.ended({ taskRunIds: finished.attempts.map((f) => f.taskRunId), runIds: finished.runs.map((r) => r.runId) });
     for (const f of finished.attempts) {
       if (f.status !== 'queued') continue;
       if (f.retryDelayMs > 0) this.scheduler.wakeLater(f.action, f.retryDelayMs);

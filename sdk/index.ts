@@ -1,5 +1,6 @@
 export { Cleaver, type ConnectOptions } from './client.ts';
-export { TaskDeclaration, TaskRef, type TaskOptions, type RunOptions, type RunRef } from './task.ts';
+export { TaskDeclaration, TaskRef, type TaskOptions, type RunOptions, type RunRef, type ConcurrencyOptions } from './task.ts';
+export { ConcurrencyLimitStrategy, type RateLimitDuration, type TaskRateLimit } from '../shared/flow-control.ts';
 export { Worker, type WorkerOptions } from './worker.ts';
 export { WorkflowDeclaration, WorkflowTask, type WorkflowOptions, type WorkflowTaskOptions, type HookOptions } from './workflow.ts';
 export type { Context, ChildOptions, ChildSpec } from './context.ts';
@@ -7,4 +8,4 @@ export type { TaskFailure } from '../shared/protocol.ts';
 export type { RunDetails, RunListPage, RunFilter, RunSummary, PushedEvent, EventListPage } from '../shared/admin-api.ts';
 export { CleaverError, NonRetryableError, TaskRunError, type ErrorCode } from '../shared/errors.ts';
 export type { Duration } from '../shared/duration.ts';
-export type { Json, FailureReason, LogLevel, RunStatus } from '../shared/types.ts';
+export type { Json, FailureReason, LogLevel, RunStatus, QueueOrdering } from '../shared/types.ts';

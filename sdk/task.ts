@@ -1,6 +1,7 @@
 /** A declared task: its policy, its function, and the ways to trigger it. */
 import type { Context } from './context.ts';
-import { TASK_NAME_PATTERN, TASK_NAME_RULE, type TaskDefinition } from '../shared/types.ts';
+import { TASK_NAME_PATTERN, TASK_NAME_RULE, type QueueOrdering, type TaskDefinition } from '../shared/types.ts';
+import type { ConcurrencyDefinition, ConcurrencyLimitStrategy, TaskRateLimit } from '../shared/flow-control.ts';
 import { taskDefinitionProblem } from '../shared/task-definition.ts';
 import type { DeclaredDefinition, RunOutcome, TriggerItem } from '../shared/protocol.ts';
 import { parseDuration, type Duration } from '../shared/duration.ts';
@@ -20,6 +21,33 @@ export interface TaskOptions<I, O> {
   scheduleTimeout?: Duration;
   /** 1 (default) to 3; higher is claimed first. */
   defaultPriority?: 1 | 2 | 3;
+  /**
+   * Concurrency keys (all must admit a run): `{ expression: 'input.userId', maxRuns: 2 }` lets at most
+   * two runs of one user run at once. `limitStrategy` is GROUP_ROUND_ROBIN (the default: wait, keys served
+   * in turn), CANCEL_IN_PROGRESS (the newest wins) or CANCEL_NEWEST (the new run is cancelled).
+   */
+  concurrency?: ConcurrencyOptions | ConcurrencyOptions[];
+  /** Rate limits: `[{ staticKey: 'openai', units: 1 }]` or `{ dynamicKey: 'input.team', units: 1, limit: 10, duration: 'minute' }`. */
+  rateLimits?: TaskRateLimit[];
+  /** Within a priority: oldest first ('fifo', the default) or newest first ('lifo'). */
+  ordering?: QueueOrdering;
+}
+
+export interface ConcurrencyOptions {
+  /** CEL over `input` and `metadata` (and `parents` in a workflow's task) that yields a string. */
+  expression: string;
+  /** Runs of one key at once (default 1). */
+  maxRuns?: number;
+  /** Default GROUP_ROUND_ROBIN. */
+  limitStrategy?: ConcurrencyLimitStrategy;
+}
+
+/** The declared concurrency options as a definition stores them (absent when none). */
+export function concurrencyOf(options: ConcurrencyOptions | ConcurrencyOptions[] | undefined): ConcurrencyDefinition[] | undefined {
+  if (options === undefined) return undefined;
+  const list = Array.isArray(options) ? options : [options];
+  if (list.length === 0) return undefined;
+  return list.map((c) => ({ expression: c?.expression, maxRuns: c?.maxRuns ?? 1, limitStrategy: c?.limitStrategy ?? 'GROUP_ROUND_ROBIN' }));
 }
 
 export interface RunOptions {
@@ -129,6 +157,11 @@ export function taskDefinitionOf(options: Omit<TaskOptions<never, unknown>, 'fn'
     scheduleTimeoutMs: parseDuration(options.scheduleTimeout ?? '5m', `${where}: scheduleTimeout`),
     defaultPriority: options.defaultPriority ?? 1,
   };
+  // Only what is declared, so a definition without flow rules keeps the checksum it always had.
+  const concurrency = concurrencyOf(options.concurrency);
+  if (concurrency) definition.concurrency = concurrency;
+  if (options.rateLimits !== undefined && (!Array.isArray(options.rateLimits) || options.rateLimits.length > 0)) definition.rateLimits = options.rateLimits;
+  if (options.ordering !== undefined && options.ordering !== 'fifo') definition.ordering = options.ordering;
   const invalid = taskDefinitionProblem(definition);
   if (invalid) throw new CleaverError('BAD_REQUEST', invalid);
   return definition;

@@ -10,8 +10,8 @@
  */
 import type { DeclaredDefinition } from '../shared/protocol.ts';
 import type { Context } from './context.ts';
-import { TaskRef, taskDefinitionOf, taskFunction, type TaskClient, type TaskOptions } from './task.ts';
-import type { TaskDefinition, WorkflowDefinition } from '../shared/types.ts';
+import { TaskRef, concurrencyOf, taskDefinitionOf, taskFunction, type ConcurrencyOptions, type TaskClient, type TaskOptions } from './task.ts';
+import type { QueueOrdering, TaskDefinition, WorkflowDefinition } from '../shared/types.ts';
 import { workflowAction, workflowDefinitionProblem } from '../shared/workflow-definition.ts';
 import { CleaverError } from '../shared/errors.ts';
 
@@ -24,6 +24,10 @@ export interface WorkflowOptions {
   on?: { events?: string[] };
   /** The default priority (1-3) of the workflow's tasks; a task's own defaultPriority wins. */
   defaultPriority?: 1 | 2 | 3;
+  /** Concurrency keys held by a run for its whole life, from its first task's start to its end. */
+  concurrency?: ConcurrencyOptions | ConcurrencyOptions[];
+  /** The ordering of its tasks' queues within a priority; a task's own wins. */
+  ordering?: QueueOrdering;
 }
 
 export interface WorkflowTaskOptions<I, O> extends TaskOptions<I, O> {
@@ -128,7 +132,7 @@ export class WorkflowDeclaration<I = unknown, O = Record<string, unknown>> exten
   }
 
   private shell(): Omit<WorkflowDefinition, 'tasks'> {
-    return {
+    const shell: Omit<WorkflowDefinition, 'tasks'> = {
       name: this.options.name,
       description: this.options.description ?? null,
       versionLabel: this.options.version ?? null,
@@ -136,6 +140,10 @@ export class WorkflowDeclaration<I = unknown, O = Record<string, unknown>> exten
       onFailure: null,
       onSuccess: null,
     };
+    const concurrency = concurrencyOf(this.options.concurrency);
+    if (concurrency) shell.concurrency = concurrency;
+    if (this.options.ordering !== undefined && this.options.ordering !== 'fifo') shell.ordering = this.options.ordering;
+    return shell;
   }
 
   private check(): void {

@@ -3,6 +3,7 @@
  * engine when a worker registers it (a worker is not trusted to have used the SDK).
  */
 import { TASK_NAME_PATTERN, TASK_NAME_RULE, type TaskDefinition } from './types.ts';
+import { concurrencyProblem, taskRateLimitsProblem } from './flow-control.ts';
 
 const MAX_TIMEOUT_MS = 2_147_483_647; // what a timer can hold: about 24.8 days
 
@@ -21,5 +22,18 @@ export function taskDefinitionProblem(task: TaskDefinition): string | null {
     return `task ${name}: backoff needs a positive factor and maxSeconds`;
   }
   if (![1, 2, 3].includes(task.defaultPriority)) return `task ${name}: defaultPriority must be 1, 2 or 3`;
+  if (task.concurrency !== undefined) {
+    const problem = concurrencyProblem(task.concurrency, `task ${name}`);
+    if (problem) return problem;
+  }
+  if (task.rateLimits !== undefined) {
+    const problem = taskRateLimitsProblem(task.rateLimits, `task ${name}`);
+    if (problem) return problem;
+  }
+  return orderingProblem(task.ordering, `task ${name}`);
+}
+
+export function orderingProblem(ordering: unknown, where: string): string | null {
+  if (ordering !== undefined && ordering !== 'fifo' && ordering !== 'lifo') return `${where}: ordering must be 'fifo' or 'lifo'`;
   return null;
 }

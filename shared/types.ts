@@ -11,8 +11,11 @@
  *   names) and a number of **slots** (how many attempts it runs at once).
  * - **engine**: a process that owns a database connection, accepts workers and clients, claims queued
  *   task runs for its workers, and runs the maintenance services. Several engines may share one Postgres.
- * - **key** (reserved): the concurrency / rate-limit key a task run is counted under (flow control).
+ * - **key**: a concurrency key (CEL over a run's input and metadata) that caps how many runs of one value
+ *   run at once, or a rate-limit key that caps how many units start per window (shared/flow-control.ts).
  */
+
+import type { ConcurrencyDefinition, TaskRateLimit } from './flow-control.ts';
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
@@ -35,7 +38,9 @@ export type FailureReason =
   | 'SCHEDULE_TIMEOUT'    // the task run stayed queued past its scheduleTimeout
   | 'WORKER_LOST'         // the worker disconnected or stopped heartbeating mid-attempt
   | 'UPSTREAM_FAILED'     // a workflow task not run because a task it depends on failed
-  | 'CANCELLED';
+  | 'CANCELLED'
+  | 'CONCURRENCY_LIMIT'   // cancelled by its concurrency key's strategy (CANCEL_IN_PROGRESS, CANCEL_NEWEST)
+  | 'FLOW_RULE';          // its concurrency key or rate limit could not be worked out from its input
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -67,7 +72,15 @@ export interface TaskDefinition {
   scheduleTimeoutMs: number;
   /** Higher runs first among queued task runs of the same action (1..3, as Hatchet). */
   defaultPriority: number;
+  /** Concurrency keys, all of which must admit a task run (absent: none). */
+  concurrency?: ConcurrencyDefinition[];
+  /** Rate limits, all of which must admit a task run (absent: none). */
+  rateLimits?: TaskRateLimit[];
+  /** Within a priority: oldest first (absent, 'fifo') or newest first. */
+  ordering?: QueueOrdering;
 }
+
+export type QueueOrdering = 'fifo' | 'lifo';
 
 /** A task of a workflow: a task definition plus the tasks (of the same workflow) it depends on. */
 export interface WorkflowTaskDefinition extends TaskDefinition {
@@ -88,6 +101,10 @@ export interface WorkflowDefinition {
   onFailure: TaskDefinition | null;
   /** Runs once when every task of the run has succeeded. */
   onSuccess: TaskDefinition | null;
+  /** Keys held by a run from its first task's admission to its end (absent: none). */
+  concurrency?: ConcurrencyDefinition[];
+  /** The default ordering of its tasks' queues; a task's own wins. */
+  ordering?: QueueOrdering;
 }
 
 export interface TaskError {

@@ -9,7 +9,8 @@ import {
   TASK_NAME_RULE,
   type WorkflowDefinition,
 } from './types.ts';
-import { taskDefinitionProblem } from './task-definition.ts';
+import { orderingProblem, taskDefinitionProblem } from './task-definition.ts';
+import { concurrencyProblem } from './flow-control.ts';
 
 /** The action a worker registers for a workflow's task: '<workflow>:<task>'. */
 export function workflowAction(workflowName: string, taskName: string): string {
@@ -43,6 +44,12 @@ export function workflowDefinitionProblem(workflow: WorkflowDefinition): string 
     }
   }
   if (new Set(workflow.events).size !== workflow.events.length) return `${where}: an event pattern is listed twice`;
+  if (workflow.concurrency !== undefined) {
+    const problem = concurrencyProblem(workflow.concurrency, where);
+    if (problem) return problem;
+  }
+  const ordering = orderingProblem(workflow.ordering, where);
+  if (ordering) return ordering;
   if (!Array.isArray(workflow.tasks) || workflow.tasks.length === 0) return `${where}: a workflow needs at least one task`;
   if (workflow.tasks.length > 1000) return `${where}: a workflow may have at most 1000 tasks`;
 

@@ -28,6 +28,7 @@ import {
   type WelcomeMessage,
 } from '../../shared/protocol.ts';
 import { taskDefinitionProblem } from '../../shared/task-definition.ts';
+import { flowRulesProblem } from '../scheduler/flow-rules.ts';
 import { workflowActions, workflowDefinitionProblem } from '../../shared/workflow-definition.ts';
 import { CleaverError, toError } from '../../shared/errors.ts';
 import { validateJson } from '../../shared/payload.ts';
@@ -79,7 +80,7 @@ export class ProtocolHandler implements ConnectionHandlers {
     if (hello.role === 'client') return welcome;
     const registration = checkWorkerHello(hello);
     for (const definition of registration.definitions) {
-      if ((await workflowRegister(this.o.driver, { definition })).created) this.o.changes.workflows();
+      if ((await workflowRegister(this.o.driver, { definition })).created) this.registered();
     }
     const sessionId = randomUUID();
     await workerUpsert(this.o.driver, {
@@ -246,9 +247,15 @@ export class ProtocolHandler implements ConnectionHandlers {
     const problem = (text: string) => new CleaverError('BAD_REQUEST', `trigger of ${name}: its declaration ${text}`);
     const declaredName = declared.kind === 'task' ? declared.task?.name : declared.workflow?.name;
     if (declaredName !== name) throw problem(`is named ${JSON.stringify(declaredName)}`);
-    const invalid = declared.kind === 'task' ? taskDefinitionProblem(declared.task) : workflowDefinitionProblem(declared.workflow);
+    const invalid = (declared.kind === 'task' ? taskDefinitionProblem(declared.task) : workflowDefinitionProblem(declared.workflow)) ?? flowRulesProblem(declared);
     if (invalid) throw problem(invalid);
-    if ((await workflowRegister(this.o.driver, { definition: declared })).created) this.o.changes.workflows();
+    if ((await workflowRegister(this.o.driver, { definition: declared })).created) this.registered();
+  }
+
+  /** A new version was registered here: the scheduler applies its rules, live views show it. */
+  private registered(): void {
+    this.o.scheduler.definitionsChanged();
+    this.o.changes.workflows();
   }
 
   /** Child runs are spawned by an attempt this worker is running. */
@@ -391,14 +398,14 @@ function checkWorkerHello(hello: HelloMessage): {
     names.add(name);
   };
   for (const task of tasks) {
-    const invalid = taskDefinitionProblem(task);
+    const invalid = taskDefinitionProblem(task) ?? flowRulesProblem({ kind: 'task', task });
     if (invalid) throw problem(invalid);
     claim(task.name, 'task');
     definitions.push({ kind: 'task', task });
     actions.push(task.name);
   }
   for (const workflow of workflows) {
-    const invalid = workflowDefinitionProblem(workflow);
+    const invalid = workflowDefinitionProblem(workflow) ?? flowRulesProblem({ kind: 'workflow', workflow });
     if (invalid) throw problem(invalid);
     claim(workflow.name, 'workflow');
     definitions.push({ kind: 'workflow', workflow });

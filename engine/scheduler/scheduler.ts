@@ -15,7 +15,9 @@ import type { Driver } from '../db/driver.ts';
 import type { WorkerRegistry, WorkerSession } from '../dispatcher/worker-registry.ts';
 import type { Logger } from '../log.ts';
 import { taskAssign, taskAssignedList, taskQueueWindowList, workerCapacityList, type Assigned, type QueuedCandidate, type WorkerCapacity } from '../sql/task-assign.ts';
-import { decide, INITIAL_ROTATION, type Candidate, type RotationState, type WorkerState } from './decide.ts';
+import { runCancel, type CancelledAttempt, type RunEnd } from '../sql/run-cancel.ts';
+import { decide, INITIAL_ROTATION, type Candidate, type ConcurrencyRule, type KeyRef, type RotationState, type RunningUnit, type WaitReason, type WorkerState } from './decide.ts';
+import { FlowState, type Unschedulable } from './flow-state.ts';
 import { SchedulerLease } from './scheduler-lease.ts';
 import type { AssignedTask } from '../../shared/protocol.ts';
 import { toError } from '../../shared/errors.ts';
@@ -44,6 +46,19 @@ export interface SchedulerOptions {
   staleAfterMs: number;
   /** Called with attempts assigned to a worker session that went away before they were pushed. */
   onOrphaned: (worker: WorkerSession, tasks: AssignedTask[]) => void;
+  /** Attempts in progress that a concurrency limit cancelled: their workers are told to stop. */
+  onCancelled?: (attempts: CancelledAttempt[]) => void;
+  /** Runs this scheduler ended (cancelled by a concurrency limit, failed by a flow rule). */
+  onRunsEnded?: (runIds: string[]) => void;
+  /** Candidates held per action whose queue has flow rules (default 10 × windowSize): rotation spans them. */
+  keyedWindowSize?: number;
+}
+
+/** The keys a candidate of a keyed queue asks for, split by who holds them once admitted. */
+interface Ask {
+  runId: string;
+  taskKeys: KeyRef[];
+  runKeys: KeyRef[];
 }
 
 interface Window {
@@ -89,10 +104,17 @@ export class Scheduler {
   private readonly queuedToNotify = new Set<string>();
   private delivering: Promise<void> | null = null;
   private deliverAgain = false;
+  private readonly keyedWindowSize: number;
+  private readonly flow = new FlowState();
+  /** For the candidates of keyed queues in the last decision. */
+  private readonly asks = new Map<string, Ask>();
+  /** Why each candidate of a keyed queue waited at the last decision (concurrency, rate limit). */
+  private waits = new Map<string, WaitReason>();
 
   constructor(options: SchedulerOptions) {
     this.o = options;
     this.windowSize = options.windowSize ?? 1_000;
+    this.keyedWindowSize = options.keyedWindowSize ?? 10 * this.windowSize;
     this.lease = new SchedulerLease({
       driver: options.driver,
       engineId: options.engineId,
@@ -102,6 +124,7 @@ export class Scheduler {
         // Whatever was in memory was decided against another holder's writes: start from the database.
         this.epoch = epoch;
         this.windows.clear();
+        this.flow.reset();
         this.rotation = INITIAL_ROTATION;
         this.remoteUnread = true;
         this.wakeAll();
@@ -110,6 +133,8 @@ export class Scheduler {
         this.epoch = null;
         this.windows.clear();
         this.unread.clear();
+        this.flow.reset();
+        this.waits.clear();
       },
     });
   }
@@ -161,8 +186,10 @@ export class Scheduler {
     }
     for (const row of rows) {
       const window = this.windows.get(row.action);
-      // A read in flight may have missed it, and then replaces the window: read again after it.
-      if (!window || !window.complete || this.unread.has(row.action) || this.reading.has(row.action) || window.items.length >= this.windowSize) {
+      const rules = this.flow.rulesFor(row.action);
+      // A read in flight may have missed it, and then replaces the window: read again after it. A keyed
+      // or LIFO queue is read again too (its candidates need their input; a LIFO one its new head).
+      if (!window || !window.complete || rules.keyed || rules.lifo || this.flow.uncertain || this.unread.has(row.action) || this.reading.has(row.action) || window.items.length >= this.windowSize) {
         this.unread.add(row.action);
         continue;
       }
@@ -209,6 +236,9 @@ export class Scheduler {
    */
   reserve(action: string, count: number): DirectReservation | null {
     if (this.stopped || this.epoch === null || count <= 0 || this.unread.has(action)) return null;
+    // Flow rules are applied by decide() alone; and with rules in doubt, nothing is assigned unseen.
+    const rules = this.flow.rulesFor(action);
+    if (this.flow.uncertain || rules.keyed || rules.lifo) return null;
     const window = this.windows.get(action);
     if (!window || !window.complete || waiting(window) > 0) return null;
     const registry = this.registry();
@@ -240,6 +270,31 @@ export class Scheduler {
       };
     }
     return null;
+  }
+
+  /** A new version of some workflow was registered (here, or by NOTIFY): its rules apply from now. */
+  definitionsChanged(): void {
+    this.flow.definitionsChanged();
+    this.wakeAll();
+  }
+
+  /** A rate limit was created, changed or deleted (here, or by NOTIFY). */
+  rateLimitsChanged(): void {
+    this.flow.rateLimitsChanged();
+    this.pump();
+  }
+
+  /**
+   * Task runs ended or went back to the queue, and runs ended: the keys they held are free. Told by the
+   * finish and cancel paths of this engine; other engines' are read back (remoteChanged).
+   */
+  ended(o: { taskRunIds?: Iterable<string>; runIds?: Iterable<string> }): void {
+    this.flow.ended(o);
+  }
+
+  /** Why a queued task run of a keyed queue waited at the holder's last decision, if this engine holds the lease. */
+  waitReason(taskRunId: string): WaitReason | null {
+    return this.waits.get(taskRunId) ?? null;
   }
 
   /** A worker attached here has free slots again (or came, or spoke again after a silence). */
@@ -279,6 +334,7 @@ export class Scheduler {
   /** Workers of another engine freed slots or came and went (NOTIFY cleaver_capacity). */
   remoteChanged(): void {
     this.remoteUnread = true;
+    this.flow.heldChanged();
     if (this.epoch !== null) this.pump();
   }
 
@@ -400,6 +456,8 @@ export class Scheduler {
       workers.push({ id: w.workerId, actions: new Set(w.actions), freeSlots: free, holdsSuspect: w.holdsSuspect });
       if (free > 0) for (const a of w.actions) offered.add(a);
     }
+    await this.flow.refresh(this.o.driver, offered, { heldMaxAgeMs: 2_000, now });
+    if (this.epoch !== epoch) return;
     // Only the queues some worker with a free slot offers matter now; the others are read when one does.
     const toRead = [...offered].filter((a) => this.unread.has(a) || !this.windows.has(a));
     if (toRead.length > 0) {
@@ -407,9 +465,22 @@ export class Scheduler {
         this.unread.delete(a);
         this.reading.add(a);
       }
+      // One read per kind of queue: keyed ones with what their rules are evaluated on, LIFO ones newest first.
+      const kinds = new Map<string, { detail: boolean; lifo: boolean; actions: string[] }>();
+      for (const a of toRead) {
+        const rules = this.flow.rulesFor(a);
+        const id = `${rules.keyed}/${rules.lifo}`;
+        const kind = kinds.get(id) ?? { detail: rules.keyed, lifo: rules.lifo, actions: [] };
+        kind.actions.push(a);
+        kinds.set(id, kind);
+      }
       let rows: QueuedCandidate[];
       try {
-        rows = await taskQueueWindowList(this.o.driver, { actions: toRead, limit: this.windowSize });
+        const reads = [...kinds.values()].map((k) =>
+          taskQueueWindowList(this.o.driver, { actions: k.actions, limit: k.detail ? this.keyedWindowSize : this.windowSize, detail: k.detail, lifo: k.lifo }),
+        );
+        rows = (await Promise.all(reads)).flat();
+        await this.flow.ensureVersions(this.o.driver, rows);
       } catch (e: unknown) {
         for (const a of toRead) this.unread.add(a);
         throw e;
@@ -419,25 +490,65 @@ export class Scheduler {
       if (this.epoch !== epoch) return;
       const fresh = new Map<string, QueuedCandidate[]>(toRead.map((a) => [a, []]));
       for (const row of rows) fresh.get(row.action)!.push(row);
-      for (const [action, items] of fresh) this.windows.set(action, { items, gone: new Set(), complete: items.length < this.windowSize });
+      for (const [action, items] of fresh) {
+        const limit = this.flow.rulesFor(action).keyed ? this.keyedWindowSize : this.windowSize;
+        this.windows.set(action, { items, gone: new Set(), complete: items.length < limit });
+      }
     }
     let freeSlots = 0;
     for (const w of workers) freeSlots += w.freeSlots;
-    const candidates = this.candidates(offered, freeSlots, now);
-    if (candidates.length === 0) return;
-    const decision = decide({ now, candidates, running: [], rules: new Map(), workers, windows: new Map(), rotation: this.rotation });
+    const rules = new Map<string, ConcurrencyRule>();
+    const unschedulable: Unschedulable[] = [];
+    const { candidates, running } = this.candidates(offered, freeSlots, now, rules, unschedulable);
+    if (candidates.length === 0 && unschedulable.length === 0) return;
+    const windowsBefore = this.flow.windows();
+    const decision = decide({ now, candidates, running, rules, workers, windows: windowsBefore, rotation: this.rotation });
     this.rotation = decision.rotation;
+    this.waits = new Map(decision.waits.filter((w) => w.reason.kind === 'concurrency' || w.reason.kind === 'rate_limit').map((w) => [w.taskRunId, w.reason]));
+    // Ends first: a running run cancelled for a newer one must stop counting before its replacement starts.
+    for (const w of decision.waits) {
+      if (w.reason.kind !== 'units_over_limit') continue;
+      const ask = this.asks.get(w.taskRunId);
+      if (ask) {
+        unschedulable.push({
+          taskRunId: w.taskRunId,
+          runId: ask.runId,
+          message: `it asks ${w.reason.units} units of the rate limit ${JSON.stringify(w.reason.key)}, whose limit is ${w.reason.limit}: it could never start`,
+        });
+      }
+    }
+    // Each run is ended with its own reason (grouped: one statement per distinct message).
+    const failures = new Map<string, string[]>();
+    for (const u of unschedulable) failures.set(u.message, [...(failures.get(u.message) ?? []), u.runId]);
+    for (const [message, runIds] of failures) await this.endRuns(epoch, runIds, { status: 'failed', reason: 'FLOW_RULE', message, name: 'FlowRuleError' });
+    for (const u of unschedulable) this.dropCandidate(u.taskRunId);
+    const cancels = new Map<string, string[]>();
+    for (const c of decision.cancellations) {
+      const runId = c.running ? this.unitRun(c.taskRunId) : this.asks.get(c.taskRunId)?.runId;
+      if (runId === undefined) continue;
+      const message = `cancelled by its concurrency key ${JSON.stringify(c.key)}, which was full (${c.running ? 'a newer run took its place' : 'it was the newest'})`;
+      cancels.set(message, [...(cancels.get(message) ?? []), runId]);
+    }
+    for (const [message, runIds] of cancels) await this.endRuns(epoch, runIds, { status: 'cancelled', reason: 'CONCURRENCY_LIMIT', message, name: 'ConcurrencyLimit' });
+    for (const c of decision.cancellations) if (!c.running) this.dropCandidate(c.taskRunId);
+    if (this.epoch !== epoch) return;
     if (decision.nextWakeAt !== null) this.decideAt(decision.nextWakeAt);
     // While work waits and other engines' workers may take it, look again within a second: their freed
     // slots reach us by NOTIFY, which a reconnecting listener or an outage can lose.
     if (decision.waits.length > 0 && this.o.driver.capabilities.multiEngine) this.decideAt(now + 1_000);
     const assignments = decision.assignments.slice(0, this.o.maxBatch);
     if (assignments.length === 0) return;
+    const pairs = (keys: readonly KeyRef[] | undefined) => (keys && keys.length > 0 ? keys.map((k) => [k.rule, k.key] as const) : null);
     const { assigned, fenced } = await taskAssign(this.o.driver.relaxed, {
       engineId: this.o.engineId,
       epoch,
-      assignments,
+      assignments: assignments.map((a) => {
+        const ask = this.asks.get(a.taskRunId);
+        return { taskRunId: a.taskRunId, workerId: a.workerId, keys: pairs(ask?.taskKeys), runKeys: pairs(ask?.runKeys) };
+      }),
       notify: this.o.driver.capabilities.listenNotify,
+      decidedAt: now,
+      rateStates: this.flow.changedWindows(windowsBefore, decision.windows),
     });
     this.errorBackoffMs = 0;
     if (fenced) {
@@ -448,8 +559,15 @@ export class Scheduler {
       return;
     }
     // Written or not (cancelled, or gone since the read), none of them is a candidate any more; those
-    // not written leave their window in doubt.
+    // not written leave their window in doubt. Units a write did not use stay consumed: over-counted, never under.
     const written = new Set(assigned.map((a) => a.task.taskRunId));
+    this.flow.admitted(
+      assigned.flatMap((a) => {
+        const ask = this.asks.get(a.task.taskRunId);
+        return ask ? [{ taskRunId: a.task.taskRunId, runId: ask.runId, taskKeys: ask.taskKeys, runKeys: ask.runKeys }] : [];
+      }),
+      decision.windows,
+    );
     for (const a of assignments) {
       const action = this.actionOf.get(a.taskRunId);
       const window = action === undefined ? undefined : this.windows.get(action);
@@ -477,19 +595,39 @@ export class Scheduler {
   }
 
   /**
-   * The candidates decide() sees: from each offered action's window, the first few in queue order —
-   * without concurrency keys only the head of a queue can start, and a freed slot must not cost a pass
-   * over thousands of candidates — numbered oldest first (uuidv7 ids sort by time: FIFO across engines
-   * and restarts).
+   * The candidates decide() sees, and the units holding keys. From a queue without flow rules, the first
+   * few in queue order — only its head can start, and a freed slot must not cost a pass over thousands
+   * of candidates. From a keyed queue, its window as FlowState passes it (a full key can hold back its
+   * head, so what follows must be seen). Numbered oldest first together with the held units (uuidv7 ids
+   * sort by time: FIFO across engines and restarts), which is the order cancellation strategies use.
    */
-  private candidates(offered: ReadonlySet<string>, freeSlots: number, now: number): Candidate[] {
+  private candidates(
+    offered: ReadonlySet<string>,
+    freeSlots: number,
+    now: number,
+    rules: Map<string, ConcurrencyRule>,
+    unschedulable: Unschedulable[],
+  ): { candidates: Candidate[]; running: RunningUnit[] } {
     const perAction = Math.max(64, 4 * freeSlots);
-    const rows: QueuedCandidate[] = [];
+    const rows: Array<Omit<Candidate, 'seq'>> = [];
     this.actionOf.clear();
+    this.asks.clear();
     let nextDue = Infinity;
+    let keyed = false;
     for (const action of offered) {
       const window = this.windows.get(action);
       if (!window) continue;
+      const actionRules = this.flow.rulesFor(action);
+      if (actionRules.keyed) {
+        keyed = true;
+        for (const c of this.flow.keyedCandidates(window.items, { gone: window.gone, now, rules, unschedulable })) {
+          rows.push(c.candidate);
+          this.actionOf.set(c.candidate.taskRunId, action);
+          this.asks.set(c.candidate.taskRunId, c.ask);
+        }
+        for (const u of unschedulable) this.actionOf.set(u.taskRunId, action);
+        continue;
+      }
       let taken = 0;
       for (const c of window.items) {
         if (taken >= perAction) break;
@@ -499,25 +637,42 @@ export class Scheduler {
           nextDue = Math.min(nextDue, c.availableAt);
           continue;
         }
-        rows.push(c);
+        rows.push({ taskRunId: c.taskRunId, action, priority: c.priority, lifo: actionRules.lifo, availableAt: c.availableAt, suspect: c.suspect, keys: [], rateLimits: [] });
         this.actionOf.set(c.taskRunId, action);
         // Suspects wait for a worker without one; what follows them may start meanwhile.
         if (!c.suspect) taken++;
       }
     }
     if (nextDue !== Infinity) this.decideAt(nextDue);
-    rows.sort((a, b) => (a.taskRunId < b.taskRunId ? -1 : a.taskRunId > b.taskRunId ? 1 : 0));
-    return rows.map((c, seq) => ({
-      taskRunId: c.taskRunId,
-      action: c.action,
-      priority: c.priority,
-      seq,
-      lifo: false,
-      availableAt: c.availableAt,
-      suspect: c.suspect,
-      keys: [],
-      rateLimits: [],
-    }));
+    const held = keyed ? this.flow.heldUnits() : [];
+    // Held units are numbered by their own id (a task run's, or a run's for its workflow's keys).
+    const order = [...rows.map((c) => c.taskRunId), ...held.map((u) => (u.taskRunId.startsWith('run:') ? u.runId : u.taskRunId))];
+    const seqOf = new Map([...order].sort().map((id, i) => [id, i] as const));
+    const candidates = rows.map((c) => ({ ...c, seq: seqOf.get(c.taskRunId)! }));
+    const running = held.map((u) => ({ taskRunId: u.taskRunId, keys: u.keys, seq: seqOf.get(u.taskRunId.startsWith('run:') ? u.runId : u.taskRunId)! }));
+    return { candidates, running };
+  }
+
+  /** The run a held unit belongs to (a task run's id, or `run:<id>`). */
+  private unitRun(unitId: string): string | undefined {
+    if (unitId.startsWith('run:')) return unitId.slice(4);
+    return this.flow.heldUnits().find((u) => u.taskRunId === unitId)?.runId;
+  }
+
+  /** A candidate taken out of the queue by this scheduler (cancelled or failed): no longer in its window. */
+  private dropCandidate(taskRunId: string): void {
+    this.flow.forget(taskRunId);
+    const action = this.actionOf.get(taskRunId);
+    if (action !== undefined) this.windows.get(action)?.gone.add(taskRunId);
+  }
+
+  /** Ends runs under the lease's fence; their workers are told to stop what is in progress. */
+  private async endRuns(epoch: number, runIds: string[], end: RunEnd): Promise<void> {
+    if (runIds.length === 0) return;
+    const result = await runCancel(this.o.driver, { runIds: [...new Set(runIds)], end, fence: { engineId: this.o.engineId, epoch } });
+    this.flow.ended({ runIds: result.cancelled, taskRunIds: result.active.map((a) => a.taskRunId) });
+    if (result.active.length > 0) this.o.onCancelled?.(result.active);
+    if (result.cancelled.length > 0) this.o.onRunsEnded?.(result.cancelled);
   }
 
   /**

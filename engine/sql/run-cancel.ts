@@ -1,9 +1,13 @@
 import type { NamedStatement, Queryable } from '../db/driver.ts';
+import type { FailureReason } from '../../shared/types.ts';
+import { schedulerLeaseFence } from './scheduler-lease.ts';
 
 const RUN_CANCEL: NamedStatement = {
   name: 'cleaver_run_cancel',
   text: `WITH target AS (
        SELECT id FROM run WHERE id = ANY($1::uuid[]) AND status IN ('queued', 'running')
+          -- The scheduler ends runs (concurrency limits, bad keys) only while it holds the lease.
+          AND ($6::uuid IS NULL OR ${schedulerLeaseFence('$5::smallint', '$6::uuid', '$7::bigint')})
      ),
      cur AS (
        SELECT t.id, t.status AS prev_status, t.attempt, t.worker_id, t.assigned_at, t.started_at
@@ -17,15 +21,15 @@ const RUN_CANCEL: NamedStatement = {
      ),
      tasks AS (
        UPDATE task_run t
-          SET status = 'cancelled', failure_reason = 'CANCELLED', finished_at = now(), timeout_at = NULL,
-              error = jsonb_build_object('message', 'the run was cancelled', 'name', 'Cancelled')
+          SET status = $2, failure_reason = $3, finished_at = now(), timeout_at = NULL,
+              error = jsonb_build_object('message', $4::text, 'name', $8::text)
          FROM cur
         WHERE t.id = cur.id
      ),
      attempts AS (
        INSERT INTO attempt (task_run_id, attempt, worker_id, status, failure_reason, error, assigned_at, started_at, finished_at)
-       SELECT cur.id, cur.attempt, cur.worker_id, 'cancelled', 'CANCELLED',
-              jsonb_build_object('message', 'the run was cancelled', 'name', 'Cancelled'),
+       SELECT cur.id, cur.attempt, cur.worker_id, 'cancelled', $3,
+              jsonb_build_object('message', $4::text, 'name', $8::text),
               COALESCE(cur.assigned_at, now()), cur.started_at, now()
          FROM cur
         WHERE cur.prev_status IN ('assigned', 'running')
@@ -33,8 +37,8 @@ const RUN_CANCEL: NamedStatement = {
      ),
      runs AS (
        UPDATE run r
-          SET status = 'cancelled', tasks_remaining = 0, failure_reason = 'CANCELLED', finished_at = now(),
-              error = COALESCE(r.error, jsonb_build_object('message', 'the run was cancelled', 'name', 'Cancelled'))
+          SET status = $2, tasks_remaining = 0, failure_reason = $3, finished_at = now(),
+              error = COALESCE(r.error, jsonb_build_object('message', $4::text, 'name', $8::text))
          -- Reading cur here locks the task rows before the run rows (the main query reads this CTE first),
          -- the order taskFinish keeps; run rows first deadlocks with an attempt of the run finishing.
          FROM (SELECT count(*) FROM cur) AS tasks_first
@@ -45,6 +49,16 @@ const RUN_CANCEL: NamedStatement = {
             (SELECT jsonb_agg(jsonb_build_object('taskRunId', id, 'attempt', attempt, 'workerId', worker_id))
                FROM cur WHERE prev_status IN ('assigned', 'running')) AS active`,
 };
+
+/** How runs ended by runCancel end: their status, failure reason and the error their tasks record. */
+export interface RunEnd {
+  status: 'cancelled' | 'failed';
+  reason: FailureReason;
+  message: string;
+  name: string;
+}
+
+const USER_CANCEL: RunEnd = { status: 'cancelled', reason: 'CANCELLED', message: 'the run was cancelled', name: 'Cancelled' };
 
 export interface CancelledAttempt {
   taskRunId: string;
@@ -59,9 +73,28 @@ export interface CancelledAttempt {
  * caller tells the workers running `active` attempts to stop. Task rows are locked before run rows,
  * in id order, as the finish statement does.
  */
-export async function runCancel(db: Queryable, params: { runIds: string[] }): Promise<{ cancelled: string[]; active: CancelledAttempt[] }> {
+export async function runCancel(
+  db: Queryable,
+  params: {
+    runIds: string[];
+    /** How the runs end (default: cancelled by a user, reason CANCELLED). */
+    end?: RunEnd;
+    /** Only while this engine holds the scheduler lease at `epoch` (the scheduler's own cancellations). */
+    fence?: { engineId: string; epoch: number; partition?: number };
+  },
+): Promise<{ cancelled: string[]; active: CancelledAttempt[] }> {
   if (params.runIds.length === 0) return { cancelled: [], active: [] };
-  const result = await db.query<{ cancelled: string[] | null; active: CancelledAttempt[] | null }>(RUN_CANCEL, [params.runIds]);
+  const end = params.end ?? USER_CANCEL;
+  const result = await db.query<{ cancelled: string[] | null; active: CancelledAttempt[] | null }>(RUN_CANCEL, [
+    params.runIds,
+    end.status,
+    end.reason,
+    end.message,
+    params.fence?.partition ?? 0,
+    params.fence?.engineId ?? null,
+    params.fence?.epoch ?? null,
+    end.name,
+  ]);
   const row = result.rows[0]!;
   return { cancelled: row.cancelled ?? [], active: row.active ?? [] };
 }

@@ -24,34 +24,97 @@ export interface QueuedCandidate {
   /** ms since the epoch: a retry's backoff ends then. */
   availableAt: number;
   suspect: boolean;
+  /** What its flow rules are evaluated on: read only for the queues that have rules. */
+  detail?: CandidateDetail;
 }
 
-const TASK_QUEUE_WINDOW_LIST: NamedStatement = {
-  name: 'cleaver_task_queue_window_list',
-  text: `SELECT t.id, t.action, t.priority, (extract(epoch FROM t.available_at) * 1000)::float8 AS available_at,
-            t.worker_lost_count >= ${SUSPECT_AFTER_LOSSES} AS suspect
+export interface CandidateDetail {
+  runId: string;
+  workflowVersion: number;
+  input: unknown;
+  metadata: Record<string, string>;
+  /** Its parents' outputs, by task name (a workflow's task). */
+  parents: Record<string, unknown> | null;
+  /** Its run already holds its workflow's keys (a task of it was admitted before). */
+  runAdmitted: boolean;
+}
+
+const WINDOW_COLUMNS = `t.id, t.action, t.priority, (extract(epoch FROM t.available_at) * 1000)::float8 AS available_at,
+            t.worker_lost_count >= ${SUSPECT_AFTER_LOSSES} AS suspect`;
+const DETAIL_COLUMNS = `, t.run_id, r.workflow_version, COALESCE(t.input, r.input) AS input, r.metadata,
+            r.concurrency_keys IS NOT NULL AS run_admitted,
+            CASE WHEN t.parents IS NOT NULL
+                 THEN (SELECT jsonb_object_agg(p.task_name, p.output) FROM task_run p
+                        WHERE p.run_id = t.run_id AND p.task_name = ANY(t.parents) AND p.status = 'succeeded') END AS parents`;
+
+/**
+ * One queue's best `limit` candidates, through the queue index (action, priority DESC, id): FIFO reads it
+ * forward; LIFO reads each priority backward, best priority first (the same index, no second one to keep
+ * up on every insert).
+ */
+function windowStatement(o: { detail: boolean; lifo: boolean }): NamedStatement {
+  const scan = (priority: string, order: string) => `SELECT t.* FROM task_run t
+          WHERE t.status = 'queued' AND t.action = a.action AND t.schedule_deadline > now()${priority}
+          ORDER BY ${order}
+          LIMIT $2`;
+  const inner = o.lifo
+    ? [3, 2, 1].map((p) => `(${scan(` AND t.priority = ${p}`, 't.id DESC')})`).join(' UNION ALL ')
+    : scan('', 't.priority DESC, t.id');
+  return {
+    name: `cleaver_task_queue_window_list${o.detail ? '_detail' : ''}${o.lifo ? '_lifo' : ''}`,
+    text: `SELECT ${WINDOW_COLUMNS}${o.detail ? DETAIL_COLUMNS : ''}
        FROM unnest($1::text[]) AS a(action)
        CROSS JOIN LATERAL (
-         SELECT t.id, t.action, t.priority, t.available_at, t.worker_lost_count
-           FROM task_run t
-          WHERE t.status = 'queued' AND t.action = a.action AND t.schedule_deadline > now()
-          ORDER BY t.priority DESC, t.id
-          LIMIT $2
-       ) t`,
+         ${inner}
+       ) t${o.detail ? ' JOIN run r ON r.id = t.run_id' : ''}`,
+  };
+}
+
+const WINDOW_STATEMENTS = new Map(
+  [false, true].flatMap((detail) => [false, true].map((lifo) => [`${detail}/${lifo}`, windowStatement({ detail, lifo })] as const)),
+);
+
+type WindowRow = {
+  id: string;
+  action: string;
+  priority: number;
+  available_at: number;
+  suspect: boolean;
+  run_id?: string;
+  workflow_version?: number;
+  input?: unknown;
+  metadata?: Record<string, string>;
+  run_admitted?: boolean;
+  parents?: Record<string, unknown> | null;
 };
 
 /**
- * The best `limit` queued task runs of each action, best priority then oldest first, through each
- * action's own index scan (a deep backlog of one action is never sorted as a whole). Task runs past
- * their schedule deadline are left for the schedule-timeout sweep.
+ * The best `limit` queued task runs of each action — best priority first, then oldest (FIFO) or newest
+ * (`lifo`) — through each action's own index scan (a deep backlog of one action is never sorted as a
+ * whole). With `detail`, each carries what its flow rules are evaluated on. Task runs past their
+ * schedule deadline are left for the schedule-timeout sweep.
  */
-export async function taskQueueWindowList(db: Queryable, params: { actions: readonly string[]; limit: number }): Promise<QueuedCandidate[]> {
+export async function taskQueueWindowList(
+  db: Queryable,
+  params: { actions: readonly string[]; limit: number; detail?: boolean; lifo?: boolean },
+): Promise<QueuedCandidate[]> {
   if (params.actions.length === 0 || params.limit <= 0) return [];
-  const result = await db.query<{ id: string; action: string; priority: number; available_at: number; suspect: boolean }>(TASK_QUEUE_WINDOW_LIST, [
-    params.actions,
-    params.limit,
-  ]);
-  return result.rows.map((r) => ({ taskRunId: r.id, action: r.action, priority: r.priority, availableAt: Number(r.available_at), suspect: r.suspect }));
+  const statement = WINDOW_STATEMENTS.get(`${params.detail === true}/${params.lifo === true}`)!;
+  const result = await db.query<WindowRow>(statement, [params.actions, params.limit]);
+  return result.rows.map((r) => {
+    const c: QueuedCandidate = { taskRunId: r.id, action: r.action, priority: r.priority, availableAt: Number(r.available_at), suspect: r.suspect };
+    if (params.detail) {
+      c.detail = {
+        runId: r.run_id!,
+        workflowVersion: r.workflow_version!,
+        input: r.input ?? null,
+        metadata: r.metadata ?? {},
+        parents: r.parents ?? null,
+        runAdmitted: r.run_admitted === true,
+      };
+    }
+    return c;
+  });
 }
 
 /** What a worker is sent for an attempt, read from `c` (the attempt's task_run row) joined to `r` (its run). */
@@ -71,7 +134,7 @@ const ASSIGNED_PAYLOAD = `c.id, c.run_id, c.action, COALESCE(c.input, r.input) A
 const TASK_ASSIGN: NamedStatement = {
   name: 'cleaver_task_assign',
   text: `WITH d AS (
-       SELECT * FROM unnest($1::uuid[], $2::uuid[]) AS d(id, worker_id)
+       SELECT * FROM unnest($1::uuid[], $2::uuid[], $7::jsonb[], $8::jsonb[]) AS d(id, worker_id, keys, run_keys)
      ),
      fence AS (
        SELECT ${schedulerLeaseFence('$3::smallint', '$4::uuid', '$5::bigint')} AS held
@@ -86,11 +149,36 @@ const TASK_ASSIGN: NamedStatement = {
      ),
      c AS (
        UPDATE task_run t
-          SET status = 'assigned', worker_id = d.worker_id, attempt = t.attempt + 1, assigned_at = now(),
-              started_at = NULL, timeout_at = now() + t.execution_timeout_ms * interval '1 millisecond'
+          SET status = 'assigned', worker_id = d.worker_id, attempt = t.attempt + 1,
+              -- The decision's time: what rate limits were counted at (an audit reads this).
+              assigned_at = COALESCE(to_timestamp($9::float8 / 1000), now()),
+              started_at = NULL, timeout_at = now() + t.execution_timeout_ms * interval '1 millisecond',
+              concurrency_keys = d.keys
          FROM d JOIN locked USING (id)
         WHERE t.id = d.id
        RETURNING t.*
+     ),
+     -- A workflow's keys are held by its run from its first admission.
+     admitted AS (
+       UPDATE run r SET concurrency_keys = d.run_keys
+         FROM c JOIN d ON d.id = c.id
+        WHERE r.id = c.run_id AND d.run_keys IS NOT NULL AND r.concurrency_keys IS NULL
+     ),
+     -- The rate windows the decision consumed, under the same fence: a new holder continues from them.
+     -- A dynamic key is made on first use; a static one is only ever updated (one deleted since this
+     -- holder last read the keys stays deleted).
+     rates AS (
+       SELECT * FROM jsonb_to_recordset($10::jsonb) AS x(key text, kind text, limit_units int, duration text, state jsonb), fence
+        WHERE fence.held
+     ),
+     dynamic_rates AS (
+       INSERT INTO rate_limit (key, kind, limit_units, duration, state)
+       SELECT key, 'dynamic', limit_units, duration, state FROM rates WHERE kind = 'dynamic'
+       ON CONFLICT (key) DO UPDATE SET state = EXCLUDED.state, updated_at = now()
+     ),
+     static_rates AS (
+       UPDATE rate_limit l SET state = rates.state, updated_at = now()
+         FROM rates WHERE rates.kind = 'static' AND l.key = rates.key
      ),
      -- Workers attached to other engines hear of their assignments from their engine, woken here.
      notified AS (
@@ -103,6 +191,18 @@ const TASK_ASSIGN: NamedStatement = {
        FROM c JOIN run r ON r.id = c.run_id
       ORDER BY c.priority DESC, c.id`,
 };
+
+/** Concurrency keys as stored: [[rule, key], …]. */
+export type KeyPairs = ReadonlyArray<readonly [rule: string, key: string]>;
+
+/** A rate window as the scheduler stores it (`limit` and `duration` only make a dynamic key). */
+export interface RateState {
+  key: string;
+  kind: 'static' | 'dynamic';
+  limit: number;
+  duration: string;
+  state: unknown;
+}
 
 export interface Assigned {
   workerId: string;
@@ -148,9 +248,20 @@ function toAssigned(row: PayloadRow): Assigned {
  */
 export async function taskAssign(
   db: Queryable,
-  params: { engineId: string; epoch: number; partition?: number; assignments: ReadonlyArray<{ taskRunId: string; workerId: string }>; notify: boolean },
+  params: {
+    engineId: string;
+    epoch: number;
+    partition?: number;
+    assignments: ReadonlyArray<{ taskRunId: string; workerId: string; keys?: KeyPairs | null; runKeys?: KeyPairs | null }>;
+    notify: boolean;
+    /** The decision's time (ms): recorded as each attempt's assigned_at (default: the database's now). */
+    decidedAt?: number;
+    /** Rate windows to store (dynamic keys are made on first use). */
+    rateStates?: ReadonlyArray<RateState>;
+  },
 ): Promise<{ assigned: Assigned[]; fenced: boolean }> {
   if (params.assignments.length === 0) return { assigned: [], fenced: false };
+  const json = (k: KeyPairs | null | undefined) => (k && k.length > 0 ? JSON.stringify(k) : null);
   const result = await db.query<PayloadRow & { held: boolean }>(TASK_ASSIGN, [
     params.assignments.map((a) => a.taskRunId),
     params.assignments.map((a) => a.workerId),
@@ -158,6 +269,10 @@ export async function taskAssign(
     params.engineId,
     params.epoch,
     params.notify,
+    params.assignments.map((a) => json(a.keys)),
+    params.assignments.map((a) => json(a.runKeys)),
+    params.decidedAt ?? null,
+    JSON.stringify((params.rateStates ?? []).map((r) => ({ key: r.key, kind: r.kind, limit_units: r.limit, duration: r.duration, state: r.state }))),
   ]);
   // With nothing assigned there is no row to carry `held`: ask the lease itself.
   const fenced = result.rows.length === 0 ? !(await leaseHeld(db, params)) : false;

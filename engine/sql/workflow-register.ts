@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { DeclaredDefinition } from '../../shared/protocol.ts';
-import type { Driver } from '../db/driver.ts';
+import type { Driver, Queryable } from '../db/driver.ts';
+import { staticRateLimitKeys } from '../scheduler/flow-rules.ts';
 import type { TaskDefinition, WorkflowDefinition, WorkflowTaskDefinition } from '../../shared/types.ts';
 import { eventPatternToLike, workflowAncestors } from '../../shared/workflow-definition.ts';
 import { CleaverError } from '../../shared/errors.ts';
@@ -35,6 +36,7 @@ export async function workflowRegister(
   const name = definitionName(definition);
   const checksum = definitionChecksum(definition);
   return driver.transaction(async (tx) => {
+    await requireRateLimits(tx, definition);
     await tx.query(`INSERT INTO workflow (name, latest_version) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING`, [name]);
     const current = await tx.query<{ latest_version: number; latest_kind: string | null; known_version: number | null }>(
       `SELECT w.latest_version, v.definition ->> 'kind' AS latest_kind,
@@ -57,6 +59,9 @@ export async function workflowRegister(
       [name, version, checksum, JSON.stringify(stored(definition))],
     );
     await tx.query(`UPDATE workflow SET latest_version = $2, updated_at = now() WHERE name = $1`, [name, version]);
+    // The scheduler holder, wherever it is, applies the new version's flow rules from its next decision
+    // (delivered before any queued-work notification committed after this one).
+    if (driver.capabilities.listenNotify) await tx.query(`SELECT pg_notify('cleaver_workflow', $1)`, [name]);
     const patterns = definition.kind === 'workflow' ? definition.workflow.events : [];
     await tx.query(`DELETE FROM workflow_event_trigger WHERE workflow_name = $1`, [name]);
     await tx.query(
@@ -66,6 +71,28 @@ export async function workflowRegister(
     );
     return { name, version, created: true };
   });
+}
+
+/**
+ * Refuses a definition that uses a static rate-limit key nobody defined, or asks one for more units than
+ * its limit (it could never start): both are mistakes to fix before any run waits on them.
+ */
+async function requireRateLimits(tx: Queryable, definition: RegisteredDefinition): Promise<void> {
+  const uses = staticRateLimitKeys(definition);
+  if (uses.length === 0) return;
+  const found = await tx.query<{ key: string; limit_units: number }>(`SELECT key, limit_units FROM rate_limit WHERE key = ANY($1::text[]) AND kind = 'static'`, [
+    [...new Set(uses.map((u) => u.key))],
+  ]);
+  const limits = new Map(found.rows.map((r) => [r.key, r.limit_units]));
+  for (const use of uses) {
+    const limit = limits.get(use.key);
+    if (limit === undefined) {
+      throw new CleaverError('BAD_REQUEST', `${definitionName(definition)}: ${use.where} uses the rate limit ${JSON.stringify(use.key)}, which does not exist; create it first (cleaver.rateLimits.upsert({ key, limit, duration }) or \`cleaver rate-limits put\`)`);
+    }
+    if (use.units > limit) {
+      throw new CleaverError('BAD_REQUEST', `${definitionName(definition)}: ${use.where} asks ${use.units} units of the rate limit ${JSON.stringify(use.key)}, whose limit is ${limit}: it could never start`);
+    }
+  }
 }
 
 function stored(definition: RegisteredDefinition): StoredDefinition {
