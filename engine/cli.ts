@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `cleaver serve | migrate | run | status | events | runs`. Thin: parses flags, opens the driver, and hands over to the
+ * `cleaver serve | migrate | run | status | events | runs | rate-limits`. Thin: parses flags, opens the driver, and hands over to the
  * engine or the SDK. Every mistake a user can make here is answered with what to do instead.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
@@ -19,6 +19,7 @@ import { defaultDataDir, defaultSocketPath, parseAddress } from '../shared/paths
 import { parseDuration } from '../shared/duration.ts';
 import { CleaverError, TaskRunError, toError } from '../shared/errors.ts';
 import { validateMetadata } from '../shared/payload.ts';
+import { rateLimitProblem, type RateLimitDuration, type RateLimitRecord } from '../shared/flow-control.ts';
 import type { Json } from '../shared/types.ts';
 import { describeWait } from '../shared/wait-reason.ts';
 
@@ -43,6 +44,11 @@ const COMMAND_USAGE = {
     'cleaver runs cancel <run-id>... [--address ADDR] [--token T]',
     'cleaver runs replay <run-id>... [--from-task NAME] [--address ADDR] [--token T]',
   ],
+  'rate-limits': [
+    'cleaver rate-limits list [--search S] [--address ADDR] [--token T]',
+    'cleaver rate-limits put <key> <limit> <duration> [--address ADDR] [--token T]',
+    'cleaver rate-limits delete <key> [--address ADDR] [--token T]',
+  ],
 } as const;
 type Command = keyof typeof COMMAND_USAGE;
 
@@ -51,7 +57,9 @@ ${Object.values(COMMAND_USAGE).flat().map((line) => `  ${line}`).join('\n')}
 
   --input and --payload take a JSON object (default {}), e.g. --input '{"name":"x"}';
   --metadata takes a JSON object of strings. --address takes unix:///path or tcp://host:port,
-  or several engines comma-separated.
+  or several engines comma-separated. A rate limit's <duration> is second, minute, hour, day,
+  week, month (30 days) or year (365 days): put openai 100 minute admits at most 100 units
+  in any minute.
 
 Environment:
   CLEAVER_DATA_DIR         embedded database and socket directory (default ~/.cleaver)
@@ -87,6 +95,8 @@ async function main(argv: string[]): Promise<number> {
       return events(rest);
     case 'runs':
       return runs(rest);
+    case 'rate-limits':
+      return rateLimits(rest);
     case undefined:
     case 'help':
     case '--help':
@@ -401,6 +411,46 @@ async function runs(args: string[]): Promise<number> {
   } finally {
     await client.close();
   }
+}
+
+async function rateLimits(args: string[]): Promise<number> {
+  const { values, positionals } = parseFlags(args, { search: { type: 'string' }, address: { type: 'string' }, token: { type: 'string' } }, true);
+  const [action, ...rest] = positionals;
+  const takes = { list: 0, put: 3, delete: 1 } as const;
+  if (action !== 'list' && action !== 'put' && action !== 'delete') throw new UsageError('cleaver rate-limits takes list, put or delete');
+  if (rest.length !== takes[action]) {
+    throw new UsageError(action === 'list' ? 'cleaver rate-limits list takes no arguments; narrow it with --search S' : action === 'put' ? 'cleaver rate-limits put takes <key> <limit> <duration>, e.g. put openai 100 minute' : 'cleaver rate-limits delete takes one key');
+  }
+  if (action !== 'list' && values.search !== undefined) throw new UsageError('--search is for cleaver rate-limits list');
+  let definition: { key: string; limit: number; duration: RateLimitDuration } | undefined;
+  if (action === 'put') {
+    const [key, limit, duration] = rest as [string, string, string];
+    definition = { key, limit: /^\d+$/.test(limit) ? Number(limit) : NaN, duration: duration as RateLimitDuration };
+    const problem = rateLimitProblem(definition);
+    if (problem) throw new UsageError(`the rate limit's ${problem}`);
+  }
+  const client = clientFrom(values);
+  try {
+    const out = (line: string) => process.stdout.write(`${line}\n`);
+    if (definition) {
+      out(describeRateLimit(await client.rateLimits.upsert(definition)));
+    } else if (action === 'delete') {
+      if (!(await client.rateLimits.delete(rest[0]!)).deleted) throw new CleaverError('NOT_FOUND', `no rate-limit key ${JSON.stringify(rest[0])}; \`cleaver rate-limits list\` shows them`);
+      out(`deleted rate-limit key ${rest[0]}`);
+    } else {
+      const { rateLimits: list } = await client.rateLimits.list(values.search === undefined ? {} : { search: values.search });
+      if (list.length === 0) out(values.search === undefined ? 'no rate-limit keys' : `no rate-limit key contains ${JSON.stringify(values.search)}`);
+      for (const r of list) out(describeRateLimit(r));
+    }
+    return 0;
+  } finally {
+    await client.close();
+  }
+}
+
+/** `openai: 12/100 per minute (static), a unit frees at 2026-…` */
+function describeRateLimit(r: RateLimitRecord): string {
+  return `${r.key}: ${r.used}/${r.limit} per ${r.duration} (${r.kind})${r.refillsAt ? `, a unit frees at ${r.refillsAt}` : ''}`;
 }
 
 /**

@@ -9,6 +9,7 @@ import { TaskDeclaration, TaskRef, type RunOptions, type TaskClient, type TaskOp
 import { Worker, type WorkerOptions } from './worker.ts';
 import { WorkflowDeclaration, type WorkflowOptions } from './workflow.ts';
 import type { AdminApi, AdminMethod, EventListPage, EventListParams, PushedEvent, RunDetails, RunFilter, RunListPage, RunListParams } from '../shared/admin-api.ts';
+import type { RateLimitDuration, RateLimitRecord } from '../shared/flow-control.ts';
 import type { Json } from '../shared/types.ts';
 import { CleaverError } from '../shared/errors.ts';
 import { defaultDataDir, defaultSocketPath, parseAddresses, type EngineAddress } from '../shared/paths.ts';
@@ -96,6 +97,19 @@ export class Cleaver implements TaskClient {
       (await this.admin('eventsPush', { events: events.map((e) => ({ key: e.key, payload: e.payload ?? {}, metadata: e.metadata })) }, false)).events,
     replay: (eventId: string): Promise<PushedEvent> => this.admin('eventReplay', { eventId }, false),
     list: (params: EventListParams = {}): Promise<EventListPage> => this.admin('eventsList', params, true),
+  };
+
+  /**
+   * Rate-limit keys that tasks name with `rateLimits: [{ staticKey, units }]` (docs/flow-control.md).
+   * A key's window is kept across changes: what it admitted still counts under a new limit or duration.
+   */
+  readonly rateLimits = {
+    /** Defines a static key or changes one (a dynamic key of that name becomes static). */
+    upsert: (params: { key: string; limit: number; duration: RateLimitDuration }): Promise<RateLimitRecord> => this.admin('rateLimitUpsert', params, true),
+    /** Keys by key, those containing `search` (ignoring case) when given; at most 1,000. */
+    list: (params: { search?: string } = {}): Promise<{ rateLimits: RateLimitRecord[] }> => this.admin('rateLimitsList', params, true),
+    /** Removes a key; `deleted` is false when there was none. */
+    delete: (key: string): Promise<{ deleted: boolean }> => this.admin('rateLimitDelete', { key }, false),
   };
 
   /** One call of the engine's admin contract over this client's connection. */

@@ -6,6 +6,7 @@ export { WorkflowDeclaration, WorkflowTask, type WorkflowOptions, type WorkflowT
 export type { Context, ChildOptions, ChildSpec } from './context.ts';
 export type { TaskFailure } from '../shared/protocol.ts';
 export type { RunDetails, RunListPage, RunFilter, RunSummary, PushedEvent, EventListPage } from '../shared/admin-api.ts';
+export type { RateLimitDuration, RateLimitRecord } from '../shared/flow-control.ts';
 export { CleaverError, NonRetryableError, TaskRunError, type ErrorCode } from '../shared/errors.ts';
 export type { Duration } from '../shared/duration.ts';
 export type { Json, FailureReason, LogLevel, RunStatus, QueueOrdering } from '../shared/types.ts';

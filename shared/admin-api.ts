@@ -5,6 +5,7 @@
  * `{ name, code, message }` error. Every method takes one params object and returns plain JSON (dates
  * as ISO strings), so every transport carries it unchanged.
  */
+import type { RateLimitDuration, RateLimitRecord } from './flow-control.ts';
 import type { AttemptStatus, FailureReason, Json, LogLevel, RunStatus, TaskError, TaskRunKind, TaskRunStatus, TriggerKind, WaitReason } from './types.ts';
 
 /** Which runs a bulk operation or a list applies to. Every field narrows; times are ISO 8601. */
@@ -330,6 +331,15 @@ export interface AdminApi {
   eventsList(params: EventListParams): Promise<EventListPage>;
   /** Triggers the workflows matching a stored event's key again, with its payload. */
   eventReplay(params: { eventId: string }): Promise<PushedEvent>;
+  /** Rate-limit keys, static and dynamic, by key; `search` keeps those containing it (ignoring case). At most 1,000. */
+  rateLimitsList(params: { search?: string }): Promise<{ rateLimits: RateLimitRecord[] }>;
+  /**
+   * Defines a static rate-limit key or changes one (a dynamic key of that name becomes static). What it
+   * admitted already still counts under the new limit and duration.
+   */
+  rateLimitUpsert(params: { key: string; limit: number; duration: RateLimitDuration }): Promise<RateLimitRecord>;
+  /** Removes a rate-limit key, static or dynamic; `deleted` is false when there was none. */
+  rateLimitDelete(params: { key: string }): Promise<{ deleted: boolean }>;
 }
 
 export type AdminMethod = keyof AdminApi;
@@ -350,4 +360,7 @@ export const ADMIN_METHODS: readonly AdminMethod[] = [
   'eventsPush',
   'eventsList',
   'eventReplay',
+  'rateLimitsList',
+  'rateLimitUpsert',
+  'rateLimitDelete',
 ];

@@ -18,9 +18,10 @@ import type {
   WorkflowDetails,
   WorkflowListItem,
 } from '../../shared/admin-api.ts';
+import { RATE_LIMIT_DURATION_MS, type RateLimitRecord } from '../../shared/flow-control.ts';
 import type { TriggerItem } from '../../shared/protocol.ts';
 import type { Json } from '../../shared/types.ts';
-import { CleaverError, unknownWorkflowError } from '../../shared/errors.ts';
+import { CleaverError, toError, unknownWorkflowError } from '../../shared/errors.ts';
 import { validateJson, validateMetadata } from '../../shared/payload.ts';
 import type { Driver, Queryable } from '../db/driver.ts';
 import { sqlState } from '../db/sql-state.ts';
@@ -34,11 +35,13 @@ import { taskWaitList } from '../sql/task-wait.ts';
 import { runCount, runIdsSelect, runList } from '../sql/run-list.ts';
 import { runStatusesGet } from '../sql/run-read.ts';
 import { runReplay, runReplayProblem, runReplaySkips } from '../sql/run-replay.ts';
+import { rateLimitDelete, rateLimitList, rateLimitUpsert, type StoredRateLimit } from '../sql/rate-limit.ts';
 import { runTrigger } from '../sql/run-trigger.ts';
 import { taskRunForRetry } from '../sql/task-retry.ts';
 import { taskLogList } from '../sql/task-log.ts';
 import { workerList } from '../sql/worker.ts';
 import { WORKFLOW_RECENT_CAP, workflowGet, workflowList } from '../sql/workflow-read.ts';
+import { parseWindow, reconfigureWindow, refillAt, used } from '../scheduler/rate-window.ts';
 import { runsToCreate } from '../trigger-service.ts';
 import {
   eventKeyParam,
@@ -46,6 +49,9 @@ import {
   optionalLimit,
   optionalTaskName,
   paramsObject,
+  rateLimitKeyParam,
+  rateLimitListParam,
+  rateLimitParam,
   runCountParam,
   runListParam,
   runSelectionParam,
@@ -77,6 +83,8 @@ export interface AdminServiceOptions {
   trigger?(workflow: string, items: TriggerItem[]): Promise<string[]>;
   /** A worker not heard from for this long counts as gone when saying why a task run waits (default 6 s). */
   workerStaleMs?: number;
+  /** A rate-limit key was defined, changed or removed (committed): the scheduler reads it again. */
+  onRateLimitChanged?(key: string): void;
 }
 
 export class AdminService implements AdminApi {
@@ -233,6 +241,26 @@ export class AdminService implements AdminApi {
     return pushed!;
   }
 
+  async rateLimitsList(params: unknown): Promise<{ rateLimits: RateLimitRecord[] }> {
+    const stored = await rateLimitList(this.o.driver, rateLimitListParam(params));
+    const now = Date.now();
+    return { rateLimits: stored.map((r) => rateLimitRecord(r, now)) };
+  }
+
+  async rateLimitUpsert(params: unknown): Promise<RateLimitRecord> {
+    const p = rateLimitParam(params, 'rateLimitUpsert');
+    const stored = await rateLimitUpsert(this.o.driver, { ...p, notify: this.o.driver.capabilities.listenNotify });
+    this.o.onRateLimitChanged?.(p.key);
+    return rateLimitRecord(stored, Date.now());
+  }
+
+  async rateLimitDelete(params: unknown): Promise<{ deleted: boolean }> {
+    const key = rateLimitKeyParam(paramsObject(params, 'rateLimitDelete').key, 'rateLimitDelete.key');
+    const deleted = await rateLimitDelete(this.o.driver, { key, notify: this.o.driver.capabilities.listenNotify });
+    if (deleted) this.o.onRateLimitChanged?.(key);
+    return { deleted };
+  }
+
   /**
    * Stores events (unless replaying) and creates one run per workflow whose patterns match each key,
    * all in one transaction: an event is never stored without its runs, nor runs without their event.
@@ -291,6 +319,28 @@ export class AdminService implements AdminApi {
       afterId = runIds.at(-1);
     }
   }
+}
+
+/**
+ * A stored key as the admin contract shows it, counted at `now` as the scheduler will count it: a window
+ * kept from before an upsert is reconfigured to the key's new limit and duration first. `refillsAt` is
+ * when one more unit than is free now fits (for a key within its limit, when its oldest counted
+ * admission stops counting); null when nothing is counted.
+ */
+function rateLimitRecord(stored: StoredRateLimit, now: number): RateLimitRecord {
+  const { state, ...definition } = stored;
+  if (state === null) return { ...definition, used: 0, refillsAt: null };
+  let window;
+  try {
+    window = parseWindow(state);
+  } catch (e: unknown) {
+    throw new CleaverError('INTERNAL', `rate-limit key ${JSON.stringify(stored.key)} has an unreadable window (${toError(e).message}); the scheduler admits nothing under it. Delete the key and define it again`);
+  }
+  const config = { limit: stored.limit, windowMs: RATE_LIMIT_DURATION_MS[stored.duration] };
+  if (window.limit !== config.limit || window.windowMs !== config.windowMs) window = reconfigureWindow(window, config);
+  const counted = used(window, now);
+  const refill = refillAt(window, now, Math.max(0, window.limit - counted) + 1);
+  return { ...definition, used: counted, refillsAt: refill === null ? null : new Date(refill).toISOString() };
 }
 
 /** Why the runs of `runIds` that were not cancelled were left alone: gone, or already ended. */

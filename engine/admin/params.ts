@@ -4,6 +4,7 @@
  */
 import type { EventListParams, RunCountParams, RunFilter, RunListParams, RunSelection } from '../../shared/admin-api.ts';
 import { CleaverError } from '../../shared/errors.ts';
+import { RATE_LIMIT_KEY_PATTERN, RATE_LIMIT_KEY_RULE, rateLimitProblem, type RateLimitDuration } from '../../shared/flow-control.ts';
 import type { RunStatus, TriggerKind } from '../../shared/types.ts';
 import { EVENT_KEY_PATTERN, EVENT_KEY_RULE, RUN_STATUSES, TRIGGER_KINDS } from '../../shared/types.ts';
 
@@ -129,4 +130,21 @@ export function eventListParam(value: unknown): EventListParams {
 
 export function optionalTaskName(value: unknown, what: string): string | null {
   return optionalString(value, what, 200) ?? null;
+}
+
+export function rateLimitKeyParam(value: unknown, what: string): string {
+  if (typeof value !== 'string' || !RATE_LIMIT_KEY_PATTERN.test(value)) throw bad(`${what} ${JSON.stringify(value)} must be ${RATE_LIMIT_KEY_RULE}`);
+  return value;
+}
+
+/** A rate limit an operator defines: `{ key, limit, duration }`. */
+export function rateLimitParam(value: unknown, method: string): { key: string; limit: number; duration: RateLimitDuration } {
+  const p = paramsObject(value, method);
+  const problem = rateLimitProblem(p);
+  if (problem) throw bad(`${method}.${problem}`);
+  return { key: p.key as string, limit: p.limit as number, duration: p.duration as RateLimitDuration };
+}
+
+export function rateLimitListParam(value: unknown): { search?: string } {
+  return { search: optionalString(paramsObject(value, 'rateLimitsList').search, 'rateLimitsList.search', 200) };
 }

@@ -1,21 +1,13 @@
 // The installed surface: the built `cleaver` bin and `cleaver-sdk` imported from plain JavaScript.
 // `npm test` builds dist/ first, so these run what `npm install` leaves behind. (The SDK installed
 // into a project of its own: sdk-package.test.ts.)
-import { execFile } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT, kill, removeDir, spawnChild, tempDir, type EngineProcess } from './harness.ts';
-
-const run = promisify(execFile);
-const BIN = join(ROOT, 'dist/engine/cli.js');
+import { BUILT_CLI as BIN, ROOT, kill, removeDir, runCli, spawnChild, tempDir, type EngineProcess } from './harness.ts';
 
 function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
-  return run(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, timeout: 30_000 }).then(
-    (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
-    (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
-  );
+  return runCli(args, { env });
 }
 
 describe('cleaver bin and plain-JavaScript SDK', () => {

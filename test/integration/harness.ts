@@ -2,7 +2,7 @@
  * Shared set-up for integration tests: an engine (in this process, or as a `cleaver serve` child that a
  * test can SIGKILL), worker child processes running fixtures/worker.ts, and a client.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,6 +18,8 @@ import { PROTOCOL_VERSION } from '../../shared/protocol.ts';
 export const ROOT = resolve(import.meta.dirname, '../..');
 const WORKER = join(ROOT, 'test/integration/fixtures/worker.ts');
 const CLI = join(ROOT, 'engine/cli.ts');
+/** The `cleaver` bin as `npm install` leaves it (`npm test` builds it first). */
+export const BUILT_CLI = join(ROOT, 'dist/engine/cli.js');
 
 export function tempDir(prefix = 'clv-'): string {
   // Short paths: Unix socket paths are limited to ~100 bytes.
@@ -82,6 +84,19 @@ export function spawnEngine(options: { dir: string; args: string[] }): EnginePro
     env: { ...process.env, CLEAVER_DATA_DIR: join(options.dir, 'data') },
     readyLine: ' ready\n',
     what: 'engine',
+  });
+}
+
+/**
+ * Runs a `cleaver` command to its end: BUILT_CLI, or with `source` engine/cli.ts through tsx (no build
+ * needed, slower to start).
+ */
+export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; source?: boolean } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  const argv = options.source ? ['--import', 'tsx', CLI, ...args] : [BUILT_CLI, ...args];
+  return new Promise((resolveRun) => {
+    execFile(process.execPath, argv, { env: { ...process.env, ...options.env }, timeout: 30_000 }, (error, stdout, stderr) => {
+      resolveRun({ code: error ? Number((error as { code?: unknown }).code ?? 1) : 0, stdout, stderr });
+    });
   });
 }
 
