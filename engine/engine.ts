@@ -178,6 +178,7 @@ export class Engine {
       notifyFrom: this.driver.capabilities.listenNotify ? this.id : null,
       onQueued: (actions) => this.scheduler.wake(actions),
       onCancelled: (attempts) => this.cancelAttempts(attempts, true),
+      onRateLimitChanged: () => this.scheduler.rateLimitsChanged(),
       onRunsChanged: (runIds) => this.changes.runs(runIds),
       onRunsEnded: (runIds) => {
         this.scheduler.ended({ runIds });

@@ -1,6 +1,6 @@
 export { Cleaver, type ConnectOptions } from './client.ts';
 export { TaskDeclaration, TaskRef, type TaskOptions, type RunOptions, type RunRef, type ConcurrencyOptions } from './task.ts';
-export { ConcurrencyLimitStrategy, type RateLimitDuration, type TaskRateLimit } from '../shared/flow-control.ts';
+export { ConcurrencyLimitStrategy, type TaskRateLimit } from '../shared/flow-control.ts';
 export { Worker, type WorkerOptions } from './worker.ts';
 export { WorkflowDeclaration, WorkflowTask, type WorkflowOptions, type WorkflowTaskOptions, type HookOptions } from './workflow.ts';
 export type { Context, ChildOptions, ChildSpec } from './context.ts';

@@ -7,7 +7,8 @@
  * load: a run waits a little longer, never one too many starts.
  */
 import type { Queryable } from '../db/driver.ts';
-import { heldKeysList, rateWindowList, workflowDefinitionList, type StoredRateLimit } from '../sql/scheduler-state.ts';
+import { heldKeysList, workflowDefinitionList } from '../sql/scheduler-state.ts';
+import { rateLimitListAll, type StoredRateLimit } from '../sql/rate-limit.ts';
 import type { KeyPairs, QueuedCandidate, RateState } from '../sql/task-assign.ts';
 import { RATE_LIMIT_DURATION_MS, type RateLimitDuration } from '../../shared/flow-control.ts';
 import type { Candidate, ConcurrencyRule, KeyRef, RunningUnit } from './decide.ts';
@@ -50,6 +51,9 @@ export class FlowState {
   private heldReadAt = 0;
   private readonly rates = new Map<string, RateEntry>();
   private ratesStale = true;
+  private ratesReadAt = -Infinity;
+  /** A candidate asked for something not known: decide again once it is read. */
+  private retry = false;
   /** Evaluated once per task run while it waits (its input does not change). */
   private readonly evaluated = new Map<string, Evaluated>();
   /** Some definition read so far declares concurrency keys. */
@@ -109,7 +113,8 @@ export class FlowState {
     }
     if (this.ratesStale) {
       this.ratesStale = false;
-      this.loadRates(await rateWindowList(db));
+      this.ratesReadAt = options.now;
+      this.loadRates(await rateLimitListAll(db));
     }
   }
 
@@ -180,6 +185,12 @@ export class FlowState {
         if (r.dynamic) this.rates.set(r.key, { window: createWindow({ limit: r.dynamic.limit, windowMs: RATE_LIMIT_DURATION_MS[r.dynamic.duration] }), kind: 'dynamic', duration: r.dynamic.duration });
         else missing = r.key;
       }
+      if (missing !== null && options.now - this.ratesReadAt > 1_000) {
+        // Made after the keys were last read (its notification may still be on the way): read them again.
+        this.ratesStale = true;
+        this.retry = true;
+        continue;
+      }
       if (missing !== null) {
         options.unschedulable.push({
           taskRunId: item.taskRunId,
@@ -210,6 +221,13 @@ export class FlowState {
       });
     }
     return out;
+  }
+
+  /** Whether a candidate was held back for a read of what it asks (then decide again). */
+  takeRetry(): boolean {
+    const retry = this.retry;
+    this.retry = false;
+    return retry;
   }
 
   /** The units holding keys now (seq to be given by the caller, in the same order as candidates). */
@@ -279,7 +297,7 @@ export class FlowState {
     const seen = new Set<string>();
     for (const row of rows) {
       seen.add(row.key);
-      const duration = row.duration as RateLimitDuration;
+      const duration = row.duration;
       const config = { limit: row.limit, windowMs: RATE_LIMIT_DURATION_MS[duration] };
       const existing = this.rates.get(row.key);
       // What this holder admitted is what it wrote; memory is as new as the row, or newer.

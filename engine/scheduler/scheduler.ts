@@ -500,6 +500,7 @@ export class Scheduler {
     const rules = new Map<string, ConcurrencyRule>();
     const unschedulable: Unschedulable[] = [];
     const { candidates, running } = this.candidates(offered, freeSlots, now, rules, unschedulable);
+    if (this.flow.takeRetry()) this.again = true;
     if (candidates.length === 0 && unschedulable.length === 0) return;
     const windowsBefore = this.flow.windows();
     const decision = decide({ now, candidates, running, rules, workers, windows: windowsBefore, rotation: this.rotation });

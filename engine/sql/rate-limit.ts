@@ -96,6 +96,12 @@ export async function rateLimitGet(db: Queryable, params: { key: string }): Prom
   return row ? toStored(row) : null;
 }
 
+/** Every key with its window, for the scheduler holder (no cap: every key a task can ask must be known). */
+export async function rateLimitListAll(db: Queryable): Promise<StoredRateLimit[]> {
+  const result = await db.query<RateLimitRow>(`SELECT ${COLUMNS} FROM rate_limit`);
+  return result.rows.map(toStored);
+}
+
 /** Keys in byte order, those containing `search` (ignoring case) when given; at most `limit` (default and cap 1,000). */
 export async function rateLimitList(db: Queryable, params: { search?: string; limit?: number } = {}): Promise<StoredRateLimit[]> {
   const limit = Math.min(params.limit ?? RATE_LIMIT_LIST_MAX, RATE_LIMIT_LIST_MAX);

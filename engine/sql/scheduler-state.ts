@@ -52,19 +52,3 @@ export async function heldKeysList(db: Queryable): Promise<HeldKeys[]> {
   );
   return result.rows.map((r) => ({ unitId: r.unit_id, runId: r.run_id, keys: r.keys }));
 }
-
-export interface StoredRateLimit {
-  key: string;
-  kind: 'static' | 'dynamic';
-  limit: number;
-  duration: string;
-  state: unknown;
-}
-
-/** Every rate-limit key with its stored window (null before its first use). */
-export async function rateWindowList(db: Queryable): Promise<StoredRateLimit[]> {
-  const result = await db.query<{ key: string; kind: 'static' | 'dynamic'; limit_units: number; duration: string; state: unknown }>(
-    `SELECT key, kind, limit_units, duration, state FROM rate_limit`,
-  );
-  return result.rows.map((r) => ({ key: r.key, kind: r.kind, limit: r.limit_units, duration: r.duration, state: r.state }));
-}

@@ -101,7 +101,7 @@ forEachDriver('flow control', (getDriver) => {
       name,
       concurrency: { expression: 'input.doc', maxRuns: 1, limitStrategy: 'CANCEL_NEWEST' },
       fn: async (input) => {
-        await gate;
+        if (input.n === 1) await gate;
         return input.n;
       },
     });
@@ -185,7 +185,7 @@ forEachDriver('flow control', (getDriver) => {
 
   it('starts at most `limit` units of a static rate limit in any window, and waits (not fails) past it', async () => {
     const key = unique('api');
-    await getDriver().query(`INSERT INTO rate_limit (key, kind, limit_units, duration) VALUES ($1, 'static', 4, 'second')`, [key]);
+    await suite.cleaver.rateLimits.upsert({ key, limit: 4, duration: 'second' });
     const name = unique('limited');
     const task = suite.cleaver.task<{ i: number }, number>({ name, rateLimits: [{ staticKey: key, units: 1 }], fn: (input) => input.i });
     await startWorker(suite.cleaver, [task]);
@@ -226,7 +226,7 @@ forEachDriver('flow control', (getDriver) => {
     expect((error as Error).message).toContain(`uses the rate limit "${missing}", which does not exist`);
 
     const key = unique('small');
-    await getDriver().query(`INSERT INTO rate_limit (key, kind, limit_units, duration) VALUES ($1, 'static', 2, 'minute')`, [key]);
+    await suite.cleaver.rateLimits.upsert({ key, limit: 2, duration: 'minute' });
     const greedy = suite.cleaver.task({ name: unique('greedy'), rateLimits: [{ staticKey: key, units: 3 }], fn: () => 1 });
     const worker2 = await suite.cleaver.worker('greedy', { workflows: [greedy], handleSignals: false });
     const error2 = await worker2.start().then(() => null, (e: unknown) => e);
