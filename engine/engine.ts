@@ -179,6 +179,7 @@ export class Engine {
       onQueued: (actions) => this.scheduler.wake(actions),
       onCancelled: (attempts) => this.cancelAttempts(attempts, true),
       onRateLimitChanged: () => this.scheduler.rateLimitsChanged(),
+      flowWait: (taskRunId) => this.scheduler.waitReason(taskRunId),
       onRunsChanged: (runIds) => this.changes.runs(runIds),
       onRunsEnded: (runIds) => {
         this.scheduler.ended({ runIds });

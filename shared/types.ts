@@ -116,8 +116,8 @@ export interface TaskError {
 
 /**
  * Why a queued task run has not started, as the run view and `cleaver status` say it. Computed when
- * asked, from what the database shows (the scheduler's own reasons join these with concurrency keys
- * and rate limits).
+ * asked, from what the database shows; concurrency keys and rate limits are known only to the engine
+ * that schedules (it says them when asked; another engine says what the database shows).
  */
 export type WaitReason =
   /** A retry waiting out its backoff. */
@@ -129,4 +129,8 @@ export type WaitReason =
   /** Lost with its worker twice: it waits for a worker that runs no other such task run. */
   | { kind: 'suspect' }
   /** Its turn is coming: this many task runs of its action go first (`ahead` capped at 10,000). */
-  | { kind: 'queued'; ahead: number; atLeast: boolean };
+  | { kind: 'queued'; ahead: number; atLeast: boolean }
+  /** A concurrency key it needs already has `maxRuns` running (said by the engine that schedules). */
+  | { kind: 'concurrency'; key: string; rule: string; maxRuns: number }
+  /** A rate limit it needs has too few units left until `refillsAt` (said by the engine that schedules). */
+  | { kind: 'rate_limit'; key: string; refillsAt: string };

@@ -13,5 +13,9 @@ export function describeWait(reason: WaitReason): string {
       return 'lost with its worker twice: waits for a worker that runs no other such task run';
     case 'queued':
       return reason.ahead === 0 ? 'next in line' : `${reason.atLeast ? 'more than ' : ''}${reason.ahead.toLocaleString('en-US')} task run(s) of its action go first`;
+    case 'concurrency':
+      return `concurrency key ${JSON.stringify(reason.key)} is full: ${reason.maxRuns} run(s) of it are running`;
+    case 'rate_limit':
+      return `rate limit ${JSON.stringify(reason.key)} is used up; it refills at ${reason.refillsAt}`;
   }
 }

@@ -20,7 +20,7 @@ import type {
 } from '../../shared/admin-api.ts';
 import { RATE_LIMIT_DURATION_MS, type RateLimitRecord } from '../../shared/flow-control.ts';
 import type { TriggerItem } from '../../shared/protocol.ts';
-import type { Json } from '../../shared/types.ts';
+import type { Json, WaitReason } from '../../shared/types.ts';
 import { CleaverError, toError, unknownWorkflowError } from '../../shared/errors.ts';
 import { validateJson, validateMetadata } from '../../shared/payload.ts';
 import type { Driver, Queryable } from '../db/driver.ts';
@@ -85,6 +85,8 @@ export interface AdminServiceOptions {
   workerStaleMs?: number;
   /** A rate-limit key was defined, changed or removed (committed): the scheduler reads it again. */
   onRateLimitChanged?(key: string): void;
+  /** Why a queued task run waits on a concurrency key or a rate limit, if this engine schedules. */
+  flowWait?(taskRunId: string): WaitReason | null;
 }
 
 export class AdminService implements AdminApi {
@@ -142,7 +144,7 @@ export class AdminService implements AdminApi {
     const queued = details.taskRuns.filter((t) => t.status === 'queued').map((t) => t.id);
     if (queued.length > 0) {
       const reasons = await taskWaitList(this.o.driver, { taskRunIds: queued, staleMs: this.o.workerStaleMs ?? 6_000 });
-      for (const t of details.taskRuns) t.waitReason = reasons.get(t.id) ?? null;
+      for (const t of details.taskRuns) t.waitReason = this.o.flowWait?.(t.id) ?? reasons.get(t.id) ?? null;
     }
     return details;
   }

@@ -16,11 +16,15 @@ import type { WorkerRegistry, WorkerSession } from '../dispatcher/worker-registr
 import type { Logger } from '../log.ts';
 import { taskAssign, taskAssignedList, taskQueueWindowList, workerCapacityList, type Assigned, type QueuedCandidate, type WorkerCapacity } from '../sql/task-assign.ts';
 import { runCancel, type CancelledAttempt, type RunEnd } from '../sql/run-cancel.ts';
-import { decide, INITIAL_ROTATION, type Candidate, type ConcurrencyRule, type KeyRef, type RotationState, type RunningUnit, type WaitReason, type WorkerState } from './decide.ts';
+import { decide, INITIAL_ROTATION, type Candidate, type ConcurrencyRule, type KeyRef, type RotationState, type RunningUnit, type WorkerState } from './decide.ts';
 import { FlowState, type Unschedulable } from './flow-state.ts';
 import { SchedulerLease } from './scheduler-lease.ts';
 import type { AssignedTask } from '../../shared/protocol.ts';
 import { toError } from '../../shared/errors.ts';
+import type { WaitReason as SharedWaitReason } from '../../shared/types.ts';
+
+/** The waits only the scheduler knows of, as run details say them. */
+type FlowWait = Extract<SharedWaitReason, { kind: 'concurrency' | 'rate_limit' }>;
 
 export interface DirectReservation {
   workerId: string;
@@ -109,7 +113,7 @@ export class Scheduler {
   /** For the candidates of keyed queues in the last decision. */
   private readonly asks = new Map<string, Ask>();
   /** Why each candidate of a keyed queue waited at the last decision (concurrency, rate limit). */
-  private waits = new Map<string, WaitReason>();
+  private waits = new Map<string, FlowWait>();
 
   constructor(options: SchedulerOptions) {
     this.o = options;
@@ -293,7 +297,7 @@ export class Scheduler {
   }
 
   /** Why a queued task run of a keyed queue waited at the holder's last decision, if this engine holds the lease. */
-  waitReason(taskRunId: string): WaitReason | null {
+  waitReason(taskRunId: string): FlowWait | null {
     return this.waits.get(taskRunId) ?? null;
   }
 
@@ -505,7 +509,11 @@ export class Scheduler {
     const windowsBefore = this.flow.windows();
     const decision = decide({ now, candidates, running, rules, workers, windows: windowsBefore, rotation: this.rotation });
     this.rotation = decision.rotation;
-    this.waits = new Map(decision.waits.filter((w) => w.reason.kind === 'concurrency' || w.reason.kind === 'rate_limit').map((w) => [w.taskRunId, w.reason]));
+    this.waits = new Map();
+    for (const { taskRunId, reason: r } of decision.waits) {
+      if (r.kind === 'concurrency') this.waits.set(taskRunId, { kind: 'concurrency', key: r.key, rule: r.rule, maxRuns: r.maxRuns });
+      else if (r.kind === 'rate_limit') this.waits.set(taskRunId, { kind: 'rate_limit', key: r.key, refillsAt: new Date(now + r.refillInMs).toISOString() });
+    }
     // Ends first: a running run cancelled for a newer one must stop counting before its replacement starts.
     for (const w of decision.waits) {
       if (w.reason.kind !== 'units_over_limit') continue;

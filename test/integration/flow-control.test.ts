@@ -143,6 +143,31 @@ forEachDriver('flow control', (getDriver) => {
     await waitFor('the worker to see the abort', () => aborted.length === 1);
   });
 
+  it('says a queued run waits on its full concurrency key, or on a used-up rate limit with its refill time', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const keyedTask = suite.cleaver.task<{ doc: string }, void>({ name: unique('why-key'), concurrency: { expression: 'input.doc', maxRuns: 1 }, fn: () => gate });
+    const apiKey = unique('why-api');
+    await suite.cleaver.rateLimits.upsert({ key: apiKey, limit: 1, duration: 'minute' });
+    const limitedTask = suite.cleaver.task<object, void>({ name: unique('why-rate'), rateLimits: [{ staticKey: apiKey, units: 1 }], fn: () => undefined });
+    await startWorker(suite.cleaver, [keyedTask, limitedTask]);
+    const reasonOf = async (runId: string) => (await suite.cleaver.runs.get(runId)).taskRuns[0]!.waitReason;
+    await keyedTask.runNoWait({ doc: 'd' });
+    const second = await keyedTask.runNoWait({ doc: 'd' });
+    const waiting = await waitFor('the key wait', async () => ((await reasonOf(second.runId))?.kind === 'concurrency' ? reasonOf(second.runId) : undefined));
+    expect(waiting).toMatchObject({ kind: 'concurrency', key: 'd', maxRuns: 1 });
+    await limitedTask.run({});
+    const later = await limitedTask.runNoWait({});
+    const limited = await waitFor('the rate wait', async () => ((await reasonOf(later.runId))?.kind === 'rate_limit' ? reasonOf(later.runId) : undefined));
+    expect(limited).toMatchObject({ kind: 'rate_limit', key: apiKey });
+    const refill = Date.parse((limited as { refillsAt: string }).refillsAt) - Date.now();
+    expect(refill).toBeGreaterThan(50_000);
+    expect(refill).toBeLessThanOrEqual(61_000);
+    release();
+    await second.result();
+    await suite.cleaver.runs.cancel({ runIds: [later.runId] });
+  });
+
   it('refuses a worker whose key expression is not valid CEL, saying why', async () => {
     const client = suite.cleaver;
     const task = client.task({ name: unique('bad-cel'), concurrency: { expression: 'input.user +' }, fn: () => 1 });
