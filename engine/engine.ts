@@ -391,7 +391,8 @@ export class Engine {
   private async queueWaits(): Promise<EngineStatus['waiting']> {
     const heads = await taskQueueHeadList(this.driver);
     const reasons = await taskWaitList(this.driver, { taskRunIds: heads.map((h) => h.headTaskRunId), staleMs: this.options.heartbeatTimeoutMs / 2 });
-    return heads.map((h) => ({ action: h.action, queued: h.queued, reason: reasons.get(h.headTaskRunId) ?? null }));
+    // A full key or a used-up rate limit is known to the scheduler, not the database: it says so first.
+    return heads.map((h) => ({ action: h.action, queued: h.queued, reason: this.scheduler.waitReason(h.headTaskRunId) ?? reasons.get(h.headTaskRunId) ?? null }));
   }
 
   /**

@@ -19,17 +19,17 @@ const env = new Environment({ unlistedVariablesAreDyn: false })
 type Compiled = (context: { input: unknown; metadata: unknown; parents: unknown }) => unknown;
 type Expects = 'string' | 'number';
 
-/** Compiles an expression, or says why it cannot be (the parse or type error, first line). */
+/** Compiles an expression, or says why it cannot be (the parse or type error, first line), as a predicate: 'is not valid CEL: …'. */
 function compile(expression: string, expects: Expects): Compiled | string {
   try {
     const fn = env.parse(expression) as unknown as Compiled & { check(): { valid: boolean; type?: string; error?: Error } };
     const checked = fn.check();
-    if (!checked.valid) return firstLine(checked.error?.message ?? 'it does not type-check');
+    if (!checked.valid) return `is not valid CEL: ${firstLine(checked.error?.message ?? 'it does not type-check')}`;
     const ok = expects === 'string' ? ['string', 'dyn'] : ['int', 'uint', 'double', 'dyn'];
-    if (checked.type && !ok.includes(checked.type)) return `it yields ${checked.type}, not a ${expects}${expects === 'string' ? ' (wrap it in string(…))' : ''}`;
+    if (checked.type && !ok.includes(checked.type)) return `must yield a ${expects} but yields ${checked.type}${expects === 'string' ? ' (wrap it in string(…))' : ''}`;
     return fn;
   } catch (e: unknown) {
-    return firstLine(e instanceof Error ? e.message : String(e));
+    return `is not valid CEL: ${firstLine(e instanceof Error ? e.message : String(e))}`;
   }
 }
 
@@ -66,7 +66,7 @@ const NO_RULES: ActionRules = { task: [], workflow: [], rateLimits: [], lifo: fa
 function keySpecs(list: readonly ConcurrencyDefinition[] | undefined, owner: string): KeySpec[] {
   return (list ?? []).map((c, i) => {
     const evaluate = compile(c.expression, 'string');
-    if (typeof evaluate === 'string') throw new Error(`stored concurrency expression ${c.expression} no longer compiles: ${evaluate}`);
+    if (typeof evaluate === 'string') throw new Error(`stored concurrency expression ${c.expression} ${evaluate}`);
     return { rule: { id: `${owner}#${i}`, maxRuns: c.maxRuns, strategy: c.limitStrategy }, expression: c.expression, evaluate };
   });
 }
@@ -77,11 +77,11 @@ function rateSpecs(list: readonly TaskRateLimit[] | undefined): RateSpec[] {
     const value = (v: number | string): Compiled | number => {
       if (typeof v === 'number') return v;
       const c = compile(v, 'number');
-      if (typeof c === 'string') throw new Error(`stored rate-limit expression ${v} no longer compiles: ${c}`);
+      if (typeof c === 'string') throw new Error(`stored rate-limit expression ${v} ${c}`);
       return c;
     };
     const key = compile(r.dynamicKey, 'string');
-    if (typeof key === 'string') throw new Error(`stored rate-limit key ${r.dynamicKey} no longer compiles: ${key}`);
+    if (typeof key === 'string') throw new Error(`stored rate-limit key ${r.dynamicKey} ${key}`);
     return { kind: 'dynamic', expression: r.dynamicKey, key, units: value(r.units), limit: value(r.limit), duration: r.duration };
   });
 }
@@ -117,14 +117,14 @@ export function flowRulesProblem(definition: RegisteredDefinition): string | nul
   const check = (task: TaskDefinition, where: string): string | null => {
     for (const [i, c] of (task.concurrency ?? []).entries()) {
       const r = compile(c.expression, 'string');
-      if (typeof r === 'string') return `${where}: concurrency[${i}].expression ${JSON.stringify(c.expression)} is not valid CEL: ${r}`;
+      if (typeof r === 'string') return `${where}: concurrency[${i}].expression ${JSON.stringify(c.expression)} ${r}`;
     }
     for (const [i, l] of (task.rateLimits ?? []).entries()) {
       if ('staticKey' in l) continue;
       for (const [field, value, expects] of [['dynamicKey', l.dynamicKey, 'string'], ['units', l.units, 'number'], ['limit', l.limit, 'number']] as const) {
         if (typeof value !== 'string') continue;
         const r = compile(value, expects);
-        if (typeof r === 'string') return `${where}: rateLimits[${i}].${field} ${JSON.stringify(value)} is not valid CEL: ${r}`;
+        if (typeof r === 'string') return `${where}: rateLimits[${i}].${field} ${JSON.stringify(value)} ${r}`;
       }
     }
     return null;
@@ -133,7 +133,7 @@ export function flowRulesProblem(definition: RegisteredDefinition): string | nul
   const wf = definition.workflow;
   for (const [i, c] of (wf.concurrency ?? []).entries()) {
     const r = compile(c.expression, 'string');
-    if (typeof r === 'string') return `workflow ${wf.name}: concurrency[${i}].expression ${JSON.stringify(c.expression)} is not valid CEL: ${r}`;
+    if (typeof r === 'string') return `workflow ${wf.name}: concurrency[${i}].expression ${JSON.stringify(c.expression)} ${r}`;
   }
   for (const task of [...wf.tasks, ...[wf.onFailure, wf.onSuccess].filter((h) => h !== null)]) {
     const problem = check(task, `workflow ${wf.name}: task ${task.name}`);

@@ -27,6 +27,16 @@ interface HeldUnit extends RunningUnit {
   runId: string;
 }
 
+/** Task runs of one window asking the same keys, in window order; `cursor` skips those gone at the front. */
+interface WindowGroup {
+  items: QueuedCandidate[];
+  cursor: number;
+  /** It asks concurrency keys (else rate limits alone). */
+  keyed: boolean;
+  /** Its rules could not be evaluated: each is failed. */
+  failed: boolean;
+}
+
 interface RateEntry {
   window: RateWindow;
   kind: 'static' | 'dynamic';
@@ -54,6 +64,8 @@ export class FlowState {
   private ratesReadAt = -Infinity;
   /** A candidate asked for something not known: decide again once it is read. */
   private retry = false;
+  /** Each keyed window's task runs grouped by the keys they ask (made once per window read). */
+  private readonly grouped = new WeakMap<readonly QueuedCandidate[], WindowGroup[]>();
   /** Evaluated once per task run while it waits (its input does not change). */
   private readonly evaluated = new Map<string, Evaluated>();
   /** Some definition read so far declares concurrency keys. */
@@ -138,89 +150,132 @@ export class FlowState {
   }
 
   /**
-   * Decision candidates from one keyed queue's window (in window order), with their keys and rate asks;
-   * those whose rules cannot be worked out go to `unschedulable`. Of a run that has not taken its
-   * workflow's keys, only the first task run asks for them and the rest wait behind it (they would
-   * otherwise take the run's keys twice). Past `maxRuns` waiting members of a round-robin key nothing
-   * more of that key is passed: the decision could not admit them anyway (it caps the cost of a deep
-   * key, not what is admitted).
+   * Decision candidates from one keyed queue's window, with their keys and rate asks; those whose rules
+   * cannot be worked out go to `unschedulable`. The window is grouped once (by the keys its task runs
+   * ask, each evaluated once) and each decision takes from the front of every group only what could be
+   * admitted: up to its smallest `maxRuns` from a round-robin key's group, up to `perAction` from the
+   * group without concurrency keys (rate limits alone: only its head can start), everything from a group
+   * under a cancelling strategy (it must see every member to cancel the right ones). So a decision costs
+   * about the slots it fills, not the depth of the queue. Of a run that has not taken its workflow's
+   * keys, only the first task run asks for them and the rest wait behind it (they would otherwise take
+   * the run's keys twice).
    */
   keyedCandidates(
     items: readonly QueuedCandidate[],
-    options: { gone: ReadonlySet<string>; now: number; rules: Map<string, ConcurrencyRule>; unschedulable: Unschedulable[] },
+    options: { gone: ReadonlySet<string>; now: number; rules: Map<string, ConcurrencyRule>; unschedulable: Unschedulable[]; perAction: number },
   ): Array<{ candidate: Omit<Candidate, 'seq'>; ask: { runId: string; taskKeys: KeyRef[]; runKeys: KeyRef[] } }> {
+    let groups = this.grouped.get(items);
+    if (!groups) {
+      groups = this.group(items);
+      this.grouped.set(items, groups);
+    }
     const out: Array<{ candidate: Omit<Candidate, 'seq'>; ask: { runId: string; taskKeys: KeyRef[]; runKeys: KeyRef[] } }> = [];
     const runsAsking = new Set<string>();
     const passed = new Map<string, number>();
-    for (const item of items) {
-      if (options.gone.has(item.taskRunId) || !item.detail) continue;
-      const d = item.detail;
-      const wf = workflowOf(item.action);
-      const own = this.compiled.get(`${wf}@${d.workflowVersion}`)?.get(item.action) ?? NO_RULES;
-      const latest = this.rulesFor(item.action);
-      let e = this.evaluated.get(item.taskRunId);
-      if (!e) {
-        e = evaluateRules(own, { input: d.input, metadata: d.metadata, parents: d.parents ?? {} });
-        this.evaluated.set(item.taskRunId, e);
-      }
-      if (!e.ok) {
-        options.unschedulable.push({ taskRunId: item.taskRunId, runId: d.runId, message: e.message });
-        continue;
-      }
-      const admitted = d.runAdmitted || this.held.has(`run:${d.runId}`);
-      const runKeys = !admitted && e.workflowKeys.length > 0 ? e.workflowKeys : [];
-      if (runKeys.length > 0) {
-        if (runsAsking.has(d.runId)) continue;
-        runsAsking.add(d.runId);
-      }
-      const keys: KeyRef[] = [...e.taskKeys, ...runKeys];
-      // The code's latest maxRuns and strategy apply to every run of a key, whatever version made it.
-      for (const spec of [...own.task, ...own.workflow]) {
-        const current = [...latest.task, ...latest.workflow].find((s) => s.rule.id === spec.rule.id);
-        if (!options.rules.has(spec.rule.id)) options.rules.set(spec.rule.id, current?.rule ?? spec.rule);
-      }
-      let missing: string | null = null;
-      for (const r of e.rateLimits) {
-        if (this.rates.has(r.key)) continue;
-        if (r.dynamic) this.rates.set(r.key, { window: createWindow({ limit: r.dynamic.limit, windowMs: RATE_LIMIT_DURATION_MS[r.dynamic.duration] }), kind: 'dynamic', duration: r.dynamic.duration });
-        else missing = r.key;
-      }
-      if (missing !== null && options.now - this.ratesReadAt > 1_000) {
-        // Made after the keys were last read (its notification may still be on the way): read them again.
-        this.ratesStale = true;
-        this.retry = true;
-        continue;
-      }
-      if (missing !== null) {
-        options.unschedulable.push({
-          taskRunId: item.taskRunId,
-          runId: d.runId,
-          message: `the rate limit ${JSON.stringify(missing)} does not exist (it was deleted after the task registered); create it again or change the task`,
-        });
-        continue;
-      }
-      if (keys.length > 0 && keys.every((k) => options.rules.get(k.rule)?.strategy === 'GROUP_ROUND_ROBIN')) {
-        if (keys.some((k) => (passed.get(`${k.rule}\u0000${k.key}`) ?? 0) >= options.rules.get(k.rule)!.maxRuns)) continue;
+    for (const group of groups) {
+      while (group.cursor < group.items.length && options.gone.has(group.items[group.cursor]!.taskRunId)) group.cursor++;
+      let quota = group.failed ? Infinity : group.keyed ? 0 : options.perAction;
+      let cancels = false;
+      let taken = 0;
+      for (let i = group.cursor; i < group.items.length && taken < (cancels ? Infinity : quota || Infinity); i++) {
+        const item = group.items[i]!;
+        if (options.gone.has(item.taskRunId)) continue;
+        const d = item.detail!;
+        const e = this.evaluated.get(item.taskRunId)!;
+        if (!e.ok) {
+          options.unschedulable.push({ taskRunId: item.taskRunId, runId: d.runId, message: e.message });
+          continue;
+        }
+        const wf = workflowOf(item.action);
+        const own = this.compiled.get(`${wf}@${d.workflowVersion}`)?.get(item.action) ?? NO_RULES;
+        const latest = this.rulesFor(item.action);
+        // The code's latest maxRuns and strategy apply to every run of a key, whatever version made it.
+        for (const spec of [...own.task, ...own.workflow]) {
+          const current = [...latest.task, ...latest.workflow].find((x) => x.rule.id === spec.rule.id);
+          if (!options.rules.has(spec.rule.id)) options.rules.set(spec.rule.id, current?.rule ?? spec.rule);
+        }
+        if (group.keyed && quota === 0) {
+          const keyRules = [...e.taskKeys, ...e.workflowKeys].map((k) => options.rules.get(k.rule)!);
+          cancels = keyRules.some((r) => r.strategy !== 'GROUP_ROUND_ROBIN');
+          quota = Math.min(...keyRules.map((r) => r.maxRuns));
+        }
+        const admitted = d.runAdmitted || this.held.has(`run:${d.runId}`);
+        const runKeys = !admitted && e.workflowKeys.length > 0 ? e.workflowKeys : [];
+        if (runKeys.length > 0) {
+          if (runsAsking.has(d.runId)) continue;
+          runsAsking.add(d.runId);
+        }
+        const keys: KeyRef[] = [...e.taskKeys, ...runKeys];
+        let missing: string | null = null;
+        for (const r of e.rateLimits) {
+          if (this.rates.has(r.key)) continue;
+          if (r.dynamic) this.rates.set(r.key, { window: createWindow({ limit: r.dynamic.limit, windowMs: RATE_LIMIT_DURATION_MS[r.dynamic.duration] }), kind: 'dynamic', duration: r.dynamic.duration });
+          else missing = r.key;
+        }
+        if (missing !== null && options.now - this.ratesReadAt > 1_000) {
+          // Made after the keys were last read (its notification may still be on the way): read them again.
+          this.ratesStale = true;
+          this.retry = true;
+          continue;
+        }
+        if (missing !== null) {
+          options.unschedulable.push({
+            taskRunId: item.taskRunId,
+            runId: d.runId,
+            message: `the rate limit ${JSON.stringify(missing)} does not exist (it was deleted after the task registered); create it again or change the task`,
+          });
+          continue;
+        }
+        if (!cancels && keys.length > 0 && keys.some((k) => (passed.get(`${k.rule}\u0000${k.key}`) ?? 0) >= options.rules.get(k.rule)!.maxRuns)) continue;
         for (const k of keys) {
           const id = `${k.rule}\u0000${k.key}`;
           passed.set(id, (passed.get(id) ?? 0) + 1);
         }
+        // A retry in its backoff is passed (the decision says so and when to look again) but takes no
+        // place in the group's share: what follows it may start meanwhile.
+        if (item.availableAt <= options.now) taken++;
+        out.push({
+          candidate: {
+            taskRunId: item.taskRunId,
+            action: item.action,
+            priority: item.priority,
+            lifo: own.lifo,
+            availableAt: item.availableAt,
+            suspect: item.suspect,
+            keys,
+            rateLimits: e.rateLimits.map((r) => ({ key: r.key, units: r.units })),
+          },
+          ask: { runId: d.runId, taskKeys: e.taskKeys, runKeys },
+        });
       }
-      out.push({
-        candidate: {
-          taskRunId: item.taskRunId,
-          action: item.action,
-          priority: item.priority,
-          lifo: own.lifo,
-          availableAt: item.availableAt,
-          suspect: item.suspect,
-          keys,
-          rateLimits: e.rateLimits.map((r) => ({ key: r.key, units: r.units })),
-        },
-        ask: { runId: d.runId, taskKeys: e.taskKeys, runKeys },
-      });
     }
     return out;
+  }
+
+  /** A window's task runs by the keys they ask (in window order within each), evaluated once. */
+  private group(items: readonly QueuedCandidate[]): WindowGroup[] {
+    const byKeys = new Map<string, WindowGroup>();
+    const failed: WindowGroup = { items: [], cursor: 0, keyed: false, failed: true };
+    for (const item of items) {
+      const d = item.detail;
+      if (!d) continue;
+      let e = this.evaluated.get(item.taskRunId);
+      if (!e) {
+        const own = this.compiled.get(`${workflowOf(item.action)}@${d.workflowVersion}`)?.get(item.action) ?? NO_RULES;
+        e = evaluateRules(own, { input: d.input, metadata: d.metadata, parents: d.parents ?? {} });
+        this.evaluated.set(item.taskRunId, e);
+      }
+      if (!e.ok) {
+        failed.items.push(item);
+        continue;
+      }
+      const keys = [...e.taskKeys, ...e.workflowKeys];
+      const id = keys.map((k) => `${k.rule}\u0000${k.key}`).join('\u0001');
+      let g = byKeys.get(id);
+      if (!g) byKeys.set(id, (g = { items: [], cursor: 0, keyed: keys.length > 0, failed: false }));
+      g.items.push(item);
+    }
+    return [failed, ...byKeys.values()];
   }
 
   /** Whether a candidate was held back for a read of what it asks (then decide again). */

@@ -629,7 +629,7 @@ export class Scheduler {
       const actionRules = this.flow.rulesFor(action);
       if (actionRules.keyed) {
         keyed = true;
-        for (const c of this.flow.keyedCandidates(window.items, { gone: window.gone, now, rules, unschedulable })) {
+        for (const c of this.flow.keyedCandidates(window.items, { gone: window.gone, now, rules, unschedulable, perAction })) {
           rows.push(c.candidate);
           this.actionOf.set(c.candidate.taskRunId, action);
           this.asks.set(c.candidate.taskRunId, c.ask);
@@ -654,11 +654,9 @@ export class Scheduler {
     }
     if (nextDue !== Infinity) this.decideAt(nextDue);
     const held = keyed ? this.flow.heldUnits() : [];
+    const candidates = rows.map((c) => ({ ...c, seq: idSeq(c.taskRunId) }));
     // Held units are numbered by their own id (a task run's, or a run's for its workflow's keys).
-    const order = [...rows.map((c) => c.taskRunId), ...held.map((u) => (u.taskRunId.startsWith('run:') ? u.runId : u.taskRunId))];
-    const seqOf = new Map([...order].sort().map((id, i) => [id, i] as const));
-    const candidates = rows.map((c) => ({ ...c, seq: seqOf.get(c.taskRunId)! }));
-    const running = held.map((u) => ({ taskRunId: u.taskRunId, keys: u.keys, seq: seqOf.get(u.taskRunId.startsWith('run:') ? u.runId : u.taskRunId)! }));
+    const running = held.map((u) => ({ taskRunId: u.taskRunId, keys: u.keys, seq: idSeq(u.taskRunId.startsWith('run:') ? u.runId : u.taskRunId) }));
     return { candidates, running };
   }
 
@@ -726,6 +724,17 @@ export class Scheduler {
       fresh.filter((a) => a.suspect).map((a) => a.task.taskRunId),
     );
   }
+}
+
+/**
+ * A uuidv7's order as a number: its millisecond timestamp (48 bits) then its 12-bit rand_a, which our ids
+ * fill with a per-process counter — exact below 2^53, i.e. until 2039; ties (same millisecond and
+ * counter, from different processes) are settled by decide() on the ids themselves.
+ */
+export function idSeq(id: string): number {
+  const ms = Number.parseInt(id.slice(0, 8), 16) * 65_536 + Number.parseInt(id.slice(9, 13), 16);
+  const seq = ms * 4_096 + Number.parseInt(id.slice(15, 18), 16);
+  return Number.isSafeInteger(seq) ? seq : ms;
 }
 
 function groupByWorker(assigned: readonly Assigned[]): Map<string, Assigned[]> {

@@ -37,7 +37,7 @@ const RUN_CANCEL: NamedStatement = {
      ),
      runs AS (
        UPDATE run r
-          SET status = $2, tasks_remaining = 0, failure_reason = $3, finished_at = now(),
+          SET status = $2, tasks_remaining = 0, failure_reason = $3, finished_at = now(), concurrency_keys = NULL,
               error = COALESCE(r.error, jsonb_build_object('message', $4::text, 'name', $8::text))
          -- Reading cur here locks the task rows before the run rows (the main query reads this CTE first),
          -- the order taskFinish keeps; run rows first deadlocks with an attempt of the run finishing.

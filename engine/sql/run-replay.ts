@@ -42,7 +42,7 @@ const RUN_REPLAY: NamedStatement = {
      ),
      runs AS (
        UPDATE run r
-          SET status = 'queued', tasks_remaining = c.n, tasks_failed = 0, hook = NULL,
+          SET status = 'queued', tasks_remaining = c.n, tasks_failed = 0, hook = NULL, concurrency_keys = NULL,
               output = NULL, error = NULL, failure_reason = NULL, finished_at = NULL, replayed_at = now()
          FROM (SELECT run_id, count(*) AS n FROM reset GROUP BY run_id) c
         WHERE r.id = c.run_id

@@ -41,14 +41,14 @@ export interface HeldKeys {
   keys: KeyPairs;
 }
 
-/** Every concurrency key held now: by task runs assigned or running, and by runs admitted and not ended. */
+/** Every concurrency key held now: by task runs assigned or running, and by runs admitted and not ended (an ended run clears its keys). */
 export async function heldKeysList(db: Queryable): Promise<HeldKeys[]> {
   const result = await db.query<{ unit_id: string; run_id: string; keys: KeyPairs }>(
     `SELECT t.id::text AS unit_id, t.run_id, t.concurrency_keys AS keys
        FROM task_run t WHERE t.concurrency_keys IS NOT NULL AND t.status IN ('assigned', 'running')
      UNION ALL
      SELECT 'run:' || r.id, r.id, r.concurrency_keys
-       FROM run r WHERE r.concurrency_keys IS NOT NULL AND r.status IN ('queued', 'running')`,
+       FROM run r WHERE r.concurrency_keys IS NOT NULL`,
   );
   return result.rows.map((r) => ({ unitId: r.unit_id, runId: r.run_id, keys: r.keys }));
 }

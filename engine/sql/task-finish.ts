@@ -41,22 +41,27 @@ const TASK_FINISH: NamedStatement = {
                            power(t.backoff_factor, t.attempt - t.worker_lost_count - t.attempt_offset))
               END AS delay_s,
               t.worker_lost_count
-         FROM task_run t
-         JOIN v ON t.id = v.id AND t.attempt = v.attempt
-        WHERE (t.status IN ('assigned', 'running')
-               -- The schedule-timeout sweep ends task runs that never left the queue.
-               OR (t.status = 'queued' AND v.reason = 'SCHEDULE_TIMEOUT' AND t.schedule_deadline < now()))
-          -- A worker's report counts only from the worker that holds the attempt.
-          AND (v.worker_id IS NULL OR t.worker_id = v.worker_id)
-          -- A verdict that a worker session was lost counts only while that session is still the
-          -- worker's current one: a worker that reconnected (here or to another engine) keeps its attempt.
-          -- The orphan sweep also requires the worker still to be seen as gone.
-          AND (v.lost_session IS NULL
-               OR EXISTS (SELECT 1 FROM worker w
-                           WHERE w.id = t.worker_id AND w.session_id = v.lost_session
-                             AND (v.orphan IS NOT TRUE OR w.status = 'disconnected')))
-        ORDER BY t.id
-          FOR UPDATE OF t
+         -- Each row found by its id (a lateral lookup, whatever the table's statistics say: a plan that
+         -- scanned the table or whole partial indexes cost more than everything else a finish does) and
+         -- locked as found, in id order: the order every statement locking several task runs keeps.
+         FROM (SELECT * FROM v ORDER BY v.id) v
+         CROSS JOIN LATERAL (
+           SELECT * FROM task_run t
+            WHERE t.id = v.id AND t.attempt = v.attempt
+              -- The schedule-timeout sweep also ends task runs that never left the queue.
+              AND (t.status IN ('assigned', 'running')
+                   OR (t.status = 'queued' AND v.reason = 'SCHEDULE_TIMEOUT' AND t.schedule_deadline < now()))
+              -- A worker's report counts only from the worker that holds the attempt.
+              AND (v.worker_id IS NULL OR t.worker_id = v.worker_id)
+              -- A verdict that a worker session was lost counts only while that session is still the
+              -- worker's current one: a worker that reconnected (here or to another engine) keeps its attempt.
+              -- The orphan sweep also requires the worker still to be seen as gone.
+              AND (v.lost_session IS NULL
+                   OR EXISTS (SELECT 1 FROM worker w
+                               WHERE w.id = t.worker_id AND w.session_id = v.lost_session
+                                 AND (v.orphan IS NOT TRUE OR w.status = 'disconnected')))
+              FOR UPDATE
+         ) t
      ),
      updated AS (
        UPDATE task_run t
@@ -167,7 +172,14 @@ const TASK_FINISH: NamedStatement = {
                                 OR cleaver_hook_to_start(r.kind, r.hook, r.tasks_remaining - e.n, r.tasks_failed + e.n_failed, r.has_on_failure, r.has_on_success) IS NOT NULL
                                 THEN NULL
                               ELSE now()
-                            END
+                            END,
+              -- A run that ends gives its workflow's concurrency keys back (NULL stays NULL: still HOT).
+              concurrency_keys = CASE
+                                   WHEN r.kind = 'task' THEN NULL
+                                   WHEN r.tasks_remaining - e.n > 0
+                                     OR cleaver_hook_to_start(r.kind, r.hook, r.tasks_remaining - e.n, r.tasks_failed + e.n_failed, r.has_on_failure, r.has_on_success) IS NOT NULL
+                                     THEN r.concurrency_keys
+                                 END
          FROM ended e
          -- Data-modifying CTEs run when first read, and the main query reads this one before children:
          -- reading children here queues them before any run row is locked. Otherwise a statement queuing

@@ -174,7 +174,7 @@ forEachDriver('flow control', (getDriver) => {
     const worker = await client.worker('bad', { workflows: [task], handleSignals: false });
     const error = await worker.start().then(() => null, (e: unknown) => e);
     expect(error).toBeInstanceOf(CleaverError);
-    expect((error as Error).message).toMatch(/concurrency.*expression "input\.user \+" is not valid CEL/);
+    expect((error as Error).message).toMatch(/concurrency.*expression "input\.user \+" is not valid CEL: Unexpected token/);
   });
 
   it('fails a run whose key cannot be worked out from its input, with the reason', async () => {
