@@ -1,9 +1,9 @@
 /** What a benchmark run measures: the two profiles and the list of measurements each implies. */
 import type { FigureDef } from './results.ts';
-import type { SystemUnderTest } from './systems/system.ts';
+import type { BurnDownVariants, SystemUnderTest } from './systems/system.ts';
 import { DAG_SHAPES, type DagShape } from './systems/system.ts';
 import { bulkEnqueue } from './workloads/bulk-enqueue.ts';
-import { backlogVariant, burnDown, type BurnDownOptions, type BurnDownResult } from './workloads/burn-down.ts';
+import { backlogVariant, burnDown, keyedVariant, rateLimitedVariant, type BurnDownOptions, type BurnDownResult, type BurnDownVariant } from './workloads/burn-down.ts';
 import { dagLatency } from './workloads/dag.ts';
 import { lightLatency } from './workloads/light-latency.ts';
 import { openLoop, type OpenLoopOptions, type OpenLoopResult } from './workloads/open-loop.ts';
@@ -25,6 +25,11 @@ export interface Profile {
   burnDown: { tasks: Record<number, number>; chunk: number; pollIntervalMs: number; drainTimeoutMs: number; chunkTimeoutMs: number };
   /** The burn-down at `slots` (its size from `burnDown.tasks`) behind `tasks` runs of another task, queued `chunk` per call. */
   backlog: { tasks: number; slots: number; chunk: number };
+  /**
+   * The burn-down at `slots` (its size from `burnDown.tasks`) of a noop behind a concurrency key (`keys`
+   * keys, `maxRuns` each) and, separately, behind a rate limit of `rateLimitPerMinute`.
+   */
+  flowControl: { slots: number; keys: number; maxRuns: number; rateLimitPerMinute: number };
   latency: { warmup: number; runs: number; slots: number; runTimeoutMs: number };
   openLoop: OpenLoopOptions;
   /** The long open loop whose figure is the engine's memory over it. */
@@ -33,9 +38,18 @@ export interface Profile {
 }
 
 /**
+ * 100 keys of 5 admit up to 500 runs at once, more than the 100 slots: in a steady drain the key never
+ * binds, so the figure is the cost of the machinery. The rate limit is far above any drain's rate, so
+ * it is the cost of the check, not a throttle.
+ */
+const FLOW_CONTROL: Profile['flowControl'] = { slots: 100, keys: 100, maxRuns: 5, rateLimitPerMinute: 10_000_000 };
+
+/**
  * Budgets on this 2-core machine: quick about 3 minutes (one size of each kind of workload), full about
  * 40 minutes on a quiet machine (the enqueue measurements three times, light load twice, the long ones
  * once; of it, the 5-minute engine-memory loop 11 minutes and the burn-downs at concurrency 10 about 8).
+ * The flow-control burn-downs run in full only (quick: with --only, 10-30 s each): at the third to sixth
+ * of the plain burn-down's rate a first quick run read, they add about 10 minutes to the full run.
  */
 export const PROFILES: Record<'quick' | 'full', Profile> = {
   quick: {
@@ -46,6 +60,7 @@ export const PROFILES: Record<'quick' | 'full', Profile> = {
     singleEnqueue: { tasks: 500, inFlight: [16], warmup: 50, callTimeoutMs: 10_000 },
     burnDown: { tasks: { 100: 10_000, 10: 10_000 }, chunk: 5_000, pollIntervalMs: 20, drainTimeoutMs: 60_000, chunkTimeoutMs: 60_000 },
     backlog: { tasks: 50_000, slots: 100, chunk: 25_000 },
+    flowControl: FLOW_CONTROL,
     latency: { warmup: 20, runs: 100, slots: 100, runTimeoutMs: 10_000 },
     openLoop: { ratePerSecond: 1_000, durationMs: 2_000, warmupMs: 500, slots: 100, backlogPollMs: 250, maxOutstanding: 256, drainTimeoutMs: 30_000, rssSampleMs: 1_000 },
     soak: { ratePerSecond: 1_000, durationMs: 20_000, warmupMs: 2_000, slots: 100, backlogPollMs: 250, maxOutstanding: 256, drainTimeoutMs: 30_000, rssSampleMs: 1_000 },
@@ -60,6 +75,7 @@ export const PROFILES: Record<'quick' | 'full', Profile> = {
     // second, the worker's start-up a large part of it. The slowest (PGlite, ~400 tasks/s) take ~4 minutes.
     burnDown: { tasks: { 100: 100_000, 10: 100_000 }, chunk: 5_000, pollIntervalMs: 20, drainTimeoutMs: 600_000, chunkTimeoutMs: 60_000 },
     backlog: { tasks: 1_000_000, slots: 100, chunk: 20_000 },
+    flowControl: FLOW_CONTROL,
     latency: { warmup: 100, runs: 1_000, slots: 100, runTimeoutMs: 10_000 },
     openLoop: { ratePerSecond: 1_000, durationMs: 30_000, warmupMs: 2_000, slots: 100, backlogPollMs: 250, maxOutstanding: 256, drainTimeoutMs: 60_000, rssSampleMs: 1_000 },
     // Ten seconds of warm-up so the start reading is after the engine's first surge of allocation.
@@ -105,8 +121,24 @@ const rate = (key: string, label: string): FigureDef => ({ key, label, unit: 'ta
 /** Every measurement the profile sizes; `byDefault` for those it runs without `--only` naming them. */
 export function measurements(profile: Profile): PlannedMeasurement[] {
   const p = profile;
-  const backlogDrained = p.burnDown.tasks[p.backlog.slots];
-  if (backlogDrained === undefined) throw new Error(`profile: backlog.slots ${p.backlog.slots} has no burn-down size in burnDown.tasks`);
+  const fc = p.flowControl;
+  /**
+   * A burn-down at `slots` with `variant` in its way, against the same system's plain burn-down at
+   * `slots` in the same run: the question is whether the variant slows Cleaver's own queue down, not
+   * how it compares with a peer, so a system without the variant (`has`) is skipped with `why`.
+   */
+  const burnDownVariant = (options: { workload: string; slots: number; label: (plain: string) => string; has: keyof BurnDownVariants; why: string; variant: BurnDownVariant }): Measurement => {
+    const tasks = p.burnDown.tasks[options.slots];
+    if (tasks === undefined) throw new Error(`profile: ${options.workload} at slots ${options.slots} has no burn-down size in burnDown.tasks`);
+    return {
+      id: `${options.workload}/${options.slots}`,
+      label: options.label(burnDownLabel(tasks, options.slots)),
+      figures: [rate('tasksPerSecond', 'tasks/s')],
+      baseline: `burn-down/${options.slots}`,
+      skip: (sut) => systemSkip(options.workload)(sut) ?? (sut.burnDownVariants?.[options.has] ? null : options.why),
+      run: async (sut) => burnDownMeasured(sut, { ...p.burnDown, tasks, slots: options.slots, variant: options.variant }),
+    };
+  };
   const all: Measurement[] = [
     ...p.bulkEnqueue.batches.map((batch): Measurement => ({
       id: `bulk-enqueue/${batch}`,
@@ -136,21 +168,30 @@ export function measurements(profile: Profile): PlannedMeasurement[] {
       skip: systemSkip('burn-down'),
       run: async (sut) => burnDownMeasured(sut, { ...p.burnDown, tasks, slots: Number(slotsKey) }),
     })),
-    {
-      id: `burn-down-backlog/${p.backlog.slots}`,
-      label: `${burnDownLabel(backlogDrained, p.backlog.slots)}, ${count(p.backlog.tasks)} of another task queued`,
-      figures: [rate('tasksPerSecond', 'tasks/s')],
-      baseline: `burn-down/${p.backlog.slots}`,
-      // Cleaver's own figure against its own plain burn-down: the question is whether its queue slows
-      // down under a deep backlog of work no worker offers, not how it compares with a peer.
-      skip: (sut) => systemSkip('burn-down-backlog')(sut) ?? (sut.burnDownVariants?.backlog ? null : 'Cleaver only: measured against its own plain burn-down'),
-      run: async (sut) => burnDownMeasured(sut, {
-        ...p.burnDown,
-        tasks: backlogDrained,
-        slots: p.backlog.slots,
-        variant: backlogVariant({ count: p.backlog.tasks, chunk: p.backlog.chunk, chunkTimeoutMs: p.burnDown.chunkTimeoutMs }),
-      }),
-    },
+    burnDownVariant({
+      workload: 'burn-down-backlog',
+      slots: p.backlog.slots,
+      label: (plain) => `${plain}, ${count(p.backlog.tasks)} of another task queued`,
+      has: 'backlog',
+      why: 'Cleaver only: whether a deep backlog of work no worker offers slows its queue, against its own plain burn-down',
+      variant: backlogVariant({ count: p.backlog.tasks, chunk: p.backlog.chunk, chunkTimeoutMs: p.burnDown.chunkTimeoutMs }),
+    }),
+    burnDownVariant({
+      workload: 'burn-down-keyed',
+      slots: fc.slots,
+      label: (plain) => `${plain}, concurrency key (${count(fc.keys)} keys × maxRuns ${fc.maxRuns} = ${count(fc.keys * fc.maxRuns)} > ${fc.slots} slots: never binds)`,
+      has: 'keyed',
+      why: 'Cleaver only: the cost of its concurrency keys, against its own plain burn-down',
+      variant: keyedVariant({ keys: fc.keys, maxRuns: fc.maxRuns }),
+    }),
+    burnDownVariant({
+      workload: 'burn-down-rate-limited',
+      slots: fc.slots,
+      label: (plain) => `${plain}, rate limit (${count(fc.rateLimitPerMinute)}/min: never binds)`,
+      has: 'rateLimited',
+      why: 'Cleaver only: the cost of its rate-limit check, against its own plain burn-down',
+      variant: rateLimitedVariant({ perMinute: fc.rateLimitPerMinute }),
+    }),
     {
       id: 'light-latency',
       label: `light load (${count(p.latency.runs)} sequential)`,

@@ -13,9 +13,9 @@ import { ManagedChild, describeExit } from '../lib/child-process.ts';
 import { toError, withTimeout } from '../lib/deadline.ts';
 import { dropSchema, postgresSettings } from '../lib/postgres-admin.ts';
 import { treeResidentBytes } from '../lib/process-memory.ts';
-import { declareBacklog, declareNoop, type NoopInput, type NoopOutput } from './cleaver-noop.ts';
+import { NOOP_FLOW_ENV, declareBacklog, declareNoop, type NoopFlow, type NoopInput, type NoopOutput } from './cleaver-noop.ts';
 import { CLEAVER_DAG_HOW, DAG_WORKFLOWS, declareDagWorkflows } from './cleaver-dag.ts';
-import type { BenchWorker, BurnDownVariants, DagSupport, SystemUnderTest } from './system.ts';
+import type { BenchWorker, BurnDownTarget, BurnDownVariants, DagSupport, SystemUnderTest } from './system.ts';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const ENGINE_CLI = join(ROOT, 'dist/engine/cli.js');
@@ -26,6 +26,9 @@ const ENGINE_STOP_GRACE_MS = 10_000;
 const PGLITE_INIT_MS = 120_000;
 const REGISTER_MS = 15_000;
 const RESULT_CHUNK = 5_000;
+const KEYED_TASK = 'noop-keyed';
+const RATE_LIMITED_TASK = 'noop-rate-limited';
+const RATE_LIMIT_KEY = 'bench-api';
 
 export type CleaverBackend = 'pg' | 'pglite';
 
@@ -116,12 +119,23 @@ class CleaverSystem implements SystemUnderTest {
     await this.guard(withTimeout(`${this.id}: registering the noop task`, REGISTER_MS, registrar.start().then(() => registrar.stop())));
   }
 
-  async startWorker(options: { slots: number; expect?: number }): Promise<BenchWorker> {
+  startWorker(options: { slots: number; expect?: number }): Promise<BenchWorker> {
+    return this.spawnWorker({ ...options, flow: null });
+  }
+
+  /** A bench/cleaver-worker.ts process offering the plain noop (and the DAG workflows), or only the noop declared with `flow`. */
+  private async spawnWorker(options: { slots: number; expect?: number; flow: NoopFlow | null }): Promise<BenchWorker> {
     const socket = join(this.requireDir(), 'e.sock');
     const worker = await spawnBenchWorker({
-      name: `${this.id} worker (slots ${options.slots})`,
+      name: `${this.id} worker (slots ${options.slots}${options.flow ? `, ${options.flow.name}` : ''})`,
       entry: WORKER_ENTRY,
-      env: { ...process.env, CLEAVER_ADDRESS: `unix://${socket}`, BENCH_WORKER_SLOTS: String(options.slots), BENCH_WORKER_EXPECT: String(options.expect ?? 0) },
+      env: {
+        ...process.env,
+        CLEAVER_ADDRESS: `unix://${socket}`,
+        BENCH_WORKER_SLOTS: String(options.slots),
+        BENCH_WORKER_EXPECT: String(options.expect ?? 0),
+        [NOOP_FLOW_ENV]: options.flow ? JSON.stringify(options.flow) : '',
+      },
       cwd: ROOT,
       guard: (operation) => this.guard(operation),
       onGone: (child) => this.workers.delete(child),
@@ -159,11 +173,34 @@ class CleaverSystem implements SystemUnderTest {
       const refs = await this.guard(this.backlogTask.runManyNoWait(Array.from({ length: count }, () => ({}))));
       if (refs.length !== count) throw new Error(`${this.id}: backlog runManyNoWait of ${count} returned ${refs.length} run ids`);
     },
+    keyed: async ({ keys, maxRuns }) => this.flowTarget({ name: KEYED_TASK, concurrency: { expression: 'input.k', maxRuns } }, (i) => ({ k: `k${i % keys}` })),
+    // A static key must exist before a task naming it registers (on the first trigger).
+    rateLimited: async ({ perMinute }) => {
+      await this.guard(this.requireClient().rateLimits.upsert({ key: RATE_LIMIT_KEY, limit: perMinute, duration: 'minute' }));
+      return this.flowTarget({ name: RATE_LIMITED_TASK, rateLimits: [{ staticKey: RATE_LIMIT_KEY, units: 1 }] }, () => ({}));
+    },
   };
 
-  async enqueueMany(count: number): Promise<void> {
-    const refs = await this.guard(this.requireNoop().runManyNoWait(Array.from({ length: count }, () => ({}))));
-    if (refs.length !== count) throw new Error(`${this.id}: runManyNoWait of ${count} returned ${refs.length} run ids`);
+  enqueueMany(count: number): Promise<void> {
+    return this.enqueueRuns(this.requireNoop(), Array.from({ length: count }, () => ({})));
+  }
+
+  /**
+   * The noop declared with `flow`, registered by its first trigger like the backlog: enqueued here, the
+   * i-th run with `inputAt(i)` and checked by verifyEnqueued, and drained by a worker offering that declaration.
+   */
+  private flowTarget(flow: NoopFlow, inputAt: (i: number) => NoopInput): BurnDownTarget {
+    const task = declareNoop(this.requireClient(), { flow });
+    let next = 0;
+    return {
+      enqueueMany: (count) => this.enqueueRuns(task, Array.from({ length: count }, () => inputAt(next++))),
+      startWorker: (options) => this.spawnWorker({ ...options, flow }),
+    };
+  }
+
+  private async enqueueRuns(task: TaskDeclaration<NoopInput, NoopOutput>, inputs: NoopInput[]): Promise<void> {
+    const refs = await this.guard(task.runManyNoWait(inputs));
+    if (refs.length !== inputs.length) throw new Error(`${this.id}: ${task.name} runManyNoWait of ${inputs.length} returned ${refs.length} run ids`);
     for (const ref of refs) this.enqueued.push(ref);
   }
 

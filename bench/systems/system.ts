@@ -88,11 +88,14 @@ export interface WorkerReport {
   negativeStartLatencies: number;
 }
 
+/** What a burn-down preloads and drains: the system's plain noop (the system itself), or a variant's. */
+export type BurnDownTarget = Pick<SystemUnderTest, 'enqueueMany' | 'startWorker'>;
+
 /**
  * What a system offers for the burn-down variants, each measured against the same system's plain
- * burn-down in the same run. A burn-down behind a concurrency key or a rate limit belongs here too, as
- * a method that declares the noop with the key or limit and returns its BurnDownTarget (its enqueue and
- * its worker), once the engine has them.
+ * burn-down in the same run; a system skips each it lacks. Those that put flow control in front of the
+ * noop return its BurnDownTarget: an enqueue of the noop declared with the key or limit (its runs
+ * counted in verifyEnqueued) and a worker that offers that declaration, not the plain noop.
  */
 export interface BurnDownVariants {
   /**
@@ -100,6 +103,13 @@ export interface BurnDownVariants {
    * measurement), through the system's bulk API; they are left out of verifyEnqueued.
    */
   backlog?(count: number): Promise<void>;
+  /**
+   * The noop behind one concurrency key admitting `maxRuns` runs of a key at once, its runs spread over
+   * `keys` keys in turn (the i-th enqueued gets key i % keys).
+   */
+  keyed?(options: { keys: number; maxRuns: number }): Promise<BurnDownTarget>;
+  /** The noop behind a rate limit of `perMinute` units a minute, each run taking one; the limit made first. */
+  rateLimited?(options: { perMinute: number }): Promise<BurnDownTarget>;
 }
 
 export type DagShape = 'chain' | 'diamond';

@@ -12,18 +12,14 @@
  * tasks/s polling throughout against 3,200-4,300 polling only at the end.
  *
  * A variant (`BurnDownOptions.variant`) is the same drain with something in its way, prepared on the
- * fresh system before the preload: today a backlog of another task that no worker offers, which must
- * stay queued, all of it, while the burn-down's own tasks drain. A variant may also hand back its own
- * target (what the preload enqueues and which worker drains it), which is how a burn-down behind a
- * concurrency key or a rate limit will plug in: a noop declared with the key or limit, its own
- * enqueue and worker, the drain and every check unchanged.
+ * fresh system before the preload: a backlog of another task that no worker offers, which must stay
+ * queued, all of it, while the burn-down's own tasks drain; or flow control in front of the noop (a
+ * concurrency key, a rate limit), for which the variant hands back its own target — the noop declared
+ * with the key or limit, its own enqueue and worker — the drain and every check unchanged.
  */
 import { StepTimeoutError, sleep, withTimeout } from '../lib/deadline.ts';
 import { round2 } from '../lib/stats.ts';
-import type { BenchWorker, SystemUnderTest } from '../systems/system.ts';
-
-/** What a burn-down preloads and drains: the system's plain noop (the system itself), or a variant's. */
-export type BurnDownTarget = Pick<SystemUnderTest, 'enqueueMany' | 'startWorker'>;
+import type { BenchWorker, BurnDownTarget, BurnDownVariants, SystemUnderTest } from '../systems/system.ts';
 
 export interface BurnDownVariant {
   /** For the results: what is in the way, e.g. "1,000,000 runs of another task queued". */
@@ -90,6 +86,45 @@ export function backlogVariant(options: { count: number; chunk: number; chunkTim
         done += count;
       }
       return { target: sut, untouched: options.count, prepareMs: performance.now() - began };
+    },
+  };
+}
+
+/**
+ * The noop behind one concurrency key, runs spread over `keys` keys with at most `maxRuns` of a key
+ * running at once. With keys × maxRuns above the worker's slots the key never binds in a steady drain:
+ * what it measures is the cost of evaluating and holding keys, not waiting on them.
+ */
+export function keyedVariant(options: { keys: number; maxRuns: number }): BurnDownVariant {
+  return flowControlVariant({
+    description: `noop behind a concurrency key (${options.keys.toLocaleString('en-US')} keys, maxRuns ${options.maxRuns})`,
+    method: 'keyed',
+    target: (variants) => variants.keyed?.(options),
+  });
+}
+
+/** The noop behind a rate limit of `perMinute` a minute, one unit a run: far above the drain's rate, it measures the check, not a throttle. */
+export function rateLimitedVariant(options: { perMinute: number }): BurnDownVariant {
+  return flowControlVariant({
+    description: `noop behind a rate limit (${options.perMinute.toLocaleString('en-US')} a minute)`,
+    method: 'rateLimited',
+    target: (variants) => variants.rateLimited?.(options),
+  });
+}
+
+function flowControlVariant(options: {
+  description: string;
+  method: 'keyed' | 'rateLimited';
+  /** The system's target for the variant, or undefined when it has none. */
+  target: (variants: BurnDownVariants) => Promise<BurnDownTarget> | undefined;
+}): BurnDownVariant {
+  return {
+    description: options.description,
+    prepare: async (sut) => {
+      const began = performance.now();
+      const target = sut.burnDownVariants && options.target(sut.burnDownVariants);
+      if (!target) throw new Error(`${sut.id} has no ${options.method} variant (SystemUnderTest.burnDownVariants.${options.method})`);
+      return { target: await target, untouched: 0, prepareMs: performance.now() - began };
     },
   };
 }
