@@ -14,6 +14,7 @@ import { WorkerRegistry } from './dispatcher/worker-registry.ts';
 import { createLogger, type Logger } from './log.ts';
 import { LeaseExpiry } from './maintenance/lease-expiry.ts';
 import { Periodic } from './maintenance/periodic.ts';
+import { TableStats } from './maintenance/table-stats.ts';
 import { ScheduleTimeout } from './maintenance/schedule-timeout.ts';
 import { WorkerLiveness } from './maintenance/worker-liveness.ts';
 import { RunWaiters } from './run-waiters.ts';
@@ -226,6 +227,7 @@ export class Engine {
       new Periodic(new LeaseExpiry({ driver: this.driver, writer: this.writer, registry: this.registry, log: this.log, batch: 1000 }), every, this.log),
       new Periodic(new ScheduleTimeout({ driver: this.driver, writer: this.writer, log: this.log, batch: 1000 }), every, this.log),
       new Periodic(new WorkerLiveness({ driver: this.driver, protocol: this.protocol, writer: this.writer, log: this.log, heartbeatTimeoutMs, batch: 1000 }), every, this.log),
+      new Periodic(new TableStats({ driver: this.driver, holding: () => this.scheduler.holding }), 2_000, this.log),
     );
     for (const p of this.periodic) p.start();
     if (this.driver.capabilities.listenNotify) {
