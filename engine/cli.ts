@@ -12,11 +12,12 @@ import { Engine } from './engine.ts';
 import { consoleToken, consoleTokenPath } from './admin/console-token.ts';
 import { defaultConsoleDir, isLoopbackHost, startAdminHttp, type AdminHttpServer } from './admin/http-server.ts';
 import { createLogger, type Logger } from './log.ts';
+import { retentionAgeMs } from './maintenance/retention.ts';
 import { migrate, schemaStatus } from './sql/migrate.ts';
 import { ENGINE_VERSION } from './version.ts';
 import { Cleaver } from '../sdk/client.ts';
 import { defaultDataDir, defaultSocketPath, parseAddress } from '../shared/paths.ts';
-import { parseDuration } from '../shared/duration.ts';
+import { durationFormat, parseDuration } from '../shared/duration.ts';
 import { CleaverError, TaskRunError, toError } from '../shared/errors.ts';
 import { validateMetadata } from '../shared/payload.ts';
 import { rateLimitProblem, type RateLimitDuration, type RateLimitRecord } from '../shared/flow-control.ts';
@@ -32,6 +33,7 @@ const COMMAND_USAGE = {
     'cleaver serve   [--data-dir DIR | --database-url URL [--schema S]] [--socket PATH]',
     '                [--listen tcp://HOST:PORT] [--token T] [--max-frame-bytes N] [--max-connections N]',
     '                [--heartbeat-timeout 12s] [--enqueue-commit durable|relaxed] [--console HOST:PORT|PORT|off]',
+    '                [--retention 30d|off]',
   ],
   migrate: ['cleaver migrate [--data-dir DIR | --database-url URL [--schema S]] [--status]'],
   run: ['cleaver run <task|workflow> [--input JSON] [--metadata JSON] [--wait] [--address ADDR] [--token T]'],
@@ -168,7 +170,9 @@ async function serve(args: string[]): Promise<number> {
     'max-connections': { type: 'string' },
     'enqueue-commit': { type: 'string' },
     console: { type: 'string' },
+    retention: { type: 'string' },
   });
+  const retentionMs = usage(() => retentionAgeMs(values.retention, '--retention'));
   const consoleAddress = parseConsoleAddress(values.console);
   const enqueueCommit = values['enqueue-commit'] ?? 'durable';
   if (enqueueCommit !== 'durable' && enqueueCommit !== 'relaxed') throw new UsageError('--enqueue-commit takes durable or relaxed');
@@ -205,6 +209,7 @@ async function serve(args: string[]): Promise<number> {
     // A short heartbeat timeout is checked as often as it needs to be (at most every second).
     maintenanceIntervalMs: heartbeatTimeoutMs ? Math.min(1_000, Math.max(100, Math.floor(heartbeatTimeoutMs / 5))) : undefined,
     maxConnections,
+    retention: retentionMs,
     log,
   });
   let consoleServer: { server: AdminHttpServer; token: string } | null = null;
@@ -243,6 +248,7 @@ async function serve(args: string[]): Promise<number> {
   for (const address of engine.addresses) out(`  listening: ${address}${address.startsWith('tcp://') ? ' (token required)' : ''}`);
   if (engine.addresses[0]) out(`  workers connect with CLEAVER_ADDRESS=${engine.addresses[0]}`);
   if (consoleServer) out(`  console:   ${consoleServer.server.url}/#token=${consoleServer.token}`);
+  out(`  retention: ${retentionMs === null ? 'off, every run is kept' : `runs that ended more than ${durationFormat(retentionMs)} ago are deleted`}`);
   // Last, so whoever waits for "ready" has the addresses above already.
   out(`engine ${engine.id} ready`);
   return new Promise<number>(() => undefined); // runs until a signal

@@ -14,6 +14,7 @@ import { WorkerRegistry } from './dispatcher/worker-registry.ts';
 import { createLogger, type Logger } from './log.ts';
 import { LeaseExpiry } from './maintenance/lease-expiry.ts';
 import { Periodic } from './maintenance/periodic.ts';
+import { Retention, retentionAgeMs } from './maintenance/retention.ts';
 import { TableStats } from './maintenance/table-stats.ts';
 import { ScheduleTimeout } from './maintenance/schedule-timeout.ts';
 import { WorkerLiveness } from './maintenance/worker-liveness.ts';
@@ -31,6 +32,7 @@ import { ENGINE_VERSION } from './version.ts';
 import { DEFAULT_MAX_FRAME_BYTES, type EngineStatus } from '../shared/protocol.ts';
 import { encodeFrame } from '../shared/frame-codec.ts';
 import { CleaverError, toError } from '../shared/errors.ts';
+import type { Duration } from '../shared/duration.ts';
 
 export interface EngineOptions {
   driver: Driver;
@@ -74,6 +76,11 @@ export interface EngineOptions {
   maxHelloBytes?: number;
   /** A connection that has not completed its handshake within this is closed (default 10 s). */
   handshakeTimeoutMs?: number;
+  /**
+   * Runs that ended longer ago than this are deleted with their task runs, attempts and logs, and
+   * events of that age whose runs are gone (default '30d'; 'off' or null keeps everything).
+   */
+  retention?: Duration | 'off' | null;
   log?: Logger;
 }
 
@@ -82,7 +89,9 @@ export class Engine {
   readonly id = randomUUID();
   readonly log: Logger;
   private readonly driver: Driver;
-  private readonly options: Required<Omit<EngineOptions, 'log' | 'driver' | 'tcp' | 'token' | 'socketPath'>> & Pick<EngineOptions, 'tcp' | 'token' | 'socketPath'>;
+  private readonly options: Required<Omit<EngineOptions, 'log' | 'driver' | 'tcp' | 'token' | 'socketPath' | 'retention'>> & Pick<EngineOptions, 'tcp' | 'token' | 'socketPath'>;
+  /** How long ended runs are kept (null: forever). */
+  private readonly retentionMs: number | null;
   private readonly registry: WorkerRegistry;
   private readonly writer: AttemptWriter;
   private readonly scheduler: Scheduler;
@@ -110,6 +119,7 @@ export class Engine {
     if (options.tcp && !options.token) {
       throw new CleaverError('BAD_REQUEST', 'a TCP listener requires a token: pass --token T or set CLEAVER_TOKEN');
     }
+    this.retentionMs = retentionAgeMs(options.retention);
     this.options = {
       socketPath: options.socketPath,
       tcp: options.tcp ?? null,
@@ -187,7 +197,7 @@ export class Engine {
         this.waiters.check(runIds);
         this.changes.runs(runIds);
       },
-      info: () => ({ engineId: this.id, version: ENGINE_VERSION, database: this.driver.description, listening: this.addresses, mode: 'engine' }),
+      info: () => ({ engineId: this.id, version: ENGINE_VERSION, database: this.driver.description, listening: this.addresses, mode: 'engine', retentionMs: this.retentionMs }),
       trigger: (workflow, items) => this.triggers.trigger(workflow, items),
       workerStaleMs: this.options.heartbeatTimeoutMs / 2,
     });
@@ -229,6 +239,11 @@ export class Engine {
       new Periodic(new WorkerLiveness({ driver: this.driver, protocol: this.protocol, writer: this.writer, log: this.log, heartbeatTimeoutMs, batch: 1000 }), every, this.log),
       new Periodic(new TableStats({ driver: this.driver, holding: () => this.scheduler.holding }), 2_000, this.log),
     );
+    if (this.retentionMs !== null) {
+      // A sweep a minute keeps runs at most a minute past their age; a short age (a demo) is swept as often as it lasts.
+      const sweepEveryMs = Math.min(60_000, this.retentionMs);
+      this.periodic.push(new Periodic(new Retention({ driver: this.driver, log: this.log, ageMs: this.retentionMs, sweepEveryMs }), every, this.log));
+    }
     for (const p of this.periodic) p.start();
     if (this.driver.capabilities.listenNotify) {
       this.unlisten.push(

@@ -282,6 +282,11 @@ export interface EngineInfo {
   listening: string[];
   /** 'engine': this process schedules work; 'admin': it only reads and administers the database. */
   mode: 'engine' | 'admin';
+  /**
+   * How long this process keeps ended runs before deleting them, in ms; null when it deletes none
+   * (retention off, or admin only: the engines sharing the database sweep by their own setting).
+   */
+  retentionMs: number | null;
 }
 
 /**

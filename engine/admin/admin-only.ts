@@ -47,7 +47,7 @@ export function openAdminOnly(options: { driver: Driver; log: Logger }): AdminOn
     },
     onRunsChanged: (runIds) => changes.runs(runIds),
     onRunsEnded: (runIds) => changes.runs(runIds),
-    info: () => ({ engineId: id, version: ENGINE_VERSION, database: driver.description, listening: [], mode: 'admin' }),
+    info: () => ({ engineId: id, version: ENGINE_VERSION, database: driver.description, listening: [], mode: 'admin', retentionMs: null }),
   });
   return {
     admin,

@@ -3,6 +3,7 @@ import { desktopConnections } from '../api/connections-client.ts';
 import { useRoute } from '../router.ts';
 import { useApp } from '../state/app-store.ts';
 import { useAdminQuery } from '../hooks/use-admin-query.ts';
+import { durationFormat } from '../../shared/duration.ts';
 
 const ITEMS = [
   { id: 'runs', label: 'Runs', key: 'g r', icon: 'M3 4h10M3 8h10M3 12h6' },
@@ -55,6 +56,15 @@ export function Sidebar() {
             <div>
               {info.data.mode === 'admin' ? 'admin only' : 'engine'} · v{info.data.version}
             </div>
+            {info.data.mode === 'engine' && (
+              <div
+                className="engine-db"
+                data-testid="engine-retention"
+                title={info.data.retentionMs === null ? 'retention is off: every run is kept' : `runs that ended more than ${durationFormat(info.data.retentionMs)} ago are deleted, with their logs`}
+              >
+                retention {info.data.retentionMs === null ? 'off' : durationFormat(info.data.retentionMs)}
+              </div>
+            )}
             <div className="engine-db">{info.data.database}</div>
             <div className="engine-db">{client?.transport === 'ipc' ? 'desktop' : location.host}</div>
           </div>

@@ -188,6 +188,14 @@ describe.skipIf(!haveBrowser)('the console in a browser, against cleaver serve a
     expect(succeeded.map((r) => r.id)).not.toContain(failing);
   });
 
+  it('says in the sidebar how long ended runs are kept', async () => {
+    await go('#/runs');
+    await page.waitForSelector(byTestId('runs-row'));
+    expect(await page.textContent(byTestId('engine-retention'))).toBe('retention 30d');
+    expect(await page.getAttribute(byTestId('engine-retention'), 'title')).toBe('runs that ended more than 30d ago are deleted, with their logs');
+    await shot('retention');
+  });
+
   it('cancels a running run from its page', { timeout: 60_000 }, async () => {
     await triggerFromWorkflowsPage('patience', '{}');
     await page.waitForSelector('[data-testid="dag-node-wait"][data-status="running"]');

@@ -30,6 +30,7 @@ describe('cleaver bin and plain-JavaScript SDK', () => {
   it('prints where it listens and which database it uses', () => {
     expect(engine.output()).toContain(`listening: ${address}`);
     expect(engine.output()).toContain(`database:  embedded PGlite in ${join(dir, 'data', 'pgdata')}`);
+    expect(engine.output()).toContain('retention: runs that ended more than 30d ago are deleted');
   });
 
   it('runs a worker written in plain JavaScript against cleaver-sdk, and `cleaver run --wait` prints the output', async () => {
@@ -103,6 +104,9 @@ describe('cleaver bin and plain-JavaScript SDK', () => {
     const noToken = await cli(['serve', '--listen', 'tcp://127.0.0.1:7999'], { CLEAVER_TOKEN: '' });
     expect(noToken.code).toBe(2);
     expect(noToken.stderr).toMatch(/--listen needs a token/);
+    const badRetention = await cli(['serve', '--retention', 'soon']);
+    expect(badRetention.code).toBe(2);
+    expect(badRetention.stderr).toMatch(/--retention: "soon" is not an age; use a duration like '30d'.*or 'off'/);
     const badListen = await cli(['serve', '--listen', 'http://127.0.0.1:80']);
     expect(badListen.code).toBe(2);
     expect(badListen.stderr).toMatch(/use unix:\/\/\/path/);

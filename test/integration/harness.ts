@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { Cleaver } from '../../sdk/index.ts';
-import { Engine } from '../../engine/engine.ts';
+import { Engine, type EngineOptions } from '../../engine/engine.ts';
 import { silentLogger } from '../../engine/log.ts';
 import type { Driver } from '../../engine/db/driver.ts';
 import { FrameDecoder, encodeFrame } from '../../shared/frame-codec.ts';
@@ -33,8 +33,8 @@ export const FAST = {
   maintenanceIntervalMs: 100,
 };
 
-export async function startEngine(driver: Driver, dir: string): Promise<Engine> {
-  const engine = new Engine({ driver, socketPath: join(dir, 'engine.sock'), log: silentLogger, ...FAST });
+export async function startEngine(driver: Driver, dir: string, options: Partial<EngineOptions> = {}): Promise<Engine> {
+  const engine = new Engine({ driver, socketPath: join(dir, 'engine.sock'), log: silentLogger, ...FAST, ...options });
   await engine.start();
   return engine;
 }
@@ -123,11 +123,15 @@ export function useEngine(getDriver: () => Driver): { dir: string; engine: Engin
  * Declares beforeAll/afterAll for the common set-up: an engine in this process on the suite's
  * driver, one worker process offering `tasks`, and a client. Read the fields inside tests.
  */
-export function useEngineAndWorker(getDriver: () => Driver, tasks: string[]): { dir: string; engine: Engine; cleaver: Cleaver; worker: WorkerProcess } {
+export function useEngineAndWorker(
+  getDriver: () => Driver,
+  tasks: string[],
+  engineOptions: Partial<EngineOptions> = {},
+): { dir: string; engine: Engine; cleaver: Cleaver; worker: WorkerProcess } {
   const context = {} as { dir: string; engine: Engine; cleaver: Cleaver; worker: WorkerProcess };
   beforeAll(async () => {
     context.dir = tempDir();
-    context.engine = await startEngine(getDriver(), context.dir);
+    context.engine = await startEngine(getDriver(), context.dir, engineOptions);
     context.worker = spawnWorker({ dir: context.dir, tasks });
     await context.worker.ready;
     context.cleaver = client(context.dir);

@@ -124,7 +124,7 @@ forEachDriver('rate-limit keys through the admin API', (getDriver, kind) => {
       onCancelled: () => undefined,
       onRunsChanged: () => undefined,
       onRunsEnded: () => undefined,
-      info: () => ({ engineId: 'callbacks', version: '0', database: driver.description, listening: [], mode: 'admin' }),
+      info: () => ({ engineId: 'callbacks', version: '0', database: driver.description, listening: [], mode: 'admin', retentionMs: null }),
       onRateLimitChanged: (key) => changed.push(key),
     });
     const p = prefix();

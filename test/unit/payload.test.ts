@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { validateJson, validateMetadata } from '../../shared/payload.ts';
-import { parseDuration } from '../../shared/duration.ts';
+import { durationFormat, parseDuration } from '../../shared/duration.ts';
 
 describe('validateJson', () => {
   it('accepts plain JSON values and drops nothing', () => {
@@ -36,16 +36,22 @@ describe('validateJson', () => {
 });
 
 describe('parseDuration', () => {
-  it('parses ms, s, m, h and numbers', () => {
+  it('parses ms, s, m, h, d and numbers', () => {
     expect(parseDuration('250ms')).toBe(250);
     expect(parseDuration('30s')).toBe(30_000);
     expect(parseDuration('1.5m')).toBe(90_000);
     expect(parseDuration('2h')).toBe(7_200_000);
+    expect(parseDuration('30d')).toBe(30 * 86_400_000);
     expect(parseDuration(42)).toBe(42);
   });
 
   it('explains what it accepts', () => {
     expect(() => parseDuration('10 minutes', 'executionTimeout')).toThrow(/executionTimeout: "10 minutes" is not a duration; use/);
     expect(() => parseDuration(-1)).toThrow(/not a duration/);
+  });
+
+  it('is read back from what durationFormat writes', () => {
+    expect([30 * 86_400_000, 36 * 3_600_000, 90_000, 1_500, 0].map(durationFormat)).toEqual(['30d', '36h', '90s', '1500ms', '0ms']);
+    for (const ms of [30 * 86_400_000, 36 * 3_600_000, 90_000, 1_500]) expect(parseDuration(durationFormat(ms))).toBe(ms);
   });
 });
