@@ -80,6 +80,17 @@ export class FlowState {
     this.evaluated.clear();
   }
 
+  /**
+   * A write may have committed without this engine hearing back (an error mid-statement): what it keeps
+   * of held keys and rate windows may be behind the database, so both are read again, the database's
+   * windows taking precedence over memory's.
+   */
+  distrust(): void {
+    this.heldStale = true;
+    this.ratesStale = true;
+    this.rates.clear();
+  }
+
   definitionsChanged(): void {
     this.definitionsStale = true;
   }

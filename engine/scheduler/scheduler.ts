@@ -427,6 +427,7 @@ export class Scheduler {
       } while (this.again && !this.stopped && this.epoch !== null);
     } catch (e: unknown) {
       // The database is unreachable or restarting: try again later; the work stays queued.
+      this.flow.distrust();
       this.errorBackoffMs = Math.min(Math.max(this.errorBackoffMs * 2, 100), 5_000);
       this.o.log.warn('scheduling failed; retrying', { error: toError(e).message, retryInMs: this.errorBackoffMs });
       this.decideAt(Date.now() + this.errorBackoffMs);
@@ -503,16 +504,20 @@ export class Scheduler {
     for (const w of workers) freeSlots += w.freeSlots;
     const rules = new Map<string, ConcurrencyRule>();
     const unschedulable: Unschedulable[] = [];
-    const { candidates, running } = this.candidates(offered, freeSlots, now, rules, unschedulable);
+    // The decision's time is taken after every read: what it knows (keys freed by finishes heard while
+    // reading, rate windows) is as of now, and the assignments are recorded at this time, which is what
+    // an audit of starts against ends and windows reads.
+    const decidedAt = Date.now();
+    const { candidates, running } = this.candidates(offered, freeSlots, decidedAt, rules, unschedulable);
     if (this.flow.takeRetry()) this.again = true;
     if (candidates.length === 0 && unschedulable.length === 0) return;
     const windowsBefore = this.flow.windows();
-    const decision = decide({ now, candidates, running, rules, workers, windows: windowsBefore, rotation: this.rotation });
+    const decision = decide({ now: decidedAt, candidates, running, rules, workers, windows: windowsBefore, rotation: this.rotation });
     this.rotation = decision.rotation;
     this.waits = new Map();
     for (const { taskRunId, reason: r } of decision.waits) {
       if (r.kind === 'concurrency') this.waits.set(taskRunId, { kind: 'concurrency', key: r.key, rule: r.rule, maxRuns: r.maxRuns });
-      else if (r.kind === 'rate_limit') this.waits.set(taskRunId, { kind: 'rate_limit', key: r.key, refillsAt: new Date(now + r.refillInMs).toISOString() });
+      else if (r.kind === 'rate_limit') this.waits.set(taskRunId, { kind: 'rate_limit', key: r.key, refillsAt: new Date(decidedAt + r.refillInMs).toISOString() });
     }
     // Ends first: a running run cancelled for a newer one must stop counting before its replacement starts.
     for (const w of decision.waits) {
@@ -544,7 +549,7 @@ export class Scheduler {
     if (decision.nextWakeAt !== null) this.decideAt(decision.nextWakeAt);
     // While work waits and other engines' workers may take it, look again within a second: their freed
     // slots reach us by NOTIFY, which a reconnecting listener or an outage can lose.
-    if (decision.waits.length > 0 && this.o.driver.capabilities.multiEngine) this.decideAt(now + 1_000);
+    if (decision.waits.length > 0 && this.o.driver.capabilities.multiEngine) this.decideAt(decidedAt + 1_000);
     const assignments = decision.assignments.slice(0, this.o.maxBatch);
     if (assignments.length === 0) return;
     const pairs = (keys: readonly KeyRef[] | undefined) => (keys && keys.length > 0 ? keys.map((k) => [k.rule, k.key] as const) : null);
@@ -556,7 +561,7 @@ export class Scheduler {
         return { taskRunId: a.taskRunId, workerId: a.workerId, keys: pairs(ask?.taskKeys), runKeys: pairs(ask?.runKeys) };
       }),
       notify: this.o.driver.capabilities.listenNotify,
-      decidedAt: now,
+      decidedAt,
       rateStates: this.flow.changedWindows(windowsBefore, decision.windows),
     });
     this.errorBackoffMs = 0;

@@ -1,0 +1,44 @@
+// The hot tables' planner statistics: read on both drivers, and analyzed again by the lease holder when
+// a table doubled since (PGlite has no autovacuum; Postgres's naps a minute).
+import { expect, it } from 'vitest';
+import { forEachDriver } from './drivers.ts';
+import { tableSizeList } from '../../engine/sql/table-stats.ts';
+import { TableStats } from '../../engine/maintenance/table-stats.ts';
+
+forEachDriver('table statistics', (getDriver) => {
+  const attemptSize = async () => (await tableSizeList(getDriver())).find((t) => t.table === 'attempt')!;
+  const fill = (rows: number) =>
+    getDriver().query(
+      `INSERT INTO attempt (task_run_id, attempt, status, assigned_at, finished_at)
+       SELECT gen_random_uuid(), 1, 'succeeded', now(), now() FROM generate_series(1, $1::int)`,
+      [rows],
+    );
+
+  it('sees each hot table in the current schema', async () => {
+    expect((await tableSizeList(getDriver())).map((t) => t.table).sort()).toEqual(['attempt', 'run', 'task_run']);
+  });
+
+  it('analyzes a table that grew from nothing, only while holding the lease, and again once it doubled', async () => {
+    await fill(20_000);
+    const before = await attemptSize();
+    expect(before.pages).toBeGreaterThanOrEqual(64);
+    await new TableStats({ driver: getDriver(), holding: () => false }).runOnce();
+    expect((await attemptSize()).analyzedPages).toBe(before.analyzedPages);
+
+    const stats = new TableStats({ driver: getDriver(), holding: () => true });
+    await stats.runOnce();
+    const analyzed = await attemptSize();
+    expect(analyzed.analyzed).toBe(true);
+    expect(analyzed.analyzedPages).toBe(analyzed.pages);
+
+    // Grown by half: not yet. Doubled: analyzed again.
+    await fill(10_000);
+    await stats.runOnce();
+    expect((await attemptSize()).analyzedPages).toBe(analyzed.pages);
+    await fill(20_000);
+    await stats.runOnce();
+    const again = await attemptSize();
+    expect(again.analyzedPages).toBe(again.pages);
+    expect(again.pages).toBeGreaterThan(2 * analyzed.pages);
+  });
+});
