@@ -173,7 +173,7 @@ export class FlowState {
    */
   keyedCandidates(
     items: readonly QueuedCandidate[],
-    options: { gone: ReadonlySet<string>; now: number; rules: Map<string, ConcurrencyRule>; unschedulable: Unschedulable[]; perAction: number },
+    options: { gone: ReadonlySet<string>; now: number; rules: Map<string, ConcurrencyRule>; unschedulable: Unschedulable[]; perAction: number; freeSlots: number },
   ): Array<{ candidate: Omit<Candidate, 'seq'>; ask: { runId: string; taskKeys: KeyRef[]; runKeys: KeyRef[] } }> {
     let groups = this.grouped.get(items);
     if (!groups) {
@@ -182,9 +182,14 @@ export class FlowState {
     }
     const out: Array<{ candidate: Omit<Candidate, 'seq'>; ask: { runId: string; taskKeys: KeyRef[]; runKeys: KeyRef[] } }> = [];
     const runsAsking = new Set<string>();
+    // Per key: what runs now, then what is passed. Keys take turns, one admission each per turn, so with
+    // F free slots and K keys waiting no key can be admitted more than ceil(F / K) times in one decision.
     const passed = new Map<string, number>();
+    for (const unit of this.held.values()) for (const k of unit.keys) passed.set(`${k.rule}\u0000${k.key}`, (passed.get(`${k.rule}\u0000${k.key}`) ?? 0) + 1);
+    for (const group of groups) while (group.cursor < group.items.length && options.gone.has(group.items[group.cursor]!.taskRunId)) group.cursor++;
+    const waitingKeys = groups.filter((g) => g.keyed && g.cursor < g.items.length).length;
+    const turnShare = Math.ceil(options.freeSlots / Math.max(1, waitingKeys)) + 1;
     for (const group of groups) {
-      while (group.cursor < group.items.length && options.gone.has(group.items[group.cursor]!.taskRunId)) group.cursor++;
       let quota = group.failed ? Infinity : group.keyed ? 0 : options.perAction;
       let cancels = false;
       let taken = 0;
@@ -208,7 +213,8 @@ export class FlowState {
         if (group.keyed && quota === 0) {
           const keyRules = [...e.taskKeys, ...e.workflowKeys].map((k) => options.rules.get(k.rule)!);
           cancels = keyRules.some((r) => r.strategy !== 'GROUP_ROUND_ROBIN');
-          quota = Math.min(...keyRules.map((r) => r.maxRuns));
+          // At least one, so a full key still says why it waits and keeps its turn.
+          quota = Math.max(1, Math.min(turnShare, ...keyRules.map((r) => r.maxRuns)));
         }
         const admitted = d.runAdmitted || this.held.has(`run:${d.runId}`);
         const runKeys = !admitted && e.workflowKeys.length > 0 ? e.workflowKeys : [];
@@ -237,7 +243,8 @@ export class FlowState {
           });
           continue;
         }
-        if (!cancels && keys.length > 0 && keys.some((k) => (passed.get(`${k.rule}\u0000${k.key}`) ?? 0) >= options.rules.get(k.rule)!.maxRuns)) continue;
+        // Past what could still be admitted under a key (one more: the first that waits says why).
+        if (!cancels && keys.length > 0 && taken > 0 && keys.some((k) => (passed.get(`${k.rule}\u0000${k.key}`) ?? 0) >= options.rules.get(k.rule)!.maxRuns)) continue;
         for (const k of keys) {
           const id = `${k.rule}\u0000${k.key}`;
           passed.set(id, (passed.get(id) ?? 0) + 1);

@@ -634,7 +634,7 @@ export class Scheduler {
       const actionRules = this.flow.rulesFor(action);
       if (actionRules.keyed) {
         keyed = true;
-        for (const c of this.flow.keyedCandidates(window.items, { gone: window.gone, now, rules, unschedulable, perAction })) {
+        for (const c of this.flow.keyedCandidates(window.items, { gone: window.gone, now, rules, unschedulable, perAction, freeSlots })) {
           rows.push(c.candidate);
           this.actionOf.set(c.candidate.taskRunId, action);
           this.asks.set(c.candidate.taskRunId, c.ask);
