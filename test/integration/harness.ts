@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { Cleaver } from '../../sdk/index.ts';
-import { Engine } from '../../engine/engine.ts';
+import { Engine, type EngineOptions } from '../../engine/engine.ts';
 import { silentLogger } from '../../engine/log.ts';
 import type { Driver } from '../../engine/db/driver.ts';
 import { FrameDecoder, encodeFrame } from '../../shared/frame-codec.ts';
@@ -33,8 +33,9 @@ export const FAST = {
   maintenanceIntervalMs: 100,
 };
 
-export async function startEngine(driver: Driver, dir: string): Promise<Engine> {
-  const engine = new Engine({ driver, socketPath: join(dir, 'engine.sock'), log: silentLogger, ...FAST });
+/** An engine in this process on `driver`, its socket in `dir`; `options` override the fast test defaults. */
+export async function startEngine(driver: Driver, dir: string, options: Partial<EngineOptions> = {}): Promise<Engine> {
+  const engine = new Engine({ driver, socketPath: join(dir, 'engine.sock'), log: silentLogger, ...FAST, ...options });
   await engine.start();
   return engine;
 }
@@ -104,11 +105,11 @@ export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; sourc
  * Declares beforeAll/afterAll for an engine in this process on the suite's driver and a client, with
  * no worker (the suite brings its own). Read the fields inside tests.
  */
-export function useEngine(getDriver: () => Driver): { dir: string; engine: Engine; cleaver: Cleaver } {
+export function useEngine(getDriver: () => Driver, options: Partial<EngineOptions> = {}): { dir: string; engine: Engine; cleaver: Cleaver } {
   const context = {} as { dir: string; engine: Engine; cleaver: Cleaver };
   beforeAll(async () => {
     context.dir = tempDir();
-    context.engine = await startEngine(getDriver(), context.dir);
+    context.engine = await startEngine(getDriver(), context.dir, options);
     context.cleaver = client(context.dir);
   });
   afterAll(async () => {
