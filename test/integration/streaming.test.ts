@@ -5,14 +5,16 @@
 // wait for the test between chunks.
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { beforeAll, expect, it } from 'vitest';
-import { forEachDriver } from '../driver/drivers.ts';
-import type { Engine } from '../../engine/engine.ts';
-import { NonRetryableError, type Cleaver, type RunStreamEvent } from '../../sdk/index.ts';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { DATABASE_URL, describePg, dropSchema, forEachDriver, freshSchemaName, openTestPgDriver } from '../driver/drivers.ts';
+import { Engine } from '../../engine/engine.ts';
+import { silentLogger } from '../../engine/log.ts';
+import type { Driver } from '../../engine/db/driver.ts';
+import { Cleaver, NonRetryableError, type RunStreamEvent } from '../../sdk/index.ts';
 import type { TaskDeclaration } from '../../sdk/task.ts';
 import type { WorkflowDeclaration } from '../../sdk/workflow.ts';
 import { PROTOCOL_VERSION } from '../../shared/protocol.ts';
-import { RawClient, client, rawTask, useEngine, waitFor } from './harness.ts';
+import { FAST, RawClient, client, rawTask, removeDir, tempDir, useEngine, waitFor } from './harness.ts';
 
 /** Small enough that a test streams past it in a moment. */
 const RETENTION = 4 * 1024;
@@ -276,4 +278,80 @@ forEachDriver('streaming', (getDriver) => {
     expect(texts(await collect(cleaver.runs.stream(ref.runId)))).toEqual(['good']);
     raw.socket.destroy();
   });
+});
+
+// Several engines on one Postgres: the worker streams through one engine and the subscriber follows on
+// another (told by NOTIFY, then reading the table); when the worker's engine stops mid-stream, the
+// worker moves to a third one with its attempt and goes on, and the subscriber still gets every chunk
+// once, in order. Then the subscriber's own engine stops, and it resumes on another from its cursor.
+describePg('streaming across engines [pg]', () => {
+  let dir: string;
+  let schema: string;
+  const drivers: Driver[] = [];
+  const engines: Engine[] = [];
+  let producer: Cleaver;
+  let viewer: Cleaver;
+  const socket = (name: string) => join(dir, `${name}.sock`);
+
+  beforeAll(async () => {
+    dir = tempDir();
+    schema = freshSchemaName('stream');
+    for (const name of ['a', 'b', 'c']) {
+      const driver = await openTestPgDriver({ schema });
+      drivers.push(driver);
+      // The poll fallback is far beyond the test: chunks reach the other engines by NOTIFY.
+      const engine = new Engine({ driver, socketPath: socket(name), log: silentLogger, ...FAST, pollIntervalMs: 10 * 60_000 });
+      await engine.start();
+      engines.push(engine);
+    }
+    // The worker's client prefers engine a, then c; the subscriber's prefers b, then c.
+    producer = Cleaver.connect({ address: [`unix://${socket('a')}`, `unix://${socket('c')}`] });
+    viewer = Cleaver.connect({ address: [`unix://${socket('b')}`, `unix://${socket('c')}`] });
+  });
+
+  afterAll(async () => {
+    await viewer?.close();
+    await producer?.close();
+    for (const e of engines) await e.stop();
+    for (const d of drivers) await d.close();
+    await dropSchema(DATABASE_URL, schema);
+    removeDir(dir);
+  });
+
+  it('a subscriber on another engine gets what was streamed, then live chunks, through a worker failover and its own', async () => {
+    const steps = [gate(), gate(), gate()];
+    const task = producer.task({
+      name: `relay-${randomUUID().slice(0, 8)}`,
+      fn: async (_i: unknown, c) => {
+        for (let i = 1; i <= 40; i++) {
+          if (i % 10 === 1 && i > 1) await steps[(i - 11) / 10]!.opened;
+          await c.putStream(`part ${i}`);
+        }
+        return 'relayed';
+      },
+    });
+    const worker = await producer.worker('relay-worker', { workflows: [task], handleSignals: false });
+    await worker.start();
+    const ref = await task.runNoWait({});
+    await waitFor('the first 10 chunks to be stored', async () => chunks((await engines[1]!.admin.runStreamRead({ runId: ref.runId })).events as RunStreamEvent[]).length === 10);
+
+    const events: RunStreamEvent[] = [];
+    const done = collect(viewer.runs.stream(ref.runId), events);
+    await waitFor('the replay on engine b', () => chunks(events).length === 10);
+    steps[0]!.open();
+    await waitFor('live chunks from engine a', () => chunks(events).length === 20);
+    // Engine a goes away: the worker reconnects to c with its attempt and goes on streaming there.
+    await engines[0]!.stop();
+    steps[1]!.open();
+    await waitFor('live chunks from engine c', () => chunks(events).length === 30);
+    // Engine b goes away: the subscriber resumes on c after the last chunk it got.
+    await engines[1]!.stop();
+    steps[2]!.open();
+    expect(await ref.result()).toBe('relayed');
+    await done;
+    expect(chunks(events).map((c) => c.data)).toEqual(Array.from({ length: 40 }, (_, i) => `part ${i + 1}`));
+    expect(chunks(events).every((c) => c.attempt === 1)).toBe(true);
+    expect(events.filter((e) => e.type !== 'chunk')).toEqual([]);
+    await worker.stop();
+  }, 30_000);
 });
