@@ -13,6 +13,9 @@ import type { Driver } from '../../engine/db/driver.ts';
 import { Cleaver, NonRetryableError, type RunStreamEvent } from '../../sdk/index.ts';
 import type { TaskDeclaration } from '../../sdk/task.ts';
 import type { WorkflowDeclaration } from '../../sdk/workflow.ts';
+import WebSocket from 'ws';
+import { startAdminHttp } from '../../engine/admin/http-server.ts';
+import { ADMIN_WS_PROTOCOL, type LiveStreamMessage } from '../../shared/admin-transport.ts';
 import { PROTOCOL_VERSION } from '../../shared/protocol.ts';
 import { FAST, RawClient, client, rawTask, removeDir, tempDir, useEngine, waitFor } from './harness.ts';
 
@@ -277,6 +280,53 @@ forEachDriver('streaming', (getDriver) => {
     expect(await ref.result()).toBe('raw');
     expect(texts(await collect(cleaver.runs.stream(ref.runId)))).toEqual(['good']);
     raw.socket.destroy();
+  });
+  it('serves subscriptions on the console\'s live WebSocket, refusing bad messages there with the reason', async () => {
+    const task = cleaver.task({
+      name: unique('console'),
+      fn: async (_i: unknown, c) => {
+        await c.putStream('for the console');
+        await c.putStream({ step: 2 });
+      },
+    });
+    const worker = await startWorker([task]);
+    const ref = await task.runNoWait({});
+    await ref.result();
+    const token = randomUUID();
+    const server = await startAdminHttp({ admin: engine.admin, changes: engine.changes, streams: engine.streams, port: 0, token, staticDir: null, log: silentLogger });
+    const ws = new WebSocket(`ws://127.0.0.1:${server.port}/api/live`, [ADMIN_WS_PROTOCOL, `token.${token}`]);
+    const received: LiveStreamMessage[] = [];
+    ws.on('message', (data) => {
+      const message = JSON.parse(String(data)) as LiveStreamMessage | Record<string, unknown>;
+      if ('t' in message) received.push(message as LiveStreamMessage);
+    });
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    try {
+      const answer = async (message: unknown) => {
+        const seen = received.length;
+        ws.send(typeof message === 'string' ? message : JSON.stringify(message));
+        return waitFor('an answer', () => received.length > seen && received.at(-1));
+      };
+      expect(await answer('not json')).toMatchObject({ t: 'stream_error', subscription: null, error: { code: 'BAD_REQUEST', message: expect.stringContaining('must be JSON text') } });
+      expect(await answer({ t: 'stream_subscribe', subscription: 1, runId: 'nope' })).toMatchObject({ t: 'stream_error', subscription: 1, error: { message: 'stream_subscribe.runId must be a run id (UUID)' } });
+      expect(await answer({ t: 'stream_subscribe', subscription: 2, runId: randomUUID() })).toMatchObject({ t: 'stream_error', subscription: 2, error: { code: 'NOT_FOUND' } });
+      ws.send(JSON.stringify({ t: 'stream_subscribe', subscription: 3, runId: ref.runId }));
+      const ofThree = () => received.flatMap((m) => (m.t === 'stream_events' && m.subscription === 3 ? m.events : []));
+      await waitFor('the end of the stream', () => ofThree().at(-1)?.type === 'end');
+      const events = ofThree();
+      expect(events).toEqual([
+        expect.objectContaining({ type: 'chunk', kind: 'text', data: 'for the console', seq: 1 }),
+        expect.objectContaining({ type: 'chunk', kind: 'json', data: { step: 2 }, seq: 2 }),
+        { type: 'end', status: 'succeeded' },
+      ]);
+      // Over the admin contract too (what the desktop app polls), after a cursor.
+      const page = await engine.admin.runStreamRead({ runId: ref.runId, after: { [(events[0] as { taskRunId: string }).taskRunId]: [1, 1] } });
+      expect(page).toMatchObject({ more: false, status: 'succeeded', events: [{ type: 'chunk', seq: 2 }] });
+    } finally {
+      ws.close();
+      await server.close();
+      await worker.stop();
+    }
   });
 });
 

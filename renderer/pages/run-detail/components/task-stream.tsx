@@ -38,7 +38,7 @@ export function TaskStream({ stream, taskRunId, running }: { stream: RunStreamSt
         </div>
       )}
       <div
-        className="stream"
+        className="logs stream"
         ref={box}
         onScroll={(e) => {
           const el = e.currentTarget;
