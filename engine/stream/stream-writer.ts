@@ -17,6 +17,8 @@ import { wireChunkBytes, wireChunkProblem } from '../../shared/stream.ts';
 import { CleaverError, toError } from '../../shared/errors.ts';
 import { validateJson } from '../../shared/payload.ts';
 
+/** The largest epoch milliseconds a Date can hold. */
+const MAX_DATE_MS = 8.64e15;
 /** NOTIFY payloads are limited to 8000 bytes. */
 const MAX_NOTIFY_BYTES = 7_900;
 
@@ -59,7 +61,8 @@ export class StreamWriter {
       kind: message.kind,
       data,
       bytes: wireChunkBytes(message),
-      at: message.at,
+      // A clock a Date cannot hold would make the whole batch unwritable: the engine's own time instead.
+      at: Math.abs(message.at) <= MAX_DATE_MS ? message.at : Date.now(),
     };
     const key = `${chunk.taskRunId}:${chunk.attempt}`;
     const entry = this.pending.get(key);

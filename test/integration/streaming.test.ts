@@ -273,8 +273,9 @@ forEachDriver('streaming', (getDriver) => {
     raw.send({ t: 'stream_subscribe', id: 6, subscription: 1, runId: ref.runId, after: { [taskRunId]: [1] } });
     expect(await raw.next((m) => m.t === 'reply' && m.id === 6)).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST', message: `stream_subscribe.after.${taskRunId} must be [attempt, seq], two non-negative integers` } });
 
-    // Still serving: a good chunk is stored and acknowledged, and the attempt finishes.
-    raw.send(chunk({ data: 'good' }));
+    // Still serving: a good chunk is stored and acknowledged (a clock out of range is replaced by the
+    // engine's), and the attempt finishes.
+    raw.send(chunk({ data: 'good', at: 1e20 }));
     expect(await raw.next((m) => m.t === 'stream_ack')).toEqual({ t: 'stream_ack', acks: [{ taskRunId, attempt, seq: 1 }] });
     raw.send({ t: 'result', taskRunId, attempt, ok: true, output: 'raw', startedAt: Date.now(), finishedAt: Date.now() });
     expect(await ref.result()).toBe('raw');
