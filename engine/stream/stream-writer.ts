@@ -11,14 +11,13 @@ import { Batcher } from '../batcher.ts';
 import type { Driver } from '../db/driver.ts';
 import { writeWithRetry } from '../db/write-retry.ts';
 import type { Logger } from '../log.ts';
+import { isStorableTime } from '../sql/rows.ts';
 import { taskStreamAppend, taskStreamNotify, taskStreamTrim, type StoredStreamChunk, type StreamChunkToStore } from '../sql/task-stream.ts';
 import type { StreamMessage } from '../../shared/protocol.ts';
 import { wireChunkBytes, wireChunkProblem } from '../../shared/stream.ts';
 import { CleaverError, toError } from '../../shared/errors.ts';
 import { validateJson } from '../../shared/payload.ts';
 
-/** The largest epoch milliseconds a Date can hold. */
-const MAX_DATE_MS = 8.64e15;
 /** NOTIFY payloads are limited to 8000 bytes. */
 const MAX_NOTIFY_BYTES = 7_900;
 
@@ -61,8 +60,8 @@ export class StreamWriter {
       kind: message.kind,
       data,
       bytes: wireChunkBytes(message),
-      // A clock a Date cannot hold would make the whole batch unwritable: the engine's own time instead.
-      at: Math.abs(message.at) <= MAX_DATE_MS ? message.at : Date.now(),
+      // A clock that cannot be stored would make the whole batch unwritable: the engine's own time instead.
+      at: isStorableTime(message.at) ? message.at : Date.now(),
     };
     const key = `${chunk.taskRunId}:${chunk.attempt}`;
     const entry = this.pending.get(key);
