@@ -11,6 +11,7 @@
 import { Batcher } from './batcher.ts';
 import type { Driver } from './db/driver.ts';
 import { isDataError } from './db/sql-state.ts';
+import { writeWithRetry } from './db/write-retry.ts';
 import type { Logger } from './log.ts';
 import { taskFinish, type AttemptOutcome, type FinishResult } from './sql/task-finish.ts';
 import { taskLogInsert } from './sql/task-log.ts';
@@ -199,18 +200,7 @@ export class AttemptWriter {
     }
   }
 
-  /** Retries while the failure is not about the data itself (connection lost, database restarting). */
-  private async withRetry<T>(what: string, write: () => Promise<T>): Promise<T> {
-    let delay = 50;
-    for (;;) {
-      try {
-        return await write();
-      } catch (e: unknown) {
-        if (isDataError(e) || this.stopped) throw e;
-        this.log.warn(`writing ${what} failed; retrying`, { error: toError(e).message, retryInMs: delay });
-        await new Promise((resolve) => setTimeout(resolve, delay));
-        delay = Math.min(delay * 2, 5_000);
-      }
-    }
+  private withRetry<T>(what: string, write: () => Promise<T>): Promise<T> {
+    return writeWithRetry(what, write, { log: this.log, stopped: () => this.stopped });
   }
 }

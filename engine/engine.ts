@@ -29,7 +29,10 @@ import { AdminService } from './admin/admin-service.ts';
 import { ChangeFeed } from './admin/change-feed.ts';
 import { cancelNotify, type CancelledAttempt } from './sql/run-cancel.ts';
 import { ENGINE_VERSION } from './version.ts';
+import { StreamHub } from './stream/stream-hub.ts';
+import { StreamWriter } from './stream/stream-writer.ts';
 import { DEFAULT_MAX_FRAME_BYTES, type EngineStatus } from '../shared/protocol.ts';
+import { DEFAULT_MAX_STREAM_CHUNK_BYTES, DEFAULT_STREAM_RETENTION_BYTES } from '../shared/stream.ts';
 import { encodeFrame } from '../shared/frame-codec.ts';
 import { CleaverError, toError } from '../shared/errors.ts';
 import type { Duration } from '../shared/duration.ts';
@@ -81,6 +84,19 @@ export interface EngineOptions {
    * events of that age whose runs are gone (default '30d'; 'off' or null keeps everything).
    */
   retention?: Duration | 'off' | null;
+  /**
+   * How much of each task run's stream is kept for subscribers that attach late (default 64 KiB):
+   * the newest chunks up to this many bytes (the newest one always). Older ones are cut, and a late
+   * subscriber is told how many.
+   */
+  streamRetentionBytes?: number;
+  /** The largest chunk `ctx.putStream` may put (default 64 KiB); larger ones are refused. */
+  maxStreamChunkBytes?: number;
+  /**
+   * What the engine holds for one stream subscriber whose connection does not keep up (default
+   * 1 MiB); live chunks beyond it are dropped for that subscriber, which is told how many.
+   */
+  streamSubscriberBufferBytes?: number;
   log?: Logger;
 }
 
@@ -99,6 +115,9 @@ export class Engine {
   private readonly triggers: TriggerService;
   private readonly protocol: ProtocolHandler;
   readonly admin: AdminService;
+  /** Runs' streams, live, for subscribers on this engine (the SDK's socket, the console's WebSocket). */
+  readonly streams: StreamHub;
+  private readonly streamWriter: StreamWriter;
   /** What changed here, for live views (the console). */
   readonly changes = new ChangeFeed();
   private readonly periodic: Periodic[] = [];
@@ -137,7 +156,14 @@ export class Engine {
       maxPendingHandshakes: options.maxPendingHandshakes ?? 64,
       maxHelloBytes: options.maxHelloBytes ?? 1024 * 1024,
       handshakeTimeoutMs: options.handshakeTimeoutMs ?? 10_000,
+      streamRetentionBytes: positiveOption(options.streamRetentionBytes, DEFAULT_STREAM_RETENTION_BYTES, 'streamRetentionBytes'),
+      maxStreamChunkBytes: positiveOption(options.maxStreamChunkBytes, DEFAULT_MAX_STREAM_CHUNK_BYTES, 'maxStreamChunkBytes'),
+      streamSubscriberBufferBytes: positiveOption(options.streamSubscriberBufferBytes, 1024 * 1024, 'streamSubscriberBufferBytes'),
     };
+    // Bytes travel base64-encoded in a JSON frame: a third more, plus the frame's fields.
+    if (Math.ceil(this.options.maxStreamChunkBytes / 3) * 4 + 1024 > this.options.maxFrameBytes) {
+      throw new CleaverError('BAD_REQUEST', `maxStreamChunkBytes (${this.options.maxStreamChunkBytes}) does not fit in a frame of maxFrameBytes (${this.options.maxFrameBytes}); lower it or raise maxFrameBytes`);
+    }
     this.registry = new WorkerRegistry({
       onAssigned: (tasks) => {
         if (this.changes.listening) this.changes.runs(tasks.map((t) => t.runId));
@@ -174,6 +200,21 @@ export class Engine {
       },
     });
     this.waiters = new RunWaiters({ driver: this.driver, log: this.log, pollIntervalMs: 250 });
+    this.streams = new StreamHub({
+      driver: this.driver,
+      log: this.log,
+      retentionBytes: this.options.streamRetentionBytes,
+      subscriberBufferBytes: this.options.streamSubscriberBufferBytes,
+      runEnded: async (runId) => (await this.waiters.wait(runId)).status,
+    });
+    this.streamWriter = new StreamWriter({
+      driver: this.driver,
+      log: this.log,
+      retentionBytes: this.options.streamRetentionBytes,
+      maxChunkBytes: this.options.maxStreamChunkBytes,
+      notifyFrom: this.driver.capabilities.listenNotify ? this.id : null,
+      onStored: (chunks) => this.streams.stored(chunks),
+    });
     this.triggers = new TriggerService({
       driver: this.driver,
       engineId: this.id,
@@ -200,6 +241,7 @@ export class Engine {
       info: () => ({ engineId: this.id, version: ENGINE_VERSION, database: this.driver.description, listening: this.addresses, mode: 'engine', retentionMs: this.retentionMs }),
       trigger: (workflow, items) => this.triggers.trigger(workflow, items),
       workerStaleMs: this.options.heartbeatTimeoutMs / 2,
+      streamRetentionBytes: this.options.streamRetentionBytes,
     });
     this.protocol = new ProtocolHandler({
       driver: this.driver,
@@ -212,8 +254,11 @@ export class Engine {
       waiters: this.waiters,
       admin: this.admin,
       changes: this.changes,
+      streamWriter: this.streamWriter,
+      streams: this.streams,
       heartbeatIntervalMs: this.options.heartbeatIntervalMs,
       maxFrameBytes: this.options.maxFrameBytes,
+      maxStreamChunkBytes: this.options.maxStreamChunkBytes,
       status: () => this.status(),
     });
   }
@@ -257,6 +302,7 @@ export class Engine {
             this.scheduler.definitionsChanged();
             this.scheduler.rateLimitsChanged();
             this.scheduler.deliverAssigned();
+            this.streams.storedElsewhere(null);
           },
         }),
         // A worker registered a new version somewhere: its flow rules apply from the holder's next decision.
@@ -269,6 +315,11 @@ export class Engine {
         // Another engine's workers freed slots, or came.
         await this.driver.listen('cleaver_capacity', (payload) => {
           if (payload !== this.id) this.scheduler.remoteChanged();
+        }),
+        // Another engine stored stream chunks of these runs: '<engine id>:<run id>,<run id>…'.
+        await this.driver.listen('cleaver_stream', (payload) => {
+          const at = payload.indexOf(':');
+          if (at > 0 && payload.slice(0, at) !== this.id) this.streams.storedElsewhere(payload.slice(at + 1).split(','));
         }),
         await this.driver.listen('cleaver_cancel', (payload) => {
           try {
@@ -436,8 +487,10 @@ export class Engine {
     }
     // Bounded: with the database unreachable the writer would retry forever. What it could not write
     // was never acknowledged, so the workers still hold those results and send them to the next engine.
-    const drained = await this.withinShutdownTimeout(this.writer.drain());
+    const drained = await this.withinShutdownTimeout(Promise.all([this.writer.drain(), this.streamWriter.drain()]));
     this.writer.stop();
+    this.streamWriter.stop();
+    this.streams.close();
     if (!drained) this.log.warn('stopping without writing every outcome; workers will resend them to the next engine', { pending: this.writer.pending });
     this.changes.close();
     this.waiters.close(new CleaverError('SHUTTING_DOWN', 'the engine is shutting down; the run continues and can be awaited again'));
@@ -452,4 +505,10 @@ export class Engine {
       new Promise<false>((resolve) => setTimeout(() => resolve(false), this.options.shutdownTimeoutMs).unref()),
     ]);
   }
+}
+
+function positiveOption(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < 1) throw new CleaverError('BAD_REQUEST', `${name} must be a positive integer of bytes, got ${value}`);
+  return value;
 }

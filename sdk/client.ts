@@ -8,6 +8,7 @@ import { EngineConnection } from './engine-connection.ts';
 import { TaskDeclaration, TaskRef, type RunOptions, type TaskClient, type TaskOptions } from './task.ts';
 import { Worker, type WorkerOptions } from './worker.ts';
 import { WorkflowDeclaration, type WorkflowOptions } from './workflow.ts';
+import { StreamSubscriber, type RunStream, type RunStreamOptions } from './run-stream.ts';
 import type { AdminApi, AdminMethod, EventListPage, EventListParams, PushedEvent, RunDetails, RunFilter, RunListPage, RunListParams } from '../shared/admin-api.ts';
 import type { RateLimitDuration, RateLimitRecord } from '../shared/flow-control.ts';
 import type { Json } from '../shared/types.ts';
@@ -42,6 +43,7 @@ export class Cleaver implements TaskClient {
   private readonly requestTimeoutMs: number | undefined;
   private readonly connection: EngineConnection;
   private readonly workers: Worker[] = [];
+  private readonly streams = new StreamSubscriber(() => this.connection);
 
   private constructor(options: ConnectOptions) {
     this.addresses = parseAddresses(options.address ?? (process.env.CLEAVER_ADDRESS || `unix://${defaultSocketPath(defaultDataDir())}`));
@@ -52,6 +54,8 @@ export class Cleaver implements TaskClient {
       token: this.token,
       hello: () => ({ t: 'hello', protocol: PROTOCOL_VERSION, role: 'client' }),
       requestTimeoutMs: this.requestTimeoutMs,
+      onMessage: (message) => this.streams.onMessage(message),
+      onDisconnect: () => this.streams.resume(),
     });
   }
 
@@ -87,6 +91,11 @@ export class Cleaver implements TaskClient {
       this.admin('runsReplay', { ...(typeof which === 'string' ? { runIds: [which] } : which), ...options }, false),
     /** Retries one failed or cancelled task run (and the tasks after it) on its ended run. */
     retryTask: (taskRunId: string): Promise<{ runId: string }> => this.admin('taskRetry', { taskRunId }, false),
+    /**
+     * Follows the run's stream (what its tasks put with ctx.putStream): `for await (const e of
+     * cleaver.runs.stream(runId))` gets what was streamed already, then live chunks, and ends when the run does.
+     */
+    stream: (runId: string, options?: RunStreamOptions): RunStream => this.streams.open(runId, options),
   };
 
   /** Events: push them to trigger the workflows whose `on.events` patterns match; replay them. */
@@ -156,6 +165,7 @@ export class Cleaver implements TaskClient {
   /** Stops this client's workers (draining them) and closes the connection. */
   async close(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.stop()));
+    this.streams.closeAll(new CleaverError('CONNECTION', 'the client was closed while following the stream'));
     this.connection.close();
   }
 }

@@ -4,6 +4,7 @@ import type { RunOutcome, TaskFailure, TriggerItem } from '../shared/protocol.ts
 import { parseDuration, type Duration } from '../shared/duration.ts';
 import { CleaverError } from '../shared/errors.ts';
 import { item, runRef, unwrap, type RunOptions, type RunRef, type TaskRef } from './task.ts';
+import type { StreamChunk } from './stream-chunk.ts';
 
 export interface ChildOptions extends RunOptions {
   /**
@@ -37,6 +38,13 @@ export interface Context {
   parentOutput<O>(task: { name: string; __output?: O } | string): O;
   /** Writes a line to the task run's log (kept with the run). */
   log(message: string, level?: LogLevel): void;
+  /**
+   * Streams a chunk — text, bytes (a Uint8Array) or a JSON value — to whoever follows the run
+   * (`ref.stream()`, `cleaver.runs.stream(runId)`, the console). Resolves at once while the engine keeps
+   * up; waits when this worker has 1 MiB of chunks the engine has not acknowledged yet. Rejects
+   * (BAD_PAYLOAD) for a chunk that is too large or not one of those.
+   */
+  putStream(chunk: StreamChunk): Promise<void>;
   /** Extends this attempt's execution timeout to `duration` from now. */
   refreshTimeout(duration: Duration): Promise<void>;
   /** Spawns a child run of a task or workflow, linked to this task run, and waits for its output. */
@@ -49,6 +57,7 @@ export interface Context {
 
 export interface ContextHost {
   log(message: string, level: LogLevel): void;
+  putStream(chunk: unknown): Promise<void>;
   refreshTimeout(ms: number): Promise<void>;
   /** Triggers runs as children of this attempt. */
   spawn(workflow: string, items: TriggerItem[], wait: boolean): Promise<{ runIds: string[]; outcomes?: RunOutcome[] }>;
@@ -94,6 +103,7 @@ export function createContext(fields: {
       return parents[name] as O;
     },
     log: (message: string, level: LogLevel = 'info') => host.log(String(message), level),
+    putStream: (chunk: StreamChunk) => host.putStream(chunk),
     refreshTimeout: (duration: Duration) => host.refreshTimeout(parseDuration(duration, 'refreshTimeout')),
     async runChild<I, O>(task: TaskRef<I, O>, input: I, options?: ChildOptions): Promise<O> {
       const { runIds, outcomes } = await host.spawn(task.name, [childItem(input, options)], true);

@@ -4,6 +4,8 @@ export { ConcurrencyLimitStrategy, type TaskRateLimit } from '../shared/flow-con
 export { Worker, type WorkerOptions } from './worker.ts';
 export { WorkflowDeclaration, WorkflowTask, type WorkflowOptions, type WorkflowTaskOptions, type HookOptions } from './workflow.ts';
 export type { Context, ChildOptions, ChildSpec } from './context.ts';
+export type { RunStream, RunStreamEvent, RunStreamOptions } from './run-stream.ts';
+export type { StreamChunk, RunStreamChunk } from './stream-chunk.ts';
 export type { TaskFailure } from '../shared/protocol.ts';
 export type { RunDetails, RunListPage, RunFilter, RunSummary, PushedEvent, EventListPage } from '../shared/admin-api.ts';
 export type { RateLimitDuration, RateLimitRecord } from '../shared/flow-control.ts';

@@ -13,11 +13,13 @@ import { WorkflowDeclaration } from './workflow.ts';
 import type { Context } from './context.ts';
 import { formatAddress, type EngineAddress } from '../shared/paths.ts';
 import { parseDuration, type Duration } from '../shared/duration.ts';
-import type { AssignedTask, EngineMessage, ResultMessage, RunOutcome, TriggerRequest } from '../shared/protocol.ts';
+import type { AssignedTask, EngineMessage, ResultMessage, RunOutcome, StreamMessage, TriggerRequest } from '../shared/protocol.ts';
 import { PROTOCOL_VERSION } from '../shared/protocol.ts';
 import type { LogLevel } from '../shared/types.ts';
 import { CleaverError, NonRetryableError, toError } from '../shared/errors.ts';
 import { validateJson } from '../shared/payload.ts';
+import { DEFAULT_MAX_STREAM_CHUNK_BYTES, type WireStreamChunk } from '../shared/stream.ts';
+import { encodeStreamChunk } from './stream-chunk.ts';
 
 export interface WorkerOptions {
   // Declarations are invariant in their input type; the worker only calls fn with what the engine sends.
@@ -48,7 +50,20 @@ interface RunningAttempt {
   /** Whether the engine has been told this attempt started (only attempts that outlive one tick are). */
   reported: boolean;
   settled: boolean;
+  /** The seq of the last chunk it streamed. */
+  streamSeq: number;
 }
+
+/**
+ * Stream chunks are sent at once and kept until the engine acknowledges them (to send again after a
+ * reconnect). While this many bytes of them wait for acknowledgement, putStream's promise waits too.
+ */
+const STREAM_WINDOW_BYTES = 1024 * 1024;
+/**
+ * A task that does not await putStream cannot make the worker hold more than this: beyond it chunks
+ * are sent (when connected) but not kept, and subscribers see any that got lost as dropped.
+ */
+const STREAM_KEPT_MAX_BYTES = 16 * 1024 * 1024;
 
 /**
  * One timer per worker, not per task: every TICK_MS it reports the attempts that are still running as
@@ -70,6 +85,11 @@ export class Worker {
   private readonly running = new Map<string, RunningAttempt>();
   /** Results sent but not yet acknowledged by the engine: re-sent after a reconnect. */
   private readonly unacked = new Map<string, ResultMessage>();
+  /** Stream chunks sent but not yet acknowledged, per attempt in seq order: re-sent after a reconnect. */
+  private readonly streamUnacked = new Map<string, Array<{ message: StreamMessage; size: number }>>();
+  private streamUnackedBytes = 0;
+  /** Tasks whose putStream waits for acknowledgements. */
+  private streamWaiters: Array<{ attempt: RunningAttempt; resolve: () => void }> = [];
   private heartbeat: NodeJS.Timeout | null = null;
   private ticker: NodeJS.Timeout | null = null;
   private state: 'new' | 'running' | 'draining' | 'stopped' = 'new';
@@ -142,8 +162,12 @@ export class Worker {
       onMessage: (message) => this.onMessage(message),
       onWelcome: (welcome, reconnected) => {
         this.startHeartbeat(welcome.heartbeatIntervalMs);
-        // The results go first: the engine kept their attempts because `hello` listed them (held()).
-        if (reconnected) for (const result of this.unacked.values()) this.connection.send(result);
+        // The engine kept these attempts because `hello` listed them (held()). Chunks go before the
+        // results: an attempt's outcome is written after the chunks that arrived before it.
+        if (reconnected) {
+          for (const chunks of this.streamUnacked.values()) for (const c of chunks) this.connection.send(c.message);
+          for (const result of this.unacked.values()) this.connection.send(result);
+        }
         if (this.state === 'draining') void this.requestDrain();
       },
     });
@@ -280,9 +304,16 @@ export class Worker {
         return;
       }
       case 'ack':
-        for (const a of message.accepted) this.unacked.delete(`${a.taskRunId}:${a.attempt}`);
-        for (const r of message.rejected) this.unacked.delete(`${r.taskRunId}:${r.attempt}`);
+        for (const a of [...message.accepted, ...message.rejected]) {
+          const key = `${a.taskRunId}:${a.attempt}`;
+          this.unacked.delete(key);
+          // Its chunks were written before its outcome (or are moot once it was refused).
+          this.streamAcked(key, Number.POSITIVE_INFINITY);
+        }
         this.notifyProgress();
+        return;
+      case 'stream_ack':
+        for (const a of message.acks) this.streamAcked(`${a.taskRunId}:${a.attempt}`, a.seq);
         return;
       default:
         return;
@@ -301,6 +332,7 @@ export class Worker {
       startedAt,
       reported: false,
       settled: false,
+      streamSeq: 0,
     };
     this.running.set(task.taskRunId, attempt);
     this.ticker ??= setInterval(() => this.tick(), TICK_MS);
@@ -329,6 +361,14 @@ export class Worker {
           return this.connection.request<{ runIds: string[]; outcomes?: RunOutcome[] }>(request, { repeatable: false });
         },
         awaitRun: (runId: string) => this.connection.request<RunOutcome>({ t: 'await', runId }, { repeatable: true }),
+        putStream: (chunk: unknown) => {
+          if (attempt.settled) return Promise.reject(new CleaverError('BAD_REQUEST', 'putStream: this attempt has already ended; stream while the task runs'));
+          try {
+            return this.putStream(attempt, encodeStreamChunk(chunk, this.connection.welcome?.maxStreamChunkBytes ?? DEFAULT_MAX_STREAM_CHUNK_BYTES));
+          } catch (e: unknown) {
+            return Promise.reject(e);
+          }
+        },
         log: (message: string, level: LogLevel) => {
           if (!attempt.settled) this.connection.send({ t: 'log', taskRunId: task.taskRunId, attempt: task.attempt, level, message, at: Date.now() });
         },
@@ -360,6 +400,43 @@ export class Worker {
       },
       (e: unknown) => this.settleWithError(attempt, e),
     );
+  }
+
+  private putStream(attempt: RunningAttempt, chunk: WireStreamChunk & { bytes: number }): Promise<void> {
+    const { task } = attempt;
+    const message: StreamMessage = { t: 'stream', taskRunId: task.taskRunId, attempt: task.attempt, seq: ++attempt.streamSeq, kind: chunk.kind, data: chunk.data, at: Date.now() };
+    const size = chunk.bytes + 64;
+    if (this.streamUnackedBytes + size <= STREAM_KEPT_MAX_BYTES) {
+      const key = `${task.taskRunId}:${task.attempt}`;
+      const kept = this.streamUnacked.get(key);
+      if (kept) kept.push({ message, size });
+      else this.streamUnacked.set(key, [{ message, size }]);
+      this.streamUnackedBytes += size;
+    }
+    // While disconnected it waits in streamUnacked and is sent after the next handshake.
+    if (this.connection.connected) this.connection.send(message);
+    if (this.streamUnackedBytes <= STREAM_WINDOW_BYTES) return Promise.resolve();
+    return new Promise<void>((resolve) => this.streamWaiters.push({ attempt, resolve }));
+  }
+
+  /** The engine is done with this attempt's chunks up to `seq`: they need not be kept. */
+  private streamAcked(key: string, seq: number): void {
+    const kept = this.streamUnacked.get(key);
+    if (!kept) return;
+    let done = 0;
+    while (done < kept.length && kept[done]!.message.seq <= seq) this.streamUnackedBytes -= kept[done++]!.size;
+    if (done === kept.length) this.streamUnacked.delete(key);
+    else kept.splice(0, done);
+    if (this.streamUnackedBytes <= STREAM_WINDOW_BYTES) this.releaseStreamWaiters(() => true);
+  }
+
+  private releaseStreamWaiters(which: (attempt: RunningAttempt) => boolean): void {
+    const waiting = this.streamWaiters;
+    this.streamWaiters = [];
+    for (const w of waiting) {
+      if (which(w.attempt)) w.resolve();
+      else this.streamWaiters.push(w);
+    }
   }
 
   private tick(): void {
@@ -396,6 +473,8 @@ export class Worker {
   private settle(attempt: RunningAttempt, outcome: Pick<ResultMessage, 'ok' | 'output' | 'error' | 'nonRetryable' | 'reason'>): void {
     if (attempt.settled) return;
     attempt.settled = true;
+    // A task still waiting to stream has nothing more to wait for.
+    this.releaseStreamWaiters((a) => a === attempt);
     if (!outcome.ok) {
       attempt.abortReason = new CleaverError('TASK_FAILED', outcome.error?.message ?? 'attempt ended');
       attempt.controller?.abort(attempt.abortReason);

@@ -7,6 +7,7 @@
  */
 import type { RateLimitDuration, RateLimitRecord } from './flow-control.ts';
 import type { AttemptStatus, FailureReason, Json, LogLevel, RunStatus, TaskError, TaskRunKind, TaskRunStatus, TriggerKind, WaitReason } from './types.ts';
+import type { StreamCursor, StreamReadPage } from './stream.ts';
 
 /** Which runs a bulk operation or a list applies to. Every field narrows; times are ISO 8601. */
 export interface RunFilter {
@@ -318,6 +319,12 @@ export interface AdminApi {
   runGet(params: { runId: string }): Promise<RunDetails>;
   taskLogs(params: { taskRunId: string; limit?: number; afterId?: number }): Promise<{ lines: Array<TaskLogRecord & { id: number }> }>;
   /**
+   * A page of the run's kept stream chunks after `after` (all its task runs), for transports that
+   * cannot push; read again with the returned cursor. Live subscriptions, which push, are the
+   * StreamSubscriptions contract beside this one (shared/stream.ts).
+   */
+  runStreamRead(params: { runId: string; after?: StreamCursor }): Promise<StreamReadPage>;
+  /**
    * Cancels runs that have not ended: queued and pending tasks at once; running attempts are told to
    * stop (ctx.signal aborts) and are recorded as cancelled without waiting for the worker. `skipped`
    * names the runs given by id that were left alone, and why (by filter, only runs not ended are chosen).
@@ -359,6 +366,7 @@ export const ADMIN_METHODS: readonly AdminMethod[] = [
   'runsCount',
   'runGet',
   'taskLogs',
+  'runStreamRead',
   'runsCancel',
   'runsReplay',
   'taskRetry',

@@ -9,6 +9,7 @@
 import type { WireError } from './errors.ts';
 import type { AdminApi } from './admin-api.ts';
 import type { FailureReason, Json, LogLevel, RunStatus, TaskDefinition, TaskError, WaitReason, WorkflowDefinition } from './types.ts';
+import type { StreamChunkKind, StreamCursor, StreamEvent } from './stream.ts';
 
 export const PROTOCOL_VERSION = 1;
 export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
@@ -113,6 +114,43 @@ export interface LogMessage {
   at: number;
 }
 
+/**
+ * A chunk a task put with ctx.putStream (shared/stream.ts). Fire-and-forget; the engine answers with
+ * `stream_ack` once it has stored chunks, and the worker sends the unacknowledged ones again after a
+ * reconnect (the engine keeps one copy of each (taskRunId, attempt, seq)).
+ */
+export interface StreamMessage {
+  t: 'stream';
+  taskRunId: string;
+  attempt: number;
+  /** 1, 2, … within the attempt. */
+  seq: number;
+  kind: StreamChunkKind;
+  /** Text as is, JSON as the value, bytes base64-encoded. */
+  data: string | Json;
+  /** Epoch milliseconds on the worker. */
+  at: number;
+}
+
+/**
+ * Follows a run's stream: the reply comes once the subscription is set up; its events follow as
+ * `stream_events` carrying `subscription` (a number the client chose, unique on its connection).
+ */
+export interface StreamSubscribeRequest {
+  t: 'stream_subscribe';
+  id: number;
+  subscription: number;
+  runId: string;
+  /** Resuming (after a reconnect): only what comes after these positions. */
+  after?: StreamCursor;
+}
+
+/** Stops a subscription early (it ends by itself with the run). */
+export interface StreamUnsubscribeMessage {
+  t: 'stream_unsubscribe';
+  subscription: number;
+}
+
 export interface RefreshTimeoutRequest {
   t: 'refresh_timeout';
   id: number;
@@ -146,7 +184,10 @@ export type ClientMessage =
   | LogMessage
   | RefreshTimeoutRequest
   | AdminRequest
-  | DrainRequest;
+  | DrainRequest
+  | StreamMessage
+  | StreamSubscribeRequest
+  | StreamUnsubscribeMessage;
 
 // ---- engine → client ------------------------------------------------------------------------------
 
@@ -157,6 +198,8 @@ export interface WelcomeMessage {
   workerId?: string;
   heartbeatIntervalMs: number;
   maxFrameBytes: number;
+  /** The largest stream chunk this engine stores (absent from engines without streaming). */
+  maxStreamChunkBytes?: number;
 }
 
 export interface ReplyMessage {
@@ -215,7 +258,20 @@ export interface AckMessage {
   rejected: Array<{ taskRunId: string; attempt: number; reason: string }>;
 }
 
-export type EngineMessage = WelcomeMessage | ReplyMessage | ErrorMessage | AssignMessage | CancelMessage | AckMessage;
+/** Stream chunks the engine has stored (or refused): each attempt's chunks up to `seq` need not be sent again. */
+export interface StreamAckMessage {
+  t: 'stream_ack';
+  acks: Array<{ taskRunId: string; attempt: number; seq: number }>;
+}
+
+/** Events of a stream subscription, in order. */
+export interface StreamEventsMessage {
+  t: 'stream_events';
+  subscription: number;
+  events: StreamEvent[];
+}
+
+export type EngineMessage = WelcomeMessage | ReplyMessage | ErrorMessage | AssignMessage | CancelMessage | AckMessage | StreamAckMessage | StreamEventsMessage;
 
 // ---- reply payloads -------------------------------------------------------------------------------
 

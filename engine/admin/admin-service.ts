@@ -43,6 +43,8 @@ import { workerList } from '../sql/worker.ts';
 import { WORKFLOW_RECENT_CAP, workflowGet, workflowList } from '../sql/workflow-read.ts';
 import { parseWindow, reconfigureWindow, refillAt, used } from '../scheduler/rate-window.ts';
 import { runsToCreate } from '../trigger-service.ts';
+import { runStreamPage } from '../stream/stream-page.ts';
+import { DEFAULT_STREAM_RETENTION_BYTES, streamCursorProblem, type StreamReadPage } from '../../shared/stream.ts';
 import {
   eventKeyParam,
   eventListParam,
@@ -87,6 +89,8 @@ export interface AdminServiceOptions {
   onRateLimitChanged?(key: string): void;
   /** Why a queued task run waits on a concurrency key or a rate limit, if this engine schedules. */
   flowWait?(taskRunId: string): WaitReason | null;
+  /** What the engines keep of each task run's stream, for the notice that older chunks were cut. */
+  streamRetentionBytes?: number;
 }
 
 export class AdminService implements AdminApi {
@@ -155,6 +159,15 @@ export class AdminService implements AdminApi {
     const afterId = p.afterId === undefined ? undefined : Number(p.afterId);
     if (afterId !== undefined && !Number.isSafeInteger(afterId)) throw new CleaverError('BAD_REQUEST', 'taskLogs.afterId must be an integer');
     return { lines: await taskLogList(this.o.driver, { taskRunId, limit: optionalLimit(p.limit, 'taskLogs.limit', 10_000), afterId }) };
+  }
+
+  async runStreamRead(params: unknown): Promise<StreamReadPage> {
+    const p = paramsObject(params, 'runStreamRead');
+    const runId = uuidParam(p.runId, 'runStreamRead.runId');
+    const problem = streamCursorProblem(p.after, 'runStreamRead.after');
+    if (problem) throw new CleaverError('BAD_REQUEST', problem);
+    const after = (p.after ?? {}) as StreamReadPage['cursor'];
+    return runStreamPage(this.o.driver, { runId, after, retentionBytes: this.o.streamRetentionBytes ?? DEFAULT_STREAM_RETENTION_BYTES });
   }
 
   async runsCancel(params: unknown): Promise<{ cancelled: string[]; skipped: RunSkip[] }> {

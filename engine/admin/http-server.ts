@@ -21,6 +21,8 @@ import { ADMIN_METHODS, type AdminApi, type AdminChange, type AdminMethod } from
 import { ADMIN_WS_PROTOCOL, type AdminResult } from '../../shared/admin-transport.ts';
 import { CleaverError, toError, type ErrorCode, type WireError } from '../../shared/errors.ts';
 import type { Logger } from '../log.ts';
+import type { StreamSubscriptions } from '../../shared/stream.ts';
+import { serveLiveStreams } from './live-streams.ts';
 
 /** Largest request body accepted; the biggest legitimate call (eventsPush of many events) fits well. */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -88,6 +90,8 @@ export interface AdminHttpOptions {
   admin: AdminApi;
   /** Changes to push to live clients; null when this process has none (they refresh on a timer). */
   changes: { subscribe(listener: (change: AdminChange) => void): () => void } | null;
+  /** Runs' streams for live clients to follow; absent where nothing streams live (they read runStreamRead). */
+  streams?: StreamSubscriptions | null;
   /** Default 127.0.0.1. */
   host?: string;
   /** 0 picks a free port. */
@@ -256,6 +260,7 @@ export async function startAdminHttp(options: AdminHttpOptions): Promise<AdminHt
         }
         ws.send(JSON.stringify(change));
       }) ?? (() => undefined);
+    const stopStreams = options.streams ? serveLiveStreams(ws, options.streams) : () => undefined;
     const keepalive = setInterval(() => {
       if (!alive) {
         ws.terminate();
@@ -270,6 +275,7 @@ export async function startAdminHttp(options: AdminHttpOptions): Promise<AdminHt
     ws.on('close', () => {
       clearInterval(keepalive);
       unsubscribe();
+      stopStreams();
     });
   }
 

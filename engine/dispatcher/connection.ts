@@ -89,6 +89,10 @@ export class Connection {
     return this.state === 'open';
   }
 
+  /** Bytes written to the peer that the socket has not sent yet (a peer that does not read makes it grow). */
+  get backlog(): number {
+    return this.socket.writableLength;
+  }
 
   send(message: EngineMessage): void {
     if (this.state === 'closed') return;

@@ -11,6 +11,8 @@ import type { RunWaiters } from '../run-waiters.ts';
 import type { TriggerService } from '../trigger-service.ts';
 import type { AdminService } from '../admin/admin-service.ts';
 import type { ChangeFeed } from '../admin/change-feed.ts';
+import type { StreamWriter } from '../stream/stream-writer.ts';
+import type { StreamHub } from '../stream/stream-hub.ts';
 import { workflowRegister, type RegisteredDefinition } from '../sql/workflow-register.ts';
 import { workerSetStatus, workerUpsert } from '../sql/worker.ts';
 import { taskActiveByWorkers, taskLeaseRefresh } from '../sql/task-lease.ts';
@@ -25,6 +27,9 @@ import {
   type HelloMessage,
   type ResultMessage,
   type RunOutcome,
+  type StreamAckMessage,
+  type StreamMessage,
+  type StreamSubscribeRequest,
   type WelcomeMessage,
 } from '../../shared/protocol.ts';
 import { taskDefinitionProblem } from '../../shared/task-definition.ts';
@@ -44,21 +49,31 @@ export interface ProtocolHandlerOptions {
   waiters: RunWaiters;
   admin: AdminService;
   changes: ChangeFeed;
+  streamWriter: StreamWriter;
+  streams: StreamHub;
   heartbeatIntervalMs: number;
   maxFrameBytes: number;
+  maxStreamChunkBytes: number;
   status: () => Promise<EngineStatus>;
 }
+
+/** Stream subscriptions one connection may hold at once. */
+const MAX_SUBSCRIPTIONS_PER_CONNECTION = 1000;
 
 interface WorkerConnectionState {
   session: WorkerSession;
   /** Outcomes received but not yet written: acknowledged together after each write. */
   ack: AckMessage;
   ackScheduled: boolean;
+  /** Stream chunks written (or refused) since the last stream_ack: per attempt, the highest seq. */
+  streamAcks: Map<string, StreamAckMessage['acks'][number]>;
 }
 
 export class ProtocolHandler implements ConnectionHandlers {
   private readonly o: ProtocolHandlerOptions;
   private readonly workers = new Map<Connection, WorkerConnectionState>();
+  /** Each connection's stream subscriptions, by the number its client gave them. */
+  private readonly subscriptions = new Map<Connection, Map<number, () => void>>();
 
   constructor(options: ProtocolHandlerOptions) {
     this.o = options;
@@ -76,6 +91,7 @@ export class ProtocolHandler implements ConnectionHandlers {
       engineId: this.o.engineId,
       heartbeatIntervalMs: this.o.heartbeatIntervalMs,
       maxFrameBytes: this.o.maxFrameBytes,
+      maxStreamChunkBytes: this.o.maxStreamChunkBytes,
     };
     if (hello.role === 'client') return welcome;
     const registration = checkWorkerHello(hello);
@@ -122,7 +138,7 @@ export class ProtocolHandler implements ConnectionHandlers {
     };
     await this.adoptInflight(session, hello.inflight ?? []);
     connection.workerId = session.id;
-    this.workers.set(connection, { session, ack: { t: 'ack', accepted: [], rejected: [] }, ackScheduled: false });
+    this.workers.set(connection, { session, ack: { t: 'ack', accepted: [], rejected: [] }, ackScheduled: false, streamAcks: new Map() });
     this.o.registry.add(session);
     this.o.log.info('worker connected', {
       worker: session.name,
@@ -225,6 +241,18 @@ export class ProtocolHandler implements ConnectionHandlers {
         });
         return;
       }
+      case 'stream':
+        this.onStream(this.requireWorker(worker, message.t), message);
+        return;
+      case 'stream_subscribe':
+        void this.respond(connection, message.id, () => this.subscribe(connection, message));
+        return;
+      case 'stream_unsubscribe': {
+        const subscriptions = this.subscriptions.get(connection);
+        subscriptions?.get(message.subscription)?.();
+        subscriptions?.delete(message.subscription);
+        return;
+      }
       case 'drain': {
         const w = this.requireWorker(worker, message.t);
         w.session.draining = true;
@@ -295,7 +323,7 @@ export class ProtocolHandler implements ConnectionHandlers {
         error = { message: `task returned a value that cannot be stored: ${toError(e).message}`, name: 'CleaverError' };
       }
     }
-    this.o.writer.finish(
+    const finish = () => this.o.writer.finish(
       {
         taskRunId,
         attempt,
@@ -310,19 +338,92 @@ export class ProtocolHandler implements ConnectionHandlers {
       },
       (accepted, reason) => this.queueAck(worker, { taskRunId, attempt }, accepted, reason),
     );
+    // The outcome is written after the attempt's chunks: whoever sees the run end finds them all stored.
+    const streamed = this.o.streamWriter.written(taskRunId, attempt);
+    if (streamed) void streamed.then(finish);
+    else finish();
   }
 
   private queueAck(worker: WorkerConnectionState, key: { taskRunId: string; attempt: number }, accepted: boolean, reason?: string): void {
     if (accepted) worker.ack.accepted.push(key);
     else worker.ack.rejected.push({ ...key, reason: reason ?? 'rejected' });
     if (worker.ackScheduled) return;
+    this.scheduleAcks(worker);
+  }
+
+  /** Everything acknowledged in one tick leaves together: at most one ack and one stream_ack. */
+  private scheduleAcks(worker: WorkerConnectionState): void {
     worker.ackScheduled = true;
     queueMicrotask(() => {
       worker.ackScheduled = false;
       const ack = worker.ack;
-      worker.ack = { t: 'ack', accepted: [], rejected: [] };
-      worker.session.send(ack);
+      if (ack.accepted.length > 0 || ack.rejected.length > 0) {
+        worker.ack = { t: 'ack', accepted: [], rejected: [] };
+        worker.session.send(ack);
+      }
+      if (worker.streamAcks.size > 0) {
+        const acks = [...worker.streamAcks.values()];
+        worker.streamAcks.clear();
+        worker.session.send({ t: 'stream_ack', acks });
+      }
     });
+  }
+
+  /**
+   * A chunk of an attempt this worker holds is stored and then acknowledged; one of an attempt it does
+   * not hold (any more) is acknowledged and dropped, like its late log lines. Either way the worker
+   * can forget it once acknowledged. One that cannot be stored is refused with the reason (and
+   * acknowledged, so it is not sent again).
+   */
+  private onStream(worker: WorkerConnectionState, message: StreamMessage): void {
+    const ack = () => this.queueStreamAck(worker, message);
+    if (!this.o.registry.holds(worker.session, message.taskRunId, message.attempt)) {
+      ack();
+      return;
+    }
+    try {
+      this.o.streamWriter.append(message, ack);
+    } catch (e: unknown) {
+      ack();
+      throw e;
+    }
+  }
+
+  private queueStreamAck(worker: WorkerConnectionState, chunk: { taskRunId: string; attempt: number; seq: number }): void {
+    const key = `${chunk.taskRunId}:${chunk.attempt}`;
+    const previous = worker.streamAcks.get(key);
+    if (!previous || previous.seq < chunk.seq) worker.streamAcks.set(key, { taskRunId: chunk.taskRunId, attempt: chunk.attempt, seq: chunk.seq });
+    if (worker.ackScheduled) return;
+    this.scheduleAcks(worker);
+  }
+
+  private async subscribe(connection: Connection, message: StreamSubscribeRequest): Promise<Record<string, never>> {
+    let subscriptions = this.subscriptions.get(connection);
+    if (!subscriptions) this.subscriptions.set(connection, (subscriptions = new Map()));
+    if (!subscriptions.has(message.subscription) && subscriptions.size >= MAX_SUBSCRIPTIONS_PER_CONNECTION) {
+      throw new CleaverError('BAD_REQUEST', `a connection may follow at most ${MAX_SUBSCRIPTIONS_PER_CONNECTION} streams at once; stop some first`);
+    }
+    const subscription = message.subscription;
+    let ended = false;
+    const stop = await this.o.streams.subscribe(
+      { runId: message.runId, after: message.after },
+      {
+        push: (events) => {
+          if (events.at(-1)?.type === 'end') {
+            ended = true;
+            if (subscriptions.get(subscription) === stop) subscriptions.delete(subscription);
+          }
+          connection.send({ t: 'stream_events', subscription, events });
+        },
+        backlog: () => connection.backlog,
+      },
+    );
+    // A subscription given again under the same number (a client resuming) replaces the old one.
+    subscriptions.get(subscription)?.();
+    subscriptions.delete(subscription);
+    if (!connection.open || this.subscriptions.get(connection) !== subscriptions) stop();
+    else if (!ended) subscriptions.set(subscription, stop);
+    return {};
   }
 
   private async respond(connection: Connection, id: number, work: () => Promise<unknown>): Promise<void> {
@@ -343,6 +444,9 @@ export class ProtocolHandler implements ConnectionHandlers {
   }
 
   closed(connection: Connection): void {
+    const subscriptions = this.subscriptions.get(connection);
+    this.subscriptions.delete(connection);
+    for (const stop of subscriptions?.values() ?? []) stop();
     const worker = this.workers.get(connection);
     if (!worker) return;
     this.workers.delete(connection);

@@ -4,6 +4,7 @@
  */
 import type { ClientMessage } from '../../shared/protocol.ts';
 import { CleaverError } from '../../shared/errors.ts';
+import { STREAM_CHUNK_KINDS, streamCursorProblem } from '../../shared/stream.ts';
 
 type Check = (m: Record<string, unknown>) => string | null;
 
@@ -20,6 +21,11 @@ function need(condition: boolean, problem: string): string | null {
 
 function first(...problems: Array<string | null>): string | null {
   return problems.find((p) => p !== null) ?? null;
+}
+
+/** The attempt a worker's message is about. */
+function attemptProblem(m: Record<string, unknown>, what: string): string | null {
+  return first(need(isUuid(m.taskRunId), `${what}.taskRunId must be a UUID`), need(isInt(m.attempt), `${what}.attempt must be an integer`));
 }
 
 const checks: Record<ClientMessage['t'], Check> = {
@@ -57,14 +63,12 @@ const checks: Record<ClientMessage['t'], Check> = {
   heartbeat: () => null,
   started: (m) =>
     first(
-      need(isUuid(m.taskRunId), 'started.taskRunId must be a UUID'),
-      need(isInt(m.attempt), 'started.attempt must be an integer'),
+      attemptProblem(m, 'started'),
       need(isNum(m.at), 'started.at must be a timestamp in ms'),
     ),
   result: (m) =>
     first(
-      need(isUuid(m.taskRunId), 'result.taskRunId must be a UUID'),
-      need(isInt(m.attempt), 'result.attempt must be an integer'),
+      attemptProblem(m, 'result'),
       need(typeof m.ok === 'boolean', 'result.ok must be a boolean'),
       need(m.ok === true || (typeof m.error === 'object' && m.error !== null && typeof (m.error as { message?: unknown }).message === 'string'),
         'a failed result needs error.message'),
@@ -73,8 +77,7 @@ const checks: Record<ClientMessage['t'], Check> = {
     ),
   log: (m) =>
     first(
-      need(isUuid(m.taskRunId), 'log.taskRunId must be a UUID'),
-      need(isInt(m.attempt), 'log.attempt must be an integer'),
+      attemptProblem(m, 'log'),
       need(typeof m.level === 'string' && LEVELS.has(m.level), 'log.level must be debug, info, warn or error'),
       need(typeof m.message === 'string', 'log.message must be a string'),
       need(isNum(m.at), 'log.at must be a timestamp in ms'),
@@ -82,11 +85,26 @@ const checks: Record<ClientMessage['t'], Check> = {
   refresh_timeout: (m) =>
     first(
       need(isId(m.id), 'refresh_timeout.id must be a non-negative integer'),
-      need(isUuid(m.taskRunId), 'refresh_timeout.taskRunId must be a UUID'),
-      need(isInt(m.attempt), 'refresh_timeout.attempt must be an integer'),
+      attemptProblem(m, 'refresh_timeout'),
       need(isInt(m.ms) && (m.ms as number) > 0 && (m.ms as number) <= 2_147_483_647, 'refresh_timeout.ms must be a positive integer'),
     ),
   drain: (m) => need(isId(m.id), 'drain.id must be a non-negative integer'),
+  // The chunk's data and size are checked where the engine's limit is known (the stream writer).
+  stream: (m) =>
+    first(
+      attemptProblem(m, 'stream'),
+      need(isId(m.seq) && (m.seq as number) > 0 && (m.seq as number) <= 2_147_483_647, 'stream.seq must be a positive integer (1, 2, … within the attempt)'),
+      need(STREAM_CHUNK_KINDS.includes(m.kind as never), 'stream.kind must be text, json or bytes'),
+      need(isNum(m.at), 'stream.at must be a timestamp in ms'),
+    ),
+  stream_subscribe: (m) =>
+    first(
+      need(isId(m.id), 'stream_subscribe.id must be a non-negative integer'),
+      need(isId(m.subscription), 'stream_subscribe.subscription must be a non-negative integer'),
+      need(isUuid(m.runId), 'stream_subscribe.runId must be a run id (UUID)'),
+      streamCursorProblem(m.after, 'stream_subscribe.after'),
+    ),
+  stream_unsubscribe: (m) => need(isId(m.subscription), 'stream_unsubscribe.subscription must be a non-negative integer'),
 };
 
 export function validateClientMessage(raw: unknown): { message: ClientMessage } | { error: CleaverError; requestId?: number } {

@@ -36,7 +36,20 @@ export const RUN_OUTPUT_SQL = `CASE WHEN r.kind = 'workflow' AND r.status = 'suc
                         WHERE t.run_id = r.id AND t.kind = 'dag')
                  ELSE r.output END`;
 
-/** ISO text for timestamptz fields inside jsonb_to_recordset batches. */
+/** 0001-01-01T00:00:00Z (Date.UTC reads years below 100 as 19xx). */
+const YEAR_1 = -62_135_596_800_000;
+const YEAR_10000 = Date.UTC(10000, 0, 1);
+
+/**
+ * Whether epoch ms a worker reported is a time both a Date and a timestamptz hold (years 1 to 9999).
+ * Beyond a Date's range toISOString throws, and a batch that throws before it is sent is retried for
+ * ever; beyond Postgres's the whole batch is refused.
+ */
+export function isStorableTime(epochMs: unknown): epochMs is number {
+  return typeof epochMs === 'number' && epochMs >= YEAR_1 && epochMs < YEAR_10000;
+}
+
+/** ISO text for timestamptz fields inside jsonb_to_recordset batches; null (the statement's default) for a time that cannot be stored. */
 export function isoOrNull(epochMs: number | null | undefined): string | null {
-  return typeof epochMs === 'number' && Number.isFinite(epochMs) ? new Date(epochMs).toISOString() : null;
+  return isStorableTime(epochMs) ? new Date(epochMs).toISOString() : null;
 }

@@ -1,11 +1,13 @@
 /**
  * The browser's transport, as shared/admin-transport.ts lays it down: POST /api/<method> with the bearer
  * token, and a WebSocket on /api/live carrying AdminChange messages, reopened with backoff when it drops.
+ * Stream subscriptions ride the same socket; after a reopen each resumes after the last chunk it got.
  */
 import type { AdminChange, AdminMethod } from '../../shared/admin-api.ts';
-import { ADMIN_WS_PROTOCOL, type AdminResult } from '../../shared/admin-transport.ts';
+import { ADMIN_WS_PROTOCOL, type AdminResult, type LiveClientMessage, type LiveStreamMessage } from '../../shared/admin-transport.ts';
 import { CleaverError, errorFromWire, toError } from '../../shared/errors.ts';
-import type { AdminClient, LiveState, Params, Result } from './admin-client.ts';
+import { streamCursorAdvance, type StreamCursor } from '../../shared/stream.ts';
+import type { AdminClient, LiveState, Params, Result, StreamHandlers } from './admin-client.ts';
 
 const BACKOFF_MS = [500, 1000, 2000, 5000, 10_000];
 
@@ -17,6 +19,27 @@ export function httpClient(options: { baseUrl: string; token: string; onUnauthor
   let retry = 0;
   let retryTimer: ReturnType<typeof setTimeout> | null = null;
   let closed = false;
+  const streams = new Map<number, { runId: string; cursor: StreamCursor; handlers: StreamHandlers }>();
+  let nextSubscription = 1;
+  const sendLive = (message: LiveClientMessage) => {
+    if (socket?.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
+  };
+  const subscribeStream = (subscription: number) => {
+    const s = streams.get(subscription)!;
+    sendLive({ t: 'stream_subscribe', subscription, runId: s.runId, ...(Object.keys(s.cursor).length > 0 ? { after: s.cursor } : {}) });
+  };
+  const onStreamMessage = (message: LiveStreamMessage) => {
+    const s = message.subscription === null ? undefined : streams.get(message.subscription);
+    if (!s) return;
+    if (message.t === 'stream_error') {
+      streams.delete(message.subscription!);
+      s.handlers.onError(errorFromWire(message.error));
+      return;
+    }
+    for (const event of message.events) if (event.type === 'chunk') streamCursorAdvance(s.cursor, event);
+    if (message.events.at(-1)?.type === 'end') streams.delete(message.subscription);
+    s.handlers.onEvents(message.events);
+  };
 
   const setState = (next: LiveState) => {
     if (next === state) return;
@@ -34,15 +57,17 @@ export function httpClient(options: { baseUrl: string; token: string; onUnauthor
     ws.onopen = () => {
       retry = 0;
       setState('live');
+      for (const subscription of streams.keys()) subscribeStream(subscription);
     };
     ws.onmessage = (message) => {
-      let change: AdminChange;
+      let data: AdminChange | LiveStreamMessage;
       try {
-        change = JSON.parse(String(message.data)) as AdminChange;
+        data = JSON.parse(String(message.data)) as AdminChange | LiveStreamMessage;
       } catch {
         return; // not ours to interpret; the slow refresh still covers it
       }
-      for (const l of changeListeners) l(change);
+      if ('t' in data) onStreamMessage(data);
+      else for (const l of changeListeners) l(data);
     };
     ws.onclose = () => {
       if (socket !== ws) return;
@@ -82,6 +107,14 @@ export function httpClient(options: { baseUrl: string; token: string; onUnauthor
     subscribe(listener) {
       changeListeners.add(listener);
       return () => changeListeners.delete(listener);
+    },
+    stream(runId, handlers) {
+      const subscription = nextSubscription++;
+      streams.set(subscription, { runId, cursor: {}, handlers });
+      subscribeStream(subscription);
+      return () => {
+        if (streams.delete(subscription)) sendLive({ t: 'stream_unsubscribe', subscription });
+      };
     },
     onLiveState(listener) {
       stateListeners.add(listener);

@@ -74,6 +74,9 @@ function templates(random: Random, session: FuzzSession): Array<Record<string, u
     { t: 'admin', id, method: 'runGet', params: { runId: randomUUID() } },
     { t: 'admin', id, method: 'taskLogs', params: { taskRunId } },
     { t: 'admin', id, method: 'eventsPush', params: { events: [{ key: 'fuzz:nothing', payload: {} }] } },
+    { t: 'admin', id, method: 'runStreamRead', params: { runId: randomUUID(), after: { [taskRunId]: [1, 2] } } },
+    { t: 'stream_subscribe', id, subscription: id, runId: randomUUID(), after: { [taskRunId]: [1, 2] } },
+    { t: 'stream_unsubscribe', subscription: id },
     { t: 'heartbeat' },
     ...hellos,
   ];
@@ -84,6 +87,9 @@ function templates(random: Random, session: FuzzSession): Array<Record<string, u
     { t: 'result', taskRunId, attempt: 1, ok: true, output: { x: 1 }, startedAt: 1, finishedAt: 2 },
     { t: 'result', taskRunId, attempt: 1, ok: false, error: { message: 'm', name: 'E' }, startedAt: 1, finishedAt: 2 },
     { t: 'log', taskRunId, attempt: 1, level: 'info', message: 'fuzz', at: Date.now() },
+    { t: 'stream', taskRunId, attempt: 1, seq: 1, kind: 'text', data: 'fuzz', at: Date.now() },
+    { t: 'stream', taskRunId, attempt: 1, seq: 2, kind: 'bytes', data: 'AAEC', at: Date.now() },
+    { t: 'stream', taskRunId, attempt: 1, seq: 3, kind: 'json', data: { deep: [1, { x: null }] }, at: Date.now() },
     { t: 'refresh_timeout', id, taskRunId, attempt: 1, ms: 1000 },
     { t: 'drain', id },
   ];

@@ -95,7 +95,7 @@ describe.skipIf(!haveBrowser)('the console in a browser, against cleaver serve a
   });
 
   it('shows the worker once it connects, with its slots and actions', async () => {
-    worker = spawnWorker({ dir, address: `unix://${socket()}`, tasks: ['echo', 'diamond', 'pipeline', 'patience', 'order-any'] });
+    worker = spawnWorker({ dir, address: `unix://${socket()}`, tasks: ['echo', 'diamond', 'pipeline', 'patience', 'order-any', 'streamer'] });
     await worker.ready;
     const row = await page.waitForSelector(byTestId('workers-row'), { timeout: 10_000 });
     const text = await row.textContent();
@@ -206,6 +206,29 @@ describe.skipIf(!haveBrowser)('the console in a browser, against cleaver serve a
     await page.waitForSelector(`${byTestId('run-detail-status')}[data-status="cancelled"]`);
     await page.waitForSelector('[data-testid="dag-node-wait"][data-status="cancelled"]');
     await page.waitForSelector('[data-testid="dag-node-after"][data-status="cancelled"]');
+  });
+
+  it("shows a task's stream in its panel as the worker puts it: text, JSON and bytes", { timeout: 60_000 }, async () => {
+    const { runId } = await api('workflowTrigger', { name: 'streamer', input: { delayMs: 150 } });
+    await go(`#/runs/${runId}?task=streamer`);
+    await page.waitForSelector(byTestId('task-stream'));
+    const streamed = () => page.$$eval('[data-testid="stream-text"]', (blocks) => blocks.map((b) => b.textContent ?? '').join(''));
+    // Live: words arrive one by one while the task is still running.
+    await page.waitForFunction(() => (document.querySelector('[data-testid="stream-text"]')?.textContent ?? '').split(' ').length > 3);
+    const notEnded = ['assigned', 'running'];
+    expect(notEnded).toContain(await page.getAttribute(byTestId('task-status'), 'data-status'));
+    const early = (await streamed()).trim().split(' ').length;
+    await page.waitForFunction((n) => ([...document.querySelectorAll('[data-testid="stream-text"]')].map((b) => b.textContent).join('').trim().split(' ').length > n), early + 2);
+    expect(notEnded).toContain(await page.getAttribute(byTestId('task-status'), 'data-status'));
+    await page.waitForSelector(byTestId('stream-json'));
+    expect(await page.textContent(byTestId('stream-json'))).toBe('{\n  "progress": 0.35,\n  "words": 8\n}');
+    await shot('streaming-live');
+    await page.waitForSelector(`${byTestId('run-detail-status')}[data-status="succeeded"]`, { timeout: 30_000 });
+    await page.waitForSelector(byTestId('stream-bytes'));
+    expect(await streamed()).toBe('The worker puts each word as it comes and the console shows it at once, in order, while the task is still running. ');
+    expect(await page.textContent(byTestId('stream-bytes'))).toBe('8 B ca fe ba be 00 01 02 03');
+    expect(await page.textContent(byTestId('stream-state'))).toContain('stream ended');
+    await shot('streaming');
   });
 
   it('lists events with the runs they triggered, and replays one', { timeout: 60_000 }, async () => {

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { beforeAll, expect, it } from 'vitest';
 import { forEachDriver } from '../driver/drivers.ts';
 import type { Cleaver } from '../../sdk/index.ts';
-import { RawClient, encodeFrame, useEngineAndWorker } from './harness.ts';
+import { randomUUID } from 'node:crypto';
+import { RawClient, encodeFrame, rawTask, useEngineAndWorker } from './harness.ts';
 import { PROTOCOL_VERSION } from '../../shared/protocol.ts';
 
 forEachDriver('bad input', (getDriver) => {
@@ -70,6 +71,22 @@ forEachDriver('bad input', (getDriver) => {
     // The run accepted before all of this completes; new work is served.
     expect(await accepted.result()).toMatchObject({ sleptMs: 300 });
     expect(await cleaver.ref('echo').run({ still: 'serving' })).toMatchObject({ input: { still: 'serving' } });
+  });
+
+  it('records outcomes and log lines whose worker clock is beyond what a date holds, and goes on writing', async () => {
+    const name = `clock-${randomUUID().slice(0, 8)}`;
+    const raw = new RawClient(socketPath);
+    raw.send({ t: 'hello', protocol: PROTOCOL_VERSION, role: 'worker', workerId: randomUUID(), name: 'far-future', slots: 1, tasks: [rawTask(name)] });
+    await raw.next((m) => m.t === 'welcome');
+    const ref = await cleaver.ref(name).runNoWait({});
+    const { taskRunId, attempt } = ((await raw.next((m) => m.t === 'assign')) as unknown as { tasks: Array<{ taskRunId: string; attempt: number }> }).tasks[0]!;
+    raw.send({ t: 'started', taskRunId, attempt, at: 1e20 });
+    raw.send({ t: 'log', taskRunId, attempt, level: 'info', message: 'from the far future', at: 1e20 });
+    raw.send({ t: 'result', taskRunId, attempt, ok: true, output: 'late', startedAt: -1e20, finishedAt: 1e20 });
+    expect(await ref.result()).toBe('late');
+    // The writer is not stuck on them: everyone else's outcomes are still written.
+    expect(await cleaver.ref('echo').run({ after: 'the far future' })).toMatchObject({ input: { after: 'the far future' } });
+    raw.socket.destroy();
   });
 
   it('refuses a worker hello that declares no or invalid tasks', async () => {

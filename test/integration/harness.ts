@@ -33,6 +33,7 @@ export const FAST = {
   maintenanceIntervalMs: 100,
 };
 
+/** An engine in this process on `driver`, its socket in `dir`; `options` override the fast test defaults. */
 export async function startEngine(driver: Driver, dir: string, options: Partial<EngineOptions> = {}): Promise<Engine> {
   const engine = new Engine({ driver, socketPath: join(dir, 'engine.sock'), log: silentLogger, ...FAST, ...options });
   await engine.start();
@@ -104,11 +105,11 @@ export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; sourc
  * Declares beforeAll/afterAll for an engine in this process on the suite's driver and a client, with
  * no worker (the suite brings its own). Read the fields inside tests.
  */
-export function useEngine(getDriver: () => Driver): { dir: string; engine: Engine; cleaver: Cleaver } {
+export function useEngine(getDriver: () => Driver, options: Partial<EngineOptions> = {}): { dir: string; engine: Engine; cleaver: Cleaver } {
   const context = {} as { dir: string; engine: Engine; cleaver: Cleaver };
   beforeAll(async () => {
     context.dir = tempDir();
-    context.engine = await startEngine(getDriver(), context.dir);
+    context.engine = await startEngine(getDriver(), context.dir, options);
     context.cleaver = client(context.dir);
   });
   afterAll(async () => {

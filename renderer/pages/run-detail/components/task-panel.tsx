@@ -1,4 +1,4 @@
-/** The side panel for one task of a run: actions, error, input and output, attempts and logs. */
+/** The side panel for one task of a run: actions, error, input and output, its stream, attempts and logs. */
 import type { AttemptRecord, TaskRunRecord, WorkerRecord } from '../../../../shared/admin-api.ts';
 import { JsonView } from '../../../components/json-view.tsx';
 import { Spinner } from '../../../components/states.tsx';
@@ -10,9 +10,12 @@ import { useAdminQuery } from '../../../hooks/use-admin-query.ts';
 import type { DerivedRun } from '../hooks/use-run-details.ts';
 import { describeWait } from '../../../../shared/wait-reason.ts';
 import { ReplayDialog } from './run-actions.tsx';
+import { TaskStream } from './task-stream.tsx';
+import { useRunStream } from '../hooks/use-run-stream.ts';
 
 export function TaskPanel({ run, taskName, onClose, onChanged }: { run: DerivedRun; taskName: string; onClose(): void; onChanged(): void }) {
   const [replaying, setReplaying] = useState(false);
+  const stream = useRunStream(run.details.run.id);
   const taskRun = run.taskRunOf(taskName);
   const node = run.details.shape.nodes.find((n) => n.taskName === taskName);
   const hook = node?.kind === 'on_failure' || node?.kind === 'on_success';
@@ -88,6 +91,12 @@ export function TaskPanel({ run, taskName, onClose, onChanged }: { run: DerivedR
           {taskRun.error && (
             <Section title="Error">
               <ErrorDetails error={taskRun.error} testId="task-error" />
+            </Section>
+          )}
+          {/* Shown once the task has streamed: what a streaming task is watched for comes first. */}
+          {(stream.tasks.has(taskRun.id) || stream.error) && (
+            <Section title="Stream">
+              <TaskStream stream={stream} taskRunId={taskRun.id} running={taskRun.status === 'running' || taskRun.status === 'assigned'} />
             </Section>
           )}
           <Section title="Input">
