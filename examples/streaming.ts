@@ -33,7 +33,7 @@ const ref = await answer.runNoWait({ question: 'what does streaming look like?' 
 await sleep(450); // attach late: the first words were streamed before anyone listened
 
 process.stdout.write('stream      -> ');
-const stream = cleaver.runs.stream(ref.runId);
+const stream = ref.stream(); // or cleaver.runs.stream(runId), from any client
 for await (const event of stream) {
   if (event.type === 'chunk' && event.kind === 'text') process.stdout.write(event.data);
   else if (event.type === 'chunk' && event.kind === 'json') process.stdout.write(`[${JSON.stringify(event.data)}] `);

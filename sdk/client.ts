@@ -95,7 +95,7 @@ export class Cleaver implements TaskClient {
      * Follows the run's stream (what its tasks put with ctx.putStream): `for await (const e of
      * cleaver.runs.stream(runId))` gets what was streamed already, then live chunks, and ends when the run does.
      */
-    stream: (runId: string, options?: RunStreamOptions): RunStream => this.streams.open(runId, options),
+    stream: (runId: string, options?: RunStreamOptions): RunStream => this.streamRun(runId, options),
   };
 
   /** Events: push them to trigger the workflows whose `on.events` patterns match; replay them. */
@@ -160,6 +160,10 @@ export class Cleaver implements TaskClient {
 
   awaitRun(runId: string): Promise<RunOutcome> {
     return this.connection.request<RunOutcome>({ t: 'await', runId }, { repeatable: true });
+  }
+
+  streamRun(runId: string, options?: RunStreamOptions): RunStream {
+    return this.streams.open(runId, options);
   }
 
   /** Stops this client's workers (draining them) and closes the connection. */

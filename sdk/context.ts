@@ -5,6 +5,7 @@ import { parseDuration, type Duration } from '../shared/duration.ts';
 import { CleaverError } from '../shared/errors.ts';
 import { item, runRef, unwrap, type RunOptions, type RunRef, type TaskRef } from './task.ts';
 import type { StreamChunk } from './stream-chunk.ts';
+import type { RunStream, RunStreamOptions } from './run-stream.ts';
 
 export interface ChildOptions extends RunOptions {
   /**
@@ -62,6 +63,7 @@ export interface ContextHost {
   /** Triggers runs as children of this attempt. */
   spawn(workflow: string, items: TriggerItem[], wait: boolean): Promise<{ runIds: string[]; outcomes?: RunOutcome[] }>;
   awaitRun(runId: string): Promise<RunOutcome>;
+  streamRun(runId: string, options?: RunStreamOptions): RunStream;
 }
 
 export function createContext(fields: {

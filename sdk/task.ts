@@ -7,6 +7,7 @@ import type { DeclaredDefinition, RunOutcome, TriggerItem } from '../shared/prot
 import { parseDuration, type Duration } from '../shared/duration.ts';
 import { CleaverError, TaskRunError } from '../shared/errors.ts';
 import { validateJson, validateMetadata } from '../shared/payload.ts';
+import type { RunStream, RunStreamOptions } from './run-stream.ts';
 
 export interface TaskOptions<I, O> {
   name: string;
@@ -59,6 +60,8 @@ export interface RunRef<O> {
   readonly runId: string;
   /** Resolves with the output when the run succeeds; rejects with TaskRunError when it fails. */
   result(): Promise<O>;
+  /** Follows the run's stream (what its tasks put with ctx.putStream): kept chunks, then live ones, ending with the run. */
+  stream(options?: RunStreamOptions): RunStream;
 }
 
 /** What a task needs from the client that declared it. */
@@ -66,6 +69,7 @@ export interface TaskClient {
   /** `declared`: the caller's own declaration, registered if no worker has registered the name yet. */
   trigger(workflow: string, items: TriggerItem[], wait: boolean, declared?: DeclaredDefinition): Promise<{ runIds: string[]; outcomes?: RunOutcome[] }>;
   awaitRun(runId: string): Promise<RunOutcome>;
+  streamRun(runId: string, options?: RunStreamOptions): RunStream;
 }
 
 /**
@@ -125,9 +129,9 @@ export class TaskRef<I = unknown, O = unknown> {
 }
 
 /** A reference to a run whose result() awaits it once (later calls share the same promise). */
-export function runRef<O>(runId: string, client: Pick<TaskClient, 'awaitRun'>): RunRef<O> {
+export function runRef<O>(runId: string, client: Pick<TaskClient, 'awaitRun' | 'streamRun'>): RunRef<O> {
   let result: Promise<O> | null = null;
-  return { runId, result: () => (result ??= client.awaitRun(runId).then((o) => unwrap<O>(o))) };
+  return { runId, result: () => (result ??= client.awaitRun(runId).then((o) => unwrap<O>(o))), stream: (options) => client.streamRun(runId, options) };
 }
 
 /** A declared task: its policy and its function, plus the ways to trigger it. */

@@ -20,6 +20,7 @@ import { CleaverError, NonRetryableError, toError } from '../shared/errors.ts';
 import { validateJson } from '../shared/payload.ts';
 import { DEFAULT_MAX_STREAM_CHUNK_BYTES, type WireStreamChunk } from '../shared/stream.ts';
 import { encodeStreamChunk } from './stream-chunk.ts';
+import { StreamSubscriber } from './run-stream.ts';
 
 export interface WorkerOptions {
   // Declarations are invariant in their input type; the worker only calls fn with what the engine sends.
@@ -90,6 +91,8 @@ export class Worker {
   private streamUnackedBytes = 0;
   /** Tasks whose putStream waits for acknowledgements. */
   private streamWaiters: Array<{ attempt: RunningAttempt; resolve: () => void }> = [];
+  /** Streams of child runs that tasks follow (ctx.runChildNoWait(...).stream()). */
+  private readonly childStreams = new StreamSubscriber(() => this.connection);
   private heartbeat: NodeJS.Timeout | null = null;
   private ticker: NodeJS.Timeout | null = null;
   private state: 'new' | 'running' | 'draining' | 'stopped' = 'new';
@@ -159,7 +162,10 @@ export class Worker {
         labels: this.labels,
         inflight: this.held(),
       }),
-      onMessage: (message) => this.onMessage(message),
+      onMessage: (message) => {
+        if (!this.childStreams.onMessage(message)) this.onMessage(message);
+      },
+      onDisconnect: () => this.childStreams.resume(),
       onWelcome: (welcome, reconnected) => {
         this.startHeartbeat(welcome.heartbeatIntervalMs);
         // The engine kept these attempts because `hello` listed them (held()). Chunks go before the
@@ -238,6 +244,7 @@ export class Worker {
       );
     }
     this.state = 'stopped';
+    this.childStreams.closeAll(new CleaverError('CONNECTION', `worker ${this.name} stopped while a task followed a stream`));
     if (this.heartbeat) clearInterval(this.heartbeat);
     if (this.ticker) clearInterval(this.ticker);
     process.off('SIGTERM', this.onSignal);
@@ -361,6 +368,7 @@ export class Worker {
           return this.connection.request<{ runIds: string[]; outcomes?: RunOutcome[] }>(request, { repeatable: false });
         },
         awaitRun: (runId: string) => this.connection.request<RunOutcome>({ t: 'await', runId }, { repeatable: true }),
+        streamRun: (runId, options) => this.childStreams.open(runId, options),
         putStream: (chunk: unknown) => {
           if (attempt.settled) return Promise.reject(new CleaverError('BAD_REQUEST', 'putStream: this attempt has already ended; stream while the task runs'));
           try {

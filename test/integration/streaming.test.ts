@@ -90,6 +90,36 @@ forEachDriver('streaming', (getDriver) => {
     await worker.stop();
   });
 
+  it("ref.stream() follows the run runNoWait started; in a task, a child run's reference streams too", async () => {
+    const child = cleaver.task({
+      name: unique('child'),
+      fn: async (input: { n: number }, c) => {
+        for (let i = 1; i <= input.n; i++) await c.putStream(`c${i}`);
+        return 'child done';
+      },
+    });
+    const parent = cleaver.task({
+      name: unique('parent'),
+      fn: async (_i: unknown, c) => {
+        const ref = await c.runChildNoWait(child, { n: 3 });
+        const seen: string[] = [];
+        for await (const event of ref.stream()) {
+          if (event.type !== 'chunk' || event.kind !== 'text') continue;
+          seen.push(event.data);
+          await c.putStream(`relayed ${event.data}`);
+        }
+        return seen;
+      },
+    });
+    const worker = await startWorker([child, parent]);
+    const ref = await parent.runNoWait({});
+    const stream = ref.stream();
+    expect(texts(await collect(stream))).toEqual(['relayed c1', 'relayed c2', 'relayed c3']);
+    expect(stream.status).toBe('succeeded');
+    expect(await ref.result()).toEqual(['c1', 'c2', 'c3']);
+    await worker.stop();
+  });
+
   it('tags each chunk with its task across a workflow, and ends when the run fails or is cancelled', async () => {
     const flow = cleaver.workflow({ name: unique('flow') });
     const first = flow.task({
