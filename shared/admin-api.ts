@@ -310,7 +310,7 @@ export interface AdminApi {
   /** NOT_FOUND for an unknown workflow. */
   workflowGet(params: { name: string }): Promise<WorkflowDetails>;
   /** Triggers one run of the latest version, as `cleaver.run` does. */
-  workflowTrigger(params: { name: string; input: Json; metadata?: Record<string, string> }): Promise<{ runId: string }>;
+  workflowTrigger(params: { name: string; input: Json; metadata?: Record<string, string>; priority?: 1 | 2 | 3 }): Promise<{ runId: string }>;
   workersList(params: { includeDisconnected?: boolean }): Promise<{ workers: WorkerRecord[] }>;
   runsList(params: RunListParams): Promise<RunListPage>;
   /** How many runs match a filter, counted up to a bound. */

@@ -116,7 +116,8 @@ export class AdminService implements AdminApi {
     const p = paramsObject(params, 'workflowTrigger');
     if (typeof p.name !== 'string' || p.name.length === 0) throw new CleaverError('BAD_REQUEST', 'workflowTrigger.name must be a workflow name');
     if (p.input === undefined) throw new CleaverError('BAD_PAYLOAD', 'workflowTrigger.input is missing; pass {} for no input');
-    const item: TriggerItem = { input: p.input as TriggerItem['input'], metadata: p.metadata as Record<string, string> | undefined };
+    // The same item a client's trigger sends: runsToCreate checks every field (priority 1-3 included).
+    const item: TriggerItem = { input: p.input as TriggerItem['input'], metadata: p.metadata as Record<string, string> | undefined, priority: p.priority as TriggerItem['priority'] };
     if (this.o.trigger) return { runId: (await this.o.trigger(p.name, [item]))[0]! };
     const runs = runsToCreate([item], { triggerKind: 'manual' });
     const created = await runTrigger(this.o.driver, { workflowName: p.name, runs, notifyFrom: this.o.notifyFrom });

@@ -295,6 +295,15 @@ forEachDriver('admin HTTP live changes', (getDriver) => {
       live.ws!.close();
     }
   });
+
+  it('triggers with a priority, as the SDK does, and refuses one out of range', async () => {
+    const triggered = (await call(server.port, 'workflowTrigger', { name: 'echo', input: {}, priority: 3 }, token)).json().data as { runId: string };
+    const details = (await call(server.port, 'runGet', { runId: triggered.runId }, token)).json().data as { taskRuns: Array<{ priority: number }> };
+    expect(details.taskRuns[0]!.priority).toBe(3);
+    const refused = await call(server.port, 'workflowTrigger', { name: 'echo', input: {}, priority: 7 }, token);
+    expect(refused.status).toBe(400);
+    expect(refused.json().error.message).toContain('priority must be 1, 2 or 3');
+  });
 });
 
 describePg('administer only [pg]', () => {
