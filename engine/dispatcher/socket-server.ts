@@ -13,10 +13,17 @@ export interface Listener {
   close(): Promise<void>;
 }
 
-/** Creates the socket's directory 0700 (tightening it when we own it) and refuses one others can enter. */
+/**
+ * Creates the socket's directory 0700 (tightening it when we own it) and refuses one others can enter.
+ * A shared directory (sticky bit: /tmp and its like) is never tightened, even when we own it — run as
+ * root, tightening /tmp would lock every other user and service out of it.
+ */
 function preparePrivateDir(dir: string): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const stat = statSync(dir);
+  if ((stat.mode & 0o1000) !== 0) {
+    throw new CleaverError('CONNECTION', `socket directory ${dir} is a shared directory (sticky bit, like /tmp); put the socket in a directory of its own, e.g. --socket ${dir}/cleaver/engine.sock`);
+  }
   if ((stat.mode & 0o077) !== 0) {
     if (typeof process.getuid === 'function' && stat.uid === process.getuid()) chmodSync(dir, 0o700);
     else throw new CleaverError('CONNECTION', `socket directory ${dir} is accessible to other users and not ours to tighten; choose another --socket`);

@@ -399,6 +399,14 @@ describe('pglite data dir', () => {
     rmSync(root, { recursive: true, force: true });
   });
 
+  it('refuses a shared (sticky) data dir instead of tightening it', async () => {
+    const dataDir = join(root, 'shared');
+    mkdirSync(dataDir);
+    chmodSync(dataDir, 0o1777);
+    await expectCleaverError(createPgliteDriver({ dataDir }), 'DATABASE', /is a shared directory \(sticky bit, like \/tmp\)/);
+    expect(statSync(dataDir).mode & 0o7777).toBe(0o1777);
+  });
+
   it('creates the data dir private, tightens a loose one, locks it, and keeps data across reopen', async () => {
     const dataDir = join(root, 'd1');
     mkdirSync(dataDir, { mode: 0o755 });

@@ -39,6 +39,16 @@ describe('listeners', () => {
     expect(statSync(join(dir, 'sock', 'engine.sock')).mode & 0o777).toBe(0o600);
   });
 
+  it('refuses a shared (sticky) socket directory instead of tightening it, even one it owns', async () => {
+    const dir = tempDir();
+    cleanups.push(() => removeDir(dir));
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(join(dir, 'sock'));
+    chmodSync(join(dir, 'sock'), 0o1777);
+    await expect(engineIn(dir)).rejects.toThrow(/is a shared directory \(sticky bit, like \/tmp\); put the socket in a directory of its own/);
+    expect(statSync(join(dir, 'sock')).mode & 0o7777).toBe(0o1777);
+  });
+
   it('replaces a stale socket file but refuses to take over a live engine socket', async () => {
     const dir = tempDir();
     cleanups.push(() => removeDir(dir));

@@ -56,11 +56,18 @@ export async function createPgliteDriver(options: PgliteDriverOptions = {}): Pro
   }
 }
 
-/** The data dir holds every task's input and output: readable by its owner only. */
+/**
+ * The data dir holds every task's input and output: readable by its owner only. A shared directory
+ * (sticky bit: /tmp and its like) is refused, never tightened: run as root, that would lock every other
+ * user and service out of it.
+ */
 async function prepareDataDir(dataDir: string): Promise<void> {
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   if (process.platform === 'win32') return; // POSIX modes mean nothing there
   const { mode } = await stat(dataDir);
+  if ((mode & 0o1000) !== 0) {
+    throw new CleaverError('DATABASE', `data dir ${dataDir} is a shared directory (sticky bit, like /tmp); give a directory of its own, e.g. --data-dir ${join(dataDir, 'cleaver')}`);
+  }
   if ((mode & 0o077) !== 0) await chmod(dataDir, 0o700);
 }
 
