@@ -24,7 +24,11 @@ export const INVARIANTS = {
   'retries-within-policy': 'attempts ≤ max_attempts + the free worker-lost allowance, and a task run that failed was retried as its policy says',
   'outcome-as-designed': 'every task run ended as its task is designed to (innocent tasks succeed despite the faults)',
   'output-from-its-attempt': 'a success was recorded from the attempt that produced it (its output names that attempt and process)',
+  'key-within-max-runs': "no concurrency key ever had more than its maxRuns attempts live at once (chaos-keyed: input.key, maxRuns 2), from the attempts' recorded admission and end",
 } as const;
+
+/** chaos-keyed's maxRuns (test/chaos/fixtures/chaos-worker.ts). */
+export const CHAOS_KEYED_MAX_RUNS = 2;
 
 export type InvariantName = keyof typeof INVARIANTS;
 
@@ -115,6 +119,22 @@ export async function checkInvariants(db: Queryable, options: CheckOptions): Pro
   const discarded = duplicates.rows.filter((d) => d.cause === 'finished-result-discarded');
   if (discarded.length > 0) violations.push({ invariant: 'finished-result-kept', count: discarded.length, samples: discarded.slice(0, SAMPLES) });
 
+  // An attempt holds its key from its admission (assigned_at, the decision's time) to its recorded end:
+  // at each admission, the attempts of the same key admitted no later and not ended before it.
+  await check(
+    'key-within-max-runs',
+    `WITH a AS (
+       SELECT x.task_run_id, x.attempt, r.input ->> 'key' AS key, x.assigned_at, x.finished_at
+         FROM attempt x JOIN task_run t ON t.id = x.task_run_id JOIN run r ON r.id = t.run_id
+        WHERE t.action = 'chaos-keyed'
+     )
+     SELECT a.key, a.task_run_id, a.attempt, a.assigned_at, count(*) AS live
+       FROM a JOIN a b ON b.key = a.key AND b.assigned_at <= a.assigned_at AND b.finished_at > a.assigned_at
+      GROUP BY a.key, a.task_run_id, a.attempt, a.assigned_at
+     HAVING count(*) > $1::int
+      ORDER BY a.assigned_at`,
+    [CHAOS_KEYED_MAX_RUNS],
+  );
   await check(
     'no-expired-lease',
     `SELECT id, action, status, attempt, timeout_at

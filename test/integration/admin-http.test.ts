@@ -302,7 +302,7 @@ forEachDriver('admin HTTP live changes', (getDriver) => {
     expect(details.taskRuns[0]!.priority).toBe(3);
     const refused = await call(server.port, 'workflowTrigger', { name: 'echo', input: {}, priority: 7 }, token);
     expect(refused.status).toBe(400);
-    expect(refused.json().error.message).toContain('priority must be 1, 2 or 3');
+    expect(refused.json().error?.message).toContain('priority must be 1, 2 or 3');
   });
 });
 

@@ -36,6 +36,8 @@ export async function engineKill(kind: DriverKind, profile: Profile): Promise<Sc
       else if (k > 0) backMs.push(waitedMs);
       await scenario.trigger(client, 'chaos-dag', Array.from({ length: p.dagsPerRound }, () => ({ ms: 20 + Math.floor(random() * 130) })));
       await scenario.trigger(client, 'chaos-work', Array.from({ length: p.tasksPerRound }, () => ({ ms: 20 + Math.floor(random() * 300) })));
+      // Keyed work too: a new engine must pick up the keys held across the kill, never start a third.
+      await scenario.trigger(client, 'chaos-keyed', Array.from({ length: 12 }, (_, j) => ({ ms: 50 + Math.floor(random() * 200), key: `k${j % 3}` })));
       // A random point: some DAGs not started, some mid-way, some done.
       await sleep(100 + Math.floor(random() * 900));
       const killedAt = Date.now();
@@ -49,7 +51,7 @@ export async function engineKill(kind: DriverKind, profile: Profile): Promise<Sc
       pools: [pool],
       endedAt,
       title: 'Engine SIGKILL and restart mid-DAG, at random points',
-      load: `${scenario.acknowledged.size} runs: per round ${p.dagsPerRound} DAGs a → (b, c) → d of 20–150 ms steps and ${p.tasksPerRound} tasks of 20–320 ms, then a SIGKILL of the engine 0.1–1 s later and an immediate restart; ${kills} rounds, each once the workers were back and the last round drained; 2 workers that reconnect by themselves; heartbeat timeout ${ENGINE_KILL_HEARTBEAT_TIMEOUT_MS / 1000} s`,
+      load: `${scenario.acknowledged.size} runs: per round ${p.dagsPerRound} DAGs a → (b, c) → d of 20–150 ms steps, ${p.tasksPerRound} tasks of 20–320 ms and 12 of 50–250 ms behind 3 concurrency keys (maxRuns 2), then a SIGKILL of the engine 0.1–1 s later and an immediate restart; ${kills} rounds, each once the workers were back and the last round drained; 2 workers that reconnect by themselves; heartbeat timeout ${ENGINE_KILL_HEARTBEAT_TIMEOUT_MS / 1000} s`,
     });
   }, { heartbeatTimeoutMs: ENGINE_KILL_HEARTBEAT_TIMEOUT_MS });
 }
@@ -148,7 +150,14 @@ export async function backendStorm(kind: DriverKind, profile: Profile): Promise<
     await steadyLoad(scenario, client, {
       seconds: (p.storms * p.everyMs) / 1000 + 1,
       runsPerSecond: p.runsPerSecond,
-      batch: (i) => (i % 5 === 4 ? { workflow: 'chaos-dag', input: { ms: 20 } } : { workflow: 'chaos-work', input: { ms: 20 + (i % 100) } }),
+      // One in five behind a concurrency key: a write cut off mid-statement must not leave the scheduler
+      // counting fewer holders than the database has.
+      batch: (i) =>
+        i % 5 === 4
+          ? { workflow: 'chaos-dag', input: { ms: 20 } }
+          : i % 5 === 3
+            ? { workflow: 'chaos-keyed', input: { ms: 20 + (i % 60), key: `k${i % 4}` } }
+            : { workflow: 'chaos-work', input: { ms: 20 + (i % 100) } },
     });
     await storm;
     if (engine.child.exitCode !== null || engine.child.signalCode !== null) scenario.failures.push(`the engine exited during the storm:\n${engine.output().slice(-2000)}`);
@@ -157,7 +166,7 @@ export async function backendStorm(kind: DriverKind, profile: Profile): Promise<
       pools: [pool],
       endedAt,
       title: 'pg_terminate_backend storms',
-      load: `${scenario.acknowledged.size} runs (4 in 5 a 20–120 ms task, 1 in 5 a 4-step DAG) at ${p.runsPerSecond}/s; every ${p.everyMs} ms all of the engine's Postgres backends terminated, ${p.storms} times (${terminated} backends in all)`,
+      load: `${scenario.acknowledged.size} runs (3 in 5 a 20–120 ms task, 1 in 5 one behind a concurrency key, 1 in 5 a 4-step DAG) at ${p.runsPerSecond}/s; every ${p.everyMs} ms all of the engine's Postgres backends terminated, ${p.storms} times (${terminated} backends in all)`,
     });
   });
 }

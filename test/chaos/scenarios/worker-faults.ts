@@ -24,8 +24,14 @@ export async function workerKill(kind: DriverKind, profile: Profile): Promise<Sc
     await steadyLoad(scenario, client, {
       seconds: p.seconds,
       runsPerSecond: p.runsPerSecond,
-      // Mostly chaos-work of 20–200 ms; one in ten a DAG of four such steps.
-      batch: (i) => (i % 10 === 9 ? { workflow: 'chaos-dag', input: { ms: 20 + Math.floor(random() * 100) } } : { workflow: 'chaos-work', input: { ms: 20 + Math.floor(random() * 180) } }),
+      // Mostly chaos-work of 20–200 ms; one in ten a DAG of four such steps; two in ten behind a
+      // concurrency key (5 keys, maxRuns 2), whose count the kills must never push past 2.
+      batch: (i) =>
+        i % 10 === 9
+          ? { workflow: 'chaos-dag', input: { ms: 20 + Math.floor(random() * 100) } }
+          : i % 10 < 2
+            ? { workflow: 'chaos-keyed', input: { ms: 20 + Math.floor(random() * 100), key: `k${i % 5}` } }
+            : { workflow: 'chaos-work', input: { ms: 20 + Math.floor(random() * 180) } },
     });
     loadDone = true;
     await killer;
@@ -34,7 +40,7 @@ export async function workerKill(kind: DriverKind, profile: Profile): Promise<Sc
       pools: [pool],
       endedAt,
       title: 'Worker SIGKILL every second',
-      load: `${scenario.acknowledged.size} runs (9 in 10 a 20–200 ms task, 1 in 10 a 4-step DAG) over ${p.seconds} s at ${p.runsPerSecond}/s; ${p.workers} workers × 20 slots, restarted by a supervisor (${pool.spawned} processes in all); ${kills} SIGKILLs, one every ${p.killEveryMs} ms`,
+      load: `${scenario.acknowledged.size} runs (7 in 10 a 20–200 ms task, 2 in 10 a 20–120 ms task behind a concurrency key, 1 in 10 a 4-step DAG) over ${p.seconds} s at ${p.runsPerSecond}/s; ${p.workers} workers × 20 slots, restarted by a supervisor (${pool.spawned} processes in all); ${kills} SIGKILLs, one every ${p.killEveryMs} ms`,
     });
   });
 }
