@@ -311,6 +311,26 @@ describe('redactConnectionString', () => {
   });
 });
 
+describePg('pg session settings', () => {
+  it('plans for data in memory (random_page_cost 1.1) unless the connection string says otherwise', async () => {
+    const schema = freshSchemaName('settings');
+    const ours = await openTestPgDriver({ schema });
+    const url = new URL(DATABASE_URL);
+    url.searchParams.set('options', '-c random_page_cost=2.5');
+    const theirs = await openTestPgDriver({ schema, connectionString: url.toString() });
+    try {
+      expect((await ours.query<{ v: string }>(`SELECT current_setting('random_page_cost') AS v`)).rows[0]!.v).toBe('1.1');
+      expect((await theirs.query<{ v: string }>(`SELECT current_setting('random_page_cost') AS v`)).rows[0]!.v).toBe('2.5');
+      // The schema still applies alongside the connection string's own options.
+      expect((await theirs.query<{ v: string }>(`SELECT current_schema() AS v`)).rows[0]!.v).toBe(schema);
+    } finally {
+      await ours.close();
+      await theirs.close();
+      await dropSchema(DATABASE_URL, schema);
+    }
+  });
+});
+
 describePg('pg connection resilience', () => {
   const schema = freshSchemaName('resilience');
   const appName = `cleaver-test-${randomUUID().slice(0, 8)}`;
