@@ -16,27 +16,9 @@ import { redactConnectionString } from '../../engine/db/pg/pg-driver.ts';
 import { createPgliteDriver } from '../../engine/db/pglite/pglite-driver.ts';
 import { sqlState } from '../../engine/db/sql-state.ts';
 import { CleaverError } from '../../shared/errors.ts';
-import { DATABASE_URL, describePg, dropSchema, forEachDriver, freshSchemaName, openTestPgDriver } from './drivers.ts';
+import { DATABASE_URL, describePg, dropSchema, expectCleaverError, forEachDriver, freshSchemaName, openTestPgDriver, rejection } from './drivers.ts';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (e: unknown) {
-    return e;
-  }
-  throw new Error('expected a rejection, but the promise resolved');
-}
-
-async function expectCleaverError(promise: Promise<unknown>, code: CleaverError['code'], message?: RegExp): Promise<CleaverError> {
-  const error = await rejection(promise);
-  expect(error).toBeInstanceOf(CleaverError);
-  const cleaverError = error as CleaverError;
-  expect(cleaverError.code).toBe(code);
-  if (message) expect(cleaverError.message).toMatch(message);
-  return cleaverError;
-}
 
 async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

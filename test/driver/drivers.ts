@@ -20,7 +20,7 @@
 
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Driver } from '../../engine/db/driver.ts';
 import { createPgDriver, quoteIdentifier, type PgDriverOptions } from '../../engine/db/pg/pg-driver.ts';
 import { createPgliteDriver } from '../../engine/db/pglite/pglite-driver.ts';
@@ -28,6 +28,7 @@ import { migrate } from '../../engine/sql/migrate.ts';
 import { taskAssign, taskQueueWindowList } from '../../engine/sql/task-assign.ts';
 import { schedulerLeaseAcquire } from '../../engine/sql/scheduler-lease.ts';
 import type { Queryable } from '../../engine/db/driver.ts';
+import { CleaverError } from '../../shared/errors.ts';
 
 export type DriverKind = Driver['kind'];
 
@@ -119,6 +120,26 @@ export function forEachDriver(
       return driver;
     }, kind);
   });
+}
+
+/** What the promise rejected with; fails the test when it resolves. */
+export async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (e: unknown) {
+    return e;
+  }
+  throw new Error('expected a rejection, but the promise resolved');
+}
+
+/** Expects a rejection with a CleaverError of this code (and a message matching `message`), and returns it. */
+export async function expectCleaverError(promise: Promise<unknown>, code: CleaverError['code'], message?: RegExp): Promise<CleaverError> {
+  const error = await rejection(promise);
+  expect(error).toBeInstanceOf(CleaverError);
+  const cleaverError = error as CleaverError;
+  expect(cleaverError.code).toBe(code);
+  if (message) expect(cleaverError.message).toMatch(message);
+  return cleaverError;
 }
 
 /** A unique, valid schema name: `cleaver_test_<label>_<random>`. */

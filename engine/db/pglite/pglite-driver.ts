@@ -1,55 +1,63 @@
 /**
- * The embedded driver: Postgres compiled to WASM, running inside this process on one connection.
+ * The embedded driver: Postgres compiled to WASM, on one connection, in a thread of this process
+ * (pglite-thread.ts). Each statement runs synchronously inside the WASM module; in the main thread
+ * that held up the event loop serving worker sockets, the scheduler and the admin API for as long as
+ * the statement took. Statements and their results cross as structured-clone messages; the values
+ * callers see (Dates, numbers or bigints for int8, parsed jsonb, arrays, Uint8Array for bytea) are the
+ * ones PGlite parsed, unchanged.
  *
- * Serialization: PGlite itself runs every `query()`/`exec()` under its transaction mutex, and
- * `transaction()` holds that mutex from BEGIN to COMMIT, so a query issued outside a transaction
- * while one is open waits for it instead of landing inside it. We use PGlite's own transaction API
- * for that reason (it also tells PGlite to skip its per-statement filesystem sync inside the block).
- * Our only extra gate is for `withAdvisoryLock`, whose callback runs BEGIN/COMMIT by hand on `conn`:
- * while it runs, `query()` and `transaction()` on the driver wait, so nothing slips into its
- * hand-made transactions. Outside that the hot path pays one property check.
+ * Serialization: the thread gives the connection to one scope at a time — a transaction, or a
+ * withAdvisoryLock callback, which runs BEGIN/COMMIT by hand on `conn` — and holds back every other
+ * statement until that scope ends, so nothing lands inside someone else's transaction. A transaction
+ * costs no round trip to open: its BEGIN is sent, not awaited, and its statements queue behind it.
  *
  * Durability: PGlite starts Postgres with fsync off. Commits still go through write(2) on the WAL
  * before `query()`/`transaction()` resolve (synchronous_commit stays on), so they live in the OS page
  * cache and survive the Cleaver process being killed (test/driver/driver-conformance.test.ts kills a
- * child with SIGKILL right after a commit). A power loss or OS crash can lose whatever the OS had not
- * yet written back — recent commits, and with fsync off possibly torn data pages, which Postgres
- * cannot repair — so a data dir that went through one should be restored from a backup or rebuilt.
+ * child with SIGKILL right after a commit); the thread dies with the process. A power loss or OS
+ * crash can lose whatever the OS had not yet written back — recent commits, and with fsync off
+ * possibly torn data pages, which Postgres cannot repair — so a data dir that went through one should
+ * be restored from a backup or rebuilt.
+ *
+ * If the thread dies (a WASM abort, an out-of-memory), every pending and later statement fails with a
+ * DATABASE error saying so, and onBackgroundError hears it once; the data dir is as a crash leaves it.
  */
 
 import { chmod, mkdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { PGlite, type Results, type Transaction } from '@electric-sql/pglite';
-import { CleaverError } from '../../../shared/errors.ts';
+import { Worker } from 'node:worker_threads';
+import { CleaverError, toError } from '../../../shared/errors.ts';
 import { acquireDataDirLock, type DataDirLock } from '../data-dir-lock.ts';
 import { toDatabaseError } from '../database-error.ts';
 import { scopedQueryable } from '../scoped-queryable.ts';
 import { sqlText, type Driver, type DriverCapabilities, type Queryable, type QueryResult, type Sql } from '../driver.ts';
+import type { ScopeKind, ThreadError, ThreadOptions, ThreadReply, ThreadRequest } from './pglite-thread.ts';
 
 export interface PgliteDriverOptions {
   /** Directory for the database (files in `<dataDir>/pgdata`) and its lock. Undefined: in memory. */
   dataDir?: string;
-}
-
-/** The subset of PGlite and of its Transaction that running a statement needs. */
-interface PgliteRunner {
-  query<Row>(sql: string, params?: unknown[]): Promise<Results<Row>>;
-  exec(sql: string): Promise<Results[]>;
+  /** Errors nobody awaits: the PGlite thread stopping. Default: one line on stderr. */
+  onBackgroundError?: (error: CleaverError) => void;
 }
 
 const CAPABILITIES: DriverCapabilities = Object.freeze({ listenNotify: false, multiEngine: false });
+/** The id of the thread's reply to its own opening. */
+const OPENED_ID = 0;
+const ADVISORY_LOCK = 'SELECT pg_advisory_lock($1)';
+const ADVISORY_UNLOCK = 'SELECT pg_advisory_unlock($1)';
 
 export async function createPgliteDriver(options: PgliteDriverOptions = {}): Promise<Driver> {
+  const report = options.onBackgroundError ?? ((error: CleaverError) => console.warn(`[cleaver] ${error.message}`));
   if (options.dataDir === undefined) {
-    const pglite = await openPglite(undefined, 'in memory');
-    return new PgliteDriver(pglite, 'PGlite (in memory)', undefined);
+    const thread = await PgliteThread.start({ pgdata: undefined, where: 'in memory', report });
+    return new PgliteDriver(thread, 'PGlite (in memory)', undefined);
   }
   const dataDir = resolve(options.dataDir);
   await prepareDataDir(dataDir);
   const lock = await acquireDataDirLock(dataDir);
   try {
-    const pglite = await openPglite(join(dataDir, 'pgdata'), dataDir);
-    return new PgliteDriver(pglite, `PGlite (${dataDir})`, lock);
+    const thread = await PgliteThread.start({ pgdata: join(dataDir, 'pgdata'), where: dataDir, report });
+    return new PgliteDriver(thread, `PGlite (${dataDir})`, lock);
   } catch (e: unknown) {
     await lock.release();
     throw e;
@@ -71,123 +79,70 @@ async function prepareDataDir(dataDir: string): Promise<void> {
   if ((mode & 0o077) !== 0) await chmod(dataDir, 0o700);
 }
 
-async function openPglite(pgdata: string | undefined, where: string): Promise<PGlite> {
-  try {
-    return await PGlite.create(pgdata === undefined ? {} : { dataDir: pgdata });
-  } catch (e: unknown) {
-    const cause = toDatabaseError(e);
-    throw new CleaverError('DATABASE', `could not open the PGlite database (${where}): ${cause.message}`, { cause: e });
-  }
-}
-
-/**
- * Without parameters the statement goes through the simple protocol, like node-postgres does: that
- * allows several statements in one string (migrations) and is one round trip instead of five. With
- * several statements the last one's result is returned, as the pg driver does.
- */
-async function run<Row>(runner: PgliteRunner, statement: Sql, params: readonly unknown[] | undefined): Promise<QueryResult<Row>> {
-  const sql = sqlText(statement);
-  try {
-    if (params !== undefined && params.length > 0) {
-      const result = await runner.query<Row>(sql, params as unknown[]);
-      return { rows: result.rows, rowCount: result.rowCount ?? 0 };
-    }
-    const results = await runner.exec(sql);
-    const last = results[results.length - 1];
-    return { rows: (last?.rows ?? []) as Row[], rowCount: last?.rowCount ?? 0 };
-  } catch (e: unknown) {
-    throw toDatabaseError(e);
-  }
-}
-
 class PgliteDriver implements Driver {
   readonly kind = 'pglite';
   readonly capabilities = CAPABILITIES;
   readonly description: string;
-  readonly #pglite: PGlite;
+  readonly #thread: PgliteThread;
   readonly #lock: DataDirLock | undefined;
-  /** Settles when the current withAdvisoryLock scope ends; undefined when none is open. */
-  #exclusive: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
+  /** Scope ids, unique per driver; 0 means no scope. */
+  #lastScopeId = 0;
 
   /** Commits already reach the OS without a flush (fsync off): nothing to relax. */
   readonly relaxed: Queryable = this;
 
-  constructor(pglite: PGlite, description: string, lock: DataDirLock | undefined) {
-    this.#pglite = pglite;
+  constructor(thread: PgliteThread, description: string, lock: DataDirLock | undefined) {
+    this.#thread = thread;
     this.description = description;
     this.#lock = lock;
   }
 
-  async query<Row = Record<string, unknown>>(sql: Sql, params?: readonly unknown[]): Promise<QueryResult<Row>> {
-    if (this.#exclusive !== undefined) await this.#waitForExclusive();
-    return run<Row>(this.#pglite, sql, params);
+  query<Row = Record<string, unknown>>(sql: Sql, params?: readonly unknown[]): Promise<QueryResult<Row>> {
+    return this.#thread.query<Row>(sqlText(sql), params, 0);
   }
 
   /**
    * Must not call the driver itself inside `fn` (only `tx`): with one connection that would wait for
    * this very transaction to finish.
    */
-  async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
-    if (this.#exclusive !== undefined) await this.#waitForExclusive();
-    // An error thrown by fn is the caller's own and is rethrown untouched; anything else (BEGIN,
-    // COMMIT, a COMMIT that turned into ROLLBACK) comes from PGlite and is mapped.
-    let fnError: { error: unknown } | undefined;
-    try {
-      return await this.#pglite.transaction(async (raw: Transaction) => {
-        const scope = scopedQueryable((sql, params) => run(raw, sql, params), 'transaction');
-        try {
-          return await fn(scope.queryable);
-        } catch (e: unknown) {
-          fnError = { error: e };
-          throw e;
-        } finally {
-          scope.end();
-        }
-      });
-    } catch (e: unknown) {
-      if (fnError !== undefined && fnError.error === e) throw e;
-      throw toDatabaseError(e);
-    }
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    return this.#inScope('transaction', fn, (txId, failed) => this.#thread.end(failed ? 'rollback' : 'commit', txId));
   }
 
   /**
-   * One process owns a PGlite database, so the in-process gate is the real exclusion; the
+   * One process owns a PGlite database, so the thread's scope is the real exclusion; the
    * pg_advisory_lock call keeps the statement sequence identical to the pg driver's. `fn` must use
    * `conn`, never the driver, which waits until `fn` is done.
    */
-  async withAdvisoryLock<T>(key: bigint, fn: (conn: Queryable) => Promise<T>): Promise<T> {
-    while (this.#exclusive !== undefined) await this.#exclusive;
-    let open!: () => void;
-    this.#exclusive = new Promise<void>((resolveScope) => {
-      open = resolveScope;
-    });
-    const scope = scopedQueryable((sql, params) => run(this.#pglite, sql, params), 'advisory lock');
-    try {
-      await run(this.#pglite, 'SELECT pg_advisory_lock($1)', [key]);
-      let result: T;
-      try {
-        result = await fn(scope.queryable);
-      } catch (e: unknown) {
-        scope.end();
-        await this.#leaveAdvisoryScope(key).catch(() => undefined); // fn's error is the one to report
-        throw e;
-      }
-      scope.end();
-      await this.#leaveAdvisoryScope(key);
-      return result;
-    } finally {
-      scope.end();
-      this.#exclusive = undefined;
-      open();
-    }
+  withAdvisoryLock<T>(key: bigint, fn: (conn: Queryable) => Promise<T>): Promise<T> {
+    return this.#inScope(
+      'session',
+      async (conn) => {
+        await conn.query(ADVISORY_LOCK, [key]);
+        return fn(conn);
+      },
+      (txId) => this.#thread.release(txId, ADVISORY_UNLOCK, [key]),
+    );
   }
 
-  async #leaveAdvisoryScope(key: bigint): Promise<void> {
-    // fn may have thrown between its own BEGIN and COMMIT; on the one connection a transaction left
-    // open would swallow every later statement of the engine.
-    if (this.#pglite.isInTransaction()) await run(this.#pglite, 'ROLLBACK', undefined);
-    await run(this.#pglite, 'SELECT pg_advisory_unlock($1)', [key]);
+  /** Runs fn on a scope of the thread's connection, then ends the scope (`failed`: fn threw). */
+  async #inScope<T>(kind: ScopeKind, fn: (conn: Queryable) => Promise<T>, end: (txId: number, failed: boolean) => Promise<void>): Promise<T> {
+    const txId = ++this.#lastScopeId;
+    this.#thread.begin(txId, kind);
+    const scope = scopedQueryable((sql, params) => this.#thread.query(sqlText(sql), params, txId), kind === 'transaction' ? 'transaction' : 'advisory lock');
+    let result: T;
+    try {
+      result = await fn(scope.queryable);
+    } catch (e: unknown) {
+      // fn's error is the caller's own and is rethrown untouched, whatever ending the scope says.
+      scope.end();
+      await end(txId, true).catch(() => undefined);
+      throw e;
+    }
+    scope.end();
+    await end(txId, false);
+    return result;
   }
 
   listen(): Promise<() => Promise<void>> {
@@ -206,15 +161,188 @@ class PgliteDriver implements Driver {
 
   async #close(): Promise<void> {
     try {
-      if (!this.#pglite.closed) await this.#pglite.close();
-    } catch (e: unknown) {
-      throw toDatabaseError(e);
+      await this.#thread.close();
     } finally {
       await this.#lock?.release();
     }
   }
+}
 
-  async #waitForExclusive(): Promise<void> {
-    while (this.#exclusive !== undefined) await this.#exclusive;
+interface Pending {
+  resolve(result: QueryResult<unknown>): void;
+  reject(error: CleaverError): void;
+}
+
+interface ThreadStartOptions extends ThreadOptions {
+  /** For messages: the data dir or "in memory". */
+  where: string;
+  report: (error: CleaverError) => void;
+}
+
+/**
+ * The main thread's end of pglite-thread.ts: numbered requests, each settled by the reply with its
+ * number. The thread keeps the process alive only while a reply is awaited: an open driver with
+ * nothing to do must not keep a process from exiting, as PGlite on the main thread did not.
+ */
+class PgliteThread {
+  readonly #worker: Worker;
+  readonly #where: string;
+  readonly #report: (error: CleaverError) => void;
+  readonly #pending = new Map<number, Pending>();
+  #lastId = OPENED_ID;
+  #opened = false;
+  /** close() was called: statements outside an open scope, and new scopes, are refused. */
+  #closing = false;
+  /** Why nothing can run any more (the thread died, or was closed); every request fails with it. */
+  #stopped: CleaverError | undefined;
+
+  static async start(options: ThreadStartOptions): Promise<PgliteThread> {
+    const thread = new PgliteThread(options);
+    try {
+      await thread.#awaitReply(OPENED_ID);
+    } catch (e: unknown) {
+      const cause = toDatabaseError(e);
+      thread.#stop(cause, false);
+      await thread.#worker.terminate();
+      throw new CleaverError('DATABASE', `could not open the PGlite database (${options.where}): ${cause.message}`, { cause: e });
+    }
+    thread.#opened = true;
+    return thread;
   }
+
+  private constructor(options: ThreadStartOptions) {
+    this.#where = options.where;
+    this.#report = options.report;
+    this.#worker = startWorker({ pgdata: options.pgdata });
+    this.#worker.on('message', (reply: ThreadReply) => this.#receive(reply));
+    this.#worker.on('error', (e: Error) => this.#stop(this.#stoppedError(`it threw: ${e.message}`, e), true));
+    this.#worker.on('exit', (code: number) => this.#stop(this.#stoppedError(`it exited with code ${code}`, undefined), true));
+  }
+
+  query<Row>(sql: string, params: readonly unknown[] | undefined, txId: number): Promise<QueryResult<Row>> {
+    if (txId === 0 && this.#closing) return Promise.reject(this.#closedError());
+    return this.#send<Row>({ op: 'query', id: this.#nextId(), txId, sql, params: params !== undefined && params.length > 0 ? params : undefined });
+  }
+
+  /**
+   * Opens a scope without waiting: its statements queue behind it in the thread, and a failure to
+   * open comes back as the reply to each of them. Throws once the driver is closing or stopped.
+   */
+  begin(txId: number, kind: ScopeKind): void {
+    if (this.#stopped !== undefined) throw this.#stopped;
+    if (this.#closing) throw this.#closedError();
+    this.#worker.postMessage({ op: 'begin', txId, kind } satisfies ThreadRequest);
+  }
+
+  async end(op: 'commit' | 'rollback', txId: number): Promise<void> {
+    await this.#send({ op, id: this.#nextId(), txId });
+  }
+
+  async release(txId: number, sql: string, params: readonly unknown[]): Promise<void> {
+    await this.#send({ op: 'release', id: this.#nextId(), txId, sql, params });
+  }
+
+  /** Lets everything sent before it finish, closes PGlite, and ends the thread. */
+  async close(): Promise<void> {
+    if (this.#stopped !== undefined) {
+      await this.#worker.terminate();
+      return;
+    }
+    this.#closing = true;
+    try {
+      await this.#send({ op: 'close', id: this.#nextId() });
+    } finally {
+      this.#stop(this.#closedError(), false);
+      await this.#worker.terminate();
+    }
+  }
+
+  #nextId(): number {
+    return ++this.#lastId;
+  }
+
+  #send<Row>(request: Extract<ThreadRequest, { id: number }>): Promise<QueryResult<Row>> {
+    if (this.#stopped !== undefined) return Promise.reject(this.#stopped);
+    const reply = this.#awaitReply<Row>(request.id);
+    try {
+      this.#worker.postMessage(request);
+    } catch (e: unknown) {
+      // Structured clone refused a parameter (a function, a symbol, an object holding one).
+      this.#settle(request.id, undefined, new CleaverError('DATABASE', `a statement parameter cannot be passed to the PGlite thread: ${toError(e).message}; pass strings, numbers, booleans, bigints, Dates, Uint8Arrays, or arrays and plain objects of them`, { cause: e }));
+    }
+    return reply;
+  }
+
+  #awaitReply<Row>(id: number): Promise<QueryResult<Row>> {
+    // The first request outstanding keeps the process alive until the last reply.
+    if (this.#pending.size === 0) this.#worker.ref();
+    return new Promise<QueryResult<Row>>((resolvePending, rejectPending) => {
+      this.#pending.set(id, { resolve: resolvePending as Pending['resolve'], reject: rejectPending });
+    });
+  }
+
+  #receive(reply: ThreadReply): void {
+    if ('error' in reply) this.#settle(reply.id, undefined, toDatabaseError(rebuildError(reply.error)));
+    else this.#settle(reply.id, { rows: reply.rows, rowCount: reply.rowCount }, undefined);
+  }
+
+  #settle(id: number, result: QueryResult<unknown> | undefined, error: CleaverError | undefined): void {
+    const pending = this.#pending.get(id);
+    if (pending === undefined) return;
+    this.#pending.delete(id);
+    if (this.#pending.size === 0) this.#worker.unref();
+    if (error !== undefined) pending.reject(error);
+    else pending.resolve(result!);
+  }
+
+  #stop(error: CleaverError, report: boolean): void {
+    if (this.#stopped !== undefined) return;
+    this.#stopped = error;
+    const pending = [...this.#pending.values()];
+    this.#pending.clear();
+    this.#worker.unref();
+    for (const { reject } of pending) reject(error);
+    if (report && this.#opened) {
+      try {
+        this.#report(error);
+      } catch {
+        // A throwing error handler must not turn a failed database into a crash as well.
+      }
+    }
+  }
+
+  #stoppedError(how: string, cause: unknown): CleaverError {
+    return new CleaverError(
+      'DATABASE',
+      `the PGlite database thread (${this.#where}) stopped: ${how}; no statement can run until Cleaver is restarted`,
+      cause === undefined ? undefined : { cause },
+    );
+  }
+
+  #closedError(): CleaverError {
+    return new CleaverError('DATABASE', `the PGlite database (${this.#where}) is closed`);
+  }
+}
+
+/** Rebuilds a thread's error so database-error.ts and sql-state.ts read it as they read PGlite's. */
+function rebuildError(thrown: ThreadError): Error {
+  const error = new Error(thrown.message);
+  Object.assign(error, thrown.fields);
+  error.name = thrown.name;
+  if (thrown.stack !== undefined) error.stack = thrown.stack;
+  return error;
+}
+
+/**
+ * From the build, the thread is the sibling .js file. From source (tests, `node --import tsx`) it is
+ * .ts, and Node 20's worker threads do not get tsx's hooks from `--import tsx`: the thread registers
+ * them itself before importing the module.
+ */
+function startWorker(workerData: ThreadOptions): Worker {
+  const self = new URL(import.meta.url);
+  if (!self.pathname.endsWith('.ts')) return new Worker(new URL('./pglite-thread.js', self), { workerData });
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const thread = new URL('./pglite-thread.ts', self).href;
+  const bootstrap = `import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(thread)}); });`;
+  return new Worker(bootstrap, { eval: true, workerData });
 }
