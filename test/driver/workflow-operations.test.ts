@@ -8,7 +8,7 @@ import type { Driver } from '../../engine/db/driver.ts';
 import { uuidv7 } from '../../engine/ids.ts';
 import { workflowRegister } from '../../engine/sql/workflow-register.ts';
 import { runTrigger } from '../../engine/sql/run-trigger.ts';
-import { taskFinish, type AttemptOutcome, type FinishResult } from '../../engine/sql/task-finish.ts';
+import { nothingFinished, taskFinish, type AttemptOutcome, type FinishResult } from '../../engine/sql/task-finish.ts';
 import { taskStart } from '../../engine/sql/task-start.ts';
 import { taskScheduleExpiredList } from '../../engine/sql/task-lease.ts';
 import { runCancel } from '../../engine/sql/run-cancel.ts';
@@ -173,7 +173,7 @@ forEachDriver('workflow operations', (getDriver, kind) => {
 
     const afterD = await taskFinish(db, { outcomes: [ok(third.d!, { done: true })] });
     expect(afterD.queuedActions).toEqual([]);
-    expect(afterD.runs).toEqual([{ runId, kind: 'workflow', status: 'succeeded', output: null, error: null, failureReason: null }]);
+    expect(afterD.runs).toEqual([{ runId, workflowName: wf.name, kind: 'workflow', status: 'succeeded', output: null, error: null, failureReason: null }]);
     expect(await runState(runId)).toMatchObject({ status: 'succeeded', tasks_remaining: 0, tasks_failed: 0 });
 
     const { outcomes } = await runOutcomeList(db, { runIds: [runId] });
@@ -351,7 +351,7 @@ forEachDriver('workflow operations', (getDriver, kind) => {
     expect(await runState(runId)).toMatchObject({ status: 'cancelled', tasks_remaining: 0 });
 
     const late = await taskFinish(db, { outcomes: [ok(a!, 'too late')] });
-    expect(late).toEqual({ attempts: [], runs: [], queuedActions: [], queued: [] });
+    expect(late).toEqual(nothingFinished());
     expect((await taskRuns(runId)).a!.output).toBeNull();
     expect(await claim(wf)).toEqual({});
     expect((await runOutcomeList(db, { runIds: [runId] })).outcomes).toMatchObject([{ status: 'cancelled', failureReason: 'CANCELLED' }]);
