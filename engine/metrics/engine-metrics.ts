@@ -68,19 +68,20 @@ export class EngineMetrics implements MaintenanceService {
   /** Attempts and runs a finish batch ended (tasks succeeded, failed, retried; hooks started; runs ended). */
   finished(result: FinishResult): void {
     const tally: Tally = new Map();
+    const now = Date.now();
     for (const a of result.attempts) {
       const workflow = actionWorkflow(a.action);
       if (a.status === 'queued') tallyAdd(tally, workflow, 'tasksRetried');
       else tallyAdd(tally, workflow, a.status === 'succeeded' ? 'tasksSucceeded' : a.status === 'failed' ? 'tasksFailed' : 'tasksCancelled');
       if (a.queuedMs === null && a.ranMs === null) continue;
-      this.buffer.latency(workflow, { queueMs: a.queuedMs, durationMs: a.ranMs });
+      this.buffer.latency(workflow, { queueMs: a.queuedMs, durationMs: a.ranMs }, now);
       if (a.queuedMs !== null) this.prometheus.queueSeconds.observe({ workflow }, a.queuedMs / 1000);
       if (a.ranMs !== null) this.prometheus.durationSeconds.observe({ workflow }, a.ranMs / 1000);
     }
     for (const d of result.upstreamCancelled) tallyAdd(tally, actionWorkflow(d.action), 'tasksCancelled', d.count);
     for (const action of result.hooksStarted) tallyAdd(tally, actionWorkflow(action), 'tasksCreated');
     for (const r of result.runs) tallyAdd(tally, r.workflowName, r.status === 'succeeded' ? 'runsSucceeded' : r.status === 'failed' ? 'runsFailed' : 'runsCancelled');
-    this.record(tally);
+    this.record(tally, now);
   }
 
   /** Runs ended with every task run not yet ended (cancelled by a user or a concurrency limit, failed by a flow rule). */
@@ -164,8 +165,7 @@ export class EngineMetrics implements MaintenanceService {
     this.buffer.sample({ queueDepth, slotsUsed: slots.used, slotsFree: slots.free });
   }
 
-  private record(tally: Tally): void {
-    const now = Date.now();
+  private record(tally: Tally, now = Date.now()): void {
     for (const [workflow, counts] of tally) {
       this.buffer.count(workflow, counts, now);
       const p = this.prometheus;

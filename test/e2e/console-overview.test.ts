@@ -1,6 +1,7 @@
 // The Overview page in a real browser against the built `cleaver serve` and a worker
 // (test/e2e/fixtures/overview-worker.ts): after a small workload its charts are drawn with data, the
-// totals are the workload's, a workflow drills down, and a workflow's page charts its custom metrics.
+// totals are the workload's, a workflow drills down, a workflow's page charts its custom metrics, and
+// serve's /metrics gives the same counts as Prometheus text.
 // Screenshots of both themes at 1440×900 land in test-results/screenshots/overview-{light,dark}.png.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,7 +9,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cleaver } from '../../sdk/index.ts';
 import { ROOT, spawnChild, tempDir, type EngineProcess, type WorkerProcess } from '../integration/harness.ts';
-import { SCREENSHOTS, browserAvailable, launchChromium, startConsoleServe, stopConsoleSuite } from './console-serve.ts';
+import { SCREENSHOTS, browserAvailable, launchChromium, startConsoleServe, stopConsoleSuite, type ConsoleServe } from './console-serve.ts';
 
 const WORKER = join(ROOT, 'test/e2e/fixtures/overview-worker.ts');
 
@@ -19,6 +20,7 @@ describe.skipIf(!browserAvailable())('the Overview after a workload', () => {
   let browser: Browser;
   let page: Page;
   let cleaver: Cleaver;
+  let serve: ConsoleServe;
   const id = (testId: string) => `[data-testid="${testId}"]`;
   const go = (hash: string) => page.evaluate((h) => (location.hash = h), hash);
   /** Drawn marks inside a chart: bars with a height, curves with a length, dots of a sparse line. */
@@ -33,7 +35,7 @@ describe.skipIf(!browserAvailable())('the Overview after a workload', () => {
   beforeAll(async () => {
     dir = tempDir('clv-overview-');
     mkdirSync(SCREENSHOTS, { recursive: true });
-    const serve = await startConsoleServe(dir);
+    serve = await startConsoleServe(dir);
     engine = serve.engine;
     worker = spawnChild(['--import', 'tsx', WORKER], { env: { ...process.env, CLEAVER_ADDRESS: `unix://${join(dir, 'e.sock')}` }, readyLine: 'ready\n', what: 'overview worker' });
     await worker.ready;
@@ -115,5 +117,15 @@ describe.skipIf(!browserAvailable())('the Overview after a workload', () => {
     await page.waitForSelector(`${id('custom-metric-rows')} .recharts-line-dots circle`);
     expect(await marks('custom-metric-rows')).toBeGreaterThan(0);
     await page.locator(id('custom-metrics')).screenshot({ path: join(SCREENSHOTS, 'overview-custom-metrics.png') });
+  });
+
+  it('serves the same counts as Prometheus text at /metrics on the console address, with the token', async () => {
+    const url = new URL('/metrics', serve.printed.origin);
+    expect((await fetch(url)).status).toBe(401);
+    const text = await (await fetch(url, { headers: { authorization: `Bearer ${serve.token}` } })).text();
+    expect(text).toContain('cleaver_tasks_total{workflow="ingest-orders",status="succeeded"} 40');
+    expect(text).toContain('cleaver_runs_total{workflow="charge-card",status="failed"} 3');
+    expect(text).toMatch(/^cleaver_task_queue_seconds_count\{workflow="ingest-orders"\} 40$/m);
+    expect(text).toMatch(/^cleaver_worker_slots\{state="free"\} 16$/m);
   });
 });
