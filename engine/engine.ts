@@ -522,8 +522,10 @@ export class Engine {
     // Bounded: with the database unreachable the writer would retry forever. What it could not write
     // was never acknowledged, so the workers still hold those results and send them to the next engine.
     const drained = await this.withinShutdownTimeout(Promise.all([this.writer.drain(), this.streamWriter.drain()]));
-    // What was counted until the last outcome was written, so that nothing counted is lost with the process.
-    await this.withinShutdownTimeout(this.metrics.flush().catch((e: unknown) => this.log.warn('writing the last metrics failed; they are lost', { error: toError(e).message })));
+    // What was counted until the last outcome was written, so that nothing counted is lost with the
+    // process; not when the database did not take the outcomes either (it would only add a timeout).
+    const lastMetrics = drained ? this.metrics.flush() : Promise.reject(new Error('the database did not take the last outcomes'));
+    await this.withinShutdownTimeout(lastMetrics.catch((e: unknown) => this.log.warn('writing the last metrics failed; they are lost', { error: toError(e).message })));
     this.writer.stop();
     this.streamWriter.stop();
     this.streams.close();

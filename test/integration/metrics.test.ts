@@ -2,7 +2,7 @@
 // — per workflow and in all, at every stored resolution — custom values are aggregated, engines sharing
 // a database add up, and /metrics is Prometheus text with the documented series, behind the token.
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { forEachDriver } from '../driver/drivers.ts';
 import { startAdminHttp, type AdminHttpServer } from '../../engine/admin/http-server.ts';
 import { EngineMetrics } from '../../engine/metrics/engine-metrics.ts';
@@ -11,7 +11,8 @@ import { silentLogger } from '../../engine/log.ts';
 import { CleaverError, NonRetryableError, TaskRunError, type Worker } from '../../sdk/index.ts';
 import { METRICS_COUNT_FIELDS, METRICS_RANGES, type MetricsCounts, type MetricsSeries } from '../../shared/metrics.ts';
 import { PROTOCOL_VERSION } from '../../shared/protocol.ts';
-import { RawClient, rawTask, useEngine, waitFor } from './harness.ts';
+import { RawClient, client, rawTask, removeDir, startEngine, tempDir, useEngine, waitFor } from './harness.ts';
+import { openDriver } from '../../engine/db/open-driver.ts';
 import { join } from 'node:path';
 
 /** A Prometheus text exposition, parsed strictly enough that a malformed line fails the test. */
@@ -287,5 +288,25 @@ forEachDriver('metrics', (getDriver) => {
     const error = await raw.next((m) => m.t === 'error');
     expect((error.error as { message: string }).message).toBe('metric: the metric name "bad name" must be 1-100 letters, digits or _ . - /, starting with a letter');
     raw.socket.destroy();
+  });
+});
+
+describe('an engine that stops', () => {
+  it('writes what it counted since its last write', async () => {
+    const driver = await openDriver({ inMemory: true });
+    const dir = tempDir();
+    try {
+      const engine = await startEngine(driver, dir, { metricsIntervalMs: 3_600_000 });
+      const cleaver = client(dir);
+      const name = `metric-stop-${randomUUID().slice(0, 8)}`;
+      // Declared by the producer, served by nobody: created and queued, nothing more.
+      await cleaver.task({ name, fn: () => 'never' }).runManyNoWait([{}, {}]);
+      await cleaver.close();
+      await engine.stop();
+      expect((await metricsSeriesGet(driver, { range: '15m', workflowName: name })).totals).toMatchObject({ runsCreated: 2, tasksCreated: 2 });
+    } finally {
+      await driver.close();
+      removeDir(dir);
+    }
   });
 });
