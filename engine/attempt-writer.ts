@@ -13,7 +13,7 @@ import type { Driver } from './db/driver.ts';
 import { isDataError } from './db/sql-state.ts';
 import { writeWithRetry } from './db/write-retry.ts';
 import type { Logger } from './log.ts';
-import { taskFinish, type AttemptOutcome, type FinishResult } from './sql/task-finish.ts';
+import { nothingFinished, taskFinish, type AttemptOutcome, type FinishResult } from './sql/task-finish.ts';
 import { taskLogInsert } from './sql/task-log.ts';
 import { taskStart } from './sql/task-start.ts';
 import type { LogLevel } from '../shared/types.ts';
@@ -184,7 +184,7 @@ export class AttemptWriter {
       return await this.withRetry('attempt outcome', () => taskFinish(this.driver.relaxed, { outcomes: [replacement], notifyFrom: this.notifyFrom }));
     } catch (e: unknown) {
       this.log.error('attempt outcome could not be written', { taskRun: item.outcome.taskRunId, error: toError(e).message });
-      return { attempts: [], runs: [], queuedActions: [], queued: [] };
+      return nothingFinished();
     }
   }
 

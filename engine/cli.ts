@@ -285,7 +285,17 @@ async function serveConsole(options: {
   }
   const staticDir = defaultConsoleDir();
   try {
-    const server = await startAdminHttp({ admin: engine.admin, changes: engine.changes, streams: engine.streams, host, port, token, staticDir, log });
+    const server = await startAdminHttp({
+      admin: engine.admin,
+      changes: engine.changes,
+      streams: engine.streams,
+      prometheus: () => engine.metrics.prometheusText(),
+      host,
+      port,
+      token,
+      staticDir,
+      log,
+    });
     if (!existsSync(join(staticDir, 'index.html'))) log.warn('the console is not built; its API works, but run `npm run build` to get the pages', { expected: staticDir });
     if (!process.env.CLEAVER_CONSOLE_TOKEN) log.info('console token', { file: consoleTokenPath(dataDir) });
     return { server, token };

@@ -31,6 +31,7 @@ import { cancelNotify, type CancelledAttempt } from './sql/run-cancel.ts';
 import { ENGINE_VERSION } from './version.ts';
 import { StreamHub } from './stream/stream-hub.ts';
 import { StreamWriter } from './stream/stream-writer.ts';
+import { EngineMetrics } from './metrics/engine-metrics.ts';
 import { DEFAULT_MAX_FRAME_BYTES, type EngineStatus } from '../shared/protocol.ts';
 import { DEFAULT_MAX_STREAM_CHUNK_BYTES, DEFAULT_STREAM_RETENTION_BYTES } from '../shared/stream.ts';
 import { encodeFrame } from '../shared/frame-codec.ts';
@@ -97,6 +98,8 @@ export interface EngineOptions {
    * 1 MiB); live chunks beyond it are dropped for that subscriber, which is told how many.
    */
   streamSubscriberBufferBytes?: number;
+  /** How often counted metrics are written and queue depth and slots sampled (default 5 s; docs/metrics.md). */
+  metricsIntervalMs?: number;
   log?: Logger;
 }
 
@@ -120,6 +123,8 @@ export class Engine {
   private readonly streamWriter: StreamWriter;
   /** What changed here, for live views (the console). */
   readonly changes = new ChangeFeed();
+  /** Counted in memory, written every metricsIntervalMs; its Prometheus text is served at /metrics. */
+  readonly metrics: EngineMetrics;
   private readonly periodic: Periodic[] = [];
   private readonly listeners: Listener[] = [];
   private readonly connections = new Set<Connection>();
@@ -159,6 +164,7 @@ export class Engine {
       streamRetentionBytes: positiveOption(options.streamRetentionBytes, DEFAULT_STREAM_RETENTION_BYTES, 'streamRetentionBytes'),
       maxStreamChunkBytes: positiveOption(options.maxStreamChunkBytes, DEFAULT_MAX_STREAM_CHUNK_BYTES, 'maxStreamChunkBytes'),
       streamSubscriberBufferBytes: positiveOption(options.streamSubscriberBufferBytes, 1024 * 1024, 'streamSubscriberBufferBytes'),
+      metricsIntervalMs: positiveOption(options.metricsIntervalMs, 5_000, 'metricsIntervalMs', 'milliseconds'),
     };
     // Bytes travel base64-encoded in a JSON frame: a third more, plus the frame's fields.
     if (Math.ceil(this.options.maxStreamChunkBytes / 3) * 4 + 1024 > this.options.maxFrameBytes) {
@@ -175,6 +181,21 @@ export class Engine {
         this.log.warn('worker did not stop an ended attempt within the grace period; its slot is reused', { worker: worker.name, taskRun: taskRunId });
         this.scheduler.slotsFreed(worker);
       },
+    });
+    this.metrics = new EngineMetrics({
+      driver: this.driver,
+      log: this.log,
+      holding: () => this.scheduler.holding,
+      localSlots: () => {
+        let used = 0;
+        let free = 0;
+        for (const w of this.registry.all()) {
+          used += w.running.size;
+          free += this.registry.freeSlots(w);
+        }
+        return { used, free };
+      },
+      staleMs: this.options.heartbeatTimeoutMs / 2,
     });
     this.writer = new AttemptWriter({
       driver: this.driver,
@@ -194,10 +215,12 @@ export class Engine {
       onOrphaned: (worker, tasks) =>
         this.writer.finishLost(tasks, `worker ${worker.name} (${worker.id}) disconnected while the task was being assigned`),
       onCancelled: (attempts) => this.cancelAttempts(attempts, true),
-      onRunsEnded: (runIds) => {
+      onRunsEnded: (runIds, ended) => {
+        this.metrics.runsEnded(ended);
         this.waiters.check(runIds);
         this.changes.runs(runIds);
       },
+      onFlowWaits: (waits) => this.metrics.flowWaits(waits),
     });
     this.waiters = new RunWaiters({ driver: this.driver, log: this.log, pollIntervalMs: 250 });
     this.streams = new StreamHub({
@@ -221,7 +244,10 @@ export class Engine {
       onQueued: (actions) => this.scheduler.wake(actions),
       onEnqueued: (rows) => this.scheduler.enqueued(rows),
       reserve: (action, count) => this.scheduler.reserve(action, count),
-      onCreated: (runIds) => this.changes.runs(runIds),
+      onCreated: (runIds, created) => {
+        this.metrics.runsCreated(created);
+        this.changes.runs(runIds);
+      },
       relaxedCommit: this.options.enqueueCommit === 'relaxed',
     });
     this.admin = new AdminService({
@@ -233,7 +259,11 @@ export class Engine {
       onRateLimitChanged: () => this.scheduler.rateLimitsChanged(),
       flowWait: (taskRunId) => this.scheduler.waitReason(taskRunId),
       onRunsChanged: (runIds) => this.changes.runs(runIds),
-      onRunsEnded: (runIds) => {
+      onRunsCreated: (created) => {
+        for (const c of created) this.metrics.runsCreated(c);
+      },
+      onRunsEnded: (runIds, ended) => {
+        this.metrics.runsEnded(ended);
         this.scheduler.ended({ runIds });
         this.waiters.check(runIds);
         this.changes.runs(runIds);
@@ -256,6 +286,7 @@ export class Engine {
       changes: this.changes,
       streamWriter: this.streamWriter,
       streams: this.streams,
+      metrics: this.metrics,
       heartbeatIntervalMs: this.options.heartbeatIntervalMs,
       maxFrameBytes: this.options.maxFrameBytes,
       maxStreamChunkBytes: this.options.maxStreamChunkBytes,
@@ -283,6 +314,7 @@ export class Engine {
       new Periodic(new ScheduleTimeout({ driver: this.driver, writer: this.writer, log: this.log, batch: 1000 }), every, this.log),
       new Periodic(new WorkerLiveness({ driver: this.driver, protocol: this.protocol, writer: this.writer, log: this.log, heartbeatTimeoutMs, batch: 1000 }), every, this.log),
       new Periodic(new TableStats({ driver: this.driver, holding: () => this.scheduler.holding }), 2_000, this.log),
+      new Periodic(this.metrics, this.options.metricsIntervalMs, this.log),
     );
     if (this.retentionMs !== null) {
       // A sweep a minute keeps runs at most a minute past their age; a short age (a demo) is swept as often as it lasts.
@@ -394,6 +426,8 @@ export class Engine {
   }
 
   private onFinished(finished: FinishResult): void {
+    // Counted before anyone awaiting these runs is answered: what they then read of metrics includes them.
+    this.metrics.finished(finished);
     if (this.changes.listening) this.changes.runs(finished.attempts.map((f) => f.runId));
     this.scheduler.ended({ taskRunIds: finished.attempts.map((f) => f.taskRunId), runIds: finished.runs.map((r) => r.runId) });
     for (const f of finished.attempts) {
@@ -488,6 +522,10 @@ export class Engine {
     // Bounded: with the database unreachable the writer would retry forever. What it could not write
     // was never acknowledged, so the workers still hold those results and send them to the next engine.
     const drained = await this.withinShutdownTimeout(Promise.all([this.writer.drain(), this.streamWriter.drain()]));
+    // What was counted until the last outcome was written, so that nothing counted is lost with the
+    // process; not when the database did not take the outcomes either (it would only add a timeout).
+    const lastMetrics = drained ? this.metrics.flush() : Promise.reject(new Error('the database did not take the last outcomes'));
+    await this.withinShutdownTimeout(lastMetrics.catch((e: unknown) => this.log.warn('writing the last metrics failed; they are lost', { error: toError(e).message })));
     this.writer.stop();
     this.streamWriter.stop();
     this.streams.close();
@@ -507,8 +545,8 @@ export class Engine {
   }
 }
 
-function positiveOption(value: number | undefined, fallback: number, name: string): number {
+function positiveOption(value: number | undefined, fallback: number, name: string, unit = 'bytes'): number {
   if (value === undefined) return fallback;
-  if (!Number.isSafeInteger(value) || value < 1) throw new CleaverError('BAD_REQUEST', `${name} must be a positive integer of bytes, got ${value}`);
+  if (!Number.isSafeInteger(value) || value < 1) throw new CleaverError('BAD_REQUEST', `${name} must be a positive integer of ${unit}, got ${value}`);
   return value;
 }

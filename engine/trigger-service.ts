@@ -9,7 +9,7 @@ import { DatabaseUnreachableError, databaseErrorReason, isTransientDatabaseError
 import { isDataError } from './db/sql-state.ts';
 import { uuidv7 } from './ids.ts';
 import type { DirectReservation } from './scheduler/scheduler.ts';
-import { runTrigger, runTriggerEarlierFind, type DirectlyAssigned, type RunToCreate } from './sql/run-trigger.ts';
+import { runTrigger, runTriggerEarlierFind, type CreatedRuns, type DirectlyAssigned, type RunToCreate } from './sql/run-trigger.ts';
 import type { AssignedTask, TriggerItem } from '../shared/protocol.ts';
 import type { TriggerKind } from '../shared/types.ts';
 import { CleaverError, toError, unknownWorkflowError } from '../shared/errors.ts';
@@ -68,7 +68,7 @@ export class TriggerService {
   private readonly batcher: Batcher<PendingTrigger>;
   private readonly onQueued: (actions: readonly string[]) => void;
   private readonly onEnqueued: (rows: readonly EnqueuedTaskRun[]) => void;
-  private readonly onCreated: (runIds: readonly string[]) => void;
+  private readonly onCreated: (runIds: readonly string[], created: CreatedRuns) => void;
   private readonly notifyFrom: string | null;
   private readonly insertInto: Queryable;
   private readonly reserve: (action: string, count: number) => DirectReservation | null;
@@ -81,8 +81,8 @@ export class TriggerService {
     onQueued: (actions: readonly string[]) => void;
     /** These task runs were queued by the insert, as they are (the scheduler adds them without a read). */
     onEnqueued?: (rows: readonly EnqueuedTaskRun[]) => void;
-    /** Runs were created (for live views). */
-    onCreated?: (runIds: readonly string[]) => void;
+    /** Runs were created (for live views and metrics); `created` counts those the insert made. */
+    onCreated?: (runIds: readonly string[], created: CreatedRuns) => void;
     /** Offers a local worker to assign new task runs to in the insert itself (Scheduler.reserve). */
     reserve: (action: string, count: number) => DirectReservation | null;
     /**
@@ -168,7 +168,7 @@ export class TriggerService {
     }
     if (created.queued.length > 0) this.onEnqueued(created.queued);
     if (created.earlierQueuedActions.length > 0) this.onQueued(created.earlierQueuedActions);
-    this.onCreated(created.runIds);
+    this.onCreated(created.runIds, { workflowName: workflow, ...created.created });
     let at = 0;
     for (const p of group) {
       p.resolve(created.runIds.slice(at, at + p.runs.length));
@@ -193,9 +193,9 @@ export class TriggerService {
         const assignTo = attempt === 1 && reservation ? { workerId: reservation.workerId, count: reservation.count } : null;
         const created = await runTrigger(this.insertInto, { workflowName: workflow, runs, notifyFrom: this.notifyFrom, assignTo });
         if (!created) return null;
-        if (created.preexisting.length === 0) return { runIds: created.runIds, queued: created.queued, earlierQueuedActions: [], assigned: created.assigned };
+        if (created.preexisting.length === 0) return { runIds: created.runIds, queued: created.queued, earlierQueuedActions: [], assigned: created.assigned, created: created.created };
         const earlier = await runTriggerEarlierFind(this.insertInto, { runIds: created.preexisting, workerId: reservation?.workerId ?? null });
-        return { runIds: created.runIds, queued: created.queued, earlierQueuedActions: earlier.queuedActions, assigned: earlier.assigned };
+        return { runIds: created.runIds, queued: created.queued, earlierQueuedActions: earlier.queuedActions, assigned: earlier.assigned, created: created.created };
       } catch (e: unknown) {
         if (!isTransientDatabaseError(e)) throw e;
         maybeCommitted ||= !(e instanceof DatabaseUnreachableError);
@@ -215,7 +215,7 @@ export interface EnqueuedTaskRun {
 }
 
 /** What an insert made: the rows it queued itself, and the actions an earlier try of it may have queued. */
-type Created = { runIds: string[]; queued: EnqueuedTaskRun[]; earlierQueuedActions: string[]; assigned: DirectlyAssigned[] };
+type Created = { runIds: string[]; queued: EnqueuedTaskRun[]; earlierQueuedActions: string[]; assigned: DirectlyAssigned[]; created: { runs: number; taskRuns: number } };
 
 function unavailableError(o: { cause: unknown; maybeCommitted: boolean; runIds: string[]; retriedMs: number }): CleaverError {
   const why = `the database was unreachable for ${Math.round(o.retriedMs / 1000)} s (${databaseErrorReason(o.cause)})`;

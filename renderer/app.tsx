@@ -10,6 +10,7 @@ import { focusFilter, useHotkeys } from './hooks/use-hotkeys.ts';
 import { ConnectionsPage } from './pages/connections/index.tsx';
 import { EventsPage } from './pages/events/index.tsx';
 import { NotFoundPage } from './pages/not-found/index.tsx';
+import { OverviewPage } from './pages/overview/index.tsx';
 import { RunDetailPage } from './pages/run-detail/index.tsx';
 import { RunsPage } from './pages/runs/index.tsx';
 import { WorkersPage } from './pages/workers/index.tsx';
@@ -52,6 +53,7 @@ export function App() {
   }, []);
 
   useHotkeys({
+    'g o': () => navigate('/overview'),
     'g r': () => navigate('/runs'),
     'g w': () => navigate('/workflows'),
     'g k': () => navigate('/workers'),
@@ -86,6 +88,8 @@ function Page() {
     case undefined:
     case 'runs':
       return id ? <RunDetailPage key={id} runId={id} query={route.query} /> : <RunsPage query={route.query} />;
+    case 'overview':
+      return id ? <NotFoundPage path={route.path} /> : <OverviewPage query={route.query} />;
     case 'workflows':
       return <WorkflowsPage name={id ?? null} query={route.query} />;
     case 'workers':

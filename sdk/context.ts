@@ -3,6 +3,7 @@ import type { Json, LogLevel } from '../shared/types.ts';
 import type { RunOutcome, TaskFailure, TriggerItem } from '../shared/protocol.ts';
 import { parseDuration, type Duration } from '../shared/duration.ts';
 import { CleaverError } from '../shared/errors.ts';
+import { customMetricProblem } from '../shared/metrics.ts';
 import { item, runRef, unwrap, type RunOptions, type RunRef, type TaskRef } from './task.ts';
 import type { StreamChunk } from './stream-chunk.ts';
 import type { RunStream, RunStreamOptions } from './run-stream.ts';
@@ -40,6 +41,13 @@ export interface Context {
   /** Writes a line to the task run's log (kept with the run). */
   log(message: string, level?: LogLevel): void;
   /**
+   * Records a value of a custom metric (items processed, tokens used, a score): counted, summed, and
+   * its minimum and maximum kept per workflow and name over time, charted on the workflow's page.
+   * Throws BAD_PAYLOAD for a name that is not 1-100 letters, digits or _ . - / (starting with a letter)
+   * or a value that is not a finite number.
+   */
+  metric(name: string, value: number): void;
+  /**
    * Streams a chunk — text, bytes (a Uint8Array) or a JSON value — to whoever follows the run
    * (`ref.stream()`, `cleaver.runs.stream(runId)`, the console). Resolves at once while the engine keeps
    * up; waits when this worker has 1 MiB of chunks the engine has not acknowledged yet. Rejects
@@ -58,6 +66,7 @@ export interface Context {
 
 export interface ContextHost {
   log(message: string, level: LogLevel): void;
+  metric(name: string, value: number): void;
   putStream(chunk: unknown): Promise<void>;
   refreshTimeout(ms: number): Promise<void>;
   /** Triggers runs as children of this attempt. */
@@ -105,6 +114,11 @@ export function createContext(fields: {
       return parents[name] as O;
     },
     log: (message: string, level: LogLevel = 'info') => host.log(String(message), level),
+    metric: (name: string, value: number) => {
+      const problem = customMetricProblem(name, value);
+      if (problem) throw new CleaverError('BAD_PAYLOAD', `ctx.metric: ${problem}`);
+      host.metric(name, value);
+    },
     putStream: (chunk: StreamChunk) => host.putStream(chunk),
     refreshTimeout: (duration: Duration) => host.refreshTimeout(parseDuration(duration, 'refreshTimeout')),
     async runChild<I, O>(task: TaskRef<I, O>, input: I, options?: ChildOptions): Promise<O> {

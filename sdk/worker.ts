@@ -380,6 +380,9 @@ export class Worker {
         log: (message: string, level: LogLevel) => {
           if (!attempt.settled) this.connection.send({ t: 'log', taskRunId: task.taskRunId, attempt: task.attempt, level, message, at: Date.now() });
         },
+        metric: (name: string, value: number) => {
+          if (!attempt.settled) this.connection.send({ t: 'metric', taskRunId: task.taskRunId, attempt: task.attempt, action: task.action, name, value });
+        },
         refreshTimeout: async (ms: number) => {
           if (attempt.settled) throw new CleaverError('NOT_FOUND', 'this attempt has already ended');
           await this.connection.request({ t: 'refresh_timeout', taskRunId: task.taskRunId, attempt: task.attempt, ms }, { repeatable: true });

@@ -8,6 +8,7 @@
 import type { RateLimitDuration, RateLimitRecord } from './flow-control.ts';
 import type { AttemptStatus, FailureReason, Json, LogLevel, RunStatus, TaskError, TaskRunKind, TaskRunStatus, TriggerKind, WaitReason } from './types.ts';
 import type { StreamCursor, StreamReadPage } from './stream.ts';
+import type { MetricsQueryParams, MetricsSeries } from './metrics.ts';
 
 /** Which runs a bulk operation or a list applies to. Every field narrows; times are ISO 8601. */
 export interface RunFilter {
@@ -352,6 +353,11 @@ export interface AdminApi {
   rateLimitUpsert(params: { key: string; limit: number; duration: RateLimitDuration }): Promise<RateLimitRecord>;
   /** Removes a rate-limit key, static or dynamic; `deleted` is false when there was none. */
   rateLimitDelete(params: { key: string }): Promise<{ deleted: boolean }>;
+  /**
+   * Throughput, latency percentiles, error rate, queue depth and slots over a range, for every
+   * workflow together (with each workflow's totals) or one (with its custom metrics). docs/metrics.md.
+   */
+  metricsQuery(params: MetricsQueryParams): Promise<MetricsSeries>;
 }
 
 export type AdminMethod = keyof AdminApi;
@@ -376,4 +382,5 @@ export const ADMIN_METHODS: readonly AdminMethod[] = [
   'rateLimitsList',
   'rateLimitUpsert',
   'rateLimitDelete',
+  'metricsQuery',
 ];

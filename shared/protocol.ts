@@ -115,6 +115,20 @@ export interface LogMessage {
 }
 
 /**
+ * A value a task recorded with ctx.metric, fire-and-forget. It names the attempt's action (the engine
+ * counts it under that action's workflow without looking the attempt up); only an action the worker
+ * offers is accepted.
+ */
+export interface MetricMessage {
+  t: 'metric';
+  taskRunId: string;
+  attempt: number;
+  action: string;
+  name: string;
+  value: number;
+}
+
+/**
  * A chunk a task put with ctx.putStream (shared/stream.ts). Fire-and-forget; the engine answers with
  * `stream_ack` once it has stored chunks, and the worker sends the unacknowledged ones again after a
  * reconnect (the engine keeps one copy of each (taskRunId, attempt, seq)).
@@ -182,6 +196,7 @@ export type ClientMessage =
   | StartedMessage
   | ResultMessage
   | LogMessage
+  | MetricMessage
   | RefreshTimeoutRequest
   | AdminRequest
   | DrainRequest

@@ -17,6 +17,12 @@ export function workflowAction(workflowName: string, taskName: string): string {
   return `${workflowName}:${taskName}`;
 }
 
+/** The workflow (or standalone task) an action is of: names cannot hold ':', so it is what precedes one. */
+export function actionWorkflow(action: string): string {
+  const at = action.indexOf(':');
+  return at < 0 ? action : action.slice(0, at);
+}
+
 /** Every action of a workflow: its tasks' and its hooks'. */
 export function workflowActions(workflow: WorkflowDefinition): string[] {
   const names = workflow.tasks.map((t) => t.name);

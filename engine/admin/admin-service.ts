@@ -29,14 +29,14 @@ import { uuidv7 } from '../ids.ts';
 import type { Logger } from '../log.ts';
 import { eventGet, eventInsert, eventList, eventMarkReplayed, eventMatchWorkflows } from '../sql/event.ts';
 import { adminRead } from '../sql/admin-read.ts';
-import { runCancel, type CancelledAttempt } from '../sql/run-cancel.ts';
+import { runCancel, type CancelledAttempt, type EndedRun } from '../sql/run-cancel.ts';
 import { runDetailsGet } from '../sql/run-details.ts';
 import { taskWaitList } from '../sql/task-wait.ts';
 import { runCount, runIdsSelect, runList } from '../sql/run-list.ts';
 import { runStatusesGet } from '../sql/run-read.ts';
 import { runReplay, runReplayProblem, runReplaySkips } from '../sql/run-replay.ts';
 import { rateLimitDelete, rateLimitList, rateLimitUpsert, type StoredRateLimit } from '../sql/rate-limit.ts';
-import { runTrigger } from '../sql/run-trigger.ts';
+import { runTrigger, type CreatedRuns } from '../sql/run-trigger.ts';
 import { taskRunForRetry } from '../sql/task-retry.ts';
 import { taskLogList } from '../sql/task-log.ts';
 import { workerList } from '../sql/worker.ts';
@@ -44,6 +44,8 @@ import { WORKFLOW_RECENT_CAP, workflowGet, workflowList } from '../sql/workflow-
 import { parseWindow, reconfigureWindow, refillAt, used } from '../scheduler/rate-window.ts';
 import { runsToCreate } from '../trigger-service.ts';
 import { runStreamPage } from '../stream/stream-page.ts';
+import { metricsQueryParam, metricsSeriesGet } from '../metrics/metrics-query.ts';
+import type { MetricsSeries } from '../../shared/metrics.ts';
 import { DEFAULT_STREAM_RETENTION_BYTES, streamCursorProblem, type StreamReadPage } from '../../shared/stream.ts';
 import {
   eventKeyParam,
@@ -74,8 +76,10 @@ export interface AdminServiceOptions {
   onCancelled(attempts: CancelledAttempt[]): void;
   /** These runs were created or replayed (live views). */
   onRunsChanged(runIds: readonly string[]): void;
-  /** These runs have ended: resolve whoever awaits them. */
-  onRunsEnded(runIds: readonly string[]): void;
+  /** These runs have ended: resolve whoever awaits them (`ended` says of what workflow, for metrics). */
+  onRunsEnded(runIds: readonly string[], ended: readonly EndedRun[]): void;
+  /** Runs were inserted here rather than by `trigger` (events, or no engine): for metrics. */
+  onRunsCreated?(created: readonly CreatedRuns[]): void;
   /** What this process is, for engineInfo. */
   info(): EngineInfo;
   /**
@@ -122,6 +126,7 @@ export class AdminService implements AdminApi {
     const runs = runsToCreate([item], { triggerKind: 'manual' });
     const created = await runTrigger(this.o.driver, { workflowName: p.name, runs, notifyFrom: this.o.notifyFrom });
     if (!created) throw unknownWorkflowError(p.name);
+    this.o.onRunsCreated?.([{ workflowName: p.name, ...created.created }]);
     this.o.onRunsChanged(created.runIds);
     return { runId: created.runIds[0]! };
   }
@@ -179,7 +184,7 @@ export class AdminService implements AdminApi {
       const result = await retryOnConflict(() => runCancel(this.o.driver, { runIds }));
       cancelled.push(...result.cancelled);
       if (result.active.length > 0) this.o.onCancelled(result.active);
-      if (result.cancelled.length > 0) this.o.onRunsEnded(result.cancelled);
+      if (result.cancelled.length > 0) this.o.onRunsEnded(result.cancelled, result.ended);
       if (selection.runIds) skipped.push(...(await cancelSkips(this.o.driver, runIds, result.cancelled)));
     });
     return { cancelled, skipped };
@@ -257,6 +262,10 @@ export class AdminService implements AdminApi {
     return pushed!;
   }
 
+  async metricsQuery(params: unknown): Promise<MetricsSeries> {
+    return metricsSeriesGet(this.o.driver, metricsQueryParam(params));
+  }
+
   async rateLimitsList(params: unknown): Promise<{ rateLimits: RateLimitRecord[] }> {
     const stored = await rateLimitList(this.o.driver, rateLimitListParam(params));
     const now = Date.now();
@@ -287,9 +296,11 @@ export class AdminService implements AdminApi {
   ): Promise<PushedEvent[]> {
     const queued = new Set<string>();
     const runIdsByEvent = new Map<string, string[]>(events.map((e) => [e.id, []]));
+    const createdRuns: CreatedRuns[] = [];
     await retryOnConflict(() =>
       this.o.driver.transaction(async (tx: Queryable) => {
         queued.clear();
+        createdRuns.length = 0;
         for (const ids of runIdsByEvent.values()) ids.length = 0;
         if (options.insert) await eventInsert(tx, { events });
         else await eventMarkReplayed(tx, { eventId: events[0]!.id });
@@ -308,12 +319,14 @@ export class AdminService implements AdminApi {
           );
           const created = await runTrigger(tx, { workflowName: workflow, runs, notifyFrom: this.o.notifyFrom });
           if (!created) continue; // its trigger row outlived the workflow: nothing to run
+          createdRuns.push({ workflowName: workflow, ...created.created });
           created.runIds.forEach((runId, i) => runIdsByEvent.get(matched[i]!.id)!.push(runId));
           for (const action of created.queuedActions) queued.add(action);
         }
       }),
     );
     if (queued.size > 0) this.o.onQueued([...queued]);
+    if (createdRuns.length > 0) this.o.onRunsCreated?.(createdRuns);
     this.o.onRunsChanged([...runIdsByEvent.values()].flat());
     return events.map((e) => ({ eventId: e.id, runIds: runIdsByEvent.get(e.id)! }));
   }

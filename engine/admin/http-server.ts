@@ -4,6 +4,7 @@
  *
  *   POST /api/<method>   params as a JSON object, `Authorization: Bearer <token>` → AdminResult
  *   GET  /api/live       WebSocket, subprotocols [ADMIN_WS_PROTOCOL, 'token.<token>'] → AdminChange messages
+ *   GET  /metrics        Prometheus text (docs/metrics.md), `Authorization: Bearer <token>`
  *   GET  /*              the console's files; paths without an extension fall back to index.html
  *
  * Generic over the contract: it knows method names, not what they do. Whoever reaches the port can
@@ -92,6 +93,8 @@ export interface AdminHttpOptions {
   changes: { subscribe(listener: (change: AdminChange) => void): () => void } | null;
   /** Runs' streams for live clients to follow; absent where nothing streams live (they read runStreamRead). */
   streams?: StreamSubscriptions | null;
+  /** The Prometheus text served at /metrics; absent where no engine runs (nothing is counted here). */
+  prometheus?: (() => Promise<{ contentType: string; text: string }>) | null;
   /** Default 127.0.0.1. */
   host?: string;
   /** 0 picks a free port. */
@@ -134,7 +137,32 @@ export async function startAdminHttp(options: AdminHttpOptions): Promise<AdminHt
     }
     const path = (req.url ?? '/').split('?')[0]!;
     if (path === '/api' || path.startsWith('/api/')) return handleApi(req, res, path.slice('/api/'.length));
+    if (path === '/metrics') return serveMetrics(req, res);
     return serveStatic(req, res, path);
+  }
+
+  /** Refused without the token: a scrape is an admin read like any other. */
+  function authorized(req: IncomingMessage, res: ServerResponse): boolean {
+    if (tokenMatches(bearer(req.headers.authorization), tokenDigest)) return true;
+    res.setHeader('WWW-Authenticate', 'Bearer');
+    sendError(res, 401, wire('UNAUTHORIZED', 'missing or wrong token: send Authorization: Bearer <token>, the token `cleaver serve` printed (also in the console-token file of its data dir)'));
+    return false;
+  }
+
+  async function serveMetrics(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    res.setHeader('Cache-Control', 'no-store');
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('Allow', 'GET, HEAD');
+      sendError(res, 405, wire('BAD_REQUEST', `/metrics is read with GET, not ${req.method}`));
+      return;
+    }
+    if (!authorized(req, res)) return;
+    if (!options.prometheus) {
+      sendError(res, 404, wire('NOT_FOUND', 'this process runs no engine, so it counts nothing: scrape /metrics on the engines (`cleaver serve`) instead'));
+      return;
+    }
+    const { contentType, text } = await options.prometheus();
+    send(req, res, 200, contentType, Buffer.from(text));
   }
 
   async function handleApi(req: IncomingMessage, res: ServerResponse, method: string): Promise<void> {
@@ -148,11 +176,7 @@ export async function startAdminHttp(options: AdminHttpOptions): Promise<AdminHt
       sendError(res, 405, wire('BAD_REQUEST', `admin calls are POST /api/<method>, not ${req.method}`));
       return;
     }
-    if (!tokenMatches(bearer(req.headers.authorization), tokenDigest)) {
-      res.setHeader('WWW-Authenticate', 'Bearer');
-      sendError(res, 401, wire('UNAUTHORIZED', 'missing or wrong token: send Authorization: Bearer <token>, the token `cleaver serve` printed (also in the console-token file of its data dir)'));
-      return;
-    }
+    if (!authorized(req, res)) return;
     if (!(ADMIN_METHODS as readonly string[]).includes(method)) {
       sendError(res, 404, wire('NOT_FOUND', `no admin method ${JSON.stringify(method)}; methods: ${ADMIN_METHODS.join(', ')}`));
       return;

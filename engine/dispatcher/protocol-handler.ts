@@ -13,6 +13,7 @@ import type { AdminService } from '../admin/admin-service.ts';
 import type { ChangeFeed } from '../admin/change-feed.ts';
 import type { StreamWriter } from '../stream/stream-writer.ts';
 import type { StreamHub } from '../stream/stream-hub.ts';
+import type { EngineMetrics } from '../metrics/engine-metrics.ts';
 import { workflowRegister, type RegisteredDefinition } from '../sql/workflow-register.ts';
 import { workerSetStatus, workerUpsert } from '../sql/worker.ts';
 import { taskActiveByWorkers, taskLeaseRefresh } from '../sql/task-lease.ts';
@@ -51,6 +52,7 @@ export interface ProtocolHandlerOptions {
   changes: ChangeFeed;
   streamWriter: StreamWriter;
   streams: StreamHub;
+  metrics: Pick<EngineMetrics, 'customValue'>;
   heartbeatIntervalMs: number;
   maxFrameBytes: number;
   maxStreamChunkBytes: number;
@@ -230,6 +232,16 @@ export class ProtocolHandler implements ConnectionHandlers {
         if (!this.o.registry.holds(this.requireWorker(worker, message.t).session, message.taskRunId, message.attempt)) return;
         this.o.writer.appendLog({ ...message, message: message.message.replaceAll('\u0000', '\uFFFD') });
         return;
+      case 'metric': {
+        const w = this.requireWorker(worker, message.t);
+        // Like log lines, values of an attempt this worker does not hold (any more) are dropped.
+        if (!this.o.registry.holds(w.session, message.taskRunId, message.attempt)) return;
+        if (!w.session.actions.includes(message.action)) {
+          throw new CleaverError('BAD_REQUEST', `metric.action ${JSON.stringify(message.action)} is not an action this worker offers; send the attempt's own action`);
+        }
+        this.o.metrics.customValue({ action: message.action, name: message.name, value: message.value });
+        return;
+      }
       case 'refresh_timeout': {
         const w = this.requireWorker(worker, message.t);
         void this.respond(connection, message.id, async () => {

@@ -5,6 +5,7 @@
 import type { ClientMessage } from '../../shared/protocol.ts';
 import { CleaverError } from '../../shared/errors.ts';
 import { STREAM_CHUNK_KINDS, streamCursorProblem } from '../../shared/stream.ts';
+import { customMetricProblem } from '../../shared/metrics.ts';
 
 type Check = (m: Record<string, unknown>) => string | null;
 
@@ -82,6 +83,10 @@ const checks: Record<ClientMessage['t'], Check> = {
       need(typeof m.message === 'string', 'log.message must be a string'),
       need(isNum(m.at), 'log.at must be a timestamp in ms'),
     ),
+  metric: (m) => {
+    const problem = customMetricProblem(m.name, m.value);
+    return first(attemptProblem(m, 'metric'), need(isStr(m.action), 'metric.action must be the action of the attempt'), problem && `metric: ${problem}`);
+  },
   refresh_timeout: (m) =>
     first(
       need(isId(m.id), 'refresh_timeout.id must be a non-negative integer'),

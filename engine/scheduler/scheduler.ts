@@ -15,7 +15,7 @@ import type { Driver } from '../db/driver.ts';
 import type { WorkerRegistry, WorkerSession } from '../dispatcher/worker-registry.ts';
 import type { Logger } from '../log.ts';
 import { taskAssign, taskAssignedList, taskQueueWindowList, workerCapacityList, type Assigned, type QueuedCandidate, type WorkerCapacity } from '../sql/task-assign.ts';
-import { runCancel, type CancelledAttempt, type RunEnd } from '../sql/run-cancel.ts';
+import { runCancel, type CancelledAttempt, type EndedRun, type RunEnd } from '../sql/run-cancel.ts';
 import { decide, INITIAL_ROTATION, type Candidate, type ConcurrencyRule, type KeyRef, type RotationState, type RunningUnit, type WorkerState } from './decide.ts';
 import { FlowState, type Unschedulable } from './flow-state.ts';
 import { SchedulerLease } from './scheduler-lease.ts';
@@ -53,7 +53,9 @@ export interface SchedulerOptions {
   /** Attempts in progress that a concurrency limit cancelled: their workers are told to stop. */
   onCancelled?: (attempts: CancelledAttempt[]) => void;
   /** Runs this scheduler ended (cancelled by a concurrency limit, failed by a flow rule). */
-  onRunsEnded?: (runIds: string[]) => void;
+  onRunsEnded?: (runIds: string[], ended: EndedRun[]) => void;
+  /** The task runs that waited on a full concurrency key or a used-up rate limit at a decision (metrics). */
+  onFlowWaits?: (waits: Array<{ action: string; kind: FlowWait['kind'] }>) => void;
   /** Candidates held per action whose queue has flow rules (default 10 × windowSize): rotation spans them. */
   keyedWindowSize?: number;
 }
@@ -519,6 +521,7 @@ export class Scheduler {
       if (r.kind === 'concurrency') this.waits.set(taskRunId, { kind: 'concurrency', key: r.key, rule: r.rule, maxRuns: r.maxRuns });
       else if (r.kind === 'rate_limit') this.waits.set(taskRunId, { kind: 'rate_limit', key: r.key, refillsAt: new Date(decidedAt + r.refillInMs).toISOString() });
     }
+    if (this.waits.size > 0) this.o.onFlowWaits?.([...this.waits].map(([taskRunId, w]) => ({ action: this.actionOf.get(taskRunId) ?? '', kind: w.kind })));
     // Ends first: a running run cancelled for a newer one must stop counting before its replacement starts.
     for (const w of decision.waits) {
       if (w.reason.kind !== 'units_over_limit') continue;
@@ -684,7 +687,7 @@ export class Scheduler {
     const result = await runCancel(this.o.driver, { runIds: [...new Set(runIds)], end, fence: { engineId: this.o.engineId, epoch } });
     this.flow.ended({ runIds: result.cancelled, taskRunIds: result.active.map((a) => a.taskRunId) });
     if (result.active.length > 0) this.o.onCancelled?.(result.active);
-    if (result.cancelled.length > 0) this.o.onRunsEnded?.(result.cancelled);
+    if (result.cancelled.length > 0) this.o.onRunsEnded?.(result.cancelled, result.ended);
   }
 
   /**

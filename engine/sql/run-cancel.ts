@@ -10,7 +10,7 @@ const RUN_CANCEL: NamedStatement = {
           AND ($6::uuid IS NULL OR ${schedulerLeaseFence('$5::smallint', '$6::uuid', '$7::bigint')})
      ),
      cur AS (
-       SELECT t.id, t.status AS prev_status, t.attempt, t.worker_id, t.assigned_at, t.started_at
+       SELECT t.id, t.run_id, t.status AS prev_status, t.attempt, t.worker_id, t.assigned_at, t.started_at
          FROM task_run t
         WHERE t.run_id IN (SELECT id FROM target) AND t.status IN ('pending', 'queued', 'assigned', 'running')
         -- Locked in the order taskFinish locks them: task runs that can finish (in id order), then the
@@ -43,9 +43,11 @@ const RUN_CANCEL: NamedStatement = {
          -- the order taskFinish keeps; run rows first deadlocks with an attempt of the run finishing.
          FROM (SELECT count(*) FROM cur) AS tasks_first
         WHERE r.id IN (SELECT id FROM target) AND r.status IN ('queued', 'running')
-       RETURNING r.id
+       RETURNING r.id, r.workflow_name
      )
      SELECT (SELECT array_agg(id) FROM runs) AS cancelled,
+            (SELECT jsonb_agg(jsonb_build_object('id', r.id, 'workflow', r.workflow_name, 'tasks', COALESCE(c.n, 0)))
+               FROM runs r LEFT JOIN (SELECT run_id, count(*) AS n FROM cur GROUP BY run_id) c ON c.run_id = r.id) AS ended,
             (SELECT jsonb_agg(jsonb_build_object('taskRunId', id, 'attempt', attempt, 'workerId', worker_id))
                FROM cur WHERE prev_status IN ('assigned', 'running')) AS active`,
 };
@@ -59,6 +61,14 @@ export interface RunEnd {
 }
 
 const USER_CANCEL: RunEnd = { status: 'cancelled', reason: 'CANCELLED', message: 'the run was cancelled', name: 'Cancelled' };
+
+/** A run runCancel ended: its workflow, and how many of its task runs ended with it. */
+export interface EndedRun {
+  runId: string;
+  workflowName: string;
+  status: RunEnd['status'];
+  taskRuns: number;
+}
 
 export interface CancelledAttempt {
   taskRunId: string;
@@ -82,10 +92,10 @@ export async function runCancel(
     /** Only while this engine holds the scheduler lease at `epoch` (the scheduler's own cancellations). */
     fence?: { engineId: string; epoch: number; partition?: number };
   },
-): Promise<{ cancelled: string[]; active: CancelledAttempt[] }> {
-  if (params.runIds.length === 0) return { cancelled: [], active: [] };
+): Promise<{ cancelled: string[]; active: CancelledAttempt[]; ended: EndedRun[] }> {
+  if (params.runIds.length === 0) return { cancelled: [], active: [], ended: [] };
   const end = params.end ?? USER_CANCEL;
-  const result = await db.query<{ cancelled: string[] | null; active: CancelledAttempt[] | null }>(RUN_CANCEL, [
+  const result = await db.query<{ cancelled: string[] | null; active: CancelledAttempt[] | null; ended: Array<{ id: string; workflow: string; tasks: number }> | null }>(RUN_CANCEL, [
     params.runIds,
     end.status,
     end.reason,
@@ -96,7 +106,11 @@ export async function runCancel(
     end.name,
   ]);
   const row = result.rows[0]!;
-  return { cancelled: row.cancelled ?? [], active: row.active ?? [] };
+  return {
+    cancelled: row.cancelled ?? [],
+    active: row.active ?? [],
+    ended: (row.ended ?? []).map((e) => ({ runId: e.id, workflowName: e.workflow, status: end.status, taskRuns: Number(e.tasks) })),
+  };
 }
 
 /** Tells other engines (LISTEN cleaver_cancel) to stop these attempts on the workers connected to them. */

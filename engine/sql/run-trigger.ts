@@ -15,6 +15,13 @@ export interface RunToCreate {
   eventId?: string | null;
 }
 
+/** What a trigger's insert made (metrics): runs of a workflow and their task runs. */
+export interface CreatedRuns {
+  workflowName: string;
+  runs: number;
+  taskRuns: number;
+}
+
 /** The first attempt of a task run created already assigned to a worker. */
 export interface DirectlyAssigned {
   taskRunId: string;
@@ -96,6 +103,7 @@ const RUN_TRIGGER: NamedStatement = {
        SELECT DISTINCT action FROM tasks WHERE status = 'queued'
      )
      SELECT (SELECT version FROM def) AS version,
+            (SELECT count(*) FROM tasks) AS task_runs_created,
             (SELECT kind FROM def) AS kind,
             (SELECT array_agg(id) FROM runs) AS inserted,
             (SELECT array_agg(action) FROM queued_actions) AS queued_actions,
@@ -174,6 +182,8 @@ export async function runTrigger(
   /** The task runs this statement queued (what the scheduler adds to its windows without reading them). */
   queued: Array<{ taskRunId: string; action: string; priority: number }>;
   assigned: DirectlyAssigned[];
+  /** What this statement inserted (not what existed already), for metrics. */
+  created: { runs: number; taskRuns: number };
 } | null> {
   const items = params.runs.map((r, i) => ({
     ord: i + 1,
@@ -189,6 +199,7 @@ export async function runTrigger(
   }));
   const result = await db.query<{
     version: number | null;
+    task_runs_created: string | number;
     kind: 'task' | 'workflow' | null;
     queued_actions: string[] | null;
     queued_rows: Array<{ id: string; action: string; priority: number }> | null;
@@ -222,6 +233,7 @@ export async function runTrigger(
     queuedActions: row.queued_actions ?? [],
     queued: (row.queued_rows ?? []).map((q) => ({ taskRunId: q.id, action: q.action, priority: q.priority })),
     assigned: (row.assigned ?? []).map((a) => ({ taskRunId: a.id, attempt: a.attempt, timeoutMs: a.timeout })),
+    created: { runs: inserted.size, taskRuns: Number(row.task_runs_created) },
   };
 }
 

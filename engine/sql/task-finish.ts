@@ -12,7 +12,7 @@ const TASK_FINISH: NamedStatement = {
      ),
      cur AS (
        SELECT t.id, t.run_id, t.task_name, t.kind, t.action, t.attempt, t.status AS prev_status, t.worker_id,
-              t.assigned_at, t.started_at, t.schedule_timeout_ms,
+              t.assigned_at, t.started_at, t.schedule_timeout_ms, t.available_at,
               v.ok, v.output, v.reason,
               CASE WHEN v.reason = 'WORKER_LOST' AND t.worker_lost_count >= $2
                         AND t.attempt - t.worker_lost_count - t.attempt_offset >= t.max_attempts
@@ -106,7 +106,7 @@ const TASK_FINISH: NamedStatement = {
          FROM cur f
         WHERE f.kind = 'dag' AND f.next_status IN ('failed', 'cancelled')
           AND d.run_id = f.run_id AND f.task_name = ANY(d.ancestors) AND d.status = 'pending'
-       RETURNING d.id, d.run_id
+       RETURNING d.id, d.run_id, d.action
      ),
      -- Children of tasks that succeeded lose a pending parent and are queued when none is left; a child
      -- doomed above is left to that update (a row can change once per statement).
@@ -226,11 +226,19 @@ const TASK_FINISH: NamedStatement = {
      SELECT (SELECT jsonb_agg(jsonb_build_object('id', id, 'run_id', run_id, 'action', action, 'attempt', attempt,
                                                  'status', next_status, 'delay_s', delay_s,
                                                  'output', CASE WHEN ok THEN output END, 'error', error,
-                                                 'reason', reason, 'worker_id', worker_id))
+                                                 'reason', reason, 'worker_id', worker_id,
+                                                 -- For metrics: enqueue (or due) → start, and start → end, of attempts that started.
+                                                 'queued_ms', CASE WHEN prev_status <> 'queued' THEN
+                                                   extract(epoch FROM COALESCE(reported_started_at, started_at, assigned_at) - available_at) * 1000 END,
+                                                 'ran_ms', CASE WHEN prev_status <> 'queued' THEN
+                                                   extract(epoch FROM COALESCE(reported_finished_at, now()) - COALESCE(reported_started_at, started_at)) * 1000 END))
                FROM cur) AS finished,
             (SELECT jsonb_agg(jsonb_build_object('id', id, 'kind', kind, 'status', status, 'output', output,
-                                                 'error', error, 'reason', failure_reason))
+                                                 'error', error, 'reason', failure_reason, 'workflow', workflow_name))
                FROM runs_done WHERE status IN ('succeeded', 'failed', 'cancelled')) AS runs,
+            (SELECT jsonb_agg(jsonb_build_object('action', action, 'n', n))
+               FROM (SELECT action, count(*) AS n FROM doomed GROUP BY action) d) AS doomed,
+            (SELECT array_agg(action) FROM hooks) AS hook_actions,
             (SELECT array_agg(action) FROM queued) AS queued_actions,
             (SELECT jsonb_agg(jsonb_build_object('id', id, 'action', action, 'priority', priority)) FROM queued_rows) AS queued_rows,
             CASE WHEN $3::text IS NOT NULL AND ${othersDecide('$3::text')}
@@ -273,11 +281,15 @@ export interface FinishedAttempt {
   failureReason: FailureReason | null;
   /** The worker that ran the attempt. */
   workerId: string | null;
+  /** Enqueue (or the end of a retry's backoff) → start, and start → end; null for attempts that never started. */
+  queuedMs: number | null;
+  ranMs: number | null;
 }
 
 /** A run that ended with the attempts of a batch. */
 export interface FinishedRun {
   runId: string;
+  workflowName: string;
   kind: 'task' | 'workflow';
   status: 'succeeded' | 'failed' | 'cancelled';
   /** A standalone task's output; a workflow's is read from its task runs (see runOutcomeList). */
@@ -294,6 +306,15 @@ export interface FinishResult {
   queuedActions: string[];
   /** Those task runs (what the scheduler adds to its windows without reading them). */
   queued: Array<{ taskRunId: string; action: string; priority: number }>;
+  /** Pending task runs cancelled because a task they depend on did not succeed, per action. */
+  upstreamCancelled: Array<{ action: string; count: number }>;
+  /** The actions of the on-failure / on-success hooks this batch started (one per run). */
+  hooksStarted: string[];
+}
+
+/** A finish that accepted nothing. */
+export function nothingFinished(): FinishResult {
+  return { attempts: [], runs: [], queuedActions: [], queued: [], upstreamCancelled: [], hooksStarted: [] };
 }
 
 /**
@@ -323,7 +344,7 @@ export async function taskFinish(
   db: Queryable,
   params: { outcomes: AttemptOutcome[]; notifyFrom?: string | null },
 ): Promise<FinishResult> {
-  if (params.outcomes.length === 0) return { attempts: [], runs: [], queuedActions: [], queued: [] };
+  if (params.outcomes.length === 0) return nothingFinished();
   const items = params.outcomes.map((o) => ({
     id: o.taskRunId,
     attempt: o.attempt,
@@ -350,10 +371,14 @@ export async function taskFinish(
       error: TaskError | null;
       reason: FailureReason | null;
       worker_id: string | null;
+      queued_ms: number | null;
+      ran_ms: number | null;
     }> | null;
-    runs: Array<{ id: string; kind: FinishedRun['kind']; status: FinishedRun['status']; output: Json | null; error: TaskError | null; reason: FailureReason | null }> | null;
+    runs: Array<{ id: string; kind: FinishedRun['kind']; status: FinishedRun['status']; output: Json | null; error: TaskError | null; reason: FailureReason | null; workflow: string }> | null;
     queued_actions: string[] | null;
     queued_rows: Array<{ id: string; action: string; priority: number }> | null;
+    doomed: Array<{ action: string; n: number }> | null;
+    hook_actions: string[] | null;
   }>(TASK_FINISH, [JSON.stringify(items), MAX_FREE_WORKER_LOST_RETRIES, params.notifyFrom ?? null]);
   const row = result.rows[0]!;
   return {
@@ -370,10 +395,14 @@ export async function taskFinish(
         error: f.status === 'succeeded' ? null : toTaskError(f.error),
         failureReason: f.status === 'succeeded' ? null : f.reason,
         workerId: f.worker_id,
+        // Clocks of the worker and the database can disagree by a little: never a negative time.
+        queuedMs: f.queued_ms === null ? null : Math.max(0, Number(f.queued_ms)),
+        ranMs: f.ran_ms === null ? null : Math.max(0, Number(f.ran_ms)),
       };
     }),
     runs: (row.runs ?? []).map((r) => ({
       runId: r.id,
+      workflowName: r.workflow,
       kind: r.kind,
       status: r.status,
       output: r.kind === 'task' ? r.output : null,
@@ -382,5 +411,7 @@ export async function taskFinish(
     })),
     queuedActions: row.queued_actions ?? [],
     queued: (row.queued_rows ?? []).map((q) => ({ taskRunId: q.id, action: q.action, priority: q.priority })),
+    upstreamCancelled: (row.doomed ?? []).map((d) => ({ action: d.action, count: Number(d.n) })),
+    hooksStarted: row.hook_actions ?? [],
   };
 }

@@ -6,6 +6,7 @@ import { useAdminQuery } from '../hooks/use-admin-query.ts';
 import { durationFormat } from '../../shared/duration.ts';
 
 const ITEMS = [
+  { id: 'overview', label: 'Overview', key: 'g o', icon: 'M2.5 13.5h11M4 11V8M7 11V4.5M10 11V6.5M13 11V3' },
   { id: 'runs', label: 'Runs', key: 'g r', icon: 'M3 4h10M3 8h10M3 12h6' },
   { id: 'workflows', label: 'Workflows', key: 'g w', icon: 'M4 3.5a1.5 1.5 0 1 0 0 .01M12 8a1.5 1.5 0 1 0 0 .01M4 12.5a1.5 1.5 0 1 0 0 .01M5.5 4l5 3.5M5.5 12l5-3.5' },
   { id: 'workers', label: 'Workers', key: 'g k', icon: 'M2.5 4h11v3h-11zM2.5 9h11v3h-11zM5 5.5h.01M5 10.5h.01' },

@@ -8,7 +8,7 @@ import type { Driver } from '../../engine/db/driver.ts';
 import { uuidv7 } from '../../engine/ids.ts';
 import { workflowRegister } from '../../engine/sql/workflow-register.ts';
 import { runTrigger } from '../../engine/sql/run-trigger.ts';
-import { taskFinish, type AttemptOutcome, type FinishResult } from '../../engine/sql/task-finish.ts';
+import { nothingFinished, taskFinish, type AttemptOutcome, type FinishResult } from '../../engine/sql/task-finish.ts';
 import { taskStart } from '../../engine/sql/task-start.ts';
 import { taskScheduleExpiredList } from '../../engine/sql/task-lease.ts';
 import { runCancel } from '../../engine/sql/run-cancel.ts';
@@ -173,7 +173,7 @@ forEachDriver('workflow operations', (getDriver, kind) => {
 
     const afterD = await taskFinish(db, { outcomes: [ok(third.d!, { done: true })] });
     expect(afterD.queuedActions).toEqual([]);
-    expect(afterD.runs).toEqual([{ runId, kind: 'workflow', status: 'succeeded', output: null, error: null, failureReason: null }]);
+    expect(afterD.runs).toEqual([{ runId, workflowName: wf.name, kind: 'workflow', status: 'succeeded', output: null, error: null, failureReason: null }]);
     expect(await runState(runId)).toMatchObject({ status: 'succeeded', tasks_remaining: 0, tasks_failed: 0 });
 
     const { outcomes } = await runOutcomeList(db, { runIds: [runId] });
@@ -202,7 +202,7 @@ forEachDriver('workflow operations', (getDriver, kind) => {
       const roots = await claim(pair);
       const ends = await Promise.all([taskFinish(db, { outcomes: [ok(roots.b!, 1)] }), taskFinish(db, { outcomes: [ok(roots.c!, 2)] })]);
       expect(ends.flatMap((r) => endedRuns(r, pairRun)), `round ${round}: the run ended by exactly one statement`).toEqual([
-        { runId: pairRun, kind: 'workflow', status: 'succeeded', output: null, error: null, failureReason: null },
+        { runId: pairRun, workflowName: pair.name, kind: 'workflow', status: 'succeeded', output: null, error: null, failureReason: null },
       ]);
       expect(await runState(pairRun)).toMatchObject({ status: 'succeeded', tasks_remaining: 0 });
       expect((await runOutcomeList(db, { runIds: [pairRun] })).outcomes[0]!.output).toEqual({ b: 1, c: 2 });
@@ -342,7 +342,12 @@ forEachDriver('workflow operations', (getDriver, kind) => {
     expect(await taskStart(db, { starts: [{ taskRunId: a!.taskRunId, attempt: 1, startedAt: Date.now(), workerId: null }] })).toBe(1);
 
     const cancelled = await runCancel(db, { runIds: [runId] });
-    expect(cancelled).toEqual({ cancelled: [runId], active: [{ taskRunId: a!.taskRunId, attempt: 1, workerId }] });
+    // Every task run of the diamond had not ended: all four end with the run.
+    expect(cancelled).toEqual({
+      cancelled: [runId],
+      active: [{ taskRunId: a!.taskRunId, attempt: 1, workerId }],
+      ended: [{ runId, workflowName: wf.name, status: 'cancelled', taskRuns: 4 }],
+    });
     const runs = await taskRuns(runId);
     for (const name of ['a', 'b', 'c', 'd']) expect(runs[name], name).toMatchObject({ status: 'cancelled', failureReason: 'CANCELLED' });
     const details = await runDetailsGet(db, { runId });
@@ -351,17 +356,17 @@ forEachDriver('workflow operations', (getDriver, kind) => {
     expect(await runState(runId)).toMatchObject({ status: 'cancelled', tasks_remaining: 0 });
 
     const late = await taskFinish(db, { outcomes: [ok(a!, 'too late')] });
-    expect(late).toEqual({ attempts: [], runs: [], queuedActions: [], queued: [] });
+    expect(late).toEqual(nothingFinished());
     expect((await taskRuns(runId)).a!.output).toBeNull();
     expect(await claim(wf)).toEqual({});
     expect((await runOutcomeList(db, { runIds: [runId] })).outcomes).toMatchObject([{ status: 'cancelled', failureReason: 'CANCELLED' }]);
 
     // An ended run is left alone.
-    expect(await runCancel(db, { runIds: [runId] })).toEqual({ cancelled: [], active: [] });
+    expect(await runCancel(db, { runIds: [runId] })).toEqual({ cancelled: [], active: [], ended: [] });
     const done = await register([node('only')]);
     const { runId: doneRun } = await trigger(done.name);
     await taskFinish(db, { outcomes: [ok((await claim(done)).only!, 1)] });
-    expect(await runCancel(db, { runIds: [doneRun] })).toEqual({ cancelled: [], active: [] });
+    expect(await runCancel(db, { runIds: [doneRun] })).toEqual({ cancelled: [], active: [], ended: [] });
     expect(await runState(doneRun)).toMatchObject({ status: 'succeeded' });
   });
 

@@ -7,6 +7,15 @@ import type { AdminApi, AdminMethod } from '../../shared/admin-api.ts';
 import { ROOT, kill, removeDir, spawnChild, type EngineProcess, type WorkerProcess } from '../integration/harness.ts';
 
 export const CHROMIUM = process.env.CLEAVER_CHROMIUM ?? '/usr/bin/chromium';
+
+/** Whether a browser suite can run; where one is required (CI: CLEAVER_REQUIRE_BROWSER) and missing, it fails. */
+export function browserAvailable(): boolean {
+  if (existsSync(CHROMIUM)) return true;
+  if (process.env.CLEAVER_REQUIRE_BROWSER) {
+    throw new Error(`CLEAVER_REQUIRE_BROWSER is set but there is no browser at ${CHROMIUM}: install chromium (apt-get install chromium) or point CLEAVER_CHROMIUM at one`);
+  }
+  return false;
+}
 export const SCREENSHOTS = join(ROOT, 'test-results/screenshots');
 const BIN = join(ROOT, 'dist/engine/cli.js');
 

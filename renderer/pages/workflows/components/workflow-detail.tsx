@@ -10,6 +10,7 @@ import { href, navigate, withQuery } from '../../../router.ts';
 import { useState } from 'react';
 import type { Json } from '../../../../shared/types.ts';
 import { TriggerForm } from './trigger-form.tsx';
+import { CustomMetrics } from './custom-metrics.tsx';
 
 interface PolicyFields {
   name: string;
@@ -151,6 +152,7 @@ export function WorkflowDetail({ name, query }: { name: string; query: URLSearch
               </div>
             )}
           </div>
+          <CustomMetrics name={workflow.name} />
         </div>
         <div className="card workflow-side">
           <h3 className="section-title">Trigger a run</h3>
