@@ -6,7 +6,8 @@
  *
  * Nothing accepted is dropped: if the database is unreachable the batch is kept and retried with
  * backoff; if one item's data is what the database refuses, the batch is split so that only that item
- * is affected, and an output that cannot be stored becomes a failure of that attempt.
+ * is affected, and an output that cannot be stored becomes a failure of that attempt. Log lines past
+ * their task run's cap are counted and not stored, by design (taskLogInsert).
  */
 import { Batcher } from './batcher.ts';
 import type { Driver } from './db/driver.ts';
@@ -14,9 +15,8 @@ import { isDataError } from './db/sql-state.ts';
 import { writeWithRetry } from './db/write-retry.ts';
 import type { Logger } from './log.ts';
 import { taskFinish, type AttemptOutcome, type FinishResult } from './sql/task-finish.ts';
-import { taskLogInsert } from './sql/task-log.ts';
+import { taskLogInsert, type LogLineToStore } from './sql/task-log.ts';
 import { taskStart } from './sql/task-start.ts';
-import type { LogLevel } from '../shared/types.ts';
 import { toError } from '../shared/errors.ts';
 
 /** Told, after the write, whether an outcome was recorded or refused (superseded attempt). */
@@ -25,7 +25,7 @@ export type OutcomeAck = (accepted: boolean, reason?: string) => void;
 type WriteItem =
   | { kind: 'start'; taskRunId: string; attempt: number; startedAt: number; workerId: string | null }
   | { kind: 'finish'; outcome: AttemptOutcome; ack?: OutcomeAck }
-  | { kind: 'log'; taskRunId: string; attempt: number; level: LogLevel; message: string; at: number };
+  | ({ kind: 'log' } & LogLineToStore);
 
 const START_DELAY_MS = 50;
 
@@ -37,6 +37,7 @@ export class AttemptWriter {
   private readonly log: Logger;
   private readonly onFinished: (finished: FinishResult) => void;
   private readonly notifyFrom: string | null;
+  private readonly logCap: { maxLines: number; maxBytes: number };
   private stopped = false;
 
   constructor(options: {
@@ -45,11 +46,14 @@ export class AttemptWriter {
     onFinished: (finished: FinishResult) => void;
     /** Engine id: NOTIFY other engines of workflow tasks queued by a finish. */
     notifyFrom: string | null;
+    /** What is kept of each task run's log (docs/logs.md#the-cap). */
+    logCap: { maxLines: number; maxBytes: number };
   }) {
     this.driver = options.driver;
     this.log = options.log;
     this.onFinished = options.onFinished;
     this.notifyFrom = options.notifyFrom;
+    this.logCap = options.logCap;
     // Two flushes in flight: on Postgres they use two pool connections; PGlite serializes them anyway.
     this.batcher = new Batcher({ flush: (items) => this.flush(items), maxInFlight: 2, maxBatch: 2000 });
   }
@@ -99,7 +103,7 @@ export class AttemptWriter {
     this.batcher.addMany(starts);
   }
 
-  appendLog(line: { taskRunId: string; attempt: number; level: LogLevel; message: string; at: number }): void {
+  appendLog(line: LogLineToStore): void {
     this.batcher.add({ kind: 'log', ...line });
   }
 
@@ -190,7 +194,7 @@ export class AttemptWriter {
 
   private async writeLogs(items: Array<Extract<WriteItem, { kind: 'log' }>>): Promise<void> {
     try {
-      await this.withRetry('task logs', () => taskLogInsert(this.driver.relaxed, { lines: items }));
+      await this.withRetry('task logs', () => taskLogInsert(this.driver.relaxed, { lines: items, ...this.logCap }));
     } catch (e: unknown) {
       if (items.length > 1 && isDataError(e)) {
         for (const item of items) await this.writeLogs([item]);

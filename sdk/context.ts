@@ -3,6 +3,7 @@ import type { Json, LogLevel } from '../shared/types.ts';
 import type { RunOutcome, TaskFailure, TriggerItem } from '../shared/protocol.ts';
 import { parseDuration, type Duration } from '../shared/duration.ts';
 import { CleaverError } from '../shared/errors.ts';
+import { LOG_LEVELS, logFieldsFrom, logLevelProblem, type LogFields } from '../shared/task-log.ts';
 import { item, runRef, unwrap, type RunOptions, type RunRef, type TaskRef } from './task.ts';
 import type { StreamChunk } from './stream-chunk.ts';
 import type { RunStream, RunStreamOptions } from './run-stream.ts';
@@ -37,8 +38,14 @@ export interface Context {
    * succeeded). Throws if the task is not a parent of this one.
    */
   parentOutput<O>(task: { name: string; __output?: O } | string): O;
-  /** Writes a line to the task run's log (kept with the run). */
+  /** Writes a line to the task run's log (kept with the run, up to the engine's cap: docs/logs.md). */
   log(message: string, level?: LogLevel): void;
+  /**
+   * Writes log lines with structured fields: `ctx.logger.info('charged', { orderId, amount })`. The
+   * fields are stored as JSON beside the message (an Error among them as `{ name, message }`) and are
+   * found by the Logs page's search. Throws BAD_PAYLOAD for fields that are not a JSON object.
+   */
+  readonly logger: TaskLogger;
   /**
    * Streams a chunk — text, bytes (a Uint8Array) or a JSON value — to whoever follows the run
    * (`ref.stream()`, `cleaver.runs.stream(runId)`, the console). Resolves at once while the engine keeps
@@ -56,8 +63,10 @@ export interface Context {
   runChildren<O = unknown>(children: Array<ChildSpec<any>>): Promise<O[]>;
 }
 
+export type TaskLogger = Readonly<Record<LogLevel, (message: string, fields?: Record<string, unknown>) => void>>;
+
 export interface ContextHost {
-  log(message: string, level: LogLevel): void;
+  log(message: string, level: LogLevel, fields?: LogFields): void;
   putStream(chunk: unknown): Promise<void>;
   refreshTimeout(ms: number): Promise<void>;
   /** Triggers runs as children of this attempt. */
@@ -104,7 +113,16 @@ export function createContext(fields: {
       }
       return parents[name] as O;
     },
-    log: (message: string, level: LogLevel = 'info') => host.log(String(message), level),
+    log: (message: string, level: LogLevel = 'info') => {
+      const problem = logLevelProblem(level, 'ctx.log level');
+      if (problem) throw new CleaverError('BAD_REQUEST', problem);
+      host.log(String(message), level);
+    },
+    logger: Object.freeze(
+      Object.fromEntries(
+        LOG_LEVELS.map((level) => [level, (message: string, fields?: Record<string, unknown>) => host.log(String(message), level, logFieldsFrom(fields, `ctx.logger.${level} fields`))]),
+      ) as Record<LogLevel, TaskLogger[LogLevel]>,
+    ),
     putStream: (chunk: StreamChunk) => host.putStream(chunk),
     refreshTimeout: (duration: Duration) => host.refreshTimeout(parseDuration(duration, 'refreshTimeout')),
     async runChild<I, O>(task: TaskRef<I, O>, input: I, options?: ChildOptions): Promise<O> {

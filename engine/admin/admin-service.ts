@@ -8,6 +8,7 @@ import type {
   EngineInfo,
   EventListPage,
   EventToPush,
+  LogSearchPage,
   PushedEvent,
   RunCount,
   RunDetails,
@@ -38,7 +39,7 @@ import { runReplay, runReplayProblem, runReplaySkips } from '../sql/run-replay.t
 import { rateLimitDelete, rateLimitList, rateLimitUpsert, type StoredRateLimit } from '../sql/rate-limit.ts';
 import { runTrigger } from '../sql/run-trigger.ts';
 import { taskRunForRetry } from '../sql/task-retry.ts';
-import { taskLogList } from '../sql/task-log.ts';
+import { logSearch, taskLogList } from '../sql/task-log.ts';
 import { workerList } from '../sql/worker.ts';
 import { WORKFLOW_RECENT_CAP, workflowGet, workflowList } from '../sql/workflow-read.ts';
 import { parseWindow, reconfigureWindow, refillAt, used } from '../scheduler/rate-window.ts';
@@ -48,6 +49,7 @@ import { DEFAULT_STREAM_RETENTION_BYTES, streamCursorProblem, type StreamReadPag
 import {
   eventKeyParam,
   eventListParam,
+  logSearchParam,
   optionalLimit,
   optionalTaskName,
   paramsObject,
@@ -159,6 +161,11 @@ export class AdminService implements AdminApi {
     const afterId = p.afterId === undefined ? undefined : Number(p.afterId);
     if (afterId !== undefined && !Number.isSafeInteger(afterId)) throw new CleaverError('BAD_REQUEST', 'taskLogs.afterId must be an integer');
     return { lines: await taskLogList(this.o.driver, { taskRunId, limit: optionalLimit(p.limit, 'taskLogs.limit', 10_000), afterId }) };
+  }
+
+  async logsSearch(params: unknown): Promise<LogSearchPage> {
+    const query = logSearchParam(params);
+    return adminRead(this.o.driver, (db) => logSearch(db, query));
   }
 
   async runStreamRead(params: unknown): Promise<StreamReadPage> {

@@ -20,6 +20,7 @@
 import { chmod, mkdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { PGlite, type Results, type Transaction } from '@electric-sql/pglite';
+import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 import { CleaverError } from '../../../shared/errors.ts';
 import { acquireDataDirLock, type DataDirLock } from '../data-dir-lock.ts';
 import { toDatabaseError } from '../database-error.ts';
@@ -66,7 +67,9 @@ async function prepareDataDir(dataDir: string): Promise<void> {
 
 async function openPglite(pgdata: string | undefined, where: string): Promise<PGlite> {
   try {
-    return await PGlite.create(pgdata === undefined ? {} : { dataDir: pgdata });
+    // pg_trgm: the index that serves log search by text (migration 000010). Only made available here;
+    // the migration installs it in the database.
+    return await PGlite.create({ extensions: { pg_trgm }, ...(pgdata === undefined ? {} : { dataDir: pgdata }) });
   } catch (e: unknown) {
     const cause = toDatabaseError(e);
     throw new CleaverError('DATABASE', `could not open the PGlite database (${where}): ${cause.message}`, { cause: e });
