@@ -24,13 +24,17 @@ export type OutcomeAck = (accepted: boolean, reason?: string) => void;
 
 type WriteItem =
   | { kind: 'start'; taskRunId: string; attempt: number; startedAt: number; workerId: string | null }
-  | { kind: 'finish'; outcome: AttemptOutcome; ack?: OutcomeAck }
-  | ({ kind: 'log' } & LogLineToStore);
+  | { kind: 'finish'; outcome: AttemptOutcome; ack?: OutcomeAck };
 
 const START_DELAY_MS = 50;
 
 export class AttemptWriter {
   private readonly batcher: Batcher<WriteItem>;
+  /**
+   * Log lines have a batcher of their own, one flush at a time: batches then commit in the order the
+   * lines came, so ids (and the cap, which keeps a task run's first lines) follow the order written.
+   */
+  private readonly logBatcher: Batcher<LogLineToStore>;
   private readonly heldStarts = new Map<string, Extract<WriteItem, { kind: 'start' }>>();
   private startTimer: NodeJS.Timeout | null = null;
   private readonly driver: Driver;
@@ -56,6 +60,7 @@ export class AttemptWriter {
     this.logCap = options.logCap;
     // Two flushes in flight: on Postgres they use two pool connections; PGlite serializes them anyway.
     this.batcher = new Batcher({ flush: (items) => this.flush(items), maxInFlight: 2, maxBatch: 2000 });
+    this.logBatcher = new Batcher({ flush: (lines) => this.guard('task logs', () => this.writeLogs(lines)), maxInFlight: 1, maxBatch: 2000 });
   }
 
   /** A worker reports it started an attempt; recorded only while that worker holds the attempt. */
@@ -104,17 +109,17 @@ export class AttemptWriter {
   }
 
   appendLog(line: LogLineToStore): void {
-    this.batcher.add({ kind: 'log', ...line });
+    this.logBatcher.add(line);
   }
 
   get pending(): number {
-    return this.batcher.size;
+    return this.batcher.size + this.logBatcher.size;
   }
 
   /** Waits until everything handed over so far is written. */
   async drain(): Promise<void> {
     this.releaseStarts();
-    await this.batcher.idle();
+    await Promise.all([this.batcher.idle(), this.logBatcher.idle()]);
   }
 
   /** Stops retrying after the current attempt (used when the engine shuts down for good). */
@@ -124,11 +129,9 @@ export class AttemptWriter {
 
   private async flush(items: WriteItem[]): Promise<void> {
     const finishes: Array<Extract<WriteItem, { kind: 'finish' }>> = [];
-    const logs: Array<Extract<WriteItem, { kind: 'log' }>> = [];
     const startsByKey = new Map<string, Extract<WriteItem, { kind: 'start' }>>();
     for (const item of items) {
       if (item.kind === 'finish') finishes.push(item);
-      else if (item.kind === 'log') logs.push(item);
       else startsByKey.set(`${item.taskRunId}:${item.attempt}`, item);
     }
     for (const f of finishes) startsByKey.delete(`${f.outcome.taskRunId}:${f.outcome.attempt}`);
@@ -136,7 +139,6 @@ export class AttemptWriter {
     await Promise.all([
       starts.length > 0 ? this.guard('task starts', () => this.withRetry('task starts', () => taskStart(this.driver.relaxed, { starts }))) : undefined,
       finishes.length > 0 ? this.guard('attempt outcomes', () => this.writeFinishes(finishes)) : undefined,
-      logs.length > 0 ? this.guard('task logs', () => this.writeLogs(logs)) : undefined,
     ]);
   }
 
@@ -192,7 +194,7 @@ export class AttemptWriter {
     }
   }
 
-  private async writeLogs(items: Array<Extract<WriteItem, { kind: 'log' }>>): Promise<void> {
+  private async writeLogs(items: LogLineToStore[]): Promise<void> {
     try {
       await this.withRetry('task logs', () => taskLogInsert(this.driver.relaxed, { lines: items, ...this.logCap }));
     } catch (e: unknown) {
