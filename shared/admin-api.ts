@@ -368,7 +368,8 @@ export interface AdminApi {
   runsCount(params: RunCountParams): Promise<RunCount>;
   /** Everything the run view needs in one call. NOT_FOUND for an unknown run. */
   runGet(params: { runId: string }): Promise<RunDetails>;
-  taskLogs(params: { taskRunId: string; limit?: number; afterId?: number }): Promise<{ lines: Array<TaskLogRecord & { id: number }> }>;
+  /** A task run's lines in the order written; `truncated`: where its log reached the cap, whichever page this is. */
+  taskLogs(params: { taskRunId: string; limit?: number; afterId?: number }): Promise<{ lines: Array<TaskLogRecord & { id: number }>; truncated: LogTruncation | null }>;
   /** Log lines of every task run by text, level, workflow and time, newest first, a keyset page at a time. */
   logsSearch(params: LogSearchParams): Promise<LogSearchPage>;
   /**

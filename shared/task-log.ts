@@ -34,3 +34,11 @@ export function logFieldsFrom(value: unknown, what: string): LogFields | undefin
   if (entries.length === 0) return undefined;
   return validateJson(Object.fromEntries(entries), what) as LogFields;
 }
+
+/**
+ * What a log search's text asks for: its words, and what it holds in "double quotes" as one phrase (an
+ * unclosed quote runs to the end). A line matches when it contains every one, ignoring case.
+ */
+export function logSearchTerms(text: string): string[] {
+  return [...text.matchAll(/"([^"]*)"?|(\S+)/g)].map((m) => (m[1] ?? m[2] ?? '').trim()).filter(Boolean);
+}

@@ -39,7 +39,7 @@ import { runReplay, runReplayProblem, runReplaySkips } from '../sql/run-replay.t
 import { rateLimitDelete, rateLimitList, rateLimitUpsert, type StoredRateLimit } from '../sql/rate-limit.ts';
 import { runTrigger } from '../sql/run-trigger.ts';
 import { taskRunForRetry } from '../sql/task-retry.ts';
-import { logSearch, taskLogList } from '../sql/task-log.ts';
+import { logSearch, taskLogList, taskLogTruncation } from '../sql/task-log.ts';
 import { workerList } from '../sql/worker.ts';
 import { WORKFLOW_RECENT_CAP, workflowGet, workflowList } from '../sql/workflow-read.ts';
 import { parseWindow, reconfigureWindow, refillAt, used } from '../scheduler/rate-window.ts';
@@ -160,7 +160,11 @@ export class AdminService implements AdminApi {
     const taskRunId = uuidParam(p.taskRunId, 'taskLogs.taskRunId');
     const afterId = p.afterId === undefined ? undefined : Number(p.afterId);
     if (afterId !== undefined && !Number.isSafeInteger(afterId)) throw new CleaverError('BAD_REQUEST', 'taskLogs.afterId must be an integer');
-    return { lines: await taskLogList(this.o.driver, { taskRunId, limit: optionalLimit(p.limit, 'taskLogs.limit', 10_000), afterId }) };
+    const [lines, truncated] = await Promise.all([
+      taskLogList(this.o.driver, { taskRunId, limit: optionalLimit(p.limit, 'taskLogs.limit', 10_000), afterId }),
+      taskLogTruncation(this.o.driver, { taskRunId }),
+    ]);
+    return { lines, truncated };
   }
 
   async logsSearch(params: unknown): Promise<LogSearchPage> {

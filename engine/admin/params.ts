@@ -6,7 +6,7 @@ import type { EventListParams, RunCountParams, RunFilter, RunListParams, RunSele
 import { CleaverError } from '../../shared/errors.ts';
 import { RATE_LIMIT_KEY_PATTERN, RATE_LIMIT_KEY_RULE, rateLimitProblem, type RateLimitDuration } from '../../shared/flow-control.ts';
 import type { LogLevel, RunStatus, TriggerKind } from '../../shared/types.ts';
-import { LOG_LEVELS } from '../../shared/task-log.ts';
+import { LOG_LEVELS, logSearchTerms } from '../../shared/task-log.ts';
 import type { LogSearchQuery } from '../sql/task-log.ts';
 import { EVENT_KEY_PATTERN, EVENT_KEY_RULE, RUN_STATUSES, TRIGGER_KINDS } from '../../shared/types.ts';
 
@@ -154,14 +154,11 @@ export function rateLimitListParam(value: unknown): { search?: string } {
 /** A search's words, at most this many: each one is a condition on every line read. */
 const MAX_LOG_SEARCH_TERMS = 16;
 
-/**
- * `logsSearch` params, checked. The text becomes terms that must all appear: its words, and what it
- * holds in "double quotes" as one phrase (an unclosed quote runs to the end).
- */
+/** `logsSearch` params, checked; the text becomes the terms that must all appear (logSearchTerms). */
 export function logSearchParam(value: unknown): LogSearchQuery {
   const p = paramsObject(value, 'logsSearch');
   const text = optionalString(p.text, 'logsSearch.text', 500);
-  const terms = text === undefined ? [] : [...text.matchAll(/"([^"]*)"?|(\S+)/g)].map((m) => (m[1] ?? m[2] ?? '').trim()).filter(Boolean);
+  const terms = text === undefined ? [] : logSearchTerms(text);
   if (terms.length > MAX_LOG_SEARCH_TERMS) throw bad(`logsSearch.text has ${terms.length} words; search with at most ${MAX_LOG_SEARCH_TERMS}`);
   let levels: LogLevel[] | undefined;
   if (p.levels !== undefined && p.levels !== null) {

@@ -163,6 +163,13 @@ export async function taskLogList(
   return result.rows.map(toLogRecord);
 }
 
+/** Where a task run's log reached its cap, if it did (its marker line, wherever a page of it ends). */
+export async function taskLogTruncation(db: Queryable, params: { taskRunId: string }): Promise<LogTruncation | null> {
+  const result = await db.query<LogRow>(`SELECT ${LOG_COLUMNS} FROM task_log l WHERE l.task_run_id = $1 AND l.truncated LIMIT 1`, [params.taskRunId]);
+  const row = result.rows[0];
+  return row ? toTruncation(row) : null;
+}
+
 export interface LogSearchQuery {
   /** Each must appear (ignoring case) in the message or the fields' JSON text. */
   terms: readonly string[];

@@ -7,7 +7,7 @@ import { forEachDriver } from './drivers.ts';
 import type { Driver } from '../../engine/db/driver.ts';
 import { uuidv7 } from '../../engine/ids.ts';
 import { runTrigger } from '../../engine/sql/run-trigger.ts';
-import { logSearch, taskLogInsert, taskLogList, type LogLineToStore, type LogSearchQuery } from '../../engine/sql/task-log.ts';
+import { logSearch, taskLogInsert, taskLogList, taskLogTruncation, type LogLineToStore, type LogSearchQuery } from '../../engine/sql/task-log.ts';
 import { workflowRegister } from '../../engine/sql/workflow-register.ts';
 import type { LogSearchLine } from '../../shared/admin-api.ts';
 import { CleaverError } from '../../shared/errors.ts';
@@ -73,6 +73,8 @@ forEachDriver('task logs', (getDriver) => {
       lines = await taskLogList(db, { taskRunId: taskRunId });
       expect(lines).toHaveLength(6);
       expect(lines.at(-1)!.truncated).toMatchObject({ keptLines: 5, droppedLines: 5, droppedBytes: 31 });
+      expect(await taskLogTruncation(db, { taskRunId })).toEqual(lines.at(-1)!.truncated);
+      expect(await taskLogTruncation(db, { taskRunId: (await oneTaskRun()).taskRunId })).toBeNull();
     });
 
     it('counts bytes of the message and of the fields, and stops at the first line that does not fit', async () => {

@@ -148,8 +148,11 @@ forEachDriver('task logs', (getDriver) => {
     expect(lines.slice(0, CAP).map((l) => l.message)).toEqual(Array.from({ length: CAP }, (_, i) => `${tag} ${i}`));
     expect(lines.at(-1)).toMatchObject({ level: 'warn', message: expect.stringMatching(/^log truncated: this task run reached its cap of 12 lines or 1 MiB/) });
     expect(lines.at(-1)!.truncated).toMatchObject({ keptLines: CAP, droppedLines: 18, maxLines: CAP, maxBytes: 1024 * 1024 });
+    // A reader of the first page only is told too.
+    expect((await engine.admin.taskLogs({ taskRunId, limit: 3 })).truncated).toEqual(lines.at(-1)!.truncated);
     // Lines past the cap are not stored, so not found either.
-    expect(await search({ text: `${tag} 29` })).toEqual([]);
+    expect(await search({ text: `"${tag} 29"` })).toEqual([]);
+    expect(await search({ text: `"${tag} 11"` })).toHaveLength(1);
     const [marker] = await search({ text: 'log truncated', workflowName: billing.name, levels: ['warn'] }).then((found) => found.filter((l) => l.runId === runId));
     expect(marker?.truncated?.droppedLines).toBe(18);
   });
