@@ -212,8 +212,8 @@ export interface LogTruncation {
 /** Log lines across task runs, newest first. Every field narrows; times are ISO 8601. */
 export interface LogSearchParams {
   /**
-   * Words that must all appear, ignoring case, in the message or in the fields' JSON text (so
-   * `"orderId": 42` finds a field); "double quotes" keep a phrase together.
+   * Words that must all appear, ignoring case, in the message or in the fields' JSON text; "double" or
+   * 'single' quotes keep a phrase together ('"orderId": 42' finds that field as its JSON reads).
    */
   text?: string;
   levels?: LogLevel[];

@@ -36,9 +36,10 @@ export function logFieldsFrom(value: unknown, what: string): LogFields | undefin
 }
 
 /**
- * What a log search's text asks for: its words, and what it holds in "double quotes" as one phrase (an
- * unclosed quote runs to the end). A line matches when it contains every one, ignoring case.
+ * What a log search's text asks for: its words, and what it holds in "double" or 'single' quotes as one
+ * phrase (an unclosed quote runs to the end; single quotes let a phrase hold JSON: '"orderId": 42').
+ * A line matches when it contains every one, ignoring case.
  */
 export function logSearchTerms(text: string): string[] {
-  return [...text.matchAll(/"([^"]*)"?|(\S+)/g)].map((m) => (m[1] ?? m[2] ?? '').trim()).filter(Boolean);
+  return [...text.matchAll(/"([^"]*)"?|'([^']*)'?|(\S+)/g)].map((m) => (m[1] ?? m[2] ?? m[3] ?? '').trim()).filter(Boolean);
 }

@@ -64,6 +64,8 @@ import {
 
 /** Bulk operations by filter work through the matching runs in chunks of this many. */
 const CHUNK = 1000;
+/** How long a log search with words may walk lines newest first before it reads the text index instead. */
+const LOG_SEARCH_NEWEST_FIRST_MS = 200;
 
 export interface AdminServiceOptions {
   driver: Driver;
@@ -169,7 +171,10 @@ export class AdminService implements AdminApi {
 
   async logsSearch(params: unknown): Promise<LogSearchPage> {
     const query = logSearchParam(params);
-    return adminRead(this.o.driver, (db) => logSearch(db, query));
+    // On Postgres a search with words that the newest-first walk cannot answer quickly is read through
+    // the text index instead (logSearch); adminRead's transaction holds the savepoint that takes.
+    const textIndexAfterMs = this.o.driver.kind === 'pg' ? LOG_SEARCH_NEWEST_FIRST_MS : undefined;
+    return adminRead(this.o.driver, (db) => logSearch(db, { ...query, textIndexAfterMs }));
   }
 
   async runStreamRead(params: unknown): Promise<StreamReadPage> {

@@ -8,6 +8,7 @@ import { CleaverError } from '../../shared/errors.ts';
 import { DEFAULT_MAX_LOG_BYTES_PER_TASK_RUN, DEFAULT_MAX_LOG_LINES_PER_TASK_RUN, type LogFields } from '../../shared/task-log.ts';
 import type { Json, LogLevel } from '../../shared/types.ts';
 import { keysetColumn, pageSize } from './run-list.ts';
+import { sqlState } from '../db/sql-state.ts';
 import { isoOrNull, toDate } from './rows.ts';
 
 export interface LogLineToStore {
@@ -193,10 +194,37 @@ function containsPattern(term: string): string {
 }
 
 /**
+ * How a search with words reads its lines. 'newest-first': as the planner likes; for words on many
+ * lines it walks task_log_created_idx from the newest line and stops at a page, which is fast when
+ * such lines are recent and slow when they are all old (it reads every newer line first: 1.5 s at a
+ * million lines, docs/logs.md). 'text-index': every line the trigram index finds, then the newest of
+ * them, whose cost grows with how many lines match, not with where they are.
+ */
+export type LogSearchPlan = 'newest-first' | 'text-index';
+
+/**
  * Log lines of every task run matching a search, newest first (the worker's time, then id), one keyset
  * page at a time: lines written while a reader walks the pages never shift it.
+ *
+ * With `textIndexAfterMs` (Postgres, inside a transaction) a search with words is tried newest-first
+ * for that long, and read through the text index if it has not answered by then.
  */
-export async function logSearch(db: Queryable, params: LogSearchQuery): Promise<LogSearchPage> {
+export async function logSearch(db: Queryable, params: LogSearchQuery & { plan?: LogSearchPlan; textIndexAfterMs?: number }): Promise<LogSearchPage> {
+  if (params.terms.length === 0 || params.textIndexAfterMs === undefined) return logSearchPage(db, params, params.plan ?? 'newest-first');
+  await db.query('SAVEPOINT log_search');
+  try {
+    await db.query(`SELECT set_config('statement_timeout', $1, true)`, [String(Math.max(1, Math.round(params.textIndexAfterMs)))]);
+    const page = await logSearchPage(db, params, 'newest-first');
+    await db.query('RELEASE SAVEPOINT log_search');
+    return page;
+  } catch (e: unknown) {
+    if (sqlState(e) !== '57014') throw e; // query_canceled: the statement timeout
+    await db.query('ROLLBACK TO SAVEPOINT log_search');
+    return logSearchPage(db, params, 'text-index');
+  }
+}
+
+async function logSearchPage(db: Queryable, params: LogSearchQuery, plan: LogSearchPlan): Promise<LogSearchPage> {
   const limit = pageSize(params.limit, { fallback: 100, max: 1000 });
   const clauses: string[] = [];
   const args: unknown[] = [];
@@ -215,13 +243,16 @@ export async function logSearch(db: Queryable, params: LogSearchQuery): Promise<
     // The plain created_at bound lets task_log_created_idx narrow the scan; the row comparison breaks ties.
     clauses.push(`l.created_at <= ${at}`, `(l.created_at, l.id) < (${at}, ${param(after.id, 'bigint')})`);
   }
+  // The same order either way; written as an expression, it no longer matches task_log_created_idx,
+  // so the planner cannot walk that index and must start from the lines the text index finds.
+  const newest = plan === 'text-index' ? `l.created_at + interval '0' DESC, l.id DESC` : `l.created_at DESC, l.id DESC`;
   const result = await db.query<LogRow & { run_id: string; task_name: string; workflow_name: string; keyset_at: string }>(
     `SELECT ${LOG_COLUMNS}, t.run_id, t.task_name, r.workflow_name, ${keysetColumn('l')} AS keyset_at
        FROM task_log l
        JOIN task_run t ON t.id = l.task_run_id
        JOIN run r ON r.id = t.run_id
       ${clauses.length > 0 ? `WHERE ${clauses.join(' AND ')}` : ''}
-      ORDER BY l.created_at DESC, l.id DESC
+      ORDER BY ${newest}
       LIMIT ${param(limit + 1, 'int')}`,
     args,
   );

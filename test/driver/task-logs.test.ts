@@ -4,10 +4,10 @@
 import { randomBytes } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { forEachDriver } from './drivers.ts';
-import type { Driver } from '../../engine/db/driver.ts';
+import type { Driver, Queryable } from '../../engine/db/driver.ts';
 import { uuidv7 } from '../../engine/ids.ts';
 import { runTrigger } from '../../engine/sql/run-trigger.ts';
-import { logSearch, taskLogInsert, taskLogList, taskLogTruncation, type LogLineToStore, type LogSearchQuery } from '../../engine/sql/task-log.ts';
+import { logSearch, taskLogInsert, taskLogList, taskLogTruncation, type LogLineToStore, type LogSearchPlan, type LogSearchQuery } from '../../engine/sql/task-log.ts';
 import { workflowRegister } from '../../engine/sql/workflow-register.ts';
 import type { LogSearchLine } from '../../shared/admin-api.ts';
 import { CleaverError } from '../../shared/errors.ts';
@@ -206,6 +206,49 @@ forEachDriver('task logs', (getDriver) => {
       const marker = found.find((l) => l.taskRunId === taskRunId);
       expect(marker?.truncated).toMatchObject({ keptLines: 2, droppedLines: 2 });
       expect((await searchAll({ terms: [word] })).map((l) => l.message)).toEqual([`${word} 2`, `${word} 1`]);
+    });
+
+    it('reads the same pages through the text index as newest first, and falls back to it when the walk times out', async () => {
+      const word = unique('plan');
+      const [a, b] = await taskRuns(2);
+      await taskLogInsert(db, {
+        lines: Array.from({ length: 9 }, (_, i) => line(i % 2 ? a!.taskRunId : b!.taskRunId, `${word} ${i % 3 ? 'alpha' : 'beta'} #${i}`, { at: T0 + Math.floor(i / 2), level: i % 4 ? 'info' : 'error' })),
+      });
+      const walk = async (query: Omit<LogSearchQuery, 'cursor'>, options: { plan?: LogSearchPlan; via?: Queryable } = {}) => {
+        const found: string[] = [];
+        let cursor: string | undefined;
+        do {
+          const page = await logSearch(options.via ?? db, { ...query, plan: options.plan, limit: 2, cursor });
+          found.push(...page.lines.map((l) => l.message));
+          cursor = page.nextCursor ?? undefined;
+        } while (cursor !== undefined);
+        return found;
+      };
+      for (const query of [{ terms: [word] }, { terms: [word, 'alpha'] }, { terms: [word], levels: ['error' as const] }, { terms: [word], workflowName: a!.workflowName }]) {
+        const newest = await walk(query, { plan: 'newest-first' });
+        expect(newest.length, JSON.stringify(query)).toBeGreaterThan(0);
+        expect(await walk(query, { plan: 'text-index' }), JSON.stringify(query)).toEqual(newest);
+      }
+
+      // A newest-first walk that runs past its time is cancelled (57014) and the page read through the index.
+      const statements: string[] = [];
+      const expected = await logSearch(db, { terms: [word, 'beta'], limit: 5 });
+      const page = await db.transaction(async (tx) => {
+        const timingOut: Queryable = {
+          async query(sql, args) {
+            const text = String(sql);
+            statements.push(text.trim().split(/\s+/).slice(0, 3).join(' '));
+            if (/ORDER BY l\.created_at DESC/.test(text)) throw new CleaverError('DATABASE', 'canceling statement due to statement timeout', { cause: { code: '57014' } });
+            return tx.query(sql, args);
+          },
+        } as Queryable;
+        const result = await logSearch(timingOut, { terms: [word, 'beta'], limit: 5, textIndexAfterMs: 50 });
+        // The transaction is still usable after the rollback to the savepoint.
+        expect((await tx.query<{ one: number }>('SELECT 1 AS one')).rows[0]!.one).toBe(1);
+        return result;
+      });
+      expect(page).toEqual(expected);
+      expect(statements.filter((s) => /SAVEPOINT/.test(s))).toEqual(['SAVEPOINT log_search', 'ROLLBACK TO SAVEPOINT']);
     });
 
     it('refuses a cursor it did not make', async () => {

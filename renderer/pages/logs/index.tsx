@@ -45,8 +45,8 @@ export function LogsPage({ query }: { query: URLSearchParams }) {
       ) : search.lines.length === 0 ? (
         filtered ? (
           <EmptyState title="No log lines match" testId="logs-empty">
-            Every word must appear in the line's message or its fields (ignoring case); put a phrase in "double quotes" to find it as written. Lines a task wrote past
-            its task run's cap are not kept, so they are not found.
+            Every word must appear in the line's message or its fields (ignoring case); put a phrase in "double quotes" to find it as written, or in 'single quotes'
+            when it holds double quotes itself, as a field's JSON does. Lines a task wrote past its task run's cap are not kept, so they are not found.
           </EmptyState>
         ) : (
           <EmptyState title="No log lines yet" testId="logs-empty">
