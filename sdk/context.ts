@@ -75,6 +75,11 @@ export interface ContextHost {
   streamRun(runId: string, options?: RunStreamOptions): RunStream;
 }
 
+function taskLogger(host: ContextHost): TaskLogger {
+  const write = (level: LogLevel) => (message: string, fields?: Record<string, unknown>) => host.log(String(message), level, logFieldsFrom(fields, `ctx.logger.${level} fields`));
+  return Object.freeze(Object.fromEntries(LOG_LEVELS.map((level) => [level, write(level)])) as Record<LogLevel, TaskLogger[LogLevel]>);
+}
+
 export function createContext(fields: {
   runId: string;
   taskRunId: string;
@@ -90,6 +95,8 @@ export function createContext(fields: {
   // Default child keys count the spawns of this attempt; a retry that spawns in the same order finds
   // the children of the earlier attempt.
   let spawned = 0;
+  // Made on first use, like the signal: most tasks never log with fields.
+  let logger: TaskLogger | undefined;
   const childItem = (input: unknown, options: ChildOptions = {}, where = 'input'): TriggerItem => {
     const key = options.key ?? `#${spawned}`;
     spawned++;
@@ -118,11 +125,9 @@ export function createContext(fields: {
       if (problem) throw new CleaverError('BAD_REQUEST', problem);
       host.log(String(message), level);
     },
-    logger: Object.freeze(
-      Object.fromEntries(
-        LOG_LEVELS.map((level) => [level, (message: string, fields?: Record<string, unknown>) => host.log(String(message), level, logFieldsFrom(fields, `ctx.logger.${level} fields`))]),
-      ) as Record<LogLevel, TaskLogger[LogLevel]>,
-    ),
+    get logger() {
+      return (logger ??= taskLogger(host));
+    },
     putStream: (chunk: StreamChunk) => host.putStream(chunk),
     refreshTimeout: (duration: Duration) => host.refreshTimeout(parseDuration(duration, 'refreshTimeout')),
     async runChild<I, O>(task: TaskRef<I, O>, input: I, options?: ChildOptions): Promise<O> {

@@ -3,12 +3,12 @@
  * across task runs. Migration 000010 holds the cap's totals, the fields and the search indexes.
  */
 import type { Queryable } from '../db/driver.ts';
+import { sqlState } from '../db/sql-state.ts';
 import type { LogSearchLine, LogSearchPage, LogTruncation, TaskLogRecord } from '../../shared/admin-api.ts';
 import { CleaverError } from '../../shared/errors.ts';
 import { DEFAULT_MAX_LOG_BYTES_PER_TASK_RUN, DEFAULT_MAX_LOG_LINES_PER_TASK_RUN, type LogFields } from '../../shared/task-log.ts';
 import type { Json, LogLevel } from '../../shared/types.ts';
 import { keysetColumn, pageSize } from './run-list.ts';
-import { sqlState } from '../db/sql-state.ts';
 import { isoOrNull, toDate } from './rows.ts';
 
 export interface LogLineToStore {
@@ -28,9 +28,10 @@ function lineBytes(message: string, fieldsText: string | null): number {
 
 /**
  * Stores lines in the order given, each task run's only while it is within its cap: `maxLines` lines
- * and `maxBytes` bytes (default: the engine's defaults), counted over everything the task run ever wrote (task_log_total). The first line
- * past either is stored as one marker line (truncated, level warn); it and every later line are
- * dropped, and counted. So a task run's stored log is always the beginning of what it wrote.
+ * and `maxBytes` bytes (default: the engine's defaults), counted over everything the task run ever
+ * wrote (task_log_total). The first line past either is stored as one marker line (truncated, level
+ * warn) instead; it and every later line are counted, not stored. So a task run's stored log is
+ * always the beginning of what it wrote.
  *
  * Concurrent batches for one task run (two engines, or two flushes) take turns on its task_log_total
  * row, locked by the upsert in task run order, so the cap holds across them.
