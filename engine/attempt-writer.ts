@@ -6,7 +6,8 @@
  *
  * Nothing accepted is dropped: if the database is unreachable the batch is kept and retried with
  * backoff; if one item's data is what the database refuses, the batch is split so that only that item
- * is affected, and an output that cannot be stored becomes a failure of that attempt.
+ * is affected, and an output that cannot be stored becomes a failure of that attempt. Log lines past
+ * their task run's cap are counted and not stored, by design (taskLogInsert).
  */
 import { Batcher } from './batcher.ts';
 import type { Driver } from './db/driver.ts';
@@ -14,9 +15,8 @@ import { isDataError } from './db/sql-state.ts';
 import { writeWithRetry } from './db/write-retry.ts';
 import type { Logger } from './log.ts';
 import { nothingFinished, taskFinish, type AttemptOutcome, type FinishResult } from './sql/task-finish.ts';
-import { taskLogInsert } from './sql/task-log.ts';
+import { taskLogInsert, type LogLineToStore } from './sql/task-log.ts';
 import { taskStart } from './sql/task-start.ts';
-import type { LogLevel } from '../shared/types.ts';
 import { toError } from '../shared/errors.ts';
 
 /** Told, after the write, whether an outcome was recorded or refused (superseded attempt). */
@@ -24,19 +24,24 @@ export type OutcomeAck = (accepted: boolean, reason?: string) => void;
 
 type WriteItem =
   | { kind: 'start'; taskRunId: string; attempt: number; startedAt: number; workerId: string | null }
-  | { kind: 'finish'; outcome: AttemptOutcome; ack?: OutcomeAck }
-  | { kind: 'log'; taskRunId: string; attempt: number; level: LogLevel; message: string; at: number };
+  | { kind: 'finish'; outcome: AttemptOutcome; ack?: OutcomeAck };
 
 const START_DELAY_MS = 50;
 
 export class AttemptWriter {
   private readonly batcher: Batcher<WriteItem>;
+  /**
+   * Log lines have a batcher of their own, one flush at a time: batches then commit in the order the
+   * lines came, so ids (and the cap, which keeps a task run's first lines) follow the order written.
+   */
+  private readonly logBatcher: Batcher<LogLineToStore>;
   private readonly heldStarts = new Map<string, Extract<WriteItem, { kind: 'start' }>>();
   private startTimer: NodeJS.Timeout | null = null;
   private readonly driver: Driver;
   private readonly log: Logger;
   private readonly onFinished: (finished: FinishResult) => void;
   private readonly notifyFrom: string | null;
+  private readonly logCap: { maxLines: number; maxBytes: number };
   private stopped = false;
 
   constructor(options: {
@@ -45,13 +50,17 @@ export class AttemptWriter {
     onFinished: (finished: FinishResult) => void;
     /** Engine id: NOTIFY other engines of workflow tasks queued by a finish. */
     notifyFrom: string | null;
+    /** What is kept of each task run's log (docs/logs.md#the-cap). */
+    logCap: { maxLines: number; maxBytes: number };
   }) {
     this.driver = options.driver;
     this.log = options.log;
     this.onFinished = options.onFinished;
     this.notifyFrom = options.notifyFrom;
+    this.logCap = options.logCap;
     // Two flushes in flight: on Postgres they use two pool connections; PGlite serializes them anyway.
     this.batcher = new Batcher({ flush: (items) => this.flush(items), maxInFlight: 2, maxBatch: 2000 });
+    this.logBatcher = new Batcher({ flush: (lines) => this.guard('task logs', () => this.writeLogs(lines)), maxInFlight: 1, maxBatch: 2000 });
   }
 
   /** A worker reports it started an attempt; recorded only while that worker holds the attempt. */
@@ -99,18 +108,18 @@ export class AttemptWriter {
     this.batcher.addMany(starts);
   }
 
-  appendLog(line: { taskRunId: string; attempt: number; level: LogLevel; message: string; at: number }): void {
-    this.batcher.add({ kind: 'log', ...line });
+  appendLog(line: LogLineToStore): void {
+    this.logBatcher.add(line);
   }
 
   get pending(): number {
-    return this.batcher.size;
+    return this.batcher.size + this.logBatcher.size;
   }
 
   /** Waits until everything handed over so far is written. */
   async drain(): Promise<void> {
     this.releaseStarts();
-    await this.batcher.idle();
+    await Promise.all([this.batcher.idle(), this.logBatcher.idle()]);
   }
 
   /** Stops retrying after the current attempt (used when the engine shuts down for good). */
@@ -120,11 +129,9 @@ export class AttemptWriter {
 
   private async flush(items: WriteItem[]): Promise<void> {
     const finishes: Array<Extract<WriteItem, { kind: 'finish' }>> = [];
-    const logs: Array<Extract<WriteItem, { kind: 'log' }>> = [];
     const startsByKey = new Map<string, Extract<WriteItem, { kind: 'start' }>>();
     for (const item of items) {
       if (item.kind === 'finish') finishes.push(item);
-      else if (item.kind === 'log') logs.push(item);
       else startsByKey.set(`${item.taskRunId}:${item.attempt}`, item);
     }
     for (const f of finishes) startsByKey.delete(`${f.outcome.taskRunId}:${f.outcome.attempt}`);
@@ -132,7 +139,6 @@ export class AttemptWriter {
     await Promise.all([
       starts.length > 0 ? this.guard('task starts', () => this.withRetry('task starts', () => taskStart(this.driver.relaxed, { starts }))) : undefined,
       finishes.length > 0 ? this.guard('attempt outcomes', () => this.writeFinishes(finishes)) : undefined,
-      logs.length > 0 ? this.guard('task logs', () => this.writeLogs(logs)) : undefined,
     ]);
   }
 
@@ -188,9 +194,9 @@ export class AttemptWriter {
     }
   }
 
-  private async writeLogs(items: Array<Extract<WriteItem, { kind: 'log' }>>): Promise<void> {
+  private async writeLogs(items: LogLineToStore[]): Promise<void> {
     try {
-      await this.withRetry('task logs', () => taskLogInsert(this.driver.relaxed, { lines: items }));
+      await this.withRetry('task logs', () => taskLogInsert(this.driver.relaxed, { lines: items, ...this.logCap }));
     } catch (e: unknown) {
       if (items.length > 1 && isDataError(e)) {
         for (const item of items) await this.writeLogs([item]);

@@ -33,7 +33,7 @@ const COMMAND_USAGE = {
     'cleaver serve   [--data-dir DIR | --database-url URL [--schema S]] [--socket PATH]',
     '                [--listen tcp://HOST:PORT] [--token T] [--max-frame-bytes N] [--max-connections N]',
     '                [--heartbeat-timeout 12s] [--enqueue-commit durable|relaxed] [--console HOST:PORT|PORT|off]',
-    '                [--retention 30d|off]',
+    '                [--retention 30d|off] [--max-log-lines N] [--max-log-bytes N]',
   ],
   migrate: ['cleaver migrate [--data-dir DIR | --database-url URL [--schema S]] [--status]'],
   run: ['cleaver run <task|workflow> [--input JSON] [--metadata JSON] [--wait] [--address ADDR] [--token T]'],
@@ -171,6 +171,8 @@ async function serve(args: string[]): Promise<number> {
     'enqueue-commit': { type: 'string' },
     console: { type: 'string' },
     retention: { type: 'string' },
+    'max-log-lines': { type: 'string' },
+    'max-log-bytes': { type: 'string' },
   });
   const retentionMs = usage(() => retentionAgeMs(values.retention, '--retention'));
   const consoleAddress = parseConsoleAddress(values.console);
@@ -194,6 +196,8 @@ async function serve(args: string[]): Promise<number> {
   if (maxConnections !== undefined && (!Number.isInteger(maxConnections) || maxConnections < 1)) {
     throw new UsageError('--max-connections must be a positive integer');
   }
+  const maxLogLinesPerTaskRun = positiveIntegerFlag(values['max-log-lines'], '--max-log-lines');
+  const maxLogBytesPerTaskRun = positiveIntegerFlag(values['max-log-bytes'], '--max-log-bytes');
   const log = createLogger();
   const { driver, dataDir } = await openDatabase(values);
   const socketPath = values.socket ?? defaultSocketPath(dataDir);
@@ -210,6 +214,8 @@ async function serve(args: string[]): Promise<number> {
     maintenanceIntervalMs: heartbeatTimeoutMs ? Math.min(1_000, Math.max(100, Math.floor(heartbeatTimeoutMs / 5))) : undefined,
     maxConnections,
     retention: retentionMs,
+    maxLogLinesPerTaskRun,
+    maxLogBytesPerTaskRun,
     log,
   });
   let consoleServer: { server: AdminHttpServer; token: string } | null = null;
@@ -252,6 +258,14 @@ async function serve(args: string[]): Promise<number> {
   // Last, so whoever waits for "ready" has the addresses above already.
   out(`engine ${engine.id} ready`);
   return new Promise<number>(() => undefined); // runs until a signal
+}
+
+/** A flag that takes a count, such as --max-log-lines 5000; undefined when not given. */
+function positiveIntegerFlag(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) throw new UsageError(`${flag} must be a positive integer, got ${JSON.stringify(value)}`);
+  return n;
 }
 
 const DEFAULT_CONSOLE = { host: '127.0.0.1', port: 7878 };

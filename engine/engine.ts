@@ -34,6 +34,7 @@ import { StreamWriter } from './stream/stream-writer.ts';
 import { EngineMetrics } from './metrics/engine-metrics.ts';
 import { DEFAULT_MAX_FRAME_BYTES, type EngineStatus } from '../shared/protocol.ts';
 import { DEFAULT_MAX_STREAM_CHUNK_BYTES, DEFAULT_STREAM_RETENTION_BYTES } from '../shared/stream.ts';
+import { DEFAULT_MAX_LOG_BYTES_PER_TASK_RUN, DEFAULT_MAX_LOG_LINES_PER_TASK_RUN } from '../shared/task-log.ts';
 import { encodeFrame } from '../shared/frame-codec.ts';
 import { CleaverError, toError } from '../shared/errors.ts';
 import type { Duration } from '../shared/duration.ts';
@@ -100,6 +101,14 @@ export interface EngineOptions {
   streamSubscriberBufferBytes?: number;
   /** How often counted metrics are written and queue depth and slots sampled (default 5 s; docs/metrics.md). */
   metricsIntervalMs?: number;
+  /**
+   * Log lines kept per task run, all its attempts together (default 1,000); with maxLogBytesPerTaskRun,
+   * the cap of docs/logs.md: past it one marker line says the log was truncated, and what follows is
+   * counted, not stored.
+   */
+  maxLogLinesPerTaskRun?: number;
+  /** Bytes of log kept per task run: messages and fields' JSON as UTF-8 (default 1 MiB). */
+  maxLogBytesPerTaskRun?: number;
   log?: Logger;
 }
 
@@ -165,6 +174,8 @@ export class Engine {
       maxStreamChunkBytes: positiveOption(options.maxStreamChunkBytes, DEFAULT_MAX_STREAM_CHUNK_BYTES, 'maxStreamChunkBytes'),
       streamSubscriberBufferBytes: positiveOption(options.streamSubscriberBufferBytes, 1024 * 1024, 'streamSubscriberBufferBytes'),
       metricsIntervalMs: positiveOption(options.metricsIntervalMs, 5_000, 'metricsIntervalMs', 'milliseconds'),
+      maxLogLinesPerTaskRun: positiveOption(options.maxLogLinesPerTaskRun, DEFAULT_MAX_LOG_LINES_PER_TASK_RUN, 'maxLogLinesPerTaskRun', 'lines'),
+      maxLogBytesPerTaskRun: positiveOption(options.maxLogBytesPerTaskRun, DEFAULT_MAX_LOG_BYTES_PER_TASK_RUN, 'maxLogBytesPerTaskRun'),
     };
     // Bytes travel base64-encoded in a JSON frame: a third more, plus the frame's fields.
     if (Math.ceil(this.options.maxStreamChunkBytes / 3) * 4 + 1024 > this.options.maxFrameBytes) {
@@ -202,6 +213,7 @@ export class Engine {
       log: this.log,
       onFinished: (f) => this.onFinished(f),
       notifyFrom: this.driver.capabilities.listenNotify ? this.id : null,
+      logCap: { maxLines: this.options.maxLogLinesPerTaskRun, maxBytes: this.options.maxLogBytesPerTaskRun },
     });
     this.scheduler = new Scheduler({
       driver: this.driver,

@@ -9,6 +9,7 @@ import { TokenScreen } from './components/token-screen.tsx';
 import { focusFilter, useHotkeys } from './hooks/use-hotkeys.ts';
 import { ConnectionsPage } from './pages/connections/index.tsx';
 import { EventsPage } from './pages/events/index.tsx';
+import { LogsPage } from './pages/logs/index.tsx';
 import { NotFoundPage } from './pages/not-found/index.tsx';
 import { OverviewPage } from './pages/overview/index.tsx';
 import { RunDetailPage } from './pages/run-detail/index.tsx';
@@ -58,6 +59,7 @@ export function App() {
     'g w': () => navigate('/workflows'),
     'g k': () => navigate('/workers'),
     'g e': () => navigate('/events'),
+    'g l': () => navigate('/logs'),
     'g c': () => {
       if (desktopConnections()) navigate('/connections');
     },
@@ -96,6 +98,8 @@ function Page() {
       return id ? <NotFoundPage path={route.path} /> : <WorkersPage />;
     case 'events':
       return id ? <NotFoundPage path={route.path} /> : <EventsPage query={route.query} />;
+    case 'logs':
+      return id ? <NotFoundPage path={route.path} /> : <LogsPage query={route.query} />;
     case 'connections':
       return connections && !id ? <ConnectionsPage connections={connections} /> : <NotFoundPage path={route.path} />;
     default:

@@ -9,7 +9,7 @@ import { TaskDeclaration, TaskRef, type RunOptions, type TaskClient, type TaskOp
 import { Worker, type WorkerOptions } from './worker.ts';
 import { WorkflowDeclaration, type WorkflowOptions } from './workflow.ts';
 import { StreamSubscriber, type RunStream, type RunStreamOptions } from './run-stream.ts';
-import type { AdminApi, AdminMethod, EventListPage, EventListParams, PushedEvent, RunDetails, RunFilter, RunListPage, RunListParams } from '../shared/admin-api.ts';
+import type { AdminApi, AdminMethod, EventListPage, EventListParams, LogSearchPage, LogSearchParams, PushedEvent, RunDetails, RunFilter, RunListPage, RunListParams } from '../shared/admin-api.ts';
 import type { RateLimitDuration, RateLimitRecord } from '../shared/flow-control.ts';
 import type { Json } from '../shared/types.ts';
 import { CleaverError } from '../shared/errors.ts';
@@ -106,6 +106,15 @@ export class Cleaver implements TaskClient {
       (await this.admin('eventsPush', { events: events.map((e) => ({ key: e.key, payload: e.payload ?? {}, metadata: e.metadata })) }, false)).events,
     replay: (eventId: string): Promise<PushedEvent> => this.admin('eventReplay', { eventId }, false),
     list: (params: EventListParams = {}): Promise<EventListPage> => this.admin('eventsList', params, true),
+  };
+
+  /** Task logs (what tasks write with ctx.log and ctx.logger): docs/logs.md. */
+  readonly logs = {
+    /**
+     * Lines of every task run by text, level, workflow and time range, newest first, each with its run,
+     * workflow, task and attempt; pass the page's `nextCursor` back for the next one.
+     */
+    search: (params: LogSearchParams = {}): Promise<LogSearchPage> => this.admin('logsSearch', params, true),
   };
 
   /**

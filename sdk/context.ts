@@ -4,6 +4,7 @@ import type { RunOutcome, TaskFailure, TriggerItem } from '../shared/protocol.ts
 import { parseDuration, type Duration } from '../shared/duration.ts';
 import { CleaverError } from '../shared/errors.ts';
 import { customMetricProblem } from '../shared/metrics.ts';
+import { LOG_LEVELS, logFieldsFrom, logLevelProblem, type LogFields } from '../shared/task-log.ts';
 import { item, runRef, unwrap, type RunOptions, type RunRef, type TaskRef } from './task.ts';
 import type { StreamChunk } from './stream-chunk.ts';
 import type { RunStream, RunStreamOptions } from './run-stream.ts';
@@ -38,7 +39,7 @@ export interface Context {
    * succeeded). Throws if the task is not a parent of this one.
    */
   parentOutput<O>(task: { name: string; __output?: O } | string): O;
-  /** Writes a line to the task run's log (kept with the run). */
+  /** Writes a line to the task run's log (kept with the run, up to the engine's cap: docs/logs.md). */
   log(message: string, level?: LogLevel): void;
   /**
    * Records a value of a custom metric (items processed, tokens used, a score): counted, summed, and
@@ -47,6 +48,12 @@ export interface Context {
    * or a value that is not a finite number.
    */
   metric(name: string, value: number): void;
+  /**
+   * Writes log lines with structured fields: `ctx.logger.info('charged', { orderId, amount })`. The
+   * fields are stored as JSON beside the message (an Error among them as `{ name, message }`) and are
+   * found by the Logs page's search. Throws BAD_PAYLOAD for fields that are not a JSON object.
+   */
+  readonly logger: TaskLogger;
   /**
    * Streams a chunk — text, bytes (a Uint8Array) or a JSON value — to whoever follows the run
    * (`ref.stream()`, `cleaver.runs.stream(runId)`, the console). Resolves at once while the engine keeps
@@ -64,8 +71,10 @@ export interface Context {
   runChildren<O = unknown>(children: Array<ChildSpec<any>>): Promise<O[]>;
 }
 
+export type TaskLogger = Readonly<Record<LogLevel, (message: string, fields?: Record<string, unknown>) => void>>;
+
 export interface ContextHost {
-  log(message: string, level: LogLevel): void;
+  log(message: string, level: LogLevel, fields?: LogFields): void;
   metric(name: string, value: number): void;
   putStream(chunk: unknown): Promise<void>;
   refreshTimeout(ms: number): Promise<void>;
@@ -73,6 +82,11 @@ export interface ContextHost {
   spawn(workflow: string, items: TriggerItem[], wait: boolean): Promise<{ runIds: string[]; outcomes?: RunOutcome[] }>;
   awaitRun(runId: string): Promise<RunOutcome>;
   streamRun(runId: string, options?: RunStreamOptions): RunStream;
+}
+
+function taskLogger(host: ContextHost): TaskLogger {
+  const write = (level: LogLevel) => (message: string, fields?: Record<string, unknown>) => host.log(String(message), level, logFieldsFrom(fields, `ctx.logger.${level} fields`));
+  return Object.freeze(Object.fromEntries(LOG_LEVELS.map((level) => [level, write(level)])) as Record<LogLevel, TaskLogger[LogLevel]>);
 }
 
 export function createContext(fields: {
@@ -90,6 +104,8 @@ export function createContext(fields: {
   // Default child keys count the spawns of this attempt; a retry that spawns in the same order finds
   // the children of the earlier attempt.
   let spawned = 0;
+  // Made on first use, like the signal: most tasks never log with fields.
+  let logger: TaskLogger | undefined;
   const childItem = (input: unknown, options: ChildOptions = {}, where = 'input'): TriggerItem => {
     const key = options.key ?? `#${spawned}`;
     spawned++;
@@ -113,11 +129,18 @@ export function createContext(fields: {
       }
       return parents[name] as O;
     },
-    log: (message: string, level: LogLevel = 'info') => host.log(String(message), level),
     metric: (name: string, value: number) => {
       const problem = customMetricProblem(name, value);
       if (problem) throw new CleaverError('BAD_PAYLOAD', `ctx.metric: ${problem}`);
       host.metric(name, value);
+    },
+    log: (message: string, level: LogLevel = 'info') => {
+      const problem = logLevelProblem(level, 'ctx.log level');
+      if (problem) throw new CleaverError('BAD_REQUEST', problem);
+      host.log(String(message), level);
+    },
+    get logger() {
+      return (logger ??= taskLogger(host));
     },
     putStream: (chunk: StreamChunk) => host.putStream(chunk),
     refreshTimeout: (duration: Duration) => host.refreshTimeout(parseDuration(duration, 'refreshTimeout')),

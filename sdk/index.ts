@@ -12,3 +12,6 @@ export type { RateLimitDuration, RateLimitRecord } from '../shared/flow-control.
 export { CleaverError, NonRetryableError, TaskRunError, type ErrorCode } from '../shared/errors.ts';
 export type { Duration } from '../shared/duration.ts';
 export type { Json, FailureReason, LogLevel, RunStatus, QueueOrdering } from '../shared/types.ts';
+export type { TaskLogger } from './context.ts';
+export type { LogSearchLine, LogSearchPage, LogSearchParams, LogTruncation, TaskLogRecord } from '../shared/admin-api.ts';
+export type { LogFields } from '../shared/task-log.ts';

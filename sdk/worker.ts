@@ -16,6 +16,7 @@ import { parseDuration, type Duration } from '../shared/duration.ts';
 import type { AssignedTask, EngineMessage, ResultMessage, RunOutcome, StreamMessage, TriggerRequest } from '../shared/protocol.ts';
 import { PROTOCOL_VERSION } from '../shared/protocol.ts';
 import type { LogLevel } from '../shared/types.ts';
+import type { LogFields } from '../shared/task-log.ts';
 import { CleaverError, NonRetryableError, toError } from '../shared/errors.ts';
 import { validateJson } from '../shared/payload.ts';
 import { DEFAULT_MAX_STREAM_CHUNK_BYTES, type WireStreamChunk } from '../shared/stream.ts';
@@ -377,8 +378,8 @@ export class Worker {
             return Promise.reject(e);
           }
         },
-        log: (message: string, level: LogLevel) => {
-          if (!attempt.settled) this.connection.send({ t: 'log', taskRunId: task.taskRunId, attempt: task.attempt, level, message, at: Date.now() });
+        log: (message: string, level: LogLevel, fields?: LogFields) => {
+          if (!attempt.settled) this.connection.send({ t: 'log', taskRunId: task.taskRunId, attempt: task.attempt, level, message, ...(fields ? { fields } : {}), at: Date.now() });
         },
         metric: (name: string, value: number) => {
           if (!attempt.settled) this.connection.send({ t: 'metric', taskRunId: task.taskRunId, attempt: task.attempt, action: task.action, name, value });

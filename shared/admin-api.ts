@@ -188,7 +188,58 @@ export interface TaskLogRecord {
   attempt: number;
   level: LogLevel;
   message: string;
+  /** What ctx.logger was given beside the message; null for none. */
+  fields: Record<string, Json> | null;
+  /** Set on the one marker line written where the task run's log reached its cap; null on every other line. */
+  truncated: LogTruncation | null;
+  /** When the worker wrote the line. */
   createdAt: string;
+}
+
+/**
+ * A task run's log is kept up to a cap (docs/logs.md#the-cap): what it held when the cap was reached, and
+ * what the task run has written since, all of it dropped (counted on as later lines come).
+ */
+export interface LogTruncation {
+  keptLines: number;
+  keptBytes: number;
+  droppedLines: number;
+  droppedBytes: number;
+  /** The cap in force when it was reached. */
+  maxLines: number;
+  maxBytes: number;
+}
+
+/** Log lines across task runs, newest first. Every field narrows; times are ISO 8601. */
+export interface LogSearchParams {
+  /**
+   * Words that must all appear, ignoring case, in the message or in the fields' JSON text; "double" or
+   * 'single' quotes keep a phrase together ('"orderId": 42' finds that field as its JSON reads).
+   */
+  text?: string;
+  levels?: LogLevel[];
+  workflowName?: string;
+  /** Written at or after. */
+  since?: string;
+  /** Written before. */
+  until?: string;
+  /** At most 1000 (default 100). */
+  limit?: number;
+  /** From the previous page's `nextCursor`: lines older than the last one seen. */
+  cursor?: string;
+}
+
+export interface LogSearchLine extends TaskLogRecord {
+  id: number;
+  runId: string;
+  workflowName: string;
+  taskName: string;
+}
+
+export interface LogSearchPage {
+  lines: LogSearchLine[];
+  /** Null on the last page. */
+  nextCursor: string | null;
 }
 
 export interface EventToPush {
@@ -318,7 +369,10 @@ export interface AdminApi {
   runsCount(params: RunCountParams): Promise<RunCount>;
   /** Everything the run view needs in one call. NOT_FOUND for an unknown run. */
   runGet(params: { runId: string }): Promise<RunDetails>;
-  taskLogs(params: { taskRunId: string; limit?: number; afterId?: number }): Promise<{ lines: Array<TaskLogRecord & { id: number }> }>;
+  /** A task run's lines in the order written; `truncated`: where its log reached the cap, whichever page this is. */
+  taskLogs(params: { taskRunId: string; limit?: number; afterId?: number }): Promise<{ lines: Array<TaskLogRecord & { id: number }>; truncated: LogTruncation | null }>;
+  /** Log lines of every task run by text, level, workflow and time, newest first, a keyset page at a time. */
+  logsSearch(params: LogSearchParams): Promise<LogSearchPage>;
   /**
    * A page of the run's kept stream chunks after `after` (all its task runs), for transports that
    * cannot push; read again with the returned cursor. Live subscriptions, which push, are the
@@ -372,6 +426,7 @@ export const ADMIN_METHODS: readonly AdminMethod[] = [
   'runsCount',
   'runGet',
   'taskLogs',
+  'logsSearch',
   'runStreamRead',
   'runsCancel',
   'runsReplay',

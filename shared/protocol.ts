@@ -111,6 +111,8 @@ export interface LogMessage {
   attempt: number;
   level: LogLevel;
   message: string;
+  /** ctx.logger's structured fields (shared/task-log.ts); absent for none. */
+  fields?: Record<string, Json>;
   at: number;
 }
 

@@ -8,6 +8,7 @@ import type {
   EngineInfo,
   EventListPage,
   EventToPush,
+  LogSearchPage,
   PushedEvent,
   RunCount,
   RunDetails,
@@ -38,7 +39,7 @@ import { runReplay, runReplayProblem, runReplaySkips } from '../sql/run-replay.t
 import { rateLimitDelete, rateLimitList, rateLimitUpsert, type StoredRateLimit } from '../sql/rate-limit.ts';
 import { runTrigger, type CreatedRuns } from '../sql/run-trigger.ts';
 import { taskRunForRetry } from '../sql/task-retry.ts';
-import { taskLogList } from '../sql/task-log.ts';
+import { logSearch, taskLogList, taskLogTruncation } from '../sql/task-log.ts';
 import { workerList } from '../sql/worker.ts';
 import { WORKFLOW_RECENT_CAP, workflowGet, workflowList } from '../sql/workflow-read.ts';
 import { parseWindow, reconfigureWindow, refillAt, used } from '../scheduler/rate-window.ts';
@@ -50,6 +51,7 @@ import { DEFAULT_STREAM_RETENTION_BYTES, streamCursorProblem, type StreamReadPag
 import {
   eventKeyParam,
   eventListParam,
+  logSearchParam,
   optionalLimit,
   optionalTaskName,
   paramsObject,
@@ -64,6 +66,8 @@ import {
 
 /** Bulk operations by filter work through the matching runs in chunks of this many. */
 const CHUNK = 1000;
+/** How long a log search with words may walk lines newest first before it reads the text index instead. */
+const LOG_SEARCH_NEWEST_FIRST_MS = 200;
 
 export interface AdminServiceOptions {
   driver: Driver;
@@ -164,7 +168,19 @@ export class AdminService implements AdminApi {
     const taskRunId = uuidParam(p.taskRunId, 'taskLogs.taskRunId');
     const afterId = p.afterId === undefined ? undefined : Number(p.afterId);
     if (afterId !== undefined && !Number.isSafeInteger(afterId)) throw new CleaverError('BAD_REQUEST', 'taskLogs.afterId must be an integer');
-    return { lines: await taskLogList(this.o.driver, { taskRunId, limit: optionalLimit(p.limit, 'taskLogs.limit', 10_000), afterId }) };
+    const [lines, truncated] = await Promise.all([
+      taskLogList(this.o.driver, { taskRunId, limit: optionalLimit(p.limit, 'taskLogs.limit', 10_000), afterId }),
+      taskLogTruncation(this.o.driver, { taskRunId }),
+    ]);
+    return { lines, truncated };
+  }
+
+  async logsSearch(params: unknown): Promise<LogSearchPage> {
+    const query = logSearchParam(params);
+    // On Postgres a search with words that the newest-first walk cannot answer quickly is read through
+    // the text index instead (logSearch); adminRead's transaction holds the savepoint that takes.
+    const textIndexAfterMs = this.o.driver.kind === 'pg' ? LOG_SEARCH_NEWEST_FIRST_MS : undefined;
+    return adminRead(this.o.driver, (db) => logSearch(db, { ...query, textIndexAfterMs }));
   }
 
   async runStreamRead(params: unknown): Promise<StreamReadPage> {

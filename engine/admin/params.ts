@@ -5,7 +5,9 @@
 import type { EventListParams, RunCountParams, RunFilter, RunListParams, RunSelection } from '../../shared/admin-api.ts';
 import { CleaverError } from '../../shared/errors.ts';
 import { RATE_LIMIT_KEY_PATTERN, RATE_LIMIT_KEY_RULE, rateLimitProblem, type RateLimitDuration } from '../../shared/flow-control.ts';
-import type { RunStatus, TriggerKind } from '../../shared/types.ts';
+import type { LogLevel, RunStatus, TriggerKind } from '../../shared/types.ts';
+import { LOG_LEVELS, logSearchTerms } from '../../shared/task-log.ts';
+import type { LogSearchQuery } from '../sql/task-log.ts';
 import { EVENT_KEY_PATTERN, EVENT_KEY_RULE, RUN_STATUSES, TRIGGER_KINDS } from '../../shared/types.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -147,4 +149,36 @@ export function rateLimitParam(value: unknown, method: string): { key: string; l
 
 export function rateLimitListParam(value: unknown): { search?: string } {
   return { search: optionalString(paramsObject(value, 'rateLimitsList').search, 'rateLimitsList.search', 200) };
+}
+
+/** A search's words, at most this many: each one is a condition on every line read. */
+const MAX_LOG_SEARCH_TERMS = 16;
+
+/** `logsSearch` params, checked; the text becomes the terms that must all appear (logSearchTerms). */
+export function logSearchParam(value: unknown): LogSearchQuery {
+  const p = paramsObject(value, 'logsSearch');
+  const text = optionalString(p.text, 'logsSearch.text', 500);
+  const terms = text === undefined ? [] : logSearchTerms(text);
+  if (terms.length > MAX_LOG_SEARCH_TERMS) throw bad(`logsSearch.text has ${terms.length} words; search with at most ${MAX_LOG_SEARCH_TERMS}`);
+  let levels: LogLevel[] | undefined;
+  if (p.levels !== undefined && p.levels !== null) {
+    if (!Array.isArray(p.levels) || p.levels.length === 0 || p.levels.some((l) => !LOG_LEVELS.includes(l as LogLevel))) {
+      throw bad(`logsSearch.levels must be a non-empty array of ${LOG_LEVELS.join(', ')} (leave it out for every level), got ${JSON.stringify(p.levels)}`);
+    }
+    levels = [...new Set(p.levels as LogLevel[])];
+  }
+  const since = optionalTime(p.since, 'logsSearch.since');
+  const until = optionalTime(p.until, 'logsSearch.until');
+  if (since !== undefined && until !== undefined && Date.parse(since) >= Date.parse(until)) {
+    throw bad(`logsSearch.since (${since}) must be before logsSearch.until (${until})`);
+  }
+  return {
+    terms,
+    levels,
+    workflowName: optionalString(p.workflowName, 'logsSearch.workflowName', 200),
+    since,
+    until,
+    limit: optionalLimit(p.limit, 'logsSearch.limit', 1000),
+    cursor: optionalString(p.cursor, 'logsSearch.cursor', 1000),
+  };
 }

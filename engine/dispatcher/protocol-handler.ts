@@ -38,6 +38,7 @@ import { flowRulesProblem } from '../scheduler/flow-rules.ts';
 import { workflowActions, workflowDefinitionProblem } from '../../shared/workflow-definition.ts';
 import { CleaverError, toError } from '../../shared/errors.ts';
 import { validateJson } from '../../shared/payload.ts';
+import { logFieldsFrom } from '../../shared/task-log.ts';
 
 export interface ProtocolHandlerOptions {
   driver: Driver;
@@ -230,7 +231,14 @@ export class ProtocolHandler implements ConnectionHandlers {
       case 'log':
         // Lines of an attempt this worker does not hold (any more) are dropped, like its late results.
         if (!this.o.registry.holds(this.requireWorker(worker, message.t).session, message.taskRunId, message.attempt)) return;
-        this.o.writer.appendLog({ ...message, message: message.message.replaceAll('\u0000', '\uFFFD') });
+        this.o.writer.appendLog({
+          taskRunId: message.taskRunId,
+          attempt: message.attempt,
+          level: message.level,
+          message: message.message.replaceAll('\u0000', '\uFFFD'),
+          fields: logFieldsFrom(message.fields, 'log.fields'),
+          at: message.at,
+        });
         return;
       case 'metric': {
         const w = this.requireWorker(worker, message.t);

@@ -6,6 +6,7 @@ import type { ClientMessage } from '../../shared/protocol.ts';
 import { CleaverError } from '../../shared/errors.ts';
 import { STREAM_CHUNK_KINDS, streamCursorProblem } from '../../shared/stream.ts';
 import { customMetricProblem } from '../../shared/metrics.ts';
+import { logLevelProblem } from '../../shared/task-log.ts';
 
 type Check = (m: Record<string, unknown>) => string | null;
 
@@ -14,7 +15,6 @@ const isInt = (v: unknown) => typeof v === 'number' && Number.isInteger(v);
 const isNum = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
 const isId = (v: unknown) => isInt(v) && (v as number) >= 0;
 const isUuid = (v: unknown) => typeof v === 'string' && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(v);
-const LEVELS = new Set(['debug', 'info', 'warn', 'error']);
 
 function need(condition: boolean, problem: string): string | null {
   return condition ? null : problem;
@@ -79,8 +79,10 @@ const checks: Record<ClientMessage['t'], Check> = {
   log: (m) =>
     first(
       attemptProblem(m, 'log'),
-      need(typeof m.level === 'string' && LEVELS.has(m.level), 'log.level must be debug, info, warn or error'),
+      logLevelProblem(m.level, 'log.level'),
       need(typeof m.message === 'string', 'log.message must be a string'),
+      // What the fields hold is checked where they are stored (the protocol handler).
+      need(m.fields === undefined || (typeof m.fields === 'object' && m.fields !== null && !Array.isArray(m.fields)), 'log.fields must be an object'),
       need(isNum(m.at), 'log.at must be a timestamp in ms'),
     ),
   metric: (m) => {

@@ -17,7 +17,7 @@ import { keysetColumn, type KeysetPosition } from './run-list.ts';
 const ENDED = `('succeeded', 'failed', 'cancelled')`;
 
 /** Rows keyed by task run that go with it. */
-const TASK_RUN_TABLES = ['task_log', 'attempt', 'task_stream_chunk', 'task_stream'] as const;
+const TASK_RUN_TABLES = ['task_log', 'task_log_total', 'attempt', 'task_stream_chunk', 'task_stream'] as const;
 
 /** `now()` less the age: a statement's cutoff (the same for every statement of a transaction). */
 const CUTOFF = `(now() - $1::float8 * interval '1 millisecond')`;

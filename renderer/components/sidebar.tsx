@@ -11,6 +11,7 @@ const ITEMS = [
   { id: 'workflows', label: 'Workflows', key: 'g w', icon: 'M4 3.5a1.5 1.5 0 1 0 0 .01M12 8a1.5 1.5 0 1 0 0 .01M4 12.5a1.5 1.5 0 1 0 0 .01M5.5 4l5 3.5M5.5 12l5-3.5' },
   { id: 'workers', label: 'Workers', key: 'g k', icon: 'M2.5 4h11v3h-11zM2.5 9h11v3h-11zM5 5.5h.01M5 10.5h.01' },
   { id: 'events', label: 'Events', key: 'g e', icon: 'M9 2 4 9h4l-1 5 5-7H8z' },
+  { id: 'logs', label: 'Logs', key: 'g l', icon: 'M2.5 4h11M2.5 7.5h5M2.5 11h4M10.5 12.5a2 2 0 1 0 0-4 2 2 0 0 0 0 4zM12 12l1.8 1.8' },
 ] as const;
 
 /** Only in the desktop app, whose bridge can switch databases; the browser console is tied to its server. */

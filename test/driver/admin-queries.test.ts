@@ -455,7 +455,7 @@ forEachDriver('admin queries', (getDriver) => {
     const all = await taskLogList(db, { taskRunId });
     expect(all.map((l) => l.message)).toEqual(['one', 'two', 'three']);
     expect(all.every((l) => typeof l.id === 'number')).toBe(true);
-    expect(all[0]).toEqual({ id: all[0]!.id, taskRunId, attempt: 1, level: 'info', message: 'one', createdAt: '2023-01-01T00:00:00.000Z' });
+    expect(all[0]).toEqual({ id: all[0]!.id, taskRunId, attempt: 1, level: 'info', message: 'one', fields: null, truncated: null, createdAt: '2023-01-01T00:00:00.000Z' });
     const first = await taskLogList(db, { taskRunId, limit: 2 });
     expect(first.map((l) => l.message)).toEqual(['one', 'two']);
     const rest = await taskLogList(db, { taskRunId, afterId: first.at(-1)!.id });

@@ -108,12 +108,13 @@ forEachDriver('retention', (getDriver, kind) => {
     return result.rows.map((r) => r.id);
   }
 
-  async function rowsOf(taskRunIds: string[]): Promise<{ taskRuns: number; attempts: number; logs: number }> {
+  async function rowsOf(taskRunIds: string[]): Promise<{ taskRuns: number; attempts: number; logs: number; logTotals: number }> {
     const count = async (sql: string) => Number((await db.query<{ n: string }>(sql, [taskRunIds])).rows[0]!.n);
     return {
       taskRuns: await count(`SELECT count(*) AS n FROM task_run WHERE id = ANY($1::uuid[])`),
       attempts: await count(`SELECT count(*) AS n FROM attempt WHERE task_run_id = ANY($1::uuid[])`),
       logs: await count(`SELECT count(*) AS n FROM task_log WHERE task_run_id = ANY($1::uuid[])`),
+      logTotals: await count(`SELECT count(*) AS n FROM task_log_total WHERE task_run_id = ANY($1::uuid[])`),
     };
   }
 
@@ -130,7 +131,7 @@ forEachDriver('retention', (getDriver, kind) => {
     const [second] = await claimAll(flaky);
     await log(old!.taskRunId, 2, 'try 2');
     await finishAll([second!]);
-    expect(await rowsOf([old!.taskRunId])).toEqual({ taskRuns: 1, attempts: 2, logs: 2 });
+    expect(await rowsOf([old!.taskRunId])).toEqual({ taskRuns: 1, attempts: 2, logs: 2, logTotals: 1 });
 
     const action = await defineTask();
     const [oldFailed] = await trigger(action);
@@ -146,9 +147,9 @@ forEachDriver('retention', (getDriver, kind) => {
 
     expect(await sweep()).toMatchObject({ runs: 2 });
     expect(await runsLeft([old!, oldFailed!, recent!, running!, queued!])).toEqual([recent!.runId, running!.runId, queued!.runId].sort());
-    expect(await rowsOf([old!.taskRunId, oldFailed!.taskRunId])).toEqual({ taskRuns: 0, attempts: 0, logs: 0 });
-    expect(await rowsOf([recent!.taskRunId])).toEqual({ taskRuns: 1, attempts: 1, logs: 1 });
-    expect(await rowsOf([running!.taskRunId, queued!.taskRunId])).toEqual({ taskRuns: 2, attempts: 0, logs: 1 });
+    expect(await rowsOf([old!.taskRunId, oldFailed!.taskRunId])).toEqual({ taskRuns: 0, attempts: 0, logs: 0, logTotals: 0 });
+    expect(await rowsOf([recent!.taskRunId])).toEqual({ taskRuns: 1, attempts: 1, logs: 1, logTotals: 1 });
+    expect(await rowsOf([running!.taskRunId, queued!.taskRunId])).toEqual({ taskRuns: 2, attempts: 0, logs: 1, logTotals: 1 });
   });
 
   it('reads at most its limit per batch and goes on from where the last batch stopped, past runs that stay', async () => {

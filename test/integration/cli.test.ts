@@ -107,6 +107,9 @@ describe('cleaver bin and plain-JavaScript SDK', () => {
     const badRetention = await cli(['serve', '--retention', 'soon']);
     expect(badRetention.code).toBe(2);
     expect(badRetention.stderr).toMatch(/--retention: "soon" is not an age; use a duration like '30d'.*or 'off'/);
+    const badLogCap = await cli(['serve', '--max-log-lines', '0']);
+    expect(badLogCap.code).toBe(2);
+    expect(badLogCap.stderr).toMatch(/--max-log-lines must be a positive integer, got "0"/);
     const badListen = await cli(['serve', '--listen', 'http://127.0.0.1:80']);
     expect(badListen.code).toBe(2);
     expect(badListen.stderr).toMatch(/use unix:\/\/\/path/);

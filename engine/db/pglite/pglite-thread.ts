@@ -14,6 +14,7 @@
 
 import { parentPort, workerData } from 'node:worker_threads';
 import { PGlite, type Results, type Transaction } from '@electric-sql/pglite';
+import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 
 /** What the driver sends. `txId` 0 means "outside any scope"; a scope's id is chosen by the driver. */
 export type ThreadRequest =
@@ -114,7 +115,9 @@ if (pglite !== undefined) {
 
 async function openPglite(pgdata: string | undefined): Promise<PGlite | undefined> {
   try {
-    return await PGlite.create(pgdata === undefined ? {} : { dataDir: pgdata });
+    // pg_trgm: the index that serves log search by text (migration 000010). Only made available here;
+    // the migration installs it in the database.
+    return await PGlite.create({ extensions: { pg_trgm }, ...(pgdata === undefined ? {} : { dataDir: pgdata }) });
   } catch (e: unknown) {
     port.postMessage({ id: OPENED_ID, error: toThreadError(e) } satisfies ThreadReply);
     port.close();

@@ -6,6 +6,7 @@ import { StatusPill } from '../../../components/status-pill.tsx';
 import { dateTime, durationMs, formatDuration, shortId, timeOfDay } from '../../../format.ts';
 import { useState } from 'react';
 import { ErrorDetails } from '../../../components/error-details.tsx';
+import { LogFields, TruncatedMark } from '../../../components/log-parts.tsx';
 import { useAdminQuery } from '../../../hooks/use-admin-query.ts';
 import type { DerivedRun } from '../hooks/use-run-details.ts';
 import { describeWait } from '../../../../shared/wait-reason.ts';
@@ -200,25 +201,41 @@ function Step({ label, at, base }: { label: string; at: string | null; base?: st
   );
 }
 
+/** Lines the panel shows; a log cut at its cap says so below them either way. */
+const LOG_PAGE = 500;
+
 function Logs({ taskRun }: { taskRun: TaskRunRecord }) {
   const running = taskRun.status === 'running' || taskRun.status === 'assigned';
-  const logs = useAdminQuery(`taskLogs:${taskRun.id}:${taskRun.attempt}:${taskRun.status}`, (c) => c.call('taskLogs', { taskRunId: taskRun.id, limit: 500 }), {
+  const logs = useAdminQuery(`taskLogs:${taskRun.id}:${taskRun.attempt}:${taskRun.status}`, (c) => c.call('taskLogs', { taskRunId: taskRun.id, limit: LOG_PAGE }), {
     keepPrevious: true,
     refreshOn: (c) => running && c.runIds.includes(taskRun.runId),
   });
   if (logs.error && !logs.data) return <div className="error-box small">{logs.error.message}</div>;
   if (!logs.data) return <div className="muted small">Loading logs…</div>;
-  if (logs.data.lines.length === 0) return <div className="muted small">No log lines. Tasks write them with <code>ctx.log(message, level)</code>.</div>;
+  if (logs.data.lines.length === 0) return <div className="muted small">No log lines. Tasks write them with <code>ctx.log(message, level)</code> or <code>ctx.logger.info(message, fields)</code>.</div>;
   return (
     <div className="logs" data-testid="task-logs">
       {logs.data.lines.map((l) => (
-        <div key={l.id} className={`log log-${l.level}`}>
+        <div key={l.id} className={`log log-${l.level} ${l.truncated ? 'log-truncated-line' : ''}`}>
           <span className="mono muted">{timeOfDay(l.createdAt)}</span>
           <span className="log-attempt muted">#{l.attempt}</span>
           <span className={`log-level log-level-${l.level}`}>{l.level}</span>
-          <span className="log-message">{l.message}</span>
+          {l.truncated ? (
+            <TruncatedMark truncated={l.truncated} />
+          ) : (
+            <span className="log-message">
+              {l.message}
+              <LogFields fields={l.fields} />
+            </span>
+          )}
         </div>
       ))}
+      {logs.data.lines.length === LOG_PAGE && <div className="log muted small">Showing the first {LOG_PAGE} lines.</div>}
+      {logs.data.truncated && !logs.data.lines.some((l) => l.truncated) && (
+        <div className="log log-truncated-line">
+          <TruncatedMark truncated={logs.data.truncated} />
+        </div>
+      )}
     </div>
   );
 }

@@ -4,7 +4,7 @@
  */
 import { useLayoutEffect, useRef } from 'react';
 import type { StreamChunkEvent } from '../../../../shared/stream.ts';
-import { prettyJson } from '../../../format.ts';
+import { formatBytes, prettyJson } from '../../../format.ts';
 import { Spinner } from '../../../components/states.tsx';
 import type { RunStreamState } from '../hooks/use-run-stream.ts';
 
@@ -91,12 +91,6 @@ function hexPreview(base64: string): string {
   const raw = atob(base64.slice(0, Math.ceil(HEX_PREVIEW_BYTES / 3) * 4));
   const hex = Array.from(raw.slice(0, HEX_PREVIEW_BYTES), (c) => c.charCodeAt(0).toString(16).padStart(2, '0')).join(' ');
   return base64.length > Math.ceil(HEX_PREVIEW_BYTES / 3) * 4 ? `${hex} …` : hex;
-}
-
-function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(bytes < 10 * 1024 ? 1 : 0).replace(/\.0$/, '')} KiB`;
-  return `${(bytes / 1024 / 1024).toFixed(1).replace(/\.0$/, '')} MiB`;
 }
 
 function count(n: number, noun: string): string {
