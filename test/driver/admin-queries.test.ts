@@ -7,7 +7,7 @@ import type { Driver } from '../../engine/db/driver.ts';
 import { uuidv7 } from '../../engine/ids.ts';
 import { eventGet, eventInsert, eventList, eventMarkReplayed, eventMatchWorkflows } from '../../engine/sql/event.ts';
 import { runDetailsGet } from '../../engine/sql/run-details.ts';
-import { runCount, runIdsSelect, runList } from '../../engine/sql/run-list.ts';
+import { runCount, runIdsSelect, runList, searchWalkLength } from '../../engine/sql/run-list.ts';
 import { runTrigger, type RunToCreate } from '../../engine/sql/run-trigger.ts';
 import { taskLogInsert, taskLogList } from '../../engine/sql/task-log.ts';
 import { workflowList } from '../../engine/sql/workflow-read.ts';
@@ -208,6 +208,154 @@ forEachDriver('admin queries', (getDriver) => {
       const badId = Buffer.from(JSON.stringify(['2021-06-01T00:00:00.000000Z', 'x'])).toString('base64url');
       await expectBadRequest(runList(db, { cursor: badId }), /is not one this list returned/);
       await expectBadRequest(eventList(db, { cursor: 'nope' }), /is not one this list returned/);
+    });
+  });
+
+  describe('runList search', () => {
+    /** A word no other test uses: letters then hex digits, one token for the text-search parser. */
+    const word = (label: string): string => `${label}${randomBytes(4).toString('hex')}`;
+
+    /** Ends a run's one task run with an output or an error, as the engine records it (task_run, then run). */
+    async function finishTask(runId: string, outcome: { output: Json } | { error: Json }): Promise<void> {
+      const failed = 'error' in outcome;
+      await db.query(
+        `UPDATE task_run SET status = $2, output = $3::jsonb, error = $4::jsonb, attempt = 1, finished_at = now() WHERE run_id = $1`,
+        [runId, failed ? 'failed' : 'succeeded', failed ? null : JSON.stringify(outcome.output), failed ? JSON.stringify(outcome.error) : null],
+      );
+      await db.query(`UPDATE run SET status = $2, tasks_remaining = 0, finished_at = now() WHERE id = $1`, [runId, failed ? 'failed' : 'succeeded']);
+    }
+
+    it("finds a run by a word of its input or metadata values, or of a task run's output or error message", async () => {
+      const task = unique('search');
+      await registerTask(task);
+      const [w1, w2, w3, w4, w5, n] = [word('inv'), word('out'), word('err'), word('stack'), word('key'), String(Date.now() % 1e9)];
+      const [input, meta, output, error, keyOnly] = await trigger(task, [
+        { input: { note: `Invoice ${w1} for USER42@Example.com`, lines: [{ sku: 'A-100', qty: 2 }] } },
+        { metadata: { customer: `c-${n}` } },
+        {},
+        {},
+        { input: { [w5]: 'only a key' } },
+      ]);
+      await finishTask(output!, { output: { receipt: `${w2} delivered`, ms: 12 } });
+      await finishTask(error!, { error: { message: `connect ECONNREFUSED 10.0.3.7:5432 (${w3})`, name: 'DatabaseError', stack: `at ${w4}` } });
+      const ids = async (search: string): Promise<string[]> => (await runList(db, { workflowName: task, search })).runs.map((r) => r.id);
+
+      expect(await ids(w1)).toEqual([input]);
+      expect(await ids(w1.toUpperCase())).toEqual([input]);
+      // Words in order; the last may be the beginning of a longer one.
+      expect(await ids(`invoice ${w1} for`)).toEqual([input]);
+      expect(await ids('Invo')).toEqual([input]);
+      expect(await ids(`for ${w1}`)).toEqual([]);
+      expect(await ids('nvoice')).toEqual([]);
+      // Punctuation separates words, in documents and searches alike.
+      expect(await ids('user42@example.com')).toEqual([input]);
+      expect(await ids('example.com')).toEqual([input]);
+      expect(await ids('A-100')).toEqual([input]);
+      expect(await ids(`c-${n}`)).toEqual([meta]);
+      expect(await ids(n)).toEqual([meta]);
+      expect(await ids(`${w2} delivered`)).toEqual([output]);
+      expect(await ids(w3)).toEqual([error]);
+      expect(await ids('econnrefused 10.0.3.7')).toEqual([error]);
+      expect(await ids('databaseerror')).toEqual([error]);
+      // Neither keys nor the stack trace are searched.
+      expect(await ids(w4)).toEqual([]);
+      expect(await ids(w5)).toEqual([]);
+      expect(await ids('lines')).toEqual([]);
+      // Text the parser keeps no word of (an HTML-like tag) matches nothing rather than everything.
+      expect(await ids('<b>')).toEqual([]);
+      expect((await runList(db, { workflowName: task })).runs).toHaveLength(5);
+    });
+
+    it('narrows a search by every other filter, live statuses included', async () => {
+      const task = unique('search-and');
+      const other = unique('search-other');
+      await registerTask(task);
+      await registerTask(other);
+      const shared = word('both');
+      const tag = unique('tag');
+      const eventId = uuidv7();
+      await eventInsert(db, { events: [{ id: eventId, key: unique('evt'), payload: {}, metadata: {} }] });
+      const [queued, running, failed, fromEvent, old, noWord] = await trigger(task, [
+        { input: { text: shared }, metadata: { tag, region: 'eu' } },
+        { input: { text: shared }, metadata: { tag } },
+        { input: { text: shared }, metadata: { tag } },
+        { input: { text: shared }, metadata: { tag }, triggerKind: 'event', eventId },
+        { input: { text: shared }, metadata: { tag } },
+        { input: { text: 'something else' }, metadata: { tag } },
+      ]);
+      const [elsewhere] = await trigger(other, [{ input: { text: shared }, metadata: { tag } }]);
+      const parent = await db.query<{ id: string }>(`SELECT id FROM task_run WHERE run_id = $1`, [queued]);
+      const [child] = await trigger(other, [{ input: { text: shared }, triggerKind: 'child', parent: { taskRunId: parent.rows[0]!.id, key: '0' } }]);
+      await db.query(`UPDATE task_run SET status = 'running', attempt = 1, started_at = now() WHERE run_id = $1`, [running]);
+      await db.query(`UPDATE run SET status = 'running' WHERE id = $1`, [running]);
+      await finishTask(failed!, { error: { message: 'boom' } });
+      await finishTask(noWord!, { output: { also: shared } });
+      await setCreatedAt('run', [old!], ['2020-01-01T00:00:00Z']);
+
+      const ids = async (filter: Parameters<typeof runList>[1]): Promise<string[]> =>
+        (await runList(db, { search: shared, ...filter })).runs.map((r) => r.id).sort();
+      const sorted = (...list: Array<string | undefined>): string[] => (list as string[]).sort();
+
+      expect(await ids({})).toEqual(sorted(queued, running, failed, fromEvent, old, noWord, elsewhere, child));
+      expect(await ids({ workflowName: task })).toEqual(sorted(queued, running, failed, fromEvent, old, noWord));
+      expect(await ids({ workflowName: task, statuses: ['failed'] })).toEqual([failed]);
+      expect(await ids({ workflowName: task, statuses: ['queued'] })).toEqual(sorted(queued, fromEvent, old));
+      expect(await ids({ workflowName: task, statuses: ['running'] })).toEqual([running]);
+      expect(await ids({ workflowName: task, statuses: ['queued', 'running'] })).toEqual(sorted(queued, running, fromEvent, old));
+      expect(await ids({ workflowName: task, statuses: ['running', 'succeeded'] })).toEqual(sorted(running, noWord));
+      // The child inherits the metadata of the run that spawned it.
+      expect(await ids({ metadata: { tag, region: 'eu' } })).toEqual(sorted(queued, child));
+      expect(await ids({ triggerKinds: ['event'] })).toEqual([fromEvent]);
+      expect(await ids({ triggerKinds: ['child'] })).toEqual([child]);
+      expect(await ids({ eventId })).toEqual([fromEvent]);
+      expect(await ids({ parentRunId: queued })).toEqual([child]);
+      expect(await ids({ workflowName: task, until: '2021-01-01T00:00:00Z' })).toEqual([old]);
+      expect(await ids({ workflowName: task, since: '2021-01-01T00:00:00Z', statuses: ['queued'] })).toEqual(sorted(queued, fromEvent));
+      expect(await ids({ metadata: { tag }, topLevelOnly: true })).toEqual(sorted(queued, running, failed, fromEvent, old, noWord, elsewhere));
+      // The same filters without the search, for the live statuses read through task_run.
+      expect((await runList(db, { workflowName: task, statuses: ['queued', 'running'] })).runs.map((r) => r.id).sort()).toEqual(sorted(queued, running, fromEvent, old));
+      expect(await runCount(db, { workflowName: task, statuses: ['running'] })).toEqual({ count: 1, exact: true });
+      expect(await runCount(db, { workflowName: task, search: shared, statuses: ['queued'] })).toEqual({ count: 3, exact: true });
+      expect((await runIdsSelect(db, { filter: { search: shared, workflowName: task, statuses: ['queued', 'failed'] }, limit: 10 })).sort()).toEqual(sorted(queued, failed, fromEvent, old));
+    });
+
+    it('pages a search newest first, each match once, when matches lie beyond the walk of the newest runs', async () => {
+      const task = unique('search-pages');
+      await registerTask(task);
+      const rare = word('rare');
+      // More runs than the shortest walk: the oldest matches are read through the indexes (step two).
+      expect(searchWalkLength(5, 0)).toBe(1_000);
+      const total = 1_200;
+      const matching = new Set([0, 3, 50, 120, 199, 400, 700, 1_000, 1_150, 1_190, 1_197, 1_199]);
+      const ids = await trigger(task, Array.from({ length: total }, (_, i) => ({ input: { text: matching.has(i) ? `x ${rare} y` : `filler ${i}` } })));
+      // Every run in one millisecond, but a few microseconds apart, ties included.
+      await setCreatedAt('run', ids, ids.map((_, i) => `2022-03-01T00:00:00.00${String(Math.floor(i / 200)).padStart(2, '0')}0Z`));
+      const expected = ids
+        .map((id, i) => ({ id, i, us: Math.floor(i / 200) }))
+        .filter((r) => matching.has(r.i))
+        .sort((a, b) => b.us - a.us || (a.id < b.id ? 1 : -1))
+        .map((r) => r.id);
+      const seen = (await listAll({ workflowName: task, search: rare, limit: 4 })).map((r) => r.id);
+      expect(seen).toEqual(expected);
+      expect((await listAll({ workflowName: task, search: rare, limit: 1 })).map((r) => r.id)).toEqual(expected);
+      expect((await runList(db, { workflowName: task, search: rare, limit: 12 })).nextCursor).toBeNull();
+      expect(await runCount(db, { workflowName: task, search: rare })).toEqual({ count: 12, exact: true });
+      expect(await runCount(db, { workflowName: task, search: rare, upTo: 5 })).toEqual({ count: 5, exact: false });
+      // Matches only among the oldest two hundred: none in the walk, all counted by the index read.
+      await db.query(`UPDATE run SET input = jsonb_build_object('text', 'filler') WHERE id = ANY($1::uuid[])`, [ids.filter((_, i) => i >= 200 && matching.has(i))]);
+      expect(await runCount(db, { workflowName: task, search: rare, upTo: 5 })).toEqual({ count: 5, exact: true });
+      expect(await runCount(db, { workflowName: task, search: rare, upTo: 4 })).toEqual({ count: 4, exact: false });
+    });
+
+    it('indexes the first 16 KiB of a large input, and still triggers a run with a megabyte of distinct words', async () => {
+      const task = unique('search-big');
+      await registerTask(task);
+      const first = word('first');
+      const last = word('last');
+      const words = Array.from({ length: 60_000 }, (_, i) => `w${i.toString(36)}x`);
+      const [big] = await trigger(task, [{ input: { text: `${first} ${words.join(' ')} ${last}` } }]);
+      expect((await runList(db, { workflowName: task, search: first })).runs.map((r) => r.id)).toEqual([big]);
+      expect((await runList(db, { workflowName: task, search: last })).runs).toEqual([]);
     });
   });
 
