@@ -207,143 +207,72 @@ function keysetBeforeSql(args: unknown[], after: KeysetPosition): string[] {
 //
 // A search matches a run when the words it asks for (cleaver_search_query, migration 000011) are in the
 // run's search_doc (its input and metadata) or in the search_doc of one of its task runs (outputs and
-// errors). The two live in two tables with a GIN index each, and no one plan suits every search: words
-// in half the runs are found by walking the newest runs and testing each (a page within a few hundred),
-// words in a few runs by reading the indexes (a walk would read the whole table); and the planner cannot
-// weigh the two across an OR over two tables. So a search reads in two steps: it walks a bounded number
-// of the filter's newest runs, and only if too few of those matched (the words are rare among them) it
-// reads the rest through the indexes, at a cost that grows with how many runs hold the words.
+// errors). Written as one OR over the two tables, the planner has a single plan for it, a walk of the
+// newest runs testing each: fine for words in many runs, a read of the whole table for words in few
+// (0.5-5 s at a million runs). So each half is asked on its own, as a query over one table that the
+// planner can answer by walking or from the GIN index as the words' frequency says, and the halves are
+// merged newest first (docs/search.md has the plans and the figures).
 
 /** Whether run `alias` (or one of its task runs) holds the words of tsquery `query`. */
 function searchMatchSql(alias: string, query: string): string {
-  return `(${alias}.search_doc @@ ${query} OR EXISTS (SELECT 1 FROM task_run st WHERE st.run_id = ${alias}.id AND st.search_doc @@ ${query} OFFSET 0))`;
+  return `(${alias}.search_doc @@ ${query} OR EXISTS (SELECT 1 FROM task_run st WHERE st.run_id = ${alias}.id AND st.search_doc @@ ${query}))`;
 }
 
 /**
- * How many runs a search for a page of `limit` walks before it reads the indexes, among `total` runs.
- * Walking W runs costs about c·W; the index read is left only words in fewer than limit/W of the runs,
- * at most limit·total/W of them, each costing about 6c (its heap page is seldom one the walk read). The
- * sum is worst, 2·sqrt(6c²·limit·total), at W = sqrt(6·limit·total): 25,000 runs for a page of 100 among
- * a million (~65 ms measured), 8,000 among 100,000.
+ * The two halves of a search over `where`, each `select … tail` over `run r`: runs whose own document
+ * holds the words, and runs with a task run whose document does; with `disjoint` the second leaves out
+ * runs of the first (a count adds them up; a page merges and drops repeats instead, which lets the
+ * merge stop reading the second half as soon as it is older than the page).
  */
-export function searchWalkLength(limit: number, total: number): number {
-  return Math.round(Math.min(200_000, Math.max(1_000, Math.sqrt(6 * limit * Math.max(total, 1)))));
-}
-
-/**
- * At most this many runs a count with a search walks (its length otherwise as for a page of `upTo`):
- * its index read stops at the count asked for, so the walk need only spare it words in most runs.
- */
-const SEARCH_COUNT_WALK_MAX = 20_000;
-
-/** The planner's estimate of the number of runs (no count: that would read them all). */
-async function runTotalEstimate(db: Queryable): Promise<number> {
-  const result = await db.query<{ n: number | string }>(`SELECT reltuples::bigint AS n FROM pg_class WHERE oid = 'run'::regclass`);
-  return Math.max(0, Number(result.rows[0]?.n ?? 0));
-}
-
-/**
- * Step one of a search, as CTE `picked`: the filter's newest `walk` runs, walked newest first, keeping
- * those that hold the words (`hit`) until it has `limit` of them, and the walk's last run (`rn` = walk,
- * where step two continues) if it gets that far: at most `limit` + 1 rows.
- */
-function searchWalkSql(params: { where: FilterSql; query: string; walkParam: string; limitParam: string }): string {
-  return `WITH picked AS MATERIALIZED (
-       SELECT h.id, h.created_at, h.rn, h.hit FROM (
-         SELECT w.id, w.created_at, w.rn, ${searchMatchSql('w', params.query)} AS hit
-           FROM (SELECT r.id, r.created_at, r.search_doc, row_number() OVER (ORDER BY r.created_at DESC, r.id DESC) AS rn
-                   FROM run r ${whereSql(params.where.clauses)}
-                  ORDER BY r.created_at DESC, r.id DESC
-                  LIMIT ${params.walkParam}) w
-         OFFSET 0) h
-        WHERE h.hit OR h.rn = ${params.walkParam}
-        -- No ORDER BY: the walk comes newest first already, and a sort here would read all of it first.
-        LIMIT ${params.limitParam} + 1
-     )`;
-}
-
-/** Where step one left off, if it leaves step two something to do: fewer hits than wanted, and a last run walked. */
-function searchWalkEdge(walked: { hits: number; edgeAt: string | null; edgeId: string | null }, wanted: number): KeysetPosition | null {
-  return walked.hits >= wanted || walked.edgeAt === null || walked.edgeId === null ? null : { createdAt: walked.edgeAt, id: walked.edgeId };
-}
-
-/**
- * Step two: `select` over the runs matching `where` that hold the words, read through the GIN indexes.
- * Runs whose own document holds them are tested against the filter as their heap rows are read for the
- * index (one read each); the others are the runs of task runs that hold them. The two parts never
- * overlap, so the result streams (a count stops at its limit).
- */
-function searchIndexedSql(params: { where: FilterSql; query: string; select: string }): string {
+function searchHalvesSql(params: { where: FilterSql; query: string; select: string; tail: string; disjoint: boolean }): [string, string] {
   const own = whereSql([...params.where.clauses, `r.search_doc @@ ${params.query}`]);
   const tasks = whereSql([
     ...params.where.clauses,
     `r.id IN (SELECT t.run_id FROM task_run t WHERE t.search_doc @@ ${params.query})`,
-    `NOT (r.search_doc @@ ${params.query})`,
+    ...(params.disjoint ? [`NOT (r.search_doc @@ ${params.query})`] : []),
   ]);
-  return `SELECT ${params.select} FROM run r ${own}
-      UNION ALL
-      SELECT ${params.select} FROM run r ${tasks}`;
+  return [`SELECT ${params.select} FROM run r ${own} ${params.tail}`, `SELECT ${params.select} FROM run r ${tasks} ${params.tail}`];
+}
+
+/**
+ * A parallel walk under a LIMIT overshoots: each worker reads on until the leader stops them, and a half
+ * whose matches are rare (words of errors) read 210,000 runs for 101 where one process reads 18,000
+ * (600 → 70 ms at a million runs). Local to the admin read's transaction; alone (a caller outside
+ * one), it ends with this statement and changes nothing.
+ */
+async function searchSerial(db: Queryable): Promise<void> {
+  await db.query(`SELECT set_config('max_parallel_workers_per_gather', '0', true)`);
 }
 
 /** Up to `limit` runs matching `where` and the search, newest first. */
 async function runSearchPage(db: Queryable, params: { where: FilterSql; search: string; limit: number }): Promise<RunPageRow[]> {
-  const args = [...params.where.args, params.search];
-  const query = `cleaver_search_query($${args.length}::text)`;
-  const walk = searchWalkLength(params.limit, await runTotalEstimate(db));
-  args.push(walk, params.limit);
-  const select = `${RUN_SUMMARY_COLUMNS}, ${keysetColumn('r')} AS keyset_at`;
+  await searchSerial(db);
+  const args = [...params.where.args, params.search, params.limit];
+  const query = `cleaver_search_query($${args.length - 1}::text)`;
+  const limit = `$${args.length}`;
   const order = 'ORDER BY r.created_at DESC, r.id DESC';
-  const first = await db.query<{ hit: boolean; rn: number | string; p_at: string; p_id: string } & RunPageRow>(
-    `${searchWalkSql({ where: params.where, query, walkParam: `$${args.length - 1}`, limitParam: `$${args.length}` })}
-     SELECT p.hit, p.rn, ${keysetColumn('p')} AS p_at, p.id AS p_id, m.*
-       FROM picked p
-       LEFT JOIN LATERAL (SELECT ${select} FROM run r WHERE r.id = p.id AND p.hit) m ON true
-      ORDER BY p.created_at DESC, p.id DESC`,
+  // A run in both halves comes twice: 2·limit merged rows hold at least `limit` runs.
+  const [own, tasks] = searchHalvesSql({ where: params.where, query, select: 'r.id, r.created_at', tail: `${order} LIMIT 2 * ${limit}`, disjoint: false });
+  const result = await db.query<RunPageRow>(
+    `WITH merged AS (
+       SELECT id, created_at FROM (${own}) own UNION ALL SELECT id, created_at FROM (${tasks}) tasks
+        ORDER BY created_at DESC, id DESC LIMIT 2 * ${limit}
+     ),
+     page AS (SELECT DISTINCT id, created_at FROM merged ORDER BY created_at DESC, id DESC LIMIT ${limit})
+     SELECT ${RUN_SUMMARY_COLUMNS}, ${keysetColumn('r')} AS keyset_at FROM run r WHERE r.id IN (SELECT id FROM page) ${order}`,
     args,
   );
-  const found = first.rows.filter((r) => r.hit).slice(0, params.limit);
-  const last = first.rows.find((r) => Number(r.rn) === walk);
-  const edge = searchWalkEdge({ hits: found.length, edgeAt: last?.p_at ?? null, edgeId: last?.p_id ?? null }, params.limit);
-  if (edge === null) return found;
-  const rest = { clauses: [...params.where.clauses], args: [...params.where.args, params.search] };
-  rest.clauses.push(...keysetBeforeSql(rest.args, edge));
-  rest.args.push(params.limit - found.length);
-  // The page's runs are picked by (created_at, id) alone; their summary columns are read for those only.
-  const result = await db.query<RunPageRow>(
-    `WITH found AS MATERIALIZED (${searchIndexedSql({ where: rest, query, select: 'r.id, r.created_at' })}),
-     page AS (SELECT id FROM found ORDER BY created_at DESC, id DESC LIMIT $${rest.args.length})
-     SELECT ${select} FROM run r WHERE r.id IN (SELECT id FROM page) ${order}`,
-    rest.args,
-  );
-  return [...found, ...result.rows];
+  return result.rows;
 }
 
 /** How many runs match `where` and the search, counting up to `upTo`. */
 async function runSearchCount(db: Queryable, params: { where: FilterSql; search: string; upTo: number }): Promise<number> {
-  const args = [...params.where.args, params.search];
-  const query = `cleaver_search_query($${args.length}::text)`;
-  const walk = Math.min(SEARCH_COUNT_WALK_MAX, searchWalkLength(params.upTo, await runTotalEstimate(db)));
-  args.push(walk, params.upTo);
-  const first = await db.query<{ hits: number; edge_at: string | null; edge_id: string | null }>(
-    `${searchWalkSql({ where: params.where, query, walkParam: `$${args.length - 1}`, limitParam: `$${args.length}` })}
-     SELECT count(*) FILTER (WHERE p.hit)::int AS hits,
-            max(${keysetColumn('p')}) FILTER (WHERE p.rn = $${args.length - 1}) AS edge_at,
-            max(p.id::text) FILTER (WHERE p.rn = $${args.length - 1}) AS edge_id
-       FROM picked p`,
-    args,
-  );
-  const walked = first.rows[0]!;
-  const found = Math.min(params.upTo, Number(walked.hits));
-  const edge = searchWalkEdge({ hits: found, edgeAt: walked.edge_at, edgeId: walked.edge_id }, params.upTo);
-  if (edge === null) return found;
-  const rest = { clauses: [...params.where.clauses], args: [...params.where.args, params.search] };
-  rest.clauses.push(...keysetBeforeSql(rest.args, edge));
-  rest.args.push(params.upTo - found);
-  const result = await db.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM (${searchIndexedSql({ where: rest, query, select: '1' })} LIMIT $${rest.args.length}) matching`,
-    rest.args,
-  );
-  return found + Number(result.rows[0]!.n);
+  await searchSerial(db);
+  const args = [...params.where.args, params.search, params.upTo];
+  const query = `cleaver_search_query($${args.length - 1}::text)`;
+  const [own, tasks] = searchHalvesSql({ where: params.where, query, select: '1', tail: `LIMIT $${args.length}`, disjoint: true });
+  const result = await db.query<{ n: number }>(`SELECT (SELECT count(*) FROM (${own}) own)::int + (SELECT count(*) FROM (${tasks}) tasks)::int AS n`, args);
+  return Number(result.rows[0]!.n);
 }
 
 // ---- shared by the paged lists (runs, events) -------------------------------------------------------

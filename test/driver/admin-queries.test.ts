@@ -7,7 +7,7 @@ import type { Driver } from '../../engine/db/driver.ts';
 import { uuidv7 } from '../../engine/ids.ts';
 import { eventGet, eventInsert, eventList, eventMarkReplayed, eventMatchWorkflows } from '../../engine/sql/event.ts';
 import { runDetailsGet } from '../../engine/sql/run-details.ts';
-import { runCount, runIdsSelect, runList, searchWalkLength } from '../../engine/sql/run-list.ts';
+import { runCount, runIdsSelect, runList } from '../../engine/sql/run-list.ts';
 import { runTrigger, type RunToCreate } from '../../engine/sql/run-trigger.ts';
 import { taskLogInsert, taskLogList } from '../../engine/sql/task-log.ts';
 import { workflowList } from '../../engine/sql/workflow-read.ts';
@@ -319,32 +319,32 @@ forEachDriver('admin queries', (getDriver) => {
       expect((await runIdsSelect(db, { filter: { search: shared, workflowName: task, statuses: ['queued', 'failed'] }, limit: 10 })).sort()).toEqual(sorted(queued, failed, fromEvent, old));
     });
 
-    it('pages a search newest first, each match once, when matches lie beyond the walk of the newest runs', async () => {
+    it('pages a search newest first, each match once, whether a run holds the words itself, in a task run, or both', async () => {
       const task = unique('search-pages');
       await registerTask(task);
-      const rare = word('rare');
-      // More runs than the shortest walk: the oldest matches are read through the indexes (step two).
-      expect(searchWalkLength(5, 0)).toBe(1_000);
-      const total = 1_200;
-      const matching = new Set([0, 3, 50, 120, 199, 400, 700, 1_000, 1_150, 1_190, 1_197, 1_199]);
-      const ids = await trigger(task, Array.from({ length: total }, (_, i) => ({ input: { text: matching.has(i) ? `x ${rare} y` : `filler ${i}` } })));
-      // Every run in one millisecond, but a few microseconds apart, ties included.
-      await setCreatedAt('run', ids, ids.map((_, i) => `2022-03-01T00:00:00.00${String(Math.floor(i / 200)).padStart(2, '0')}0Z`));
+      const w = word('page');
+      // Where each of 60 runs holds the word, oldest first: a run of ten holding it twice (its page is
+      // merged from both halves, each giving the run), the rest spread, and runs without it between.
+      const where = Array.from({ length: 60 }, (_, i) => (i >= 50 ? 'both' : i % 7 === 0 ? 'input' : i % 5 === 0 ? 'output' : i % 11 === 0 ? 'both' : 'none'));
+      const ids = await trigger(task, where.map((at, i) => ({ input: { text: at === 'input' || at === 'both' ? `x ${w} y` : `filler ${i}` } })));
+      for (const [i, at] of where.entries()) {
+        if (at === 'output' || at === 'both') await finishTask(ids[i]!, { output: { said: `${w} done` } });
+      }
+      // A few microseconds apart, several runs sharing each time.
+      await setCreatedAt('run', ids, ids.map((_, i) => `2022-03-01T00:00:00.0000${Math.floor(i / 12)}0Z`));
       const expected = ids
-        .map((id, i) => ({ id, i, us: Math.floor(i / 200) }))
-        .filter((r) => matching.has(r.i))
+        .map((id, i) => ({ id, at: where[i]!, us: Math.floor(i / 12) }))
+        .filter((r) => r.at !== 'none')
         .sort((a, b) => b.us - a.us || (a.id < b.id ? 1 : -1))
         .map((r) => r.id);
-      const seen = (await listAll({ workflowName: task, search: rare, limit: 4 })).map((r) => r.id);
-      expect(seen).toEqual(expected);
-      expect((await listAll({ workflowName: task, search: rare, limit: 1 })).map((r) => r.id)).toEqual(expected);
-      expect((await runList(db, { workflowName: task, search: rare, limit: 12 })).nextCursor).toBeNull();
-      expect(await runCount(db, { workflowName: task, search: rare })).toEqual({ count: 12, exact: true });
-      expect(await runCount(db, { workflowName: task, search: rare, upTo: 5 })).toEqual({ count: 5, exact: false });
-      // Matches only among the oldest two hundred: none in the walk, all counted by the index read.
-      await db.query(`UPDATE run SET input = jsonb_build_object('text', 'filler') WHERE id = ANY($1::uuid[])`, [ids.filter((_, i) => i >= 200 && matching.has(i))]);
-      expect(await runCount(db, { workflowName: task, search: rare, upTo: 5 })).toEqual({ count: 5, exact: true });
-      expect(await runCount(db, { workflowName: task, search: rare, upTo: 4 })).toEqual({ count: 4, exact: false });
+      expect(expected.length).toBeGreaterThan(20);
+      for (const limit of [1, 4, 7]) {
+        expect((await listAll({ workflowName: task, search: w, limit })).map((r) => r.id), `pages of ${limit}`).toEqual(expected);
+      }
+      expect((await runList(db, { workflowName: task, search: w, limit: expected.length })).nextCursor).toBeNull();
+      expect(await runCount(db, { workflowName: task, search: w })).toEqual({ count: expected.length, exact: true });
+      expect(await runCount(db, { workflowName: task, search: w, upTo: 5 })).toEqual({ count: 5, exact: false });
+      expect(await runCount(db, { workflowName: task, search: w, statuses: ['queued'] })).toEqual({ count: where.filter((at) => at === 'input').length, exact: true });
     });
 
     it('indexes the first 16 KiB of a large input, and still triggers a run with a megabyte of distinct words', async () => {

@@ -45,3 +45,9 @@ ALTER TABLE task_run ADD COLUMN search_doc tsvector
                             THEN cleaver_search_doc('[]'::jsonb || coalesce(output, 'null') || coalesce(error -> 'message', 'null')
                                                     || coalesce(error -> 'name', 'null')) END) STORED;
 CREATE INDEX task_run_search_idx ON task_run USING gin (search_doc) WHERE search_doc IS NOT NULL;
+
+-- Statistics of ten times the usual words: with the default the planner costs a word it has not sampled
+-- as if one run in 1,400 held it, and walked a week of runs (242,000 at a million runs, 130 ms) for a
+-- word none has that the index answers in 1 ms. ANALYZE then samples 300,000 rows (~5 s a million).
+ALTER TABLE run ALTER COLUMN search_doc SET STATISTICS 1000;
+ALTER TABLE task_run ALTER COLUMN search_doc SET STATISTICS 1000;
