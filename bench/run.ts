@@ -38,10 +38,11 @@ const USAGE = `Usage: node --import tsx bench/run.ts [--quick] [--only SELECTION
                    Workloads (a prefix matches): bulk-enqueue/100, bulk-enqueue/1000, single-enqueue/1,
                    single-enqueue/16, burn-down/100, burn-down/10, burn-down-backlog/100,
                    burn-down-keyed/100, burn-down-rate-limited/100, light-latency, open-loop,
-                   engine-memory, dag-chain, dag-diamond. A workload named here runs even where the
-                   profile leaves it out by default (--quick: bulk-enqueue/1000, single-enqueue/16,
+                   engine-memory, dag-chain, dag-diamond, run-list. A workload named here runs even where
+                   the profile leaves it out by default (--quick: bulk-enqueue/1000, single-enqueue/16,
                    burn-down/100, burn-down-backlog/100, light-latency, open-loop, dag-chain). A variant
-                   (burn-down-…) brings its baseline.
+                   (burn-down-…) brings its baseline. run-list (1,000,000 runs on pg, 100,000 on
+                   pglite, loaded in bulk) runs only when named: --only pg/run-list,pglite/run-list.
 
 Environment: BENCH_DATABASE_URL (else DATABASE_URL, else postgres://root@127.0.0.1:5432/test),
              BENCH_REDIS_URL (else redis://127.0.0.1:6379)

@@ -9,7 +9,7 @@ import { TaskDeclaration, TaskRef, type RunOptions, type TaskClient, type TaskOp
 import { Worker, type WorkerOptions } from './worker.ts';
 import { WorkflowDeclaration, type WorkflowOptions } from './workflow.ts';
 import { StreamSubscriber, type RunStream, type RunStreamOptions } from './run-stream.ts';
-import type { AdminApi, AdminMethod, EventListPage, EventListParams, LogSearchPage, LogSearchParams, PushedEvent, RunDetails, RunFilter, RunListPage, RunListParams } from '../shared/admin-api.ts';
+import type { AdminApi, AdminMethod, EventListPage, EventListParams, LogSearchPage, LogSearchParams, PushedEvent, RunCount, RunCountParams, RunDetails, RunFilter, RunListPage, RunListParams } from '../shared/admin-api.ts';
 import type { RateLimitDuration, RateLimitRecord } from '../shared/flow-control.ts';
 import type { Json } from '../shared/types.ts';
 import { CleaverError } from '../shared/errors.ts';
@@ -80,6 +80,8 @@ export class Cleaver implements TaskClient {
   readonly runs = {
     get: (runId: string): Promise<RunDetails> => this.admin('runGet', { runId }, true),
     list: (params: RunListParams = {}): Promise<RunListPage> => this.admin('runsList', params, true),
+    /** How many runs match a filter, counted up to `upTo` (default 10,000; `exact` false beyond it). */
+    count: (params: RunCountParams = {}): Promise<RunCount> => this.admin('runsCount', params, true),
     /** Cancels one run, several (`{ runIds }`) or every run matching a filter (`{ filter }`). */
     cancel: (which: string | { runIds: string[] } | { filter: RunFilter }): Promise<{ cancelled: string[] }> =>
       this.admin('runsCancel', typeof which === 'string' ? { runIds: [which] } : which, true),

@@ -7,7 +7,7 @@ export type { Context, ChildOptions, ChildSpec } from './context.ts';
 export type { RunStream, RunStreamEvent, RunStreamOptions } from './run-stream.ts';
 export type { StreamChunk, RunStreamChunk } from './stream-chunk.ts';
 export type { TaskFailure } from '../shared/protocol.ts';
-export type { RunDetails, RunListPage, RunFilter, RunSummary, PushedEvent, EventListPage } from '../shared/admin-api.ts';
+export type { RunDetails, RunListPage, RunListParams, RunCount, RunCountParams, RunFilter, RunSummary, PushedEvent, EventListPage } from '../shared/admin-api.ts';
 export type { RateLimitDuration, RateLimitRecord } from '../shared/flow-control.ts';
 export { CleaverError, NonRetryableError, TaskRunError, type ErrorCode } from '../shared/errors.ts';
 export type { Duration } from '../shared/duration.ts';

@@ -30,7 +30,16 @@ export interface RunFilter {
   topLevelOnly?: boolean;
   /** Runs triggered by this event. */
   eventId?: string;
+  /**
+   * Words, each a whole word, in this order, and the last also the beginning of a longer one, found in
+   * the run's input or metadata values or in an output or error (message and name) of its task runs;
+   * punctuation separates words (`user42@example.com` is user42, example, com) and case is ignored.
+   */
+  search?: string;
 }
+
+/** The longest `RunFilter.search`, in characters: a few distinctive words find a run. */
+export const MAX_RUN_SEARCH_LENGTH = 200;
 
 /** Either explicit run ids or a filter (a bulk operation needs one of them). */
 export interface RunSelection {

@@ -15,7 +15,8 @@ import { dropSchema, postgresSettings } from '../lib/postgres-admin.ts';
 import { treeResidentBytes } from '../lib/process-memory.ts';
 import { NOOP_FLOW_ENV, declareBacklog, declareNoop, type NoopFlow, type NoopInput, type NoopOutput } from './cleaver-noop.ts';
 import { CLEAVER_DAG_HOW, DAG_WORKFLOWS, declareDagWorkflows } from './cleaver-dag.ts';
-import type { BenchWorker, BurnDownTarget, BurnDownVariants, DagSupport, SystemUnderTest } from './system.ts';
+import type { BenchWorker, BurnDownTarget, BurnDownVariants, DagSupport, RunListSupport, SystemUnderTest } from './system.ts';
+import { loadRunsPglite, loadRunsPostgres } from '../lib/run-list-data.ts';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const ENGINE_CLI = join(ROOT, 'dist/engine/cli.js');
@@ -91,16 +92,24 @@ class CleaverSystem implements SystemUnderTest {
     if (this.engine) throw new Error(`${this.id}: setup() called twice without teardown()`);
     // Short: a Unix socket path must fit in ~100 bytes.
     this.dir = mkdtempSync(join(tmpdir(), 'clvb-'));
-    const socket = join(this.dir, 'e.sock');
-    let databaseArgs: string[];
     if (this.backend === 'pg') {
       this.schema = `bench_${randomBytes(6).toString('hex')}`;
-      databaseArgs = ['--database-url', this.databaseUrl, '--schema', this.schema];
     } else {
       const template = await this.pgliteTemplateDir();
-      cpSync(join(template, 'pgdata'), join(this.dir, 'data', 'pgdata'), { recursive: true });
-      databaseArgs = ['--data-dir', join(this.dir, 'data')];
+      cpSync(join(template, 'pgdata'), this.pgdataDir(), { recursive: true });
     }
+    await this.startEngine();
+    this.noop = declareNoop(this.requireClient());
+    // The engine accepts triggers only for tasks some worker has registered; a worker that connects and
+    // leaves at once registers `noop` without taking anything, so burn-down can preload with no worker.
+    const registrar = await this.requireClient().worker('bench-register', { workflows: [this.noop, ...declareDagWorkflows(this.requireClient())], slots: 1, handleSignals: false });
+    await this.guard(withTimeout(`${this.id}: registering the noop task`, REGISTER_MS, registrar.start().then(() => registrar.stop())));
+  }
+
+  /** Starts `cleaver serve` on this setup's schema or data dir, and a client of it. */
+  private async startEngine(): Promise<void> {
+    const socket = join(this.requireDir(), 'e.sock');
+    const databaseArgs = this.backend === 'pg' ? ['--database-url', this.databaseUrl, '--schema', this.schema!] : ['--data-dir', join(this.requireDir(), 'data')];
     this.engine = new ManagedChild({
       name: `${this.id} engine`,
       command: process.execPath,
@@ -110,14 +119,47 @@ class CleaverSystem implements SystemUnderTest {
     await this.engine.waitForLine((line) => line.includes(' ready'), { what: 'its " ready" line', timeoutMs: ENGINE_READY_MS });
     // The banner says which version, database and commit settings the engine really uses.
     this.engineBanner = this.engine.stdoutLines().map((line) => line.trim()).filter((line) => line && !line.startsWith('listening:') && !line.startsWith('workers connect'));
-
     this.client = Cleaver.connect({ address: `unix://${socket}` });
-    this.noop = declareNoop(this.client);
-    // The engine accepts triggers only for tasks some worker has registered; a worker that connects and
-    // leaves at once registers `noop` without taking anything, so burn-down can preload with no worker.
-    const registrar = await this.client.worker('bench-register', { workflows: [this.noop, ...declareDagWorkflows(this.client)], slots: 1, handleSignals: false });
-    await this.guard(withTimeout(`${this.id}: registering the noop task`, REGISTER_MS, registrar.start().then(() => registrar.stop())));
   }
+
+  /** Stops the engine and closes its client; the schema or data dir stays. */
+  private async stopEngine(): Promise<void> {
+    const problems: string[] = [];
+    const client = this.client;
+    this.client = null;
+    if (client) await withTimeout('closing the client', 10_000, client.close()).catch((e: unknown) => problems.push(`closing the client: ${toError(e).message}`));
+    const engine = this.engine;
+    this.engine = null;
+    if (engine) {
+      const exit = await engine.stop({ request: null, signal: 'SIGTERM', graceMs: ENGINE_STOP_GRACE_MS });
+      // An engine that died earlier has already failed the step that was running.
+      if (!exit.exitedBefore && exit.forced) problems.push(`${engine.name} ignored SIGTERM for ${ENGINE_STOP_GRACE_MS / 1000} s and was killed; last output:\n${engine.outputTail()}`);
+      else if (!exit.exitedBefore && exit.code !== 0) problems.push(`${engine.name} exited with ${describeExit(exit)} on SIGTERM; last output:\n${engine.outputTail()}`);
+    }
+    if (problems.length > 0) throw new Error(problems.join('; '));
+  }
+
+  private pgdataDir(): string {
+    return join(this.requireDir(), 'data', 'pgdata');
+  }
+
+  readonly runList: RunListSupport = {
+    load: async (options) => {
+      const began = performance.now();
+      let sizes: Record<string, string>;
+      if (this.backend === 'pg') {
+        sizes = await loadRunsPostgres({ url: this.databaseUrl, schema: this.schema!, ...options });
+      } else {
+        // PGlite has one connection, the engine's: the data goes in while the engine is stopped.
+        await this.stopEngine();
+        sizes = await loadRunsPglite({ pgdata: this.pgdataDir(), ...options });
+        await this.startEngine();
+      }
+      return { loadMs: Math.round(performance.now() - began), sizes };
+    },
+    list: (params) => this.guard(this.requireClient().runs.list(params)),
+    count: (params) => this.guard(this.requireClient().runs.count(params)),
+  };
 
   startWorker(options: { slots: number; expect?: number }): Promise<BenchWorker> {
     return this.spawnWorker({ ...options, flow: null });
@@ -246,18 +288,7 @@ class CleaverSystem implements SystemUnderTest {
     };
     for (const worker of this.workers) worker.kill();
     this.workers.clear();
-    const client = this.client;
-    if (client) await attempt('closing the client', () => withTimeout('closing the client', 10_000, client.close()));
-    const engine = this.engine;
-    if (engine) {
-      await attempt('stopping the engine', async () => {
-        const exit = await engine.stop({ request: null, signal: 'SIGTERM', graceMs: ENGINE_STOP_GRACE_MS });
-        // An engine that died earlier has already failed the step that was running.
-        if (exit.exitedBefore) return;
-        if (exit.forced) throw new Error(`${engine.name} ignored SIGTERM for ${ENGINE_STOP_GRACE_MS / 1000} s and was killed; last output:\n${engine.outputTail()}`);
-        if (exit.code !== 0) throw new Error(`${engine.name} exited with ${describeExit(exit)} on SIGTERM; last output:\n${engine.outputTail()}`);
-      });
-    }
+    await attempt('stopping the engine', () => this.stopEngine());
     const schema = this.schema;
     if (schema) await attempt(`dropping schema ${schema}`, () => withTimeout(`dropping schema ${schema}`, 30_000, dropSchema(this.databaseUrl, schema)));
     if (this.dir) rmSync(this.dir, { recursive: true, force: true });

@@ -7,6 +7,7 @@
  * the producer, which is the benchmark process) reads `epochMs() - input.sentAt` as its first action
  * and records it in the worker's histogram (bench/lib/worker-tally.ts), unless `input.warmup`.
  */
+import type { RunCount, RunCountParams, RunListPage, RunListParams } from 'cleaver-sdk';
 import type { LatencySummary } from '../lib/stats.ts';
 
 export interface SystemUnderTest {
@@ -53,6 +54,8 @@ export interface SystemUnderTest {
   readonly dag?: DagSupport;
   /** Burn-downs with something in the way (bench/workloads/burn-down.ts); a system skips each it lacks. */
   readonly burnDownVariants?: BurnDownVariants;
+  /** The run list at scale (bench/workloads/run-list.ts): Cleaver's own, no peer has one to compare. */
+  readonly runList?: RunListSupport;
   /** Workloads (their ids in bench/plan.ts) this system cannot run meaningfully, each with the reason the report prints. */
   readonly skips?: Readonly<Record<string, string>>;
   /** Stops every process of this setup and removes its state; safe after a failed or partial setup. */
@@ -110,6 +113,18 @@ export interface BurnDownVariants {
   keyed?(options: { keys: number; maxRuns: number }): Promise<BurnDownTarget>;
   /** The noop behind a rate limit of `perMinute` units a minute, each run taking one; the limit made first. */
   rateLimited?(options: { perMinute: number }): Promise<BurnDownTarget>;
+}
+
+/** What the run-list workload needs: the system's history loaded in bulk, and its list and count as a console asks. */
+export interface RunListSupport {
+  /**
+   * Writes `runs` runs (and their task runs) straight into the database, as one month of history
+   * (bench/lib/run-list-data.ts), and refreshes the planner's statistics; the engine is stopped around it
+   * if it must be. Resolves with what was loaded.
+   */
+  load(options: { runs: number; endMs: number; spanMs: number }): Promise<{ loadMs: number; sizes: Record<string, string> }>;
+  list(params: RunListParams): Promise<RunListPage>;
+  count(params: RunCountParams): Promise<RunCount>;
 }
 
 export type DagShape = 'chain' | 'diamond';

@@ -2,7 +2,7 @@
  * Checks of admin-call params. Every transport (worker socket, HTTP, IPC) hands the engine untrusted
  * JSON, so the checks live with the one implementation and say exactly which field is wrong.
  */
-import type { EventListParams, RunCountParams, RunFilter, RunListParams, RunSelection } from '../../shared/admin-api.ts';
+import { MAX_RUN_SEARCH_LENGTH, type EventListParams, type RunCountParams, type RunFilter, type RunListParams, type RunSelection } from '../../shared/admin-api.ts';
 import { CleaverError } from '../../shared/errors.ts';
 import { RATE_LIMIT_KEY_PATTERN, RATE_LIMIT_KEY_RULE, rateLimitProblem, type RateLimitDuration } from '../../shared/flow-control.ts';
 import type { LogLevel, RunStatus, TriggerKind } from '../../shared/types.ts';
@@ -87,7 +87,20 @@ export function runFilterParam(value: unknown, what = 'filter'): RunFilter {
     if (f.topLevelOnly) filter.topLevelOnly = true;
   }
   if (f.eventId !== undefined) filter.eventId = uuidParam(f.eventId, `${what}.eventId`);
+  if (f.search !== undefined && f.search !== null) filter.search = runSearchParam(f.search, `${what}.search`);
   return filter;
+}
+
+/** Words to find in runs: some letter or digit to look for, within MAX_RUN_SEARCH_LENGTH characters. */
+function runSearchParam(value: unknown, what: string): string {
+  if (typeof value !== 'string') throw bad(`${what} must be a string of words to find in runs' input, metadata, output or error, got ${JSON.stringify(value)}`);
+  if (value.length > MAX_RUN_SEARCH_LENGTH) {
+    throw bad(`${what} is ${value.length} characters long; at most ${MAX_RUN_SEARCH_LENGTH}: search for a few distinctive words (an id, a name, an error code)`);
+  }
+  if (!/[\p{L}\p{N}]/u.test(value)) {
+    throw bad(`${what} ${JSON.stringify(value)} has no word to find: give letters or digits (punctuation only separates words), or leave search out to list every run`);
+  }
+  return value;
 }
 
 export function runListParam(value: unknown): RunListParams {

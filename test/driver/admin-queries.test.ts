@@ -211,6 +211,154 @@ forEachDriver('admin queries', (getDriver) => {
     });
   });
 
+  describe('runList search', () => {
+    /** A word no other test uses: letters then hex digits, one token for the text-search parser. */
+    const word = (label: string): string => `${label}${randomBytes(4).toString('hex')}`;
+
+    /** Ends a run's one task run with an output or an error, as the engine records it (task_run, then run). */
+    async function finishTask(runId: string, outcome: { output: Json } | { error: Json }): Promise<void> {
+      const failed = 'error' in outcome;
+      await db.query(
+        `UPDATE task_run SET status = $2, output = $3::jsonb, error = $4::jsonb, attempt = 1, finished_at = now() WHERE run_id = $1`,
+        [runId, failed ? 'failed' : 'succeeded', failed ? null : JSON.stringify(outcome.output), failed ? JSON.stringify(outcome.error) : null],
+      );
+      await db.query(`UPDATE run SET status = $2, tasks_remaining = 0, finished_at = now() WHERE id = $1`, [runId, failed ? 'failed' : 'succeeded']);
+    }
+
+    it("finds a run by a word of its input or metadata values, or of a task run's output or error message", async () => {
+      const task = unique('search');
+      await registerTask(task);
+      const [w1, w2, w3, w4, w5, n] = [word('inv'), word('out'), word('err'), word('stack'), word('key'), String(Date.now() % 1e9)];
+      const [input, meta, output, error, keyOnly] = await trigger(task, [
+        { input: { note: `Invoice ${w1} for USER42@Example.com`, lines: [{ sku: 'A-100', qty: 2 }] } },
+        { metadata: { customer: `c-${n}` } },
+        {},
+        {},
+        { input: { [w5]: 'only a key' } },
+      ]);
+      await finishTask(output!, { output: { receipt: `${w2} delivered`, ms: 12 } });
+      await finishTask(error!, { error: { message: `connect ECONNREFUSED 10.0.3.7:5432 (${w3})`, name: 'DatabaseError', stack: `at ${w4}` } });
+      const ids = async (search: string): Promise<string[]> => (await runList(db, { workflowName: task, search })).runs.map((r) => r.id);
+
+      expect(await ids(w1)).toEqual([input]);
+      expect(await ids(w1.toUpperCase())).toEqual([input]);
+      // Words in order; the last may be the beginning of a longer one.
+      expect(await ids(`invoice ${w1} for`)).toEqual([input]);
+      expect(await ids('Invo')).toEqual([input]);
+      expect(await ids(`for ${w1}`)).toEqual([]);
+      expect(await ids('nvoice')).toEqual([]);
+      // Punctuation separates words, in documents and searches alike.
+      expect(await ids('user42@example.com')).toEqual([input]);
+      expect(await ids('example.com')).toEqual([input]);
+      expect(await ids('A-100')).toEqual([input]);
+      expect(await ids(`c-${n}`)).toEqual([meta]);
+      expect(await ids(n)).toEqual([meta]);
+      expect(await ids(`${w2} delivered`)).toEqual([output]);
+      expect(await ids(w3)).toEqual([error]);
+      expect(await ids('econnrefused 10.0.3.7')).toEqual([error]);
+      expect(await ids('databaseerror')).toEqual([error]);
+      // Neither keys nor the stack trace are searched.
+      expect(await ids(w4)).toEqual([]);
+      expect(await ids(w5)).toEqual([]);
+      expect(await ids('lines')).toEqual([]);
+      // Text the parser keeps no word of (an HTML-like tag) matches nothing rather than everything.
+      expect(await ids('<b>')).toEqual([]);
+      expect((await runList(db, { workflowName: task })).runs).toHaveLength(5);
+    });
+
+    it('narrows a search by every other filter, live statuses included', async () => {
+      const task = unique('search-and');
+      const other = unique('search-other');
+      await registerTask(task);
+      await registerTask(other);
+      const shared = word('both');
+      const tag = unique('tag');
+      const eventId = uuidv7();
+      await eventInsert(db, { events: [{ id: eventId, key: unique('evt'), payload: {}, metadata: {} }] });
+      const [queued, running, failed, fromEvent, old, noWord] = await trigger(task, [
+        { input: { text: shared }, metadata: { tag, region: 'eu' } },
+        { input: { text: shared }, metadata: { tag } },
+        { input: { text: shared }, metadata: { tag } },
+        { input: { text: shared }, metadata: { tag }, triggerKind: 'event', eventId },
+        { input: { text: shared }, metadata: { tag } },
+        { input: { text: 'something else' }, metadata: { tag } },
+      ]);
+      const [elsewhere] = await trigger(other, [{ input: { text: shared }, metadata: { tag } }]);
+      const parent = await db.query<{ id: string }>(`SELECT id FROM task_run WHERE run_id = $1`, [queued]);
+      const [child] = await trigger(other, [{ input: { text: shared }, triggerKind: 'child', parent: { taskRunId: parent.rows[0]!.id, key: '0' } }]);
+      await db.query(`UPDATE task_run SET status = 'running', attempt = 1, started_at = now() WHERE run_id = $1`, [running]);
+      await db.query(`UPDATE run SET status = 'running' WHERE id = $1`, [running]);
+      await finishTask(failed!, { error: { message: 'boom' } });
+      await finishTask(noWord!, { output: { also: shared } });
+      await setCreatedAt('run', [old!], ['2020-01-01T00:00:00Z']);
+
+      const ids = async (filter: Parameters<typeof runList>[1]): Promise<string[]> =>
+        (await runList(db, { search: shared, ...filter })).runs.map((r) => r.id).sort();
+      const sorted = (...list: Array<string | undefined>): string[] => (list as string[]).sort();
+
+      expect(await ids({})).toEqual(sorted(queued, running, failed, fromEvent, old, noWord, elsewhere, child));
+      expect(await ids({ workflowName: task })).toEqual(sorted(queued, running, failed, fromEvent, old, noWord));
+      expect(await ids({ workflowName: task, statuses: ['failed'] })).toEqual([failed]);
+      expect(await ids({ workflowName: task, statuses: ['queued'] })).toEqual(sorted(queued, fromEvent, old));
+      expect(await ids({ workflowName: task, statuses: ['running'] })).toEqual([running]);
+      expect(await ids({ workflowName: task, statuses: ['queued', 'running'] })).toEqual(sorted(queued, running, fromEvent, old));
+      expect(await ids({ workflowName: task, statuses: ['running', 'succeeded'] })).toEqual(sorted(running, noWord));
+      // The child inherits the metadata of the run that spawned it.
+      expect(await ids({ metadata: { tag, region: 'eu' } })).toEqual(sorted(queued, child));
+      expect(await ids({ triggerKinds: ['event'] })).toEqual([fromEvent]);
+      expect(await ids({ triggerKinds: ['child'] })).toEqual([child]);
+      expect(await ids({ eventId })).toEqual([fromEvent]);
+      expect(await ids({ parentRunId: queued })).toEqual([child]);
+      expect(await ids({ workflowName: task, until: '2021-01-01T00:00:00Z' })).toEqual([old]);
+      expect(await ids({ workflowName: task, since: '2021-01-01T00:00:00Z', statuses: ['queued'] })).toEqual(sorted(queued, fromEvent));
+      expect(await ids({ metadata: { tag }, topLevelOnly: true })).toEqual(sorted(queued, running, failed, fromEvent, old, noWord, elsewhere));
+      // The same filters without the search, for the live statuses read through task_run.
+      expect((await runList(db, { workflowName: task, statuses: ['queued', 'running'] })).runs.map((r) => r.id).sort()).toEqual(sorted(queued, running, fromEvent, old));
+      expect(await runCount(db, { workflowName: task, statuses: ['running'] })).toEqual({ count: 1, exact: true });
+      expect(await runCount(db, { workflowName: task, search: shared, statuses: ['queued'] })).toEqual({ count: 3, exact: true });
+      expect((await runIdsSelect(db, { filter: { search: shared, workflowName: task, statuses: ['queued', 'failed'] }, limit: 10 })).sort()).toEqual(sorted(queued, failed, fromEvent, old));
+    });
+
+    it('pages a search newest first, each match once, whether a run holds the words itself, in a task run, or both', async () => {
+      const task = unique('search-pages');
+      await registerTask(task);
+      const w = word('page');
+      // Where each of 60 runs holds the word, oldest first: a run of ten holding it twice (its page is
+      // merged from both halves, each giving the run), the rest spread, and runs without it between.
+      const where = Array.from({ length: 60 }, (_, i) => (i >= 50 ? 'both' : i % 7 === 0 ? 'input' : i % 5 === 0 ? 'output' : i % 11 === 0 ? 'both' : 'none'));
+      const ids = await trigger(task, where.map((at, i) => ({ input: { text: at === 'input' || at === 'both' ? `x ${w} y` : `filler ${i}` } })));
+      for (const [i, at] of where.entries()) {
+        if (at === 'output' || at === 'both') await finishTask(ids[i]!, { output: { said: `${w} done` } });
+      }
+      // A few microseconds apart, several runs sharing each time.
+      await setCreatedAt('run', ids, ids.map((_, i) => `2022-03-01T00:00:00.0000${Math.floor(i / 12)}0Z`));
+      const expected = ids
+        .map((id, i) => ({ id, at: where[i]!, us: Math.floor(i / 12) }))
+        .filter((r) => r.at !== 'none')
+        .sort((a, b) => b.us - a.us || (a.id < b.id ? 1 : -1))
+        .map((r) => r.id);
+      expect(expected.length).toBeGreaterThan(20);
+      for (const limit of [1, 4, 7]) {
+        expect((await listAll({ workflowName: task, search: w, limit })).map((r) => r.id), `pages of ${limit}`).toEqual(expected);
+      }
+      expect((await runList(db, { workflowName: task, search: w, limit: expected.length })).nextCursor).toBeNull();
+      expect(await runCount(db, { workflowName: task, search: w })).toEqual({ count: expected.length, exact: true });
+      expect(await runCount(db, { workflowName: task, search: w, upTo: 5 })).toEqual({ count: 5, exact: false });
+      expect(await runCount(db, { workflowName: task, search: w, statuses: ['queued'] })).toEqual({ count: where.filter((at) => at === 'input').length, exact: true });
+    });
+
+    it('indexes the first 16 KiB of a large input, and still triggers a run with a megabyte of distinct words', async () => {
+      const task = unique('search-big');
+      await registerTask(task);
+      const first = word('first');
+      const last = word('last');
+      const words = Array.from({ length: 60_000 }, (_, i) => `w${i.toString(36)}x`);
+      const [big] = await trigger(task, [{ input: { text: `${first} ${words.join(' ')} ${last}` } }]);
+      expect((await runList(db, { workflowName: task, search: first })).runs.map((r) => r.id)).toEqual([big]);
+      expect((await runList(db, { workflowName: task, search: last })).runs).toEqual([]);
+    });
+  });
+
   it('runCount counts exactly up to its bound, and says "more" beyond it', async () => {
     const task = unique('count');
     await registerTask(task);

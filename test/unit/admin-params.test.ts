@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { runCountParam, runListParam } from '../../engine/admin/params.ts';
+import { runCountParam, runListParam, runSelectionParam } from '../../engine/admin/params.ts';
 import { toError } from '../../shared/errors.ts';
 
 describe('admin parameters', () => {
@@ -28,6 +28,17 @@ describe('admin parameters', () => {
     expect(() => runListParam({ topLevelOnly: 'yes' })).toThrow(/runsList\.topLevelOnly must be a boolean/);
     expect(runCountParam({ upTo: 500, workflowName: 'w' })).toEqual({ workflowName: 'w', upTo: 500 });
     expect(() => runCountParam({ upTo: 0 })).toThrow(/runsCount\.upTo must be an integer from 1 to 10000000/);
+  });
+
+  it('takes a search of words, and says what is wrong with one that has none, is too long or is not text', () => {
+    expect(runListParam({ search: 'user42@example.com ECONNREFUSED' }).search).toBe('user42@example.com ECONNREFUSED');
+    expect(runCountParam({ search: 'café 東京' }).search).toBe('café 東京');
+    expect(runListParam({ search: null }).search).toBeUndefined();
+    expect(() => runListParam({ search: '' })).toThrow(/runsList\.search "" has no word to find: give letters or digits .*or leave search out/);
+    expect(() => runListParam({ search: '-- @ !' })).toThrow(/runsList\.search "-- @ !" has no word to find/);
+    expect(() => runListParam({ search: 'x'.repeat(201) })).toThrow(/runsList\.search is 201 characters long; at most 200/);
+    expect(() => runListParam({ search: 42 })).toThrow(/runsList\.search must be a string of words .*, got 42/);
+    expect(() => runSelectionParam({ filter: { search: ['a'] } }, 'runsCancel')).toThrow(/runsCancel\.filter\.search must be a string/);
   });
 });
 

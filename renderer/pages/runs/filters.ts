@@ -1,5 +1,5 @@
 /** The runs page's filters live in the URL (#/runs?status=failed&workflow=x), so a view can be linked. */
-import type { RunFilter } from '../../../shared/admin-api.ts';
+import { MAX_RUN_SEARCH_LENGTH, type RunFilter } from '../../../shared/admin-api.ts';
 import { RUN_STATUSES, type RunStatus, type TriggerKind } from '../../../shared/types.ts';
 
 export { RUN_STATUSES };
@@ -15,6 +15,8 @@ export const TIME_RANGES = [
 ] as const;
 
 export interface RunsQuery {
+  /** Words to find in input, metadata, output or error, as typed. */
+  search: string;
   workflow: string;
   statuses: RunStatus[];
   range: string;
@@ -29,7 +31,7 @@ export interface RunsQuery {
   children: 'grouped' | 'all';
 }
 
-export const EMPTY_QUERY: RunsQuery = { workflow: '', statuses: [], range: '', metadata: '', triggers: [], eventId: '', parentRunId: '', children: 'grouped' };
+export const EMPTY_QUERY: RunsQuery = { search: '', workflow: '', statuses: [], range: '', metadata: '', triggers: [], eventId: '', parentRunId: '', children: 'grouped' };
 
 function list<T extends string>(value: string | null, allowed: readonly T[]): T[] {
   return (value ?? '').split(',').filter((s): s is T => (allowed as readonly string[]).includes(s));
@@ -37,6 +39,7 @@ function list<T extends string>(value: string | null, allowed: readonly T[]): T[
 
 export function readRunsQuery(query: URLSearchParams): RunsQuery {
   return {
+    search: query.get('q') ?? '',
     workflow: query.get('workflow') ?? '',
     statuses: list(query.get('status'), RUN_STATUSES),
     range: query.get('range') ?? '',
@@ -50,6 +53,7 @@ export function readRunsQuery(query: URLSearchParams): RunsQuery {
 
 export function runsQueryToUrl(q: RunsQuery): Record<string, string | string[]> {
   return {
+    q: q.search,
     workflow: q.workflow,
     status: q.statuses,
     range: q.range,
@@ -72,6 +76,14 @@ export function parseMetadata(text: string): { metadata: Record<string, string>;
   return { metadata, problem: null };
 }
 
+/** What is wrong with a search as typed (the engine's rule, said before asking it), or null. */
+export function searchProblem(text: string): string | null {
+  if (text.trim() === '') return null;
+  if (text.length > MAX_RUN_SEARCH_LENGTH) return `At most ${MAX_RUN_SEARCH_LENGTH} characters: a few distinctive words find a run`;
+  if (!/[\p{L}\p{N}]/u.test(text)) return 'Type letters or digits: punctuation only separates words';
+  return null;
+}
+
 /**
  * Whether child runs are left out of the list (and counted on their parent's row instead): by default,
  * unless the filter is about children (a parent's, or the "child" trigger) or asks for every run.
@@ -86,6 +98,7 @@ export function groupsChildren(q: RunsQuery): boolean {
  */
 export function toRunFilter(q: RunsQuery, now = Date.now()): RunFilter {
   const filter: RunFilter = {};
+  if (q.search.trim() && !searchProblem(q.search)) filter.search = q.search.trim();
   if (q.workflow) filter.workflowName = q.workflow;
   if (q.statuses.length) filter.statuses = q.statuses;
   const range = TIME_RANGES.find((r) => r.id === q.range);
@@ -101,5 +114,5 @@ export function toRunFilter(q: RunsQuery, now = Date.now()): RunFilter {
 
 /** Whether any filter narrows the list (grouping children is the default view, not a filter). */
 export function isFiltered(q: RunsQuery): boolean {
-  return !!(q.workflow || q.statuses.length || q.range || q.metadata || q.triggers.length || q.eventId || q.parentRunId);
+  return !!(q.search.trim() || q.workflow || q.statuses.length || q.range || q.metadata || q.triggers.length || q.eventId || q.parentRunId);
 }

@@ -16,6 +16,8 @@ import './runs.css';
 
 /** The count is exact up to this many; past it the header says "more than" and offers an exact count. */
 const COUNT_UP_TO = 10_000;
+/** With a search: each run counted is one whose words were read, and 1,000 keeps the count quick at a million runs. */
+const SEARCH_COUNT_UP_TO = 1_000;
 
 export function RunsPage({ query }: { query: URLSearchParams }) {
   const q = readRunsQuery(query);
@@ -79,7 +81,7 @@ export function RunsPage({ query }: { query: URLSearchParams }) {
       ) : pages.runs.length === 0 ? (
         filtered ? (
           <EmptyState title="No runs match these filters" testId="runs-empty">
-            Widen the time range or clear a filter.
+            {q.search.trim() ? 'A search finds whole words, and the start of the last one; try fewer words, or another. ' : ''}Widen the time range or clear a filter.
             {groupsChildren(q) && ' Child runs are listed under their parents: choose "Child runs listed too" to match them on their own.'}
           </EmptyState>
         ) : (
@@ -115,8 +117,9 @@ export function RunsPage({ query }: { query: URLSearchParams }) {
  * button for the exact figure (which reads every matching run, so it is asked for, not automatic).
  */
 function RunCount({ q, loading }: { q: RunsQuery; loading: boolean }) {
-  const [upTo, setUpTo] = useState(COUNT_UP_TO);
+  const [countAll, setCountAll] = useState(false);
   const filter = toRunFilter(q);
+  const upTo = countAll ? 10_000_000 : filter.search !== undefined ? SEARCH_COUNT_UP_TO : COUNT_UP_TO;
   const grouped = filter.topLevelOnly === true;
   const key = JSON.stringify(filter);
   const refreshOn = (c: { runIds: string[] }) => c.runIds.length > 0;
@@ -138,7 +141,7 @@ function RunCount({ q, loading }: { q: RunsQuery; loading: boolean }) {
         </span>
       )}
       {!n.exact && (
-        <button className="btn btn-ghost btn-small" onClick={() => setUpTo(10_000_000)} disabled={count.refreshing} data-testid="runs-count-exact" title="Counts every matching run: slow on a very large table">
+        <button className="btn btn-ghost btn-small" onClick={() => setCountAll(true)} disabled={count.refreshing} data-testid="runs-count-exact" title="Counts every matching run: slow on a very large table">
           {count.refreshing ? 'Counting…' : 'Count them all'}
         </button>
       )}

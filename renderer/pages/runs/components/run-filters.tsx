@@ -1,7 +1,11 @@
 import { useEffect, useRef, useState } from 'react';
 import { shortId } from '../../../format.ts';
 import { useHotkeys } from '../../../hooks/use-hotkeys.ts';
-import { EMPTY_QUERY, isFiltered, parseMetadata, RUN_STATUSES, TIME_RANGES, TRIGGER_KINDS, type RunsQuery } from '../filters.ts';
+import { MAX_RUN_SEARCH_LENGTH } from '../../../../shared/admin-api.ts';
+import { EMPTY_QUERY, isFiltered, parseMetadata, RUN_STATUSES, searchProblem, TIME_RANGES, TRIGGER_KINDS, type RunsQuery } from '../filters.ts';
+
+/** How long typing pauses before the search is asked for: one query per word, not per key. */
+const SEARCH_DEBOUNCE_MS = 350;
 
 export function RunFilters({ value, workflows, onChange }: { value: RunsQuery; workflows: string[]; onChange(next: RunsQuery): void }) {
   const [metadata, setMetadata] = useState(value.metadata);
@@ -10,6 +14,7 @@ export function RunFilters({ value, workflows, onChange }: { value: RunsQuery; w
   const toggled = <T,>(list: T[], item: T): T[] => (list.includes(item) ? list.filter((x) => x !== item) : [...list, item]);
   return (
     <div className="filters" data-testid="run-filters">
+      <SearchBox value={value.search} onApply={(search) => onChange({ ...value, search })} />
       <select className="select" value={value.workflow} onChange={(e) => onChange({ ...value, workflow: e.target.value })} data-testid="workflow-filter" aria-label="Workflow">
         <option value="">All workflows</option>
         {workflows.map((w) => (
@@ -63,11 +68,10 @@ export function RunFilters({ value, workflows, onChange }: { value: RunsQuery; w
       >
         <input
           className={`input ${problem ? 'input-invalid' : ''}`}
-          placeholder="metadata  key=value, …   ( / )"
+          placeholder="metadata  key=value, …"
           value={metadata}
           onChange={(e) => setMetadata(e.target.value)}
           onBlur={() => !problem && metadata !== value.metadata && onChange({ ...value, metadata })}
-          data-hotkey-filter
           data-testid="metadata-filter"
           title={problem ?? 'Runs whose metadata has every key=value pair; Enter to apply'}
           aria-invalid={problem ? true : undefined}
@@ -95,6 +99,52 @@ export function RunFilters({ value, workflows, onChange }: { value: RunsQuery; w
         </button>
       ) : null}
     </div>
+  );
+}
+
+/**
+ * Words to find in runs' input, metadata, output or error: applied when typing pauses, at once on Enter;
+ * Escape clears it. A search the engine would refuse is marked and not asked for.
+ */
+function SearchBox({ value, onApply }: { value: string; onApply(search: string): void }) {
+  const [typed, setTyped] = useState(value);
+  useEffect(() => setTyped(value), [value]);
+  const problem = searchProblem(typed);
+  useEffect(() => {
+    if (typed === value || problem) return;
+    const timer = setTimeout(() => onApply(typed), SEARCH_DEBOUNCE_MS);
+    return () => clearTimeout(timer);
+  }, [typed]); // eslint-disable-line react-hooks/exhaustive-deps
+  return (
+    <form
+      className="search-filter"
+      role="search"
+      onSubmit={(e) => {
+        e.preventDefault();
+        if (!problem) onApply(typed);
+      }}
+    >
+      <input
+        className={`input ${problem ? 'input-invalid' : ''}`}
+        type="search"
+        placeholder="Search input, output, error   ( / )"
+        value={typed}
+        maxLength={MAX_RUN_SEARCH_LENGTH}
+        onChange={(e) => setTyped(e.target.value)}
+        onKeyDown={(e) => {
+          if (e.key === 'Escape' && typed) {
+            e.stopPropagation();
+            setTyped('');
+            onApply('');
+          }
+        }}
+        data-hotkey-filter
+        data-testid="run-search"
+        aria-label="Search runs"
+        title={problem ?? 'Words of a run\'s input or metadata values, or of its tasks\' outputs or errors; the last word may be the start of one. Enter to search now'}
+        aria-invalid={problem ? true : undefined}
+      />
+    </form>
   );
 }
 
