@@ -8,7 +8,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cleaver, type Worker } from '../../sdk/index.ts';
 import { tempDir, waitFor, type EngineProcess } from '../integration/harness.ts';
-import { CHROMIUM, SCREENSHOTS, launchChromium, startConsoleServe, stopConsoleSuite, type ConsoleServe } from './console-serve.ts';
+import { CHROMIUM, SCREENSHOTS, launchChromium, openConsolePage, startConsoleServe, stopConsoleSuite, type ConsoleServe } from './console-serve.ts';
 
 const haveBrowser = existsSync(CHROMIUM);
 
@@ -75,10 +75,7 @@ describe.skipIf(!haveBrowser)('the Logs page in a browser, against cleaver serve
     const noisyTask = (await serve.api('runGet', { runId: noisyRun })).taskRuns[0]!.id;
     await waitFor('the noisy task run to be counted past its cap', async () => (await serve.api('taskLogs', { taskRunId: noisyTask, limit: 1 })).truncated?.droppedLines === 25, 30_000);
     browser = await launchChromium();
-    page = await browser.newPage({ viewport: { width: 1440, height: 900 }, colorScheme: 'dark' });
-    page.setDefaultTimeout(20_000);
-    page.on('pageerror', (e) => console.error('page error:', e.message));
-    await page.goto(serve.printed.href);
+    page = await openConsolePage(browser, serve.printed.href);
     await page.waitForSelector(id('page-runs'));
   }, 120_000);
 

@@ -9,7 +9,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cleaver } from '../../sdk/index.ts';
 import { ROOT, spawnChild, tempDir, type EngineProcess, type WorkerProcess } from '../integration/harness.ts';
-import { SCREENSHOTS, browserAvailable, launchChromium, startConsoleServe, stopConsoleSuite, type ConsoleServe } from './console-serve.ts';
+import { SCREENSHOTS, browserAvailable, launchChromium, openConsolePage, startConsoleServe, stopConsoleSuite, type ConsoleServe } from './console-serve.ts';
 
 const WORKER = join(ROOT, 'test/e2e/fixtures/overview-worker.ts');
 
@@ -53,10 +53,7 @@ describe.skipIf(!browserAvailable())('the Overview after a workload', () => {
       ]);
     }
     browser = await launchChromium();
-    page = await browser.newPage({ viewport: { width: 1440, height: 900 }, colorScheme: 'dark' });
-    page.setDefaultTimeout(20_000);
-    page.on('pageerror', (e) => console.error('page error:', e.message));
-    await page.goto(serve.printed.href);
+    page = await openConsolePage(browser, serve.printed.href);
     await page.waitForSelector(id('page-runs'));
   }, 120_000);
 

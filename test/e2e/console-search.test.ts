@@ -8,7 +8,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cleaver } from '../../sdk/index.ts';
 import { spawnWorker, tempDir, type EngineProcess, type WorkerProcess } from '../integration/harness.ts';
-import { SCREENSHOTS, browserAvailable, launchChromium, startConsoleServe, stopConsoleSuite } from './console-serve.ts';
+import { SCREENSHOTS, browserAvailable, launchChromium, openConsolePage, startConsoleServe, stopConsoleSuite } from './console-serve.ts';
 
 const CUSTOMERS = ['acme', 'globex', 'initech', 'umbrella'];
 
@@ -61,10 +61,7 @@ describe.skipIf(!browserAvailable())('searching runs on the Runs page', () => {
     await Promise.allSettled(failing.map((ref) => ref.result()));
     declined = failing.map((r) => r.runId);
     browser = await launchChromium();
-    page = await browser.newPage({ viewport: { width: 1440, height: 900 }, colorScheme: 'dark' });
-    page.setDefaultTimeout(20_000);
-    page.on('pageerror', (e) => console.error('page error:', e.message));
-    await page.goto(serve.printed.href);
+    page = await openConsolePage(browser, serve.printed.href);
     await page.waitForSelector(id('page-runs'));
     await page.waitForFunction(() => document.querySelectorAll('[data-testid="runs-row"]').length === 18);
   }, 120_000);

@@ -2,7 +2,7 @@
 // token it printed, the admin API it serves (for setting up what a scenario is not about) and Chromium.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import type { AdminApi, AdminMethod } from '../../shared/admin-api.ts';
 import { ROOT, kill, removeDir, spawnChild, type EngineProcess, type WorkerProcess } from '../integration/harness.ts';
 
@@ -64,6 +64,18 @@ export function launchChromium(): Promise<Browser> {
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
   });
+}
+
+/**
+ * A console page as every browser suite opens it: 1440×900 (the size the screenshots are kept at), the
+ * dark theme, a 20 s default timeout, and the page's own errors printed; then loaded at `href`.
+ */
+export async function openConsolePage(browser: Browser, href: string): Promise<Page> {
+  const page = await browser.newPage({ viewport: { width: 1440, height: 900 }, colorScheme: 'dark' });
+  page.setDefaultTimeout(20_000);
+  page.on('pageerror', (e) => console.error('page error:', e.message));
+  await page.goto(href);
+  return page;
 }
 
 /** Ends what a browser suite started, in order: the browser, then the worker, then serve; and its files. */

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, spawnWorker, tempDir, type EngineProcess, type WorkerProcess } from '../integration/harness.ts';
-import { CHROMIUM, SCREENSHOTS, launchChromium, startConsoleServe, stopConsoleSuite, type ConsoleServe } from './console-serve.ts';
+import { CHROMIUM, SCREENSHOTS, launchChromium, openConsolePage, startConsoleServe, stopConsoleSuite, type ConsoleServe } from './console-serve.ts';
 
 const haveBrowser = existsSync(CHROMIUM);
 
@@ -54,10 +54,7 @@ describe.skipIf(!haveBrowser)('the console in a browser, against cleaver serve a
     engine = serve.engine;
     consoleUrl = serve.printed;
     browser = await launchChromium();
-    page = await browser.newPage({ viewport: { width: 1440, height: 900 }, colorScheme: 'dark' });
-    page.setDefaultTimeout(20_000);
-    page.on('pageerror', (e) => console.error('page error:', e.message));
-    await page.goto(consoleUrl.href);
+    page = await openConsolePage(browser, consoleUrl.href);
   }, 120_000);
 
   afterAll(() => stopConsoleSuite({ browser, worker, engine, dir }));
