@@ -1,4 +1,5 @@
 import { useEffect, useState } from 'react';
+import { WorkflowSelect } from '../../../components/workflow-select.tsx';
 import { EMPTY_LOGS_QUERY, isFiltered, LOG_LEVELS, LOG_TIME_RANGES, rangeProblem, type LogsQuery } from '../filters.ts';
 
 /** The search box (applied on Enter), the level chips, the workflow and the time range. */
@@ -46,14 +47,7 @@ export function LogFilters({ value, workflows, onChange }: { value: LogsQuery; w
           </button>
         ))}
       </div>
-      <select className="select" value={value.workflow} onChange={(e) => onChange({ ...value, workflow: e.target.value })} data-testid="log-workflow-filter" aria-label="Workflow">
-        <option value="">All workflows</option>
-        {workflows.map((w) => (
-          <option key={w} value={w}>
-            {w}
-          </option>
-        ))}
-      </select>
+      <WorkflowSelect value={value.workflow} workflows={workflows} onChange={(workflow) => onChange({ ...value, workflow })} testId="log-workflow-filter" />
       <select className="select" value={value.range} onChange={(e) => onChange({ ...value, range: e.target.value })} data-testid="log-range-filter" aria-label="Time range">
         {LOG_TIME_RANGES.map((r) => (
           <option key={r.id} value={r.id}>

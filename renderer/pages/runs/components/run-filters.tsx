@@ -1,4 +1,5 @@
 import { useEffect, useRef, useState } from 'react';
+import { WorkflowSelect } from '../../../components/workflow-select.tsx';
 import { shortId } from '../../../format.ts';
 import { useHotkeys } from '../../../hooks/use-hotkeys.ts';
 import { MAX_RUN_SEARCH_LENGTH } from '../../../../shared/admin-api.ts';
@@ -15,14 +16,7 @@ export function RunFilters({ value, workflows, onChange }: { value: RunsQuery; w
   return (
     <div className="filters" data-testid="run-filters">
       <SearchBox value={value.search} onApply={(search) => onChange({ ...value, search })} />
-      <select className="select" value={value.workflow} onChange={(e) => onChange({ ...value, workflow: e.target.value })} data-testid="workflow-filter" aria-label="Workflow">
-        <option value="">All workflows</option>
-        {workflows.map((w) => (
-          <option key={w} value={w}>
-            {w}
-          </option>
-        ))}
-      </select>
+      <WorkflowSelect value={value.workflow} workflows={workflows} onChange={(workflow) => onChange({ ...value, workflow })} testId="workflow-filter" />
       <MultiMenu
         what="status"
         options={RUN_STATUSES}
