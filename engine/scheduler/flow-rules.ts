@@ -60,7 +60,8 @@ export interface ActionRules {
   readonly keyed: boolean;
 }
 
-const NO_RULES: ActionRules = { task: [], workflow: [], rateLimits: [], lifo: false, keyed: false };
+/** An action without flow rules (or one not known yet). */
+export const NO_RULES: ActionRules = { task: [], workflow: [], rateLimits: [], lifo: false, keyed: false };
 
 /** Rule ids: a task's keys are `<action>#<i>`, a workflow's `<workflow>#<i>` (stable across versions). */
 function keySpecs(list: readonly ConcurrencyDefinition[] | undefined, owner: string): KeySpec[] {

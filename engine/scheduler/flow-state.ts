@@ -12,10 +12,9 @@ import { rateLimitListAll, type StoredRateLimit } from '../sql/rate-limit.ts';
 import type { KeyPairs, QueuedCandidate, RateState } from '../sql/task-assign.ts';
 import { RATE_LIMIT_DURATION_MS, type RateLimitDuration } from '../../shared/flow-control.ts';
 import type { Candidate, ConcurrencyRule, KeyRef, RunningUnit } from './decide.ts';
-import { actionRulesOf, evaluateRules, type ActionRules, type Evaluated } from './flow-rules.ts';
+import { actionRulesOf, evaluateRules, NO_RULES, type ActionRules, type Evaluated } from './flow-rules.ts';
 import { createWindow, parseWindow, reconfigureWindow, type RateWindow } from './rate-window.ts';
 
-const NO_RULES: ActionRules = { task: [], workflow: [], rateLimits: [], lifo: false, keyed: false };
 
 /** The workflow an action belongs to: '<workflow>:<task>', or a standalone task's own name. */
 export function workflowOf(action: string): string {
@@ -157,7 +156,7 @@ export class FlowState {
   /** The rules of an action's latest version (none when it has no definition yet). */
   rulesFor(action: string): ActionRules {
     const wf = workflowOf(action);
-    return this.compiled.get(`${wf}@${this.latest.get(wf) ?? 0}`)?.get(action) ?? NO_RULES;
+    return this.rulesAt(action, this.latest.get(wf) ?? 0);
   }
 
   /**
@@ -202,8 +201,7 @@ export class FlowState {
           options.unschedulable.push({ taskRunId: item.taskRunId, runId: d.runId, message: e.message });
           continue;
         }
-        const wf = workflowOf(item.action);
-        const own = this.compiled.get(`${wf}@${d.workflowVersion}`)?.get(item.action) ?? NO_RULES;
+        const own = this.rulesAt(item.action, d.workflowVersion);
         const latest = this.rulesFor(item.action);
         // The code's latest maxRuns and strategy apply to every run of a key, whatever version made it.
         for (const spec of [...own.task, ...own.workflow]) {
@@ -279,7 +277,7 @@ export class FlowState {
       if (!d) continue;
       let e = this.evaluated.get(item.taskRunId);
       if (!e) {
-        const own = this.compiled.get(`${workflowOf(item.action)}@${d.workflowVersion}`)?.get(item.action) ?? NO_RULES;
+        const own = this.rulesAt(item.action, d.workflowVersion);
         e = evaluateRules(own, { input: d.input, metadata: d.metadata, parents: d.parents ?? {} });
         this.evaluated.set(item.taskRunId, e);
       }
@@ -354,6 +352,11 @@ export class FlowState {
   /** A candidate was taken out of the queue without an assignment (cancelled, failed). */
   forget(taskRunId: string): void {
     this.evaluated.delete(taskRunId);
+  }
+
+  /** The rules of an action as one version of its workflow declares them. */
+  private rulesAt(action: string, version: number): ActionRules {
+    return this.compiled.get(`${workflowOf(action)}@${version}`)?.get(action) ?? NO_RULES;
   }
 
   private store(name: string, version: number, definition: Parameters<typeof actionRulesOf>[0], latest: boolean): void {
