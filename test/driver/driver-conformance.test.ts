@@ -108,6 +108,58 @@ forEachDriver('driver conformance', (getDriver, kind) => {
     });
   });
 
+  describe('named statements', () => {
+    const insert = { name: 'conformance_named_insert', text: 'INSERT INTO conformance (id, doc, tags, at, big) VALUES ($1, $2, $3, $4, $5) RETURNING id' };
+    const read = { name: 'conformance_named_read', text: 'SELECT id, doc, tags, at, big FROM conformance WHERE id = ANY($1::uuid[]) ORDER BY big' };
+
+    it('round-trips the same values as unnamed ones, with rowCount', async () => {
+      const id = randomUUID();
+      const at = new Date('2024-02-29T12:34:56.789Z');
+      const inserted = await db().query(insert, [id, JSON.stringify({ a: [1, 'two'] }), ['x', 'with,comma'], at, 9_007_199_254_740_993n]);
+      expect(inserted.rowCount).toBe(1);
+      const { rows } = await db().query<{ id: string; doc: unknown; tags: string[]; at: Date; big: unknown }>(read, [[id]]);
+      expect(rows).toEqual([{ id, doc: { a: [1, 'two'] }, tags: ['x', 'with,comma'], at, big: 9_007_199_254_740_993n }]);
+      // A second call reuses what the first prepared.
+      expect((await db().query(read, [[id]])).rows).toHaveLength(1);
+    });
+
+    it('gives each of many concurrent calls, named and unnamed mixed, its own rows', async () => {
+      const ids = Array.from({ length: 400 }, () => randomUUID());
+      await Promise.all(ids.map((id, i) => db().query(insert, [id, null, null, null, i])));
+      // Arriving over time rather than all at once, so that some land while another is half-way through.
+      const answers = await Promise.all(
+        ids.map(async (id, i) => {
+          await sleep(i % 7);
+          return i % 2 === 0 ? db().query<{ big: number }>(read, [[id]]) : db().query<{ big: number }>('SELECT big FROM conformance WHERE id = $1', [id]);
+        }),
+      );
+      expect(answers.map((a) => a.rows.map((r) => r.big))).toEqual(ids.map((_, i) => [i]));
+    });
+
+    it('runs in a transaction, survives a rollback and reports a failed one like an unnamed statement', async () => {
+      const id = randomUUID();
+      await expect(
+        db().transaction(async (tx) => {
+          await tx.query(insert, [id, null, null, null, 1]);
+          throw new Error('roll it back');
+        }),
+      ).rejects.toThrow('roll it back');
+      expect((await db().query(read, [[id]])).rows).toEqual([]);
+      await db().transaction(async (tx) => tx.query(insert, [id, null, null, null, 1]));
+      await expectCleaverError(db().query(insert, [id, null, null, null, 1]), 'DATABASE', /duplicate key/);
+      expect((await db().query(read, [[id]])).rows).toHaveLength(1);
+    });
+
+    it('is parsed again when its first parse failed, once what it names exists', async () => {
+      const table = `named_later_${kind}_${randomUUID().slice(0, 8)}`;
+      const later = { name: `conformance_${table}`, text: `SELECT count(*) AS n FROM ${table} WHERE x > $1` };
+      await expectCleaverError(db().query(later, [0]), 'DATABASE', /does not exist/);
+      await db().query(`CREATE TABLE ${table} (x int)`);
+      await db().query(`INSERT INTO ${table} VALUES (1), (2)`);
+      expect((await db().query<{ n: number }>(later, [0])).rows).toEqual([{ n: 2 }]);
+    });
+  });
+
   describe('transactions', () => {
     it('commits what fn wrote and returns its value', async () => {
       const id = randomUUID();

@@ -99,7 +99,7 @@ class PgliteDriver implements Driver {
   }
 
   query<Row = Record<string, unknown>>(sql: Sql, params?: readonly unknown[]): Promise<QueryResult<Row>> {
-    return this.#thread.query<Row>(sqlText(sql), params, 0);
+    return this.#thread.query<Row>(sql, params, 0);
   }
 
   /**
@@ -130,7 +130,7 @@ class PgliteDriver implements Driver {
   async #inScope<T>(kind: ScopeKind, fn: (conn: Queryable) => Promise<T>, end: (txId: number, failed: boolean) => Promise<void>): Promise<T> {
     const txId = ++this.#lastScopeId;
     this.#thread.begin(txId, kind);
-    const scope = scopedQueryable((sql, params) => this.#thread.query(sqlText(sql), params, txId), kind === 'transaction' ? 'transaction' : 'advisory lock');
+    const scope = scopedQueryable((sql, params) => this.#thread.query(sql, params, txId), kind === 'transaction' ? 'transaction' : 'advisory lock');
     let result: T;
     try {
       result = await fn(scope.queryable);
@@ -219,9 +219,10 @@ class PgliteThread {
     this.#worker.on('exit', (code: number) => this.#stop(this.#stoppedError(`it exited with code ${code}`, undefined), true));
   }
 
-  query<Row>(sql: string, params: readonly unknown[] | undefined, txId: number): Promise<QueryResult<Row>> {
+  query<Row>(sql: Sql, params: readonly unknown[] | undefined, txId: number): Promise<QueryResult<Row>> {
     if (txId === 0 && this.#closing) return Promise.reject(this.#closedError());
-    return this.#send<Row>({ op: 'query', id: this.#nextId(), txId, sql, params: params !== undefined && params.length > 0 ? params : undefined });
+    const name = typeof sql === 'string' ? undefined : sql.name;
+    return this.#send<Row>({ op: 'query', id: this.#nextId(), txId, sql: sqlText(sql), name, params: params !== undefined && params.length > 0 ? params : undefined });
   }
 
   /**

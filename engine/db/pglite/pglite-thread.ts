@@ -13,12 +13,13 @@
  */
 
 import { parentPort, workerData } from 'node:worker_threads';
-import { PGlite, type Results, type Transaction } from '@electric-sql/pglite';
+import { PGlite, parse, protocol, type Results, type Transaction } from '@electric-sql/pglite';
 import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 
 /** What the driver sends. `txId` 0 means "outside any scope"; a scope's id is chosen by the driver. */
 export type ThreadRequest =
-  | { op: 'query'; id: number; txId: number; sql: string; params: readonly unknown[] | undefined }
+  /** `name`: a hot-path statement (NamedStatement), prepared once and its plan reused. */
+  | { op: 'query'; id: number; txId: number; sql: string; name: string | undefined; params: readonly unknown[] | undefined }
   /** Opens a scope; no reply: a failure to open is the reply to each of the scope's statements. */
   | { op: 'begin'; txId: number; kind: ScopeKind }
   | { op: 'commit'; id: number; txId: number }
@@ -258,8 +259,11 @@ async function close(id: number): Promise<void> {
  * allows several statements in one string (migrations) and is one round trip instead of five. With
  * several statements the last one's result is returned, as the pg driver does.
  */
-async function settle(runner: Runner, request: { sql: string; params: readonly unknown[] | undefined }): Promise<{ rows: unknown[]; rowCount: number } | ThreadError> {
+async function settle(runner: Runner, request: { sql: string; name?: string | undefined; params: readonly unknown[] | undefined }): Promise<{ rows: unknown[]; rowCount: number } | ThreadError> {
   try {
+    if (request.name !== undefined && request.params !== undefined && request.params.length > 0) {
+      return await runPrepared(runner !== pglite, request.name, request.sql, request.params);
+    }
     if (request.params !== undefined && request.params.length > 0) {
       const result: Results = await runner.query(request.sql, request.params as unknown[]);
       return { rows: result.rows, rowCount: result.rowCount ?? 0 };
@@ -270,6 +274,68 @@ async function settle(runner: Runner, request: { sql: string; params: readonly u
   } catch (e: unknown) {
     return toThreadError(e);
   }
+}
+
+/** Named statements prepared on the connection: their parameters' types, and the text they were made from. */
+const prepared = new Map<string, { sql: string; paramTypes: number[] }>();
+
+/**
+ * A named statement through the extended protocol, as PGlite's own query() runs an unnamed one, but
+ * parsed and described once: Postgres then keeps its plan (a generic one once it has seen it is as
+ * good), where query() plans the statement's text on every call. On the engine's hot-path statements —
+ * a finish, a trigger, an assignment, each one large CTE — planning was about a third of their time
+ * in the open loop (EXPLAIN's planning time against the call's, docs/benchmarks.md). Bind, describe,
+ * execute and sync go in one message: one pass through the WASM module instead of five.
+ *
+ * Prepared statements outlive transactions (a rollback keeps them), so the map stays true; a statement
+ * whose Parse failed is not recorded and is parsed again next time.
+ */
+function runPrepared(inTransaction: boolean, name: string, sql: string, params: readonly unknown[]): Promise<{ rows: unknown[]; rowCount: number }> {
+  // execProtocol takes none of PGlite's locks: without the one query() takes, a statement started
+  // outside any scope (several run at once there) could slip its messages between another one's Parse
+  // and Execute on the shared unnamed portal.
+  return pglite!._runExclusiveQuery(() => runPreparedExclusive(inTransaction, name, sql, params));
+}
+
+async function runPreparedExclusive(inTransaction: boolean, name: string, sql: string, params: readonly unknown[]): Promise<{ rows: unknown[]; rowCount: number }> {
+  const db = pglite!;
+  let statement = prepared.get(name);
+  if (statement === undefined || statement.sql !== sql) {
+    prepared.delete(name);
+    const { serialize } = protocol;
+    const made = await db.execProtocol(
+      concat([serialize.close({ type: 'S', name }), serialize.parse({ name, text: sql }), serialize.describe({ type: 'S', name }), serialize.sync()]),
+      { syncToFs: false },
+    );
+    statement = { sql, paramTypes: parse.parseDescribeStatementResults(made.messages) };
+    prepared.set(name, statement);
+  }
+  const paramTypes = statement.paramTypes;
+  const values = params.map((value, i) => {
+    if (value === null || value === undefined) return null;
+    const serializer = db.serializers[paramTypes[i]!];
+    return serializer ? serializer(value) : String(value);
+  });
+  const { serialize } = protocol;
+  const result = await db.execProtocol(
+    concat([serialize.bind({ statement: name, values }), serialize.describe({ type: 'P' }), serialize.execute({}), serialize.sync()]),
+    // Outside a transaction a statement commits on its own and is synced as query() syncs it; inside
+    // one, the commit syncs.
+    { syncToFs: !inTransaction },
+  );
+  const results = parse.parseResults(result.messages, db.parsers);
+  const last = results[results.length - 1];
+  return { rows: last?.rows ?? [], rowCount: last?.rowCount ?? 0 };
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out;
 }
 
 function reply(id: number, outcome: { rows: unknown[]; rowCount: number } | ThreadError): void {
