@@ -63,7 +63,8 @@ forEachDriver('trigger retry', (getDriver) => {
   function service(script: Fault[], options: { slots?: number; retryBudgetMs?: number } = {}): { triggers: TriggerService; workerId: string } {
     const workerId = randomUUID();
     const events = createEngineEvents({ log: silentLogger });
-    events.on('tasks.queued', ({ rows, actions }) => queued.push(...(rows ?? []).map((r) => r.action), ...(actions ?? [])));
+    // Each emit's queues, once each (what the scheduler is told to read again).
+    events.on('tasks.queued', ({ rows, actions }) => queued.push(...new Set([...(rows ?? []).map((r) => r.action), ...(actions ?? [])])));
     const triggers = new TriggerService({
       driver: faulty(db, script),
       engineId: randomUUID(),
