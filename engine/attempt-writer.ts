@@ -11,9 +11,9 @@
  */
 import { Batcher } from './batcher.ts';
 import type { Driver } from './db/driver.ts';
-import type { EngineEvents } from './engine-events.ts';
 import { isDataError } from './db/sql-state.ts';
 import { writeWithRetry } from './db/write-retry.ts';
+import type { EngineEvents } from './engine-events.ts';
 import type { Logger } from './log.ts';
 import { nothingFinished, taskFinish, type AttemptOutcome, type FinishResult } from './sql/task-finish.ts';
 import { taskLogInsert, type LogLineToStore } from './sql/task-log.ts';

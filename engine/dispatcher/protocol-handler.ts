@@ -99,7 +99,7 @@ export class ProtocolHandler implements ConnectionHandlers {
     if (hello.role === 'client') return welcome;
     const registration = checkWorkerHello(hello);
     for (const definition of registration.definitions) {
-      if ((await workflowRegister(this.o.driver, { definition })).created) this.registered(definition);
+      if ((await workflowRegister(this.o.driver, { definition })).created) this.o.events.emit('definitions.changed', { workflow: definitionName(definition) });
     }
     const sessionId = randomUUID();
     await workerUpsert(this.o.driver, {
@@ -296,12 +296,7 @@ export class ProtocolHandler implements ConnectionHandlers {
     if (declaredName !== name) throw problem(`is named ${JSON.stringify(declaredName)}`);
     const invalid = (declared.kind === 'task' ? taskDefinitionProblem(declared.task) : workflowDefinitionProblem(declared.workflow)) ?? flowRulesProblem(declared);
     if (invalid) throw problem(invalid);
-    if ((await workflowRegister(this.o.driver, { definition: declared })).created) this.registered(declared);
-  }
-
-  /** A new version was registered here: the scheduler applies its rules, live views show it. */
-  private registered(definition: RegisteredDefinition): void {
-    this.o.events.emit('definitions.changed', { workflow: definitionName(definition) });
+    if ((await workflowRegister(this.o.driver, { definition: declared })).created) this.o.events.emit('definitions.changed', { workflow: name });
   }
 
   /** Child runs are spawned by an attempt this worker is running. */
