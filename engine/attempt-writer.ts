@@ -13,6 +13,7 @@ import { Batcher } from './batcher.ts';
 import type { Driver } from './db/driver.ts';
 import { isDataError } from './db/sql-state.ts';
 import { writeWithRetry } from './db/write-retry.ts';
+import type { EngineEvents } from './engine-events.ts';
 import type { Logger } from './log.ts';
 import { nothingFinished, taskFinish, type AttemptOutcome, type FinishResult } from './sql/task-finish.ts';
 import { taskLogInsert, type LogLineToStore } from './sql/task-log.ts';
@@ -39,7 +40,7 @@ export class AttemptWriter {
   private startTimer: NodeJS.Timeout | null = null;
   private readonly driver: Driver;
   private readonly log: Logger;
-  private readonly onFinished: (finished: FinishResult) => void;
+  private readonly events: EngineEvents;
   private readonly notifyFrom: string | null;
   private readonly logCap: { maxLines: number; maxBytes: number };
   private stopped = false;
@@ -47,7 +48,8 @@ export class AttemptWriter {
   constructor(options: {
     driver: Driver;
     log: Logger;
-    onFinished: (finished: FinishResult) => void;
+    /** Told `tasks.finished` after each committed finish, then `tasks.queued` for what it queued. */
+    events: EngineEvents;
     /** Engine id: NOTIFY other engines of workflow tasks queued by a finish. */
     notifyFrom: string | null;
     /** What is kept of each task run's log (docs/logs.md#the-cap). */
@@ -55,7 +57,7 @@ export class AttemptWriter {
   }) {
     this.driver = options.driver;
     this.log = options.log;
-    this.onFinished = options.onFinished;
+    this.events = options.events;
     this.notifyFrom = options.notifyFrom;
     this.logCap = options.logCap;
     // Two flushes in flight: on Postgres they use two pool connections; PGlite serializes them anyway.
@@ -170,7 +172,15 @@ export class AttemptWriter {
       const ok = accepted.has(`${item.outcome.taskRunId}:${item.outcome.attempt}`);
       item.ack?.(ok, ok ? undefined : 'attempt is no longer current (superseded, timed out or already finished)');
     }
-    if (finished.attempts.length > 0) this.onFinished(finished);
+    if (finished.attempts.length > 0) this.finished(finished);
+  }
+
+  /** In this order: the scheduler must learn of ended task runs (their keys free) before it is woken for their retries. */
+  private finished(finished: FinishResult): void {
+    this.events.emit('tasks.finished', finished);
+    const retries = [];
+    for (const f of finished.attempts) if (f.status === 'queued') retries.push({ action: f.action, delayMs: f.retryDelayMs });
+    if (retries.length > 0 || finished.queued.length > 0) this.events.emit('tasks.queued', { retries, rows: finished.queued });
   }
 
   /** The database refused this one outcome's data: record the attempt as failed, saying why. */

@@ -7,6 +7,7 @@ import type net from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { AttemptWriter } from './attempt-writer.ts';
 import type { Driver } from './db/driver.ts';
+import { createEngineEvents, type EngineEvents } from './engine-events.ts';
 import { Connection } from './dispatcher/connection.ts';
 import { ProtocolHandler } from './dispatcher/protocol-handler.ts';
 import { listenLocal, listenTcp, type Listener } from './dispatcher/socket-server.ts';
@@ -120,6 +121,8 @@ export class Engine {
   private readonly options: Required<Omit<EngineOptions, 'log' | 'driver' | 'tcp' | 'token' | 'socketPath' | 'retention'>> & Pick<EngineOptions, 'tcp' | 'token' | 'socketPath'>;
   /** How long ended runs are kept (null: forever). */
   private readonly retentionMs: number | null;
+  /** How the services tell each other what happened (see wire()). */
+  private readonly events: EngineEvents;
   private readonly registry: WorkerRegistry;
   private readonly writer: AttemptWriter;
   private readonly scheduler: Scheduler;
@@ -181,17 +184,12 @@ export class Engine {
     if (Math.ceil(this.options.maxStreamChunkBytes / 3) * 4 + 1024 > this.options.maxFrameBytes) {
       throw new CleaverError('BAD_REQUEST', `maxStreamChunkBytes (${this.options.maxStreamChunkBytes}) does not fit in a frame of maxFrameBytes (${this.options.maxFrameBytes}); lower it or raise maxFrameBytes`);
     }
+    this.events = createEngineEvents({ log: this.log });
     this.registry = new WorkerRegistry({
-      onAssigned: (tasks) => {
-        if (this.changes.listening) this.changes.runs(tasks.map((t) => t.runId));
-      },
+      events: this.events,
       // Half the heartbeat timeout: a worker that missed a few heartbeats is not given more work.
       staleAfterMs: this.options.heartbeatTimeoutMs / 2,
       stopGraceMs: this.options.cancelGraceMs,
-      onStopIgnored: (worker, taskRunId) => {
-        this.log.warn('worker did not stop an ended attempt within the grace period; its slot is reused', { worker: worker.name, taskRun: taskRunId });
-        this.scheduler.slotsFreed(worker);
-      },
     });
     this.metrics = new EngineMetrics({
       driver: this.driver,
@@ -211,7 +209,7 @@ export class Engine {
     this.writer = new AttemptWriter({
       driver: this.driver,
       log: this.log,
-      onFinished: (f) => this.onFinished(f),
+      events: this.events,
       notifyFrom: this.driver.capabilities.listenNotify ? this.id : null,
       logCap: { maxLines: this.options.maxLogLinesPerTaskRun, maxBytes: this.options.maxLogBytesPerTaskRun },
     });
@@ -220,19 +218,9 @@ export class Engine {
       engineId: this.id,
       registry: this.registry,
       log: this.log,
+      events: this.events,
       maxBatch: 1000,
       staleAfterMs: this.options.heartbeatTimeoutMs / 2,
-      // Assigned to a session that went away before they were pushed. No session fence: nobody holds
-      // these attempts (a newer session of the worker adopted only what it listed, and never had them).
-      onOrphaned: (worker, tasks) =>
-        this.writer.finishLost(tasks, `worker ${worker.name} (${worker.id}) disconnected while the task was being assigned`),
-      onCancelled: (attempts) => this.cancelAttempts(attempts, true),
-      onRunsEnded: (runIds, ended) => {
-        this.metrics.runsEnded(ended);
-        this.waiters.check(runIds);
-        this.changes.runs(runIds);
-      },
-      onFlowWaits: (waits) => this.metrics.flowWaits(waits),
     });
     this.waiters = new RunWaiters({ driver: this.driver, log: this.log, pollIntervalMs: 250 });
     this.streams = new StreamHub({
@@ -248,38 +236,21 @@ export class Engine {
       retentionBytes: this.options.streamRetentionBytes,
       maxChunkBytes: this.options.maxStreamChunkBytes,
       notifyFrom: this.driver.capabilities.listenNotify ? this.id : null,
-      onStored: (chunks) => this.streams.stored(chunks),
+      events: this.events,
     });
     this.triggers = new TriggerService({
       driver: this.driver,
       engineId: this.id,
-      onQueued: (actions) => this.scheduler.wake(actions),
-      onEnqueued: (rows) => this.scheduler.enqueued(rows),
+      events: this.events,
       reserve: (action, count) => this.scheduler.reserve(action, count),
-      onCreated: (runIds, created) => {
-        this.metrics.runsCreated(created);
-        this.changes.runs(runIds);
-      },
       relaxedCommit: this.options.enqueueCommit === 'relaxed',
     });
     this.admin = new AdminService({
       driver: this.driver,
       log: this.log,
       notifyFrom: this.driver.capabilities.listenNotify ? this.id : null,
-      onQueued: (actions) => this.scheduler.wake(actions),
-      onCancelled: (attempts) => this.cancelAttempts(attempts, true),
-      onRateLimitChanged: () => this.scheduler.rateLimitsChanged(),
+      events: this.events,
       flowWait: (taskRunId) => this.scheduler.waitReason(taskRunId),
-      onRunsChanged: (runIds) => this.changes.runs(runIds),
-      onRunsCreated: (created) => {
-        for (const c of created) this.metrics.runsCreated(c);
-      },
-      onRunsEnded: (runIds, ended) => {
-        this.metrics.runsEnded(ended);
-        this.scheduler.ended({ runIds });
-        this.waiters.check(runIds);
-        this.changes.runs(runIds);
-      },
       info: () => ({ engineId: this.id, version: ENGINE_VERSION, database: this.driver.description, listening: this.addresses, mode: 'engine', retentionMs: this.retentionMs }),
       trigger: (workflow, items) => this.triggers.trigger(workflow, items),
       workerStaleMs: this.options.heartbeatTimeoutMs / 2,
@@ -290,12 +261,11 @@ export class Engine {
       engineId: this.id,
       log: this.log,
       registry: this.registry,
-      scheduler: this.scheduler,
+      events: this.events,
       writer: this.writer,
       triggers: this.triggers,
       waiters: this.waiters,
       admin: this.admin,
-      changes: this.changes,
       streamWriter: this.streamWriter,
       streams: this.streams,
       metrics: this.metrics,
@@ -304,6 +274,94 @@ export class Engine {
       maxStreamChunkBytes: this.options.maxStreamChunkBytes,
       status: () => this.status(),
     });
+    this.wire();
+  }
+
+  /**
+   * Every reaction to the engine's events, subscribed once. Within an event, reactions run in the order
+   * listed here.
+   */
+  private wire(): void {
+    const { events, metrics, scheduler, waiters, changes } = this;
+
+    // runs.created → metrics, live views.
+    events.on('runs.created', ({ created }) => {
+      for (const c of created) metrics.runsCreated(c);
+    });
+    events.on('runs.created', ({ runIds }) => changes.runs(runIds));
+
+    // runs.changed → live views.
+    events.on('runs.changed', ({ runIds }) => changes.runs(runIds));
+
+    // runs.ended (a user's cancel, the scheduler's own ends) → metrics, the scheduler frees their keys,
+    // waiters, live views.
+    events.on('runs.ended', ({ ended }) => metrics.runsEnded(ended));
+    events.on('runs.ended', ({ runIds, taskRunIds }) => scheduler.ended({ runIds, taskRunIds }));
+    events.on('runs.ended', ({ runIds }) => waiters.check(runIds));
+    events.on('runs.ended', ({ runIds }) => changes.runs(runIds));
+
+    // tasks.queued → the scheduler: retries when due, rows into its windows, queues to read again.
+    events.on('tasks.queued', ({ retries, rows, actions }) => {
+      for (const r of retries ?? []) {
+        if (r.delayMs > 0) scheduler.wakeLater(r.action, r.delayMs);
+        else scheduler.wake([r.action]);
+      }
+      if (rows && rows.length > 0) scheduler.enqueued(rows);
+      if (actions && actions.length > 0) scheduler.wake(actions);
+    });
+
+    // tasks.assigned → live views.
+    events.on('tasks.assigned', ({ tasks }) => {
+      if (changes.listening) changes.runs(tasks.map((t) => t.runId));
+    });
+
+    // tasks.finished → metrics, live views, the scheduler frees keys, waiters. Counted before anyone
+    // awaiting these runs is answered: what they then read of metrics includes them.
+    events.on('tasks.finished', (finished) => metrics.finished(finished));
+    events.on('tasks.finished', (finished) => {
+      if (changes.listening) changes.runs(finished.attempts.map((f) => f.runId));
+    });
+    events.on('tasks.finished', (finished) =>
+      scheduler.ended({ taskRunIds: finished.attempts.map((f) => f.taskRunId), runIds: finished.runs.map((r) => r.runId) }),
+    );
+    events.on('tasks.finished', (finished) => this.answerWaiters(finished));
+
+    // attempts.cancelled → workers here are told to stop, other engines by NOTIFY.
+    events.on('attempts.cancelled', ({ attempts }) => this.cancelAttempts(attempts, true));
+
+    // attempts.orphaned → failed as lost. No session fence: nobody holds these attempts (a newer session
+    // of the worker adopted only what it listed, and never had them).
+    events.on('attempts.orphaned', ({ worker, tasks }) =>
+      this.writer.finishLost(tasks, `worker ${worker.name} (${worker.id}) disconnected while the task was being assigned`),
+    );
+
+    // attempts.stop-ignored → said, and the slot is filled.
+    events.on('attempts.stop-ignored', ({ worker, taskRunId }) => {
+      this.log.warn('worker did not stop an ended attempt within the grace period; its slot is reused', { worker: worker.name, taskRun: taskRunId });
+      scheduler.slotsFreed(worker);
+    });
+
+    // slots.freed → the scheduler fills them.
+    events.on('slots.freed', ({ worker }) => scheduler.slotsFreed(worker));
+
+    // workers.changed → a worker that came may take work of its actions; live views.
+    events.on('workers.changed', ({ worker, change }) => {
+      if (change === 'connected') scheduler.wake(worker.actions);
+    });
+    events.on('workers.changed', () => changes.workers());
+
+    // definitions.changed → the scheduler applies the new rules; live views.
+    events.on('definitions.changed', () => scheduler.definitionsChanged());
+    events.on('definitions.changed', () => changes.workflows());
+
+    // rate-limits.changed → the scheduler reads them again.
+    events.on('rate-limits.changed', () => scheduler.rateLimitsChanged());
+
+    // flow.waits → metrics.
+    events.on('flow.waits', ({ waits }) => metrics.flowWaits(waits));
+
+    // streams.stored → live subscribers here.
+    events.on('streams.stored', ({ chunks }) => this.streams.stored(chunks));
   }
 
   /** Where workers can reach this engine, e.g. ['unix:///home/me/.cleaver/engine.sock', 'tcp://127.0.0.1:7077']. */
@@ -437,21 +495,11 @@ export class Engine {
     this.handshaking.add(connection);
   }
 
-  private onFinished(finished: FinishResult): void {
-    // Counted before anyone awaiting these runs is answered: what they then read of metrics includes them.
-    this.metrics.finished(finished);
-    if (this.changes.listening) this.changes.runs(finished.attempts.map((f) => f.runId));
-    this.scheduler.ended({ taskRunIds: finished.attempts.map((f) => f.taskRunId), runIds: finished.runs.map((r) => r.runId) });
-    for (const f of finished.attempts) {
-      if (f.status !== 'queued') continue;
-      if (f.retryDelayMs > 0) this.scheduler.wakeLater(f.action, f.retryDelayMs);
-      else this.scheduler.wake([f.action]);
-    }
-    if (finished.queued.length > 0) this.scheduler.enqueued(finished.queued);
+  /** Runs a finish ended: a task's outcome is in the finish; a workflow's output is read once it has committed. */
+  private answerWaiters(finished: FinishResult): void {
     const outcomes = [];
     const workflowRuns = [];
     for (const r of finished.runs) {
-      // A workflow's output is the map of its tasks' outputs, read once the finish has committed.
       if (r.kind === 'workflow') workflowRuns.push(r.runId);
       else outcomes.push({ runId: r.runId, status: r.status, output: r.output, error: r.error, failureReason: r.failureReason });
     }
@@ -464,7 +512,7 @@ export class Engine {
    * Their slot comes back when they report, or after the grace period if they never do. Attempts on
    * workers of other engines are passed on by NOTIFY.
    */
-  private cancelAttempts(attempts: CancelledAttempt[], notifyOthers: boolean): void {
+  private cancelAttempts(attempts: readonly CancelledAttempt[], notifyOthers: boolean): void {
     const elsewhere: CancelledAttempt[] = [];
     for (const a of attempts) {
       const worker = a.workerId ? this.registry.get(a.workerId) : undefined;

@@ -6,10 +6,11 @@
 import { Batcher } from './batcher.ts';
 import type { Driver, Queryable } from './db/driver.ts';
 import { DatabaseUnreachableError, databaseErrorReason, isTransientDatabaseError } from './db/database-error.ts';
+import type { EngineEvents, EnqueuedTaskRun } from './engine-events.ts';
 import { isDataError } from './db/sql-state.ts';
 import { uuidv7 } from './ids.ts';
 import type { DirectReservation } from './scheduler/scheduler.ts';
-import { runTrigger, runTriggerEarlierFind, type CreatedRuns, type DirectlyAssigned, type RunToCreate } from './sql/run-trigger.ts';
+import { runTrigger, runTriggerEarlierFind, type DirectlyAssigned, type RunToCreate } from './sql/run-trigger.ts';
 import type { AssignedTask, TriggerItem } from '../shared/protocol.ts';
 import type { TriggerKind } from '../shared/types.ts';
 import { CleaverError, toError, unknownWorkflowError } from '../shared/errors.ts';
@@ -66,9 +67,7 @@ export function runsToCreate(
 
 export class TriggerService {
   private readonly batcher: Batcher<PendingTrigger>;
-  private readonly onQueued: (actions: readonly string[]) => void;
-  private readonly onEnqueued: (rows: readonly EnqueuedTaskRun[]) => void;
-  private readonly onCreated: (runIds: readonly string[], created: CreatedRuns) => void;
+  private readonly events: EngineEvents;
   private readonly notifyFrom: string | null;
   private readonly insertInto: Queryable;
   private readonly reserve: (action: string, count: number) => DirectReservation | null;
@@ -77,12 +76,11 @@ export class TriggerService {
   constructor(options: {
     driver: Driver;
     engineId: string;
-    /** Task runs of these actions may have been queued (read their queues again). */
-    onQueued: (actions: readonly string[]) => void;
-    /** These task runs were queued by the insert, as they are (the scheduler adds them without a read). */
-    onEnqueued?: (rows: readonly EnqueuedTaskRun[]) => void;
-    /** Runs were created (for live views and metrics); `created` counts those the insert made. */
-    onCreated?: (runIds: readonly string[], created: CreatedRuns) => void;
+    /**
+     * Told `tasks.queued` (the rows the insert queued, and the actions an earlier try of it may have
+     * queued) and `runs.created` (`created` counts those the insert made).
+     */
+    events: EngineEvents;
     /** Offers a local worker to assign new task runs to in the insert itself (Scheduler.reserve). */
     reserve: (action: string, count: number) => DirectReservation | null;
     /**
@@ -96,9 +94,7 @@ export class TriggerService {
     this.retryBudgetMs = options.retryBudgetMs ?? DEFAULT_RETRY_BUDGET_MS;
     this.reserve = options.reserve;
     this.insertInto = options.relaxedCommit ? options.driver.relaxed : options.driver;
-    this.onQueued = options.onQueued;
-    this.onEnqueued = options.onEnqueued ?? ((rows) => this.onQueued([...new Set(rows.map((r) => r.action))]));
-    this.onCreated = options.onCreated ?? (() => undefined);
+    this.events = options.events;
     this.notifyFrom = options.driver.capabilities.listenNotify ? options.engineId : null;
     this.batcher = new Batcher({
       flush: (items) => this.flush(items),
@@ -166,9 +162,10 @@ export class TriggerService {
       });
       reservation.deliver(assigned);
     }
-    if (created.queued.length > 0) this.onEnqueued(created.queued);
-    if (created.earlierQueuedActions.length > 0) this.onQueued(created.earlierQueuedActions);
-    this.onCreated(created.runIds, { workflowName: workflow, ...created.created });
+    if (created.queued.length > 0 || created.earlierQueuedActions.length > 0) {
+      this.events.emit('tasks.queued', { rows: created.queued, actions: created.earlierQueuedActions });
+    }
+    this.events.emit('runs.created', { runIds: created.runIds, created: [{ workflowName: workflow, ...created.created }] });
     let at = 0;
     for (const p of group) {
       p.resolve(created.runIds.slice(at, at + p.runs.length));
@@ -205,13 +202,6 @@ export class TriggerService {
       }
     }
   }
-}
-
-/** A task run an insert queued, as the scheduler holds it. */
-export interface EnqueuedTaskRun {
-  taskRunId: string;
-  action: string;
-  priority: number;
 }
 
 /** What an insert made: the rows it queued itself, and the actions an earlier try of it may have queued. */

@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { toError } from '../../shared/errors.ts';
 import type { Driver } from '../db/driver.ts';
+import { createEngineEvents } from '../engine-events.ts';
 import type { Logger } from '../log.ts';
 import { schemaStatus } from '../sql/migrate.ts';
 import { cancelNotify } from '../sql/run-cancel.ts';
@@ -33,20 +34,20 @@ export function openAdminOnly(options: { driver: Driver; log: Logger }): AdminOn
   const id = randomUUID();
   const notify = driver.capabilities.listenNotify;
   const changes = new ChangeFeed();
+  const events = createEngineEvents({ log });
+  // Nothing to wake on tasks.queued or rate-limits.changed: the statements NOTIFY the engines themselves (notifyFrom).
+  events.on('attempts.cancelled', ({ attempts }) => {
+    if (!notify) return;
+    void cancelNotify(driver, { from: id, attempts }).catch((e: unknown) =>
+      log.warn('telling the engines about cancelled attempts failed; their workers stop at the next heartbeat or timeout', { error: toError(e).message }),
+    );
+  });
+  for (const name of ['runs.created', 'runs.changed', 'runs.ended'] as const) events.on(name, ({ runIds }) => changes.runs(runIds));
   const admin = new AdminService({
     driver,
     log,
     notifyFrom: notify ? id : null,
-    // Nothing to wake here: the statements NOTIFY the engines themselves (notifyFrom).
-    onQueued: () => undefined,
-    onCancelled: (attempts) => {
-      if (!notify) return;
-      void cancelNotify(driver, { from: id, attempts }).catch((e: unknown) =>
-        log.warn('telling the engines about cancelled attempts failed; their workers stop at the next heartbeat or timeout', { error: toError(e).message }),
-      );
-    },
-    onRunsChanged: (runIds) => changes.runs(runIds),
-    onRunsEnded: (runIds) => changes.runs(runIds),
+    events,
     info: () => ({ engineId: id, version: ENGINE_VERSION, database: driver.description, listening: [], mode: 'admin', retentionMs: null }),
   });
   return {

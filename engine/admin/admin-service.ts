@@ -26,11 +26,12 @@ import { CleaverError, toError, unknownWorkflowError } from '../../shared/errors
 import { validateJson, validateMetadata } from '../../shared/payload.ts';
 import type { Driver, Queryable } from '../db/driver.ts';
 import { sqlState } from '../db/sql-state.ts';
+import type { EngineEvents } from '../engine-events.ts';
 import { uuidv7 } from '../ids.ts';
 import type { Logger } from '../log.ts';
 import { eventGet, eventInsert, eventList, eventMarkReplayed, eventMatchWorkflows } from '../sql/event.ts';
 import { adminRead } from '../sql/admin-read.ts';
-import { runCancel, type CancelledAttempt, type EndedRun } from '../sql/run-cancel.ts';
+import { runCancel } from '../sql/run-cancel.ts';
 import { runDetailsGet } from '../sql/run-details.ts';
 import { taskWaitList } from '../sql/task-wait.ts';
 import { runCount, runIdsSelect, runList } from '../sql/run-list.ts';
@@ -74,16 +75,12 @@ export interface AdminServiceOptions {
   log: Logger;
   /** Engine id for NOTIFY, or null without LISTEN/NOTIFY. */
   notifyFrom: string | null;
-  /** Task runs of these actions were queued: wake the scheduler. */
-  onQueued(actions: readonly string[]): void;
-  /** These attempts were cancelled in the database: tell their workers to stop. */
-  onCancelled(attempts: CancelledAttempt[]): void;
-  /** These runs were created or replayed (live views). */
-  onRunsChanged(runIds: readonly string[]): void;
-  /** These runs have ended: resolve whoever awaits them (`ended` says of what workflow, for metrics). */
-  onRunsEnded(runIds: readonly string[], ended: readonly EndedRun[]): void;
-  /** Runs were inserted here rather than by `trigger` (events, or no engine): for metrics. */
-  onRunsCreated?(created: readonly CreatedRuns[]): void;
+  /**
+   * Told what each committed change did: `tasks.queued` (replays, retries, events' runs),
+   * `attempts.cancelled` and `runs.ended` (cancels), `runs.created` (runs inserted here rather than by
+   * `trigger`: events, or no engine), `runs.changed` (replays, retries), `rate-limits.changed`.
+   */
+  events: EngineEvents;
   /** What this process is, for engineInfo. */
   info(): EngineInfo;
   /**
@@ -93,8 +90,6 @@ export interface AdminServiceOptions {
   trigger?(workflow: string, items: TriggerItem[]): Promise<string[]>;
   /** A worker not heard from for this long counts as gone when saying why a task run waits (default 6 s). */
   workerStaleMs?: number;
-  /** A rate-limit key was defined, changed or removed (committed): the scheduler reads it again. */
-  onRateLimitChanged?(key: string): void;
   /** Why a queued task run waits on a concurrency key or a rate limit, if this engine schedules. */
   flowWait?(taskRunId: string): WaitReason | null;
   /** What the engines keep of each task run's stream, for the notice that older chunks were cut. */
@@ -130,8 +125,7 @@ export class AdminService implements AdminApi {
     const runs = runsToCreate([item], { triggerKind: 'manual' });
     const created = await runTrigger(this.o.driver, { workflowName: p.name, runs, notifyFrom: this.o.notifyFrom });
     if (!created) throw unknownWorkflowError(p.name);
-    this.o.onRunsCreated?.([{ workflowName: p.name, ...created.created }]);
-    this.o.onRunsChanged(created.runIds);
+    this.o.events.emit('runs.created', { runIds: created.runIds, created: [{ workflowName: p.name, ...created.created }] });
     return { runId: created.runIds[0]! };
   }
 
@@ -199,8 +193,8 @@ export class AdminService implements AdminApi {
     await this.eachChunk(selection, ['queued', 'running'], async (runIds) => {
       const result = await retryOnConflict(() => runCancel(this.o.driver, { runIds }));
       cancelled.push(...result.cancelled);
-      if (result.active.length > 0) this.o.onCancelled(result.active);
-      if (result.cancelled.length > 0) this.o.onRunsEnded(result.cancelled, result.ended);
+      if (result.active.length > 0) this.o.events.emit('attempts.cancelled', { attempts: result.active });
+      if (result.cancelled.length > 0) this.o.events.emit('runs.ended', { runIds: result.cancelled, ended: result.ended, taskRunIds: result.active.map((a) => a.taskRunId) });
       if (selection.runIds) skipped.push(...(await cancelSkips(this.o.driver, runIds, result.cancelled)));
     });
     return { cancelled, skipped };
@@ -214,8 +208,8 @@ export class AdminService implements AdminApi {
     await this.eachChunk(selection, ['succeeded', 'failed', 'cancelled'], async (runIds) => {
       const result = await retryOnConflict(() => runReplay(this.o.driver, { runIds, fromTask, notifyFrom: this.o.notifyFrom }));
       replayed.push(...result.replayed);
-      if (result.queuedActions.length > 0) this.o.onQueued(result.queuedActions);
-      if (result.replayed.length > 0) this.o.onRunsChanged(result.replayed);
+      if (result.queuedActions.length > 0) this.o.events.emit('tasks.queued', { actions: result.queuedActions });
+      if (result.replayed.length > 0) this.o.events.emit('runs.changed', { runIds: result.replayed });
       if (selection.runIds) {
         const done = new Set(result.replayed);
         skipped.push(...(await runReplaySkips(this.o.driver, { runIds: runIds.filter((id) => !done.has(id)), fromTask })));
@@ -243,8 +237,8 @@ export class AdminService implements AdminApi {
     if (result.replayed.length === 0) {
       throw new CleaverError('BAD_REQUEST', (await runReplayProblem(this.o.driver, { runId: task.runId, fromTask: task.taskName })) ?? `run ${task.runId} could not be replayed`);
     }
-    this.o.onQueued(result.queuedActions);
-    this.o.onRunsChanged([task.runId]);
+    this.o.events.emit('tasks.queued', { actions: result.queuedActions });
+    this.o.events.emit('runs.changed', { runIds: [task.runId] });
     return { runId: task.runId };
   }
 
@@ -291,14 +285,14 @@ export class AdminService implements AdminApi {
   async rateLimitUpsert(params: unknown): Promise<RateLimitRecord> {
     const p = rateLimitParam(params, 'rateLimitUpsert');
     const stored = await rateLimitUpsert(this.o.driver, { ...p, notify: this.o.driver.capabilities.listenNotify });
-    this.o.onRateLimitChanged?.(p.key);
+    this.o.events.emit('rate-limits.changed', { key: p.key });
     return rateLimitRecord(stored, Date.now());
   }
 
   async rateLimitDelete(params: unknown): Promise<{ deleted: boolean }> {
     const key = rateLimitKeyParam(paramsObject(params, 'rateLimitDelete').key, 'rateLimitDelete.key');
     const deleted = await rateLimitDelete(this.o.driver, { key, notify: this.o.driver.capabilities.listenNotify });
-    if (deleted) this.o.onRateLimitChanged?.(key);
+    if (deleted) this.o.events.emit('rate-limits.changed', { key });
     return { deleted };
   }
 
@@ -341,9 +335,8 @@ export class AdminService implements AdminApi {
         }
       }),
     );
-    if (queued.size > 0) this.o.onQueued([...queued]);
-    if (createdRuns.length > 0) this.o.onRunsCreated?.(createdRuns);
-    this.o.onRunsChanged([...runIdsByEvent.values()].flat());
+    if (queued.size > 0) this.o.events.emit('tasks.queued', { actions: [...queued] });
+    this.o.events.emit('runs.created', { runIds: [...runIdsByEvent.values()].flat(), created: createdRuns });
     return events.map((e) => ({ eventId: e.id, runIds: runIdsByEvent.get(e.id)! }));
   }
 

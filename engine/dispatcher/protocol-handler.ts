@@ -1,20 +1,20 @@
 /**
  * What the engine does with each protocol message from a client or worker. Depends on narrow services
- * (registry, claim loop, writer, triggers, waiters) so the message semantics read in one place.
+ * (registry, writer, triggers, waiters) so the message semantics read in one place, and says what
+ * happened to workers, slots and definitions on the engine's events.
  */
 import { randomUUID } from 'node:crypto';
 import type { Driver } from '../db/driver.ts';
 import type { Logger } from '../log.ts';
 import type { AttemptWriter } from '../attempt-writer.ts';
-import type { Scheduler } from '../scheduler/scheduler.ts';
+import type { EngineEvents } from '../engine-events.ts';
 import type { RunWaiters } from '../run-waiters.ts';
 import type { TriggerService } from '../trigger-service.ts';
 import type { AdminService } from '../admin/admin-service.ts';
-import type { ChangeFeed } from '../admin/change-feed.ts';
 import type { StreamWriter } from '../stream/stream-writer.ts';
 import type { StreamHub } from '../stream/stream-hub.ts';
 import type { EngineMetrics } from '../metrics/engine-metrics.ts';
-import { workflowRegister, type RegisteredDefinition } from '../sql/workflow-register.ts';
+import { definitionName, workflowRegister, type RegisteredDefinition } from '../sql/workflow-register.ts';
 import { workerSetStatus, workerUpsert } from '../sql/worker.ts';
 import { taskActiveByWorkers, taskLeaseRefresh } from '../sql/task-lease.ts';
 import type { Connection, ConnectionHandlers } from './connection.ts';
@@ -45,12 +45,12 @@ export interface ProtocolHandlerOptions {
   engineId: string;
   log: Logger;
   registry: WorkerRegistry;
-  scheduler: Scheduler;
+  /** Told `workers.changed`, `slots.freed` and `definitions.changed`. */
+  events: EngineEvents;
   writer: AttemptWriter;
   triggers: TriggerService;
   waiters: RunWaiters;
   admin: AdminService;
-  changes: ChangeFeed;
   streamWriter: StreamWriter;
   streams: StreamHub;
   metrics: Pick<EngineMetrics, 'customValue'>;
@@ -99,7 +99,7 @@ export class ProtocolHandler implements ConnectionHandlers {
     if (hello.role === 'client') return welcome;
     const registration = checkWorkerHello(hello);
     for (const definition of registration.definitions) {
-      if ((await workflowRegister(this.o.driver, { definition })).created) this.registered();
+      if ((await workflowRegister(this.o.driver, { definition })).created) this.o.events.emit('definitions.changed', { workflow: definitionName(definition) });
     }
     const sessionId = randomUUID();
     await workerUpsert(this.o.driver, {
@@ -151,8 +151,7 @@ export class ProtocolHandler implements ConnectionHandlers {
       via: connection.remote,
       resumed: session.running.size || undefined,
     });
-    this.o.scheduler.wake(session.actions);
-    this.o.changes.workers();
+    this.o.events.emit('workers.changed', { worker: session, change: 'connected' });
     return { ...welcome, workerId: session.id };
   }
 
@@ -187,7 +186,7 @@ export class ProtocolHandler implements ConnectionHandlers {
       const wasStale = this.o.registry.isStale(worker.session, now);
       worker.session.lastSeenAt = now;
       // A worker that was silent got no work meanwhile: it may take some now.
-      if (wasStale) this.o.scheduler.slotsFreed(worker.session);
+      if (wasStale) this.o.events.emit('slots.freed', { worker: worker.session });
     }
     switch (message.t) {
       case 'hello':
@@ -276,7 +275,7 @@ export class ProtocolHandler implements ConnectionHandlers {
       case 'drain': {
         const w = this.requireWorker(worker, message.t);
         w.session.draining = true;
-        this.o.changes.workers();
+        this.o.events.emit('workers.changed', { worker: w.session, change: 'draining' });
         this.o.log.info('worker draining', { worker: w.session.name, id: w.session.id, running: w.session.running.size });
         void this.respond(connection, message.id, async () => {
           await workerSetStatus(this.o.driver, { sessionId: w.session.sessionId, status: 'draining' });
@@ -297,13 +296,7 @@ export class ProtocolHandler implements ConnectionHandlers {
     if (declaredName !== name) throw problem(`is named ${JSON.stringify(declaredName)}`);
     const invalid = (declared.kind === 'task' ? taskDefinitionProblem(declared.task) : workflowDefinitionProblem(declared.workflow)) ?? flowRulesProblem(declared);
     if (invalid) throw problem(invalid);
-    if ((await workflowRegister(this.o.driver, { definition: declared })).created) this.registered();
-  }
-
-  /** A new version was registered here: the scheduler applies its rules, live views show it. */
-  private registered(): void {
-    this.o.scheduler.definitionsChanged();
-    this.o.changes.workflows();
+    if ((await workflowRegister(this.o.driver, { definition: declared })).created) this.o.events.emit('definitions.changed', { workflow: name });
   }
 
   /** Child runs are spawned by an attempt this worker is running. */
@@ -329,7 +322,7 @@ export class ProtocolHandler implements ConnectionHandlers {
     }
     // The slot is free as soon as the worker says so; the write follows in the next batch.
     this.o.registry.release(worker.session.id, taskRunId, attempt);
-    this.o.scheduler.slotsFreed(worker.session);
+    this.o.events.emit('slots.freed', { worker: worker.session });
     let output = message.output ?? null;
     let ok = message.ok;
     let error = message.error;
@@ -472,7 +465,7 @@ export class ProtocolHandler implements ConnectionHandlers {
     this.workers.delete(connection);
     const { session } = worker;
     const stillRegistered = this.o.registry.remove(session);
-    this.o.changes.workers();
+    this.o.events.emit('workers.changed', { worker: session, change: 'disconnected' });
     this.o.log.info('worker disconnected', { worker: session.name, id: session.id, lost: session.running.size || undefined });
     void workerSetStatus(this.o.driver, { sessionId: session.sessionId, status: 'disconnected' }).catch((e: unknown) =>
       this.o.log.warn('recording worker disconnect failed', { id: session.id, error: toError(e).message }),

@@ -7,6 +7,7 @@
  * again, and the slot of an attempt the engine ended (cancelled, timed out) stays taken until the
  * worker reports that attempt — a worker frozen in a busy loop is not handed work it cannot start.
  */
+import type { EngineEvents } from '../engine-events.ts';
 import type { AssignedTask, EngineMessage } from '../../shared/protocol.ts';
 import type { FailureReason } from '../../shared/types.ts';
 
@@ -38,7 +39,8 @@ export interface WorkerSession {
 }
 
 export interface WorkerRegistryOptions {
-  onAssigned?: (tasks: readonly AssignedTask[]) => void;
+  /** Told `tasks.assigned` and `attempts.stop-ignored`. */
+  events: EngineEvents;
   /** A worker silent for longer gets no new work until it is heard from again. */
   staleAfterMs: number;
   /**
@@ -46,8 +48,6 @@ export interface WorkerRegistryOptions {
    * the slot is given to other work anyway (a worker that ignores stops).
    */
   stopGraceMs: number;
-  /** A slot held by an attempt the worker did not stop in time was given back. */
-  onStopIgnored: (worker: WorkerSession, taskRunId: string) => void;
 }
 
 export class WorkerRegistry {
@@ -125,7 +125,7 @@ export class WorkerRegistry {
     }
     for (const id of suspects) worker.suspects.add(id);
     worker.send({ t: 'assign', tasks });
-    this.o.onAssigned?.(tasks);
+    this.o.events.emit('tasks.assigned', { tasks });
   }
 
   /**
@@ -146,7 +146,7 @@ export class WorkerRegistry {
         return;
       }
       worker.running.delete(stop.taskRunId);
-      this.o.onStopIgnored(worker, stop.taskRunId);
+      this.o.events.emit('attempts.stop-ignored', { worker, taskRunId: stop.taskRunId });
     };
     setTimeout(check, this.o.stopGraceMs).unref();
   }

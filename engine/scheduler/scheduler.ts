@@ -13,9 +13,10 @@
  */
 import type { Driver } from '../db/driver.ts';
 import type { WorkerRegistry, WorkerSession } from '../dispatcher/worker-registry.ts';
+import type { EngineEvents } from '../engine-events.ts';
 import type { Logger } from '../log.ts';
 import { taskAssign, taskAssignedList, taskQueueWindowList, workerCapacityList, type Assigned, type QueuedCandidate, type WorkerCapacity } from '../sql/task-assign.ts';
-import { runCancel, type CancelledAttempt, type EndedRun, type RunEnd } from '../sql/run-cancel.ts';
+import { runCancel, type RunEnd } from '../sql/run-cancel.ts';
 import { decide, INITIAL_ROTATION, type Candidate, type ConcurrencyRule, type KeyRef, type RotationState, type RunningUnit, type WorkerState } from './decide.ts';
 import { FlowState, type Unschedulable } from './flow-state.ts';
 import { SchedulerLease } from './scheduler-lease.ts';
@@ -40,6 +41,8 @@ export interface SchedulerOptions {
   engineId: string;
   registry: WorkerRegistry;
   log: Logger;
+  /** Told `attempts.orphaned`, `attempts.cancelled`, `runs.ended` (its own ends) and `flow.waits`. */
+  events: EngineEvents;
   /** Most assignments written by one statement. */
   maxBatch: number;
   /** Candidates held in memory per action (default 1,000); a deeper queue is read on in order. */
@@ -48,14 +51,6 @@ export interface SchedulerOptions {
   leaseTtlMs?: number;
   /** A worker of another engine not heard from for this long is not given work. */
   staleAfterMs: number;
-  /** Called with attempts assigned to a worker session that went away before they were pushed. */
-  onOrphaned: (worker: WorkerSession, tasks: AssignedTask[]) => void;
-  /** Attempts in progress that a concurrency limit cancelled: their workers are told to stop. */
-  onCancelled?: (attempts: CancelledAttempt[]) => void;
-  /** Runs this scheduler ended (cancelled by a concurrency limit, failed by a flow rule). */
-  onRunsEnded?: (runIds: string[], ended: EndedRun[]) => void;
-  /** The task runs that waited on a full concurrency key or a used-up rate limit at a decision (metrics). */
-  onFlowWaits?: (waits: Array<{ action: string; kind: FlowWait['kind'] }>) => void;
   /** Candidates held per action whose queue has flow rules (default 10 × windowSize): rotation spans them. */
   keyedWindowSize?: number;
 }
@@ -268,7 +263,7 @@ export class Scheduler {
         deliver: (tasks) => {
           close();
           if (registry.get(worker.id) !== worker) {
-            if (tasks.length > 0) this.o.onOrphaned(worker, tasks);
+            if (tasks.length > 0) this.o.events.emit('attempts.orphaned', { worker, tasks });
             return;
           }
           if (tasks.length > 0) registry.assign(worker, tasks);
@@ -291,8 +286,9 @@ export class Scheduler {
   }
 
   /**
-   * Task runs ended or went back to the queue, and runs ended: the keys they held are free. Told by the
-   * finish and cancel paths of this engine; other engines' are read back (remoteChanged).
+   * Task runs ended or went back to the queue, and runs ended: the keys they held are free. Told on this
+   * engine's `tasks.finished` and `runs.ended` (this scheduler's own ends included); other engines' are
+   * read back (remoteChanged).
    */
   ended(o: { taskRunIds?: Iterable<string>; runIds?: Iterable<string> }): void {
     this.flow.ended(o);
@@ -521,7 +517,7 @@ export class Scheduler {
       if (r.kind === 'concurrency') this.waits.set(taskRunId, { kind: 'concurrency', key: r.key, rule: r.rule, maxRuns: r.maxRuns });
       else if (r.kind === 'rate_limit') this.waits.set(taskRunId, { kind: 'rate_limit', key: r.key, refillsAt: new Date(decidedAt + r.refillInMs).toISOString() });
     }
-    if (this.waits.size > 0) this.o.onFlowWaits?.([...this.waits].map(([taskRunId, w]) => ({ action: this.actionOf.get(taskRunId) ?? '', kind: w.kind })));
+    if (this.waits.size > 0) this.o.events.emit('flow.waits', { waits: [...this.waits].map(([taskRunId, w]) => ({ action: this.actionOf.get(taskRunId) ?? '', kind: w.kind })) });
     // Ends first: a running run cancelled for a newer one must stop counting before its replacement starts.
     for (const w of decision.waits) {
       if (w.reason.kind !== 'units_over_limit') continue;
@@ -681,13 +677,16 @@ export class Scheduler {
     if (action !== undefined) this.windows.get(action)?.gone.add(taskRunId);
   }
 
-  /** Ends runs under the lease's fence; their workers are told to stop what is in progress. */
+  /**
+   * Ends runs under the lease's fence; their workers are told to stop what is in progress. The keys
+   * they held are freed by the `runs.ended` reaction (ended()), as for runs a user cancels, before the
+   * emit returns.
+   */
   private async endRuns(epoch: number, runIds: string[], end: RunEnd): Promise<void> {
     if (runIds.length === 0) return;
     const result = await runCancel(this.o.driver, { runIds: [...new Set(runIds)], end, fence: { engineId: this.o.engineId, epoch } });
-    this.flow.ended({ runIds: result.cancelled, taskRunIds: result.active.map((a) => a.taskRunId) });
-    if (result.active.length > 0) this.o.onCancelled?.(result.active);
-    if (result.cancelled.length > 0) this.o.onRunsEnded?.(result.cancelled, result.ended);
+    if (result.active.length > 0) this.o.events.emit('attempts.cancelled', { attempts: result.active });
+    if (result.cancelled.length > 0) this.o.events.emit('runs.ended', { runIds: result.cancelled, ended: result.ended, taskRunIds: result.active.map((a) => a.taskRunId) });
   }
 
   /**
@@ -701,7 +700,7 @@ export class Scheduler {
       const session = sessions.get(workerId);
       if (!session) continue;
       if (registry.get(workerId) !== session) {
-        this.o.onOrphaned(session, list.map((a) => a.task));
+        this.o.events.emit('attempts.orphaned', { worker: session, tasks: list.map((a) => a.task) });
         continue;
       }
       this.assignTo(session, list, false);

@@ -114,7 +114,7 @@ export async function runCancel(
 }
 
 /** Tells other engines (LISTEN cleaver_cancel) to stop these attempts on the workers connected to them. */
-export async function cancelNotify(db: Queryable, params: { from: string; attempts: CancelledAttempt[] }): Promise<void> {
+export async function cancelNotify(db: Queryable, params: { from: string; attempts: readonly CancelledAttempt[] }): Promise<void> {
   // NOTIFY payloads are limited to 8000 bytes: about 80 attempts each.
   for (let i = 0; i < params.attempts.length; i += 80) {
     const payload = JSON.stringify({ from: params.from, attempts: params.attempts.slice(i, i + 80) });

@@ -9,6 +9,7 @@
  */
 import { Batcher } from '../batcher.ts';
 import type { Driver } from '../db/driver.ts';
+import type { EngineEvents } from '../engine-events.ts';
 import { writeWithRetry } from '../db/write-retry.ts';
 import type { Logger } from '../log.ts';
 import { isStorableTime } from '../sql/rows.ts';
@@ -41,8 +42,8 @@ export class StreamWriter {
       maxChunkBytes: number;
       /** Engine id for NOTIFY cleaver_stream, or null without LISTEN/NOTIFY. */
       notifyFrom: string | null;
-      /** Chunks stored by this engine, after their commit. */
-      onStored(chunks: StoredStreamChunk[]): void;
+      /** Told `streams.stored` after each batch commits. */
+      events: EngineEvents;
     },
   ) {
     this.batcher = new Batcher({ flush: (items) => this.flush(items), maxInFlight: 1, maxBatch: 2000 });
@@ -109,7 +110,7 @@ export class StreamWriter {
       for (const resolve of entry.waiters) resolve();
     }
     if (stored.length === 0) return;
-    this.o.onStored(stored);
+    this.o.events.emit('streams.stored', { chunks: stored });
     await Promise.all([this.notify(stored), this.trim(stored)]);
   }
 

@@ -6,6 +6,8 @@ import { beforeEach, expect, it } from 'vitest';
 import { forEachDriver } from './drivers.ts';
 import type { Driver, Queryable, Sql } from '../../engine/db/driver.ts';
 import { DatabaseUnreachableError, toDatabaseError } from '../../engine/db/database-error.ts';
+import { createEngineEvents } from '../../engine/engine-events.ts';
+import { silentLogger } from '../../engine/log.ts';
 import type { DirectReservation } from '../../engine/scheduler/scheduler.ts';
 import { workflowRegister } from '../../engine/sql/workflow-register.ts';
 import { TriggerService } from '../../engine/trigger-service.ts';
@@ -60,10 +62,13 @@ forEachDriver('trigger retry', (getDriver) => {
   /** A trigger service over the scripted driver, with one worker offering `slots` for direct assignment. */
   function service(script: Fault[], options: { slots?: number; retryBudgetMs?: number } = {}): { triggers: TriggerService; workerId: string } {
     const workerId = randomUUID();
+    const events = createEngineEvents({ log: silentLogger });
+    // Each emit's queues, once each (what the scheduler is told to read again).
+    events.on('tasks.queued', ({ rows, actions }) => queued.push(...new Set([...(rows ?? []).map((r) => r.action), ...(actions ?? [])])));
     const triggers = new TriggerService({
       driver: faulty(db, script),
       engineId: randomUUID(),
-      onQueued: (actions) => queued.push(...actions),
+      events,
       reserve: (_action, count) => {
         if (!options.slots) return null;
         reservation.offered = {

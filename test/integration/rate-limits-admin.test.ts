@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { AdminService } from '../../engine/admin/admin-service.ts';
 import { startAdminHttp, type AdminHttpServer } from '../../engine/admin/http-server.ts';
+import { createEngineEvents } from '../../engine/engine-events.ts';
 import { silentLogger } from '../../engine/log.ts';
 import { consume, createWindow } from '../../engine/scheduler/rate-window.ts';
 import { CleaverError } from '../../shared/errors.ts';
@@ -113,19 +114,17 @@ forEachDriver('rate-limit keys through the admin API', (getDriver, kind) => {
     expect(await post('rateLimitDelete', { key })).toMatchObject({ status: 200, body: { data: { deleted: true } } });
   });
 
-  it('tells onRateLimitChanged about each committed change, and nothing else', async () => {
+  it('emits rate-limits.changed for each committed change, and nothing else', async () => {
     const changed: string[] = [];
     const driver = getDriver();
+    const events = createEngineEvents({ log: silentLogger });
+    events.on('rate-limits.changed', ({ key }) => changed.push(key));
     const admin = new AdminService({
       driver,
       log: silentLogger,
       notifyFrom: null,
-      onQueued: () => undefined,
-      onCancelled: () => undefined,
-      onRunsChanged: () => undefined,
-      onRunsEnded: () => undefined,
-      info: () => ({ engineId: 'callbacks', version: '0', database: driver.description, listening: [], mode: 'admin', retentionMs: null }),
-      onRateLimitChanged: (key) => changed.push(key),
+      events,
+      info: () => ({ engineId: 'events', version: '0', database: driver.description, listening: [], mode: 'admin', retentionMs: null }),
     });
     const p = prefix();
     await admin.rateLimitUpsert({ key: `${p}-a`, limit: 1, duration: 'second' });
