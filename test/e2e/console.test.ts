@@ -257,7 +257,7 @@ describe.skipIf(!haveBrowser)('the console in a browser, against cleaver serve a
     await go('#/runs');
     await page.waitForFunction(() => document.querySelectorAll('[data-testid="runs-row"]').length === 7);
     await shootBothThemes(page, 'runs');
-  });
+   });
 
   async function runRows(): Promise<Array<{ id: string; status: string }>> {
     return page.$$eval('[data-testid="runs-row"]', (rows) => rows.map((r) => ({ id: r.getAttribute('data-run-id')!, status: r.getAttribute('data-status')! })));
