@@ -1,4 +1,5 @@
 /** What a log line shows beside its message, on the Logs page and in the task panel: its fields, and the cap's marker. */
+import type { ReactNode } from 'react';
 import type { LogTruncation } from '../../shared/admin-api.ts';
 import type { Json } from '../../shared/types.ts';
 import { formatBytes } from '../format.ts';
@@ -8,8 +9,11 @@ import './log-parts.css';
 /** Longer values are cut here (the whole value is in the tooltip). */
 const VALUE_CHARS = 120;
 
-/** ctx.logger's fields as key=value chips; nested values as their JSON. */
-export function LogFields({ fields }: { fields: Record<string, Json> | null }) {
+/**
+ * ctx.logger's fields as key=value chips; nested values as their JSON. `highlight` marks a search's
+ * words in them (the search looks in fields too, so a line may have matched on a field alone).
+ */
+export function LogFields({ fields, highlight = (text) => text }: { fields: Record<string, Json> | null; highlight?: (text: string) => ReactNode }) {
   if (!fields) return null;
   return (
     <span className="log-fields" data-testid="log-fields">
@@ -17,7 +21,7 @@ export function LogFields({ fields }: { fields: Record<string, Json> | null }) {
         const text = typeof value === 'string' ? value : JSON.stringify(value);
         return (
           <span key={key} className="log-field" title={`${key}=${text}`}>
-            <span className="log-field-key">{key}</span>=<span className="log-field-value">{text.length > VALUE_CHARS ? `${text.slice(0, VALUE_CHARS)}…` : text}</span>
+            <span className="log-field-key">{highlight(key)}</span>=<span className="log-field-value">{highlight(text.length > VALUE_CHARS ? `${text.slice(0, VALUE_CHARS)}…` : text)}</span>
           </span>
         );
       })}

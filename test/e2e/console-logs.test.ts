@@ -1,14 +1,16 @@
 // The Logs page in a real browser against the built `cleaver serve`, with a worker in this process:
 // the search finds a task's line by a word, narrows by level, links to the run at that task, and the
 // task panel shows where a log was cut at its cap. Screenshots (1440×900, both themes) land in
-// test-results/screenshots/logs-*.png for a reviewer to look at.
+// test-results/screenshots/ for a reviewer to look at: logs-* (a search's lines with their fields),
+// logs-truncated-* (a search that finds a capped log's marker and lines), run-task-logs-* (a run's task
+// panel with its structured lines) and logs-task-panel-truncated-* (the panel's truncated mark).
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cleaver, type Worker } from '../../sdk/index.ts';
 import { tempDir, waitFor, type EngineProcess } from '../integration/harness.ts';
-import { CHROMIUM, SCREENSHOTS, launchChromium, openConsolePage, startConsoleServe, stopConsoleSuite, type ConsoleServe } from './console-serve.ts';
+import { CHROMIUM, SCREENSHOTS, launchChromium, openConsolePage, shootBothThemes, startConsoleServe, stopConsoleSuite, type ConsoleServe } from './console-serve.ts';
 
 const haveBrowser = existsSync(CHROMIUM);
 
@@ -29,7 +31,6 @@ describe.skipIf(!haveBrowser)('the Logs page in a browser, against cleaver serve
   let page: Page;
   const id = (testId: string) => `[data-testid="${testId}"]`;
   const go = (hash: string) => page.evaluate((h) => (location.hash = h), hash);
-  const shot = (name: string) => page.screenshot({ path: join(SCREENSHOTS, `${name}.png`) });
   let chargeRun: string;
   let noisyRun: string;
 
@@ -62,7 +63,7 @@ describe.skipIf(!haveBrowser)('the Logs page in a browser, against cleaver serve
     const noisy = cleaver.task({
       name: 'import-catalog',
       fn: (_input: unknown, ctx) => {
-        for (let i = 1; i <= CAP + 25; i++) ctx.logger.info(`imported row ${i}`, { row: i });
+        for (let i = 1; i <= CAP + 25; i++) ctx.logger.info(`imported row ${i}`, { row: i, status: 'stored' });
         return { rows: CAP + 25 };
       },
     });
@@ -109,17 +110,15 @@ describe.skipIf(!haveBrowser)('the Logs page in a browser, against cleaver serve
     await page.click(id('log-level-warn'));
     await page.click(id('log-level-error'));
     await page.waitForFunction(() => document.querySelectorAll('[data-testid="log-row"]').length === 6);
-    await shot('logs-dark');
-    await page.click(id('theme-toggle'));
-    await page.waitForFunction(() => document.documentElement.dataset.theme === 'light');
-    await shot('logs-light');
-    await page.click(id('theme-toggle'));
-    await page.waitForFunction(() => document.documentElement.dataset.theme !== 'light');
+    await shootBothThemes(page, 'logs');
 
     await page.locator(id('log-run-link')).first().click();
     await page.waitForURL(new RegExp(`#/runs/${chargeRun}\\?task=charge-card`));
     await page.waitForSelector(`${id('task-panel')}[aria-label="task charge-card"]`);
     await page.waitForSelector(`${id('task-logs')} >> text=payment declined by issuer`);
+    expect(await page.textContent(id('task-logs'))).toContain('code=do_not_honor');
+    await page.$eval(id('task-logs'), (el) => el.scrollIntoView({ block: 'center' }));
+    await shootBothThemes(page, 'run-task-logs');
   });
 
   it('pages through a task run cut at its cap, and the task panel shows the truncated mark with the count', { timeout: 60_000 }, async () => {
@@ -129,6 +128,13 @@ describe.skipIf(!haveBrowser)('the Logs page in a browser, against cleaver serve
     await page.waitForFunction(() => document.querySelectorAll('[data-testid="log-row"]').length === 200);
     // Newest first: the last stored line (row 1,000) leads; nothing past the cap was stored to be found.
     expect(await page.locator(id('log-row')).first().textContent()).toContain(`imported row ${CAP}`);
+
+    // A word in the lines' fields and in the marker's message: the marker leads, the last lines kept follow it.
+    await go('#/logs?q=stored');
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="log-row"]').length === 100);
+    expect(await page.locator(id('log-row')).first().locator(id('log-truncated')).textContent()).toContain('25 more lines');
+    expect(await page.locator(id('log-row')).nth(1).textContent()).toContain(`imported row ${CAP}`);
+    await shootBothThemes(page, 'logs-truncated');
 
     await go(`#/logs?q=${encodeURIComponent('log truncated')}&level=warn`);
     await page.waitForSelector(`${id('log-row')}[data-run-id="${noisyRun}"] ${id('log-truncated')}`);
@@ -140,6 +146,6 @@ describe.skipIf(!haveBrowser)('the Logs page in a browser, against cleaver serve
     expect(mark).toContain('25 more lines');
     expect(mark).toContain(`after the first 1,000 lines`);
     await page.locator(`${id('task-panel')} ${id('log-truncated')}`).scrollIntoViewIfNeeded();
-    await shot('logs-task-panel-truncated');
+    await shootBothThemes(page, 'logs-task-panel-truncated');
   });
 });

@@ -2,14 +2,15 @@
 // (test/e2e/fixtures/overview-worker.ts): after a small workload its charts are drawn with data, the
 // totals are the workload's, a workflow drills down, a workflow's page charts its custom metrics, and
 // serve's /metrics gives the same counts as Prometheus text.
-// Screenshots of both themes at 1440×900 land in test-results/screenshots/overview-{light,dark}.png.
+// 1440×900 screenshots of both themes land in test-results/screenshots/: overview-*, workflows-*
+// (the list after the workload) and workflow-metrics-* (a workflow's page with its ctx.metric charts).
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cleaver } from '../../sdk/index.ts';
 import { ROOT, spawnChild, tempDir, type EngineProcess, type WorkerProcess } from '../integration/harness.ts';
-import { SCREENSHOTS, browserAvailable, launchChromium, openConsolePage, startConsoleServe, stopConsoleSuite, type ConsoleServe } from './console-serve.ts';
+import { SCREENSHOTS, browserAvailable, launchChromium, openConsolePage, shootBothThemes, startConsoleServe, stopConsoleSuite, type ConsoleServe } from './console-serve.ts';
 
 const WORKER = join(ROOT, 'test/e2e/fixtures/overview-worker.ts');
 
@@ -32,6 +33,15 @@ describe.skipIf(!browserAvailable())('the Overview after a workload', () => {
       }).length,
     );
 
+  /** The throughput bars are filled with the current theme's succeeded color. */
+  const chartsInThemeColors = () =>
+    page
+      .waitForFunction(() => {
+        const bar = document.querySelector('[data-testid="chart-throughput"] .recharts-bar-rectangle path');
+        return bar !== null && bar.getAttribute('fill') === getComputedStyle(document.documentElement).getPropertyValue('--s-succeeded').trim();
+      })
+      .then(() => undefined);
+
   beforeAll(async () => {
     dir = tempDir('clv-overview-');
     mkdirSync(SCREENSHOTS, { recursive: true });
@@ -40,22 +50,25 @@ describe.skipIf(!browserAvailable())('the Overview after a workload', () => {
     worker = spawnChild(['--import', 'tsx', WORKER], { env: { ...process.env, CLEAVER_ADDRESS: `unix://${join(dir, 'e.sock')}` }, readyLine: 'ready\n', what: 'overview worker' });
     await worker.ready;
     cleaver = Cleaver.connect({ address: `unix://${join(dir, 'e.sock')}` });
-    // The workload, in six waves 4 s apart (so the 10 s steps of 15 minutes show a few bars, not one):
-    // 40 ingests, 12 charges of which 3 are declined (twice each), 6 reports.
-    const WAVES = 6;
+    // The workload, in 16 waves 8 s apart: two minutes of 10 s steps, so the screenshots show a
+    // workload over time rather than one spike. 40 ingests, 12 charges of which 3 are declined (twice
+    // each), 6 reports.
+    const WAVES = 16;
     for (let wave = 0; wave < WAVES; wave++) {
-      if (wave > 0) await new Promise((resolve) => setTimeout(resolve, 4_000));
-      const share = <T,>(items: T[]) => items.filter((_, i) => i % WAVES === wave);
+      if (wave > 0) await new Promise((resolve) => setTimeout(resolve, 8_000));
+      // Each kind spread evenly over the waves, so every part of the two minutes has each kind.
+      const share = <T,>(items: T[]) => items.filter((_, i) => Math.floor((i * WAVES) / items.length) === wave);
+      const reports = share(Array.from({ length: 6 }, () => ({})));
       await Promise.all([
         cleaver.ref('ingest-orders').runMany(share(Array.from({ length: 40 }, (_, i) => ({ rows: 5 + ((i * 37) % 60) })))),
         Promise.allSettled(share(Array.from({ length: 12 }, (_, i) => i)).map((i) => cleaver.ref('charge-card').run({ declined: i % 4 === 0 }))),
-        cleaver.ref('nightly-report').runMany(share(Array.from({ length: 6 }, () => ({})))),
+        reports.length > 0 && cleaver.ref('nightly-report').runMany(reports),
       ]);
     }
     browser = await launchChromium();
     page = await openConsolePage(browser, serve.printed.href);
     await page.waitForSelector(id('page-runs'));
-  }, 120_000);
+  }, 240_000);
 
   afterAll(async () => {
     await cleaver?.close();
@@ -84,16 +97,8 @@ describe.skipIf(!browserAvailable())('the Overview after a workload', () => {
     await page.waitForFunction(() => document.querySelector('[data-testid="chart-throughput"]')?.getAttribute('data-points') === '90');
     await page.waitForSelector(`${id('chart-queue-depth')} svg`);
     await page.waitForFunction(() => !document.querySelector('[data-testid="chart-queue-depth-card"] .chart-empty'), undefined, { timeout: 15_000 });
-    await page.screenshot({ path: join(SCREENSHOTS, 'overview-dark.png') });
-    await page.click(id('theme-toggle'));
-    await page.waitForFunction(() => document.documentElement.dataset.theme === 'light');
-    // The charts take the new theme's colors (read after the switch).
-    await page.waitForFunction(() => {
-      const rect = document.querySelector('[data-testid="chart-throughput"] .recharts-bar-rectangle path');
-      return rect !== null && rect.getAttribute('fill') !== getComputedStyle(document.documentElement).getPropertyValue('--bg');
-    });
-    await page.screenshot({ path: join(SCREENSHOTS, 'overview-light.png') });
-    await page.click(id('theme-toggle'));
+    // Each theme's shot waits for the bars to be drawn in that theme's colors (read after the switch).
+    await shootBothThemes(page, 'overview', { ready: chartsInThemeColors });
   });
 
   it('drills down to one workflow, whose page charts its custom metrics', { timeout: 60_000 }, async () => {
@@ -113,7 +118,19 @@ describe.skipIf(!browserAvailable())('the Overview after a workload', () => {
     await page.click(id('custom-metric-rows-mean'));
     await page.waitForSelector(`${id('custom-metric-rows')} .recharts-line-dots circle`);
     expect(await marks('custom-metric-rows')).toBeGreaterThan(0);
-    await page.locator(id('custom-metrics')).screenshot({ path: join(SCREENSHOTS, 'overview-custom-metrics.png') });
+    // The workload's two minutes, at 10 s steps.
+    await page.click(id('custom-range-15m'));
+    await page.waitForFunction(() => document.querySelector('[data-testid="custom-metric-bytes"]')?.getAttribute('data-points') === '90');
+    await page.locator(id('custom-metrics')).scrollIntoViewIfNeeded();
+    await shootBothThemes(page, 'workflow-metrics');
+  });
+
+  it('lists the workflows with their runs and success rate after the workload (screenshot)', async () => {
+    await go('#/workflows');
+    await page.waitForSelector('[data-testid="workflows-row"][data-name="charge-card"]');
+    await page.waitForFunction(() => document.querySelector('[data-testid="workflows-row"][data-name="charge-card"] [data-testid="workflow-runs"]')?.textContent === '12 · 3 failed');
+    expect(await page.textContent('[data-testid="workflows-row"][data-name="ingest-orders"] [data-testid="workflow-success"]')).toBe('100%');
+    await shootBothThemes(page, 'workflows');
   });
 
   it('serves the same counts as Prometheus text at /metrics on the console address, with the token', async () => {

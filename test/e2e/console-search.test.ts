@@ -1,14 +1,14 @@
 // The Runs page's search box in a real browser against the built `cleaver serve` and a worker: typing
 // words finds the runs whose input or error holds them, the search goes into the address, and the
-// other filters narrow it. A 1440×900 screenshot with a search applied lands in
-// test-results/screenshots/runs-search.png.
+// other filters narrow it. 1440×900 screenshots with a search applied, in both themes, land in
+// test-results/screenshots/runs-search-{dark,light}.png.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cleaver } from '../../sdk/index.ts';
 import { spawnWorker, tempDir, type EngineProcess, type WorkerProcess } from '../integration/harness.ts';
-import { SCREENSHOTS, browserAvailable, launchChromium, openConsolePage, startConsoleServe, stopConsoleSuite } from './console-serve.ts';
+import { SCREENSHOTS, browserAvailable, launchChromium, openConsolePage, shootBothThemes, startConsoleServe, stopConsoleSuite } from './console-serve.ts';
 
 const CUSTOMERS = ['acme', 'globex', 'initech', 'umbrella'];
 
@@ -119,7 +119,7 @@ describe.skipIf(!browserAvailable())('searching runs on the Runs page', () => {
   it('shows a search applied (screenshot)', async () => {
     await search('acme');
     await showsRuns(await runsFor('acme', { withFailed: true }));
-    await page.screenshot({ path: join(SCREENSHOTS, 'runs-search.png') });
+    await shootBothThemes(page, 'runs-search');
   });
 
   /** The invoices and refunds of one customer (by their metadata), and with `withFailed` or `onlyFailed` its failed charges. */

@@ -78,6 +78,34 @@ export async function openConsolePage(browser: Browser, href: string): Promise<P
   return page;
 }
 
+/**
+ * The whole window as a reviewer looks at it, in both themes: `<name>-dark.png` and `<name>-light.png`
+ * in test-results/screenshots/. Notices left by earlier steps are dismissed and the mouse is moved off
+ * the theme toggle, so neither covers or highlights anything; `ready` runs after each switch (a page
+ * with charts waits for them to take the theme's colors). The page is left in the theme it was in.
+ */
+export async function shootBothThemes(page: Page, name: string, options: { ready?: () => Promise<void> } = {}): Promise<void> {
+  const start = await page.evaluate(() => document.documentElement.dataset.theme ?? 'dark');
+  const other = start === 'dark' ? 'light' : 'dark';
+  const switchTo = async (theme: string) => {
+    await page.click('[data-testid="theme-toggle"]');
+    await page.waitForFunction((t) => document.documentElement.dataset.theme === t, theme);
+  };
+  const shoot = async (theme: string) => {
+    for (const notice of await page.$$('.notice')) await notice.click().catch(() => {});
+    await page.waitForFunction(() => document.querySelectorAll('.notice').length === 0);
+    await page.mouse.move(100, 560); // the sidebar's empty middle
+    // Two frames: the charts read the theme's colors in an effect after the theme is set.
+    await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))));
+    await options.ready?.();
+    await page.screenshot({ path: join(SCREENSHOTS, `${name}-${theme}.png`) });
+  };
+  await shoot(start);
+  await switchTo(other);
+  await shoot(other);
+  await switchTo(start);
+}
+
 /** Ends what a browser suite started, in order: the browser, then the worker, then serve; and its files. */
 export async function stopConsoleSuite(parts: { browser?: Browser; worker?: WorkerProcess | null; engine?: EngineProcess; dir?: string }): Promise<void> {
   await parts.browser?.close();

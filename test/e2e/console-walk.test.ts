@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, kill, spawnChild, tempDir, waitFor, type EngineProcess, type WorkerProcess } from '../integration/harness.ts';
-import { CHROMIUM, SCREENSHOTS, launchChromium, startConsoleServe, stopConsoleSuite, type ConsoleServe } from './console-serve.ts';
+import { CHROMIUM, SCREENSHOTS, launchChromium, shootBothThemes, startConsoleServe, stopConsoleSuite, type ConsoleServe } from './console-serve.ts';
 
 const WORKER = join(ROOT, 'test/e2e/fixtures/walk-worker.ts');
 const haveBrowser = existsSync(CHROMIUM);
@@ -33,14 +33,7 @@ describe.skipIf(!haveBrowser)("the console after a newcomer's walk (issue 14)", 
   }
   const shot = (name: string) => page.screenshot({ path: join(SCREENSHOTS, `walk-${name}.png`) });
   /** The whole 1440×900 window, in the dark theme and in the light one (for a reviewer to look at). */
-  const bothThemes = async (name: string) => {
-    await shot(`${name}-dark`);
-    await page.click(id('theme-toggle'));
-    await page.waitForFunction(() => document.documentElement.dataset.theme === 'light');
-    await shot(`${name}-light`);
-    await page.click(id('theme-toggle'));
-    await page.waitForFunction(() => document.documentElement.dataset.theme !== 'light');
-  };
+  const bothThemes = (name: string) => shootBothThemes(page, `walk-${name}`);
   /** Only the part of the page a check is about: smaller files, for docs/screenshots. */
   const shotOf = async (name: string, selector: string, maxHeight = 760) => {
     const box = (await page.locator(selector).first().boundingBox())!;

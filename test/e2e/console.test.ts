@@ -1,12 +1,14 @@
 // The console in a real browser against the built `cleaver serve` (dist/, made by `npm run build`, which
 // `npm test` runs first) and a real worker process: what a user does in it, end to end. Screenshots
-// of every page land in test-results/screenshots/ for a reviewer to look at.
+// land in test-results/screenshots/ for a reviewer to look at: the Runs, Workers and Events pages and a
+// task panel's live stream in both themes (<page>-dark.png, <page>-light.png), the other steps in dark.
+// The Workflows list is taken by console-overview.test.ts, after a workload.
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, spawnWorker, tempDir, type EngineProcess, type WorkerProcess } from '../integration/harness.ts';
-import { CHROMIUM, SCREENSHOTS, launchChromium, openConsolePage, startConsoleServe, stopConsoleSuite, type ConsoleServe } from './console-serve.ts';
+import { CHROMIUM, SCREENSHOTS, launchChromium, openConsolePage, shootBothThemes, startConsoleServe, stopConsoleSuite, type ConsoleServe } from './console-serve.ts';
 
 const haveBrowser = existsSync(CHROMIUM);
 
@@ -103,7 +105,6 @@ describe.skipIf(!haveBrowser)('the console in a browser, against cleaver serve a
   it('triggers the diamond workflow from the Workflows page and watches every node succeed', { timeout: 60_000 }, async () => {
     await go('#/workflows');
     await page.waitForSelector('[data-testid="workflows-row"][data-name="diamond"]');
-    await shot('workflows');
     await page.click('[data-testid="workflows-row"][data-name="diamond"]');
     await page.waitForSelector(byTestId('workflow-dag'));
     // A bad input is refused before anything is sent.
@@ -158,7 +159,6 @@ describe.skipIf(!haveBrowser)('the console in a browser, against cleaver serve a
     await waitForRun(failing, 'failed');
     await go('#/runs');
     await page.waitForSelector(`[data-testid="runs-row"][data-run-id="${failing}"]`);
-    await shot('runs');
 
     await page.click(byTestId('status-filter'));
     await page.click(`${byTestId('status-option-failed')} input`);
@@ -219,7 +219,7 @@ describe.skipIf(!haveBrowser)('the console in a browser, against cleaver serve a
     expect(notEnded).toContain(await page.getAttribute(byTestId('task-status'), 'data-status'));
     await page.waitForSelector(byTestId('stream-json'));
     expect(await page.textContent(byTestId('stream-json'))).toBe('{\n  "progress": 0.35,\n  "words": 8\n}');
-    await shot('streaming-live');
+    await shootBothThemes(page, 'streaming-live');
     await page.waitForSelector(`${byTestId('run-detail-status')}[data-status="succeeded"]`, { timeout: 30_000 });
     await page.waitForSelector(byTestId('stream-bytes'));
     expect(await streamed()).toBe('The worker puts each word as it comes and the console shows it at once, in order, while the task is still running. ');
@@ -229,6 +229,13 @@ describe.skipIf(!haveBrowser)('the console in a browser, against cleaver serve a
   });
 
   it('lists events with the runs they triggered, and replays one', { timeout: 60_000 }, async () => {
+    // Events no workflow listens for are listed too, with none.
+    await api('eventsPush', {
+      events: [
+        { key: 'user:signed-up', payload: { userId: 'u_193', plan: 'team' } },
+        { key: 'invoice:paid', payload: { invoice: 'inv_2041', amount: 129 } },
+      ],
+    });
     const pushed = await api('eventsPush', { events: [{ key: 'order:created', payload: { id: 7 } }] });
     const [event] = pushed.events;
     expect(event!.runIds).toHaveLength(1);
@@ -239,20 +246,18 @@ describe.skipIf(!haveBrowser)('the console in a browser, against cleaver serve a
     await page.click(`${row} ${byTestId('event-replay')}`);
     await page.click(byTestId('confirm-accept'));
     await page.waitForFunction((sel) => document.querySelectorAll(`${sel} [data-testid="event-run-link"]`).length === 2, row);
-    await shot('events');
+    await shootBothThemes(page, 'events');
   });
 
-  it('shows the connected worker on the Workers page, in the light theme too', async () => {
+  it('shows the connected worker on the Workers page, and every run so far on the Runs page (screenshots)', async () => {
     await go('#/workers');
     await page.waitForSelector(byTestId('workers-row'));
-    await shot('workers');
-    await page.click(byTestId('theme-toggle'));
-    await page.waitForFunction(() => document.documentElement.dataset.theme === 'light');
+    await shootBothThemes(page, 'workers');
+    // diamond, two pipelines, patience, streamer and the two runs of order:created.
     await go('#/runs');
-    await page.waitForSelector(byTestId('runs-row'));
-    await shot('runs-light');
-    await page.click(byTestId('theme-toggle'));
-  });
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="runs-row"]').length === 7);
+    await shootBothThemes(page, 'runs');
+   });
 
   async function runRows(): Promise<Array<{ id: string; status: string }>> {
     return page.$$eval('[data-testid="runs-row"]', (rows) => rows.map((r) => ({ id: r.getAttribute('data-run-id')!, status: r.getAttribute('data-status')! })));

@@ -5,7 +5,7 @@
 import { useEffect, useState } from 'react';
 import { Area, Bar, CartesianGrid, ComposedChart, Legend, Line, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import { useApp } from '../../state/app-store.ts';
-import type { ChartColor, TimeChartProps } from './chart-types.ts';
+import type { ChartColor, ChartRow, TimeChartProps } from './chart-types.ts';
 
 const COLOR_VARS: Record<ChartColor, string> = {
   succeeded: '--s-succeeded',
@@ -42,6 +42,30 @@ function tickFormat(stepMs: number): (t: number) => string {
   };
 }
 
+/** Spacings the time axis may label at, smallest first. */
+const TICK_EVERY = [1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 2880].map((minutes) => minutes * 60_000);
+
+/**
+ * Ticks on round local times (every 2 min, 10 min, 3 h, a day …), at most 8 (7 when labels carry a
+ * weekday): left to itself the axis labels every nth step and keeps the last one, so the last gap is
+ * uneven and the labels fall on odd minutes. A tick goes on the first step at or after each boundary.
+ */
+function roundTicks(data: ChartRow[], stepMs: number): number[] | undefined {
+  if (data.length < 2) return undefined;
+  const span = data[data.length - 1]!.t - data[0]!.t;
+  const most = stepMs >= 3_600_000 ? 7 : 8;
+  const every = TICK_EVERY.find((ms) => ms >= stepMs && span / ms <= most);
+  if (every === undefined) return undefined;
+  const slot = (t: number) => Math.floor((t - new Date(t).getTimezoneOffset() * 60_000) / every);
+  const ticks: number[] = [];
+  let previous = slot(data[0]!.t - 1);
+  for (const { t } of data) {
+    if (slot(t) !== previous) ticks.push(t);
+    previous = slot(t);
+  }
+  return ticks.length >= 2 ? ticks : undefined;
+}
+
 function labelFormat(t: number, stepMs: number): string {
   const d = new Date(t);
   const time = d.toLocaleTimeString('en-GB', stepMs < 60_000 ? undefined : { hour: '2-digit', minute: '2-digit' });
@@ -52,6 +76,7 @@ export default function TimeChart({ data, series, stepMs, format, height = 180, 
   const palette = usePalette();
   if (!palette) return <div style={{ height }} />;
   const format0 = (v: unknown) => (typeof v === 'number' ? format(v) : '—');
+  const ticks = roundTicks(data, stepMs);
   return (
     <div className="time-chart" data-testid={testId} data-points={data.length} style={{ height }}>
       <ResponsiveContainer width="100%" height="100%">
@@ -60,11 +85,13 @@ export default function TimeChart({ data, series, stepMs, format, height = 180, 
           {/* One category per step (the steps are even): bars get their width, ticks their spacing. */}
           <XAxis
             dataKey="t"
-            interval="preserveStartEnd"
+            ticks={ticks}
+            // A narrow chart keeps every other round tick (still evenly spaced) rather than overlap them.
+            interval={ticks ? 'preserveStart' : 'preserveStartEnd'}
             tickFormatter={tickFormat(stepMs)}
             stroke={palette.grid}
             tick={{ fill: palette.axis, fontSize: 11 }}
-            minTickGap={40}
+            minTickGap={ticks ? 16 : 40}
           />
           <YAxis width={56} tickFormatter={format0} stroke={palette.grid} tick={{ fill: palette.axis, fontSize: 11 }} allowDecimals={false} />
           <Tooltip

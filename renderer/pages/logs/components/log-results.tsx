@@ -35,7 +35,7 @@ export function LogResults({ lines, text, active }: { lines: LogSearchLine[]; te
             </span>
             <span className="log-cell-message">
               {line.truncated ? <TruncatedMark truncated={line.truncated} /> : <span className="log-message">{highlight(line.message)}</span>}
-              <LogFields fields={line.fields} />
+              <LogFields fields={line.fields} highlight={highlight} />
             </span>
           </div>
         );

@@ -68,7 +68,7 @@ export function OverviewCharts({ series, view }: { series: MetricsSeries; view: 
       empty: unsampled,
       series: [
         { key: 'depth', label: 'average', color: 'queued', kind: 'area' },
-        { key: 'depthMax', label: 'max', color: 'queued', kind: 'line', dashed: true },
+        { key: 'depthMax', label: 'max', color: 'muted', kind: 'line', dashed: true },
       ],
     },
     series.workflowName === null

@@ -136,6 +136,9 @@ export function RunTimeline({ run, selected, onSelect }: { run: DerivedRun; sele
       </div>
       {drawn.map(({ row, segments, attempts }) => {
         const last = segments.filter((s) => s.kind === 'run').at(-1);
+        // Where the last attempt's bars begin: its 'assigned' bar, if any, comes just before its run.
+        const beforeLast = last ? segments[segments.indexOf(last) - 1] : undefined;
+        const lastFrom = beforeLast?.kind === 'assigned' ? beforeLast.from : (last?.from ?? from);
         const title = [`${row.taskName}: ${row.status}`, `created ${dateTime(row.createdAt)}`, ...segments.map((s) => `${s.title} (${timeOfDay(new Date(s.from).toISOString())} → ${timeOfDay(new Date(s.to).toISOString())})`)].join('\n');
         const kept = replayAt !== null && !showHistory && segments.length === 0 && row.status === 'succeeded';
         return (
@@ -157,8 +160,8 @@ export function RunTimeline({ run, selected, onSelect }: { run: DerivedRun; sele
               {replayAt !== null && showHistory && <div className="gantt-replay-line" style={{ left: pct(replayAt) }} title={`replayed ${dateTime(r.replayedAt)}`} />}
               {kept && <span className="gantt-kept muted small">kept from before the replay</span>}
               {last && (
-                // Past two thirds of the track, the label goes left of the bar, or it would run off the edge.
-                <span className="gantt-duration" style={(last.to - from) / span > 0.66 ? { right: `calc(100% - ${pct(last.from)} + 6px)` } : { left: `calc(${pct(last.to)} + 6px)` }}>
+                // Past two thirds of the track, the label goes left of the attempt's bars, or it would run off the edge.
+                <span className="gantt-duration" style={(last.to - from) / span > 0.66 ? { right: `calc(100% - ${pct(lastFrom)} + 6px)` } : { left: `calc(${pct(last.to)} + 6px)` }}>
                   {formatDuration(last.to - last.from)}
                   {attempts > 1 ? ` · ${attempts} attempts` : ''}
                 </span>

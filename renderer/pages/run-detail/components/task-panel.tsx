@@ -223,10 +223,10 @@ function Logs({ taskRun }: { taskRun: TaskRunRecord }) {
           {l.truncated ? (
             <TruncatedMark truncated={l.truncated} />
           ) : (
-            <span className="log-message">
-              {l.message}
+            <>
+              <span className="log-message">{l.message}</span>
               <LogFields fields={l.fields} />
-            </span>
+            </>
           )}
         </div>
       ))}

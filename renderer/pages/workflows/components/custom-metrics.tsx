@@ -7,7 +7,8 @@ import { EmptyState, ErrorState, LoadingState } from '../../../components/states
 import { useAdminQuery } from '../../../hooks/use-admin-query.ts';
 import { href, withQuery } from '../../../router.ts';
 
-const number = (v: number) => (Math.abs(v) >= 1e6 ? `${(v / 1e6).toFixed(1)}M` : Math.abs(v) >= 1e4 ? `${(v / 1e3).toFixed(1)}k` : `${Math.round(v * 100) / 100}`);
+const number = (v: number) =>
+  Math.abs(v) >= 1e6 ? `${Number((v / 1e6).toFixed(1))}M` : Math.abs(v) >= 1e4 ? `${Number((v / 1e3).toFixed(1))}k` : (Math.round(v * 100) / 100).toLocaleString('en-US');
 
 function rows(metric: CustomMetricSeries): ChartRow[] {
   return metric.points.map((p) => ({ t: Date.parse(p.at), sum: p.count > 0 ? p.sum : 0, mean: p.count > 0 ? p.sum / p.count : null, min: p.min, max: p.max }));
