@@ -147,8 +147,9 @@ function RunCount({ q, loading }: { q: RunsQuery; loading: boolean }) {
         </span>
       )}
       {!n.exact && (
-        <button className="btn btn-ghost btn-small" onClick={() => setCountAll(true)} disabled={count.refreshing} data-testid="runs-count-exact" title="Counts every matching run: slow on a very large table">
-          {count.refreshing ? 'Counting…' : 'Count them all'}
+        <button className="btn btn-ghost btn-small" onClick={() => setCountAll(true)} disabled={countAll && count.refreshing} data-testid="runs-count-exact" title="Counts every matching run: slow on a very large table">
+          {/* Only the count asked for: the capped one is read again under every change. */}
+          {countAll && count.refreshing ? 'Counting…' : 'Count them all'}
         </button>
       )}
     </span>
