@@ -71,6 +71,12 @@ export interface RunSummary {
 export interface RunListParams extends RunFilter {
   /** At most 1000 (default 50). */
   limit?: number;
+  /**
+   * Only these runs (1 to 1000 ids), those of them the filter still matches: a live view reads again
+   * the runs a change named, and learns which have left its filter. The page holds them all unless
+   * `limit` is smaller.
+   */
+  runIds?: string[];
   /** From the previous page's `nextCursor`: runs older than the last one seen. */
   cursor?: string;
 }

@@ -103,10 +103,20 @@ function runSearchParam(value: unknown, what: string): string {
   return value;
 }
 
+/** The most run ids one runsList reads by id, as many as one page holds. */
+export const MAX_LIST_RUN_IDS = 1000;
+
 export function runListParam(value: unknown): RunListParams {
   const p = paramsObject(value, 'runsList');
-  const { limit, cursor, ...filter } = p;
-  return { ...runFilterParam(filter, 'runsList'), limit: optionalLimit(limit, 'runsList.limit', 1000), cursor: optionalString(cursor, 'runsList.cursor', 1000) };
+  const { limit, cursor, runIds, ...filter } = p;
+  const params: RunListParams = { ...runFilterParam(filter, 'runsList'), limit: optionalLimit(limit, 'runsList.limit', 1000), cursor: optionalString(cursor, 'runsList.cursor', 1000) };
+  if (runIds !== undefined) {
+    if (!Array.isArray(runIds) || runIds.length === 0 || runIds.length > MAX_LIST_RUN_IDS) {
+      throw bad(`runsList.runIds must be an array of 1 to ${MAX_LIST_RUN_IDS} run ids; read more a thousand at a time`);
+    }
+    params.runIds = runIds.map((id, i) => uuidParam(id, `runsList.runIds[${i}]`));
+  }
+  return params;
 }
 
 export function runCountParam(value: unknown): RunCountParams {

@@ -64,11 +64,16 @@ export function toRunSummary(r: RunSummaryRow): RunSummary {
 /**
  * Runs matching a filter, newest first, one page at a time. Pages are keyset-based (created_at, id):
  * runs created while a caller walks the pages never shift it, and every run present throughout is
- * seen exactly once. A filter with `search` reads its runs in two steps (runSearchPage).
+ * seen exactly once. A filter with `search` reads its runs in two steps (runSearchPage). With `runIds`
+ * it reads only those runs (by primary key), the ones the filter matches.
  */
 export async function runList(db: Queryable, params: RunListParams): Promise<RunListPage> {
-  const limit = pageSize(params.limit, { fallback: 50, max: 1000 });
+  const limit = pageSize(params.limit, { fallback: params.runIds?.length ?? 50, max: 1000 });
   const where = runFilterSql(params, 1);
+  if (params.runIds !== undefined) {
+    where.args.push(params.runIds);
+    where.clauses.push(`r.id = ANY($${where.args.length}::uuid[])`);
+  }
   const after = params.cursor ? keysetCursorDecode(params.cursor) : null;
   if (after) where.clauses.push(...keysetBeforeSql(where.args, after));
   const rows = params.search === undefined

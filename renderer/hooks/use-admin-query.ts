@@ -27,7 +27,12 @@ export interface QueryState<T> {
 export function useAdminQuery<T>(
   key: string,
   fetcher: (client: AdminClient) => Promise<T>,
-  options: { refreshOn?: (change: AdminChange) => boolean; keepPrevious?: boolean } = {},
+  options: {
+    refreshOn?: (change: AdminChange) => boolean;
+    keepPrevious?: boolean;
+    /** How long pushed changes are gathered into one refresh (default CHANGE_THROTTLE_MS). */
+    throttleMs?: number;
+  } = {},
 ): QueryState<T> {
   const client = useClient();
   const [state, setState] = useState<{ key: string; data: T | undefined; error: Error | null; refreshing: boolean }>({
@@ -40,6 +45,7 @@ export function useAdminQuery<T>(
   fetcherRef.current = fetcher;
   const refreshOnRef = useRef(options.refreshOn);
   refreshOnRef.current = options.refreshOn;
+  const throttleMs = options.throttleMs ?? CHANGE_THROTTLE_MS;
   const inFlight = useRef(false);
   const again = useRef(false);
   const generation = useRef(0);
@@ -84,7 +90,7 @@ export function useAdminQuery<T>(
       throttle = setTimeout(() => {
         throttle = null;
         run();
-      }, CHANGE_THROTTLE_MS);
+      }, throttleMs);
     });
     return () => {
       clearInterval(timer);
@@ -92,7 +98,7 @@ export function useAdminQuery<T>(
       unsubscribe();
     };
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [run]);
+  }, [run, throttleMs]);
 
   return {
     data: state.data,

@@ -201,6 +201,28 @@ forEachDriver('admin queries', (getDriver) => {
       expect((await listAll({ workflowName: task, limit: 1 })).map((r) => r.id)).toEqual(expected);
     });
 
+    it('reads runs by id, newest first: those the filter still matches, all of them in one page', async () => {
+      const task = unique('by-id');
+      await registerTask(task);
+      const ids = await trigger(task, Array.from({ length: 60 }, (_, i) => ({ input: { i } })));
+      await setCreatedAt('run', ids, ids.map((_, i) => new Date(Date.UTC(2022, 0, 1, 0, 0, i)).toISOString()));
+      const [ended, ...rest] = ids;
+      await db.query(`UPDATE run SET status = 'succeeded', finished_at = now() WHERE id = $1`, [ended]);
+      const asked = [ended!, ...rest.slice(0, 54), uuidv7()];
+
+      const page = await runList(db, { runIds: asked });
+      expect(page.runs.map((r) => r.id)).toEqual([ended!, ...rest.slice(0, 54)].reverse());
+      expect(page.nextCursor).toBeNull();
+      // A run that left the filter is not in the answer: the caller drops it.
+      const live = await runList(db, { runIds: asked, statuses: ['queued', 'running'] });
+      expect(live.runs.map((r) => r.id)).toEqual(rest.slice(0, 54).reverse());
+      expect((await runList(db, { runIds: asked, since: '2022-01-01T00:00:50Z' })).runs.map((r) => r.id)).toEqual(rest.slice(49, 54).reverse());
+      // A smaller limit pages them like any list.
+      const first = await runList(db, { runIds: asked, limit: 50 });
+      expect(first.runs).toHaveLength(50);
+      expect((await runList(db, { runIds: asked, limit: 50, cursor: first.nextCursor! })).runs.map((r) => r.id)).toEqual([rest[3], rest[2], rest[1], rest[0], ended]);
+    });
+
     it('refuses a cursor it did not make with BAD_REQUEST', async () => {
       await expectBadRequest(runList(db, { cursor: 'not-a-cursor' }), /cursor "not-a-cursor" is not one this list returned/);
       const wrongShape = Buffer.from(JSON.stringify({ at: 1 })).toString('base64url');

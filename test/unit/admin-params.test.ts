@@ -30,6 +30,16 @@ describe('admin parameters', () => {
     expect(() => runCountParam({ upTo: 0 })).toThrow(/runsCount\.upTo must be an integer from 1 to 10000000/);
   });
 
+  it('reads runs by id, at most a thousand, each a UUID', () => {
+    const id = '01a2b3c4-0000-7000-8000-000000000001';
+    expect(runListParam({ runIds: [id.toUpperCase()], statuses: ['running'] })).toMatchObject({ runIds: [id], statuses: ['running'] });
+    expect(runListParam({}).runIds).toBeUndefined();
+    expect(() => runListParam({ runIds: [] })).toThrow(/runsList\.runIds must be an array of 1 to 1000 run ids; read more a thousand at a time/);
+    expect(() => runListParam({ runIds: Array.from({ length: 1001 }, () => id) })).toThrow(/runsList\.runIds must be an array of 1 to 1000/);
+    expect(() => runListParam({ runIds: id })).toThrow(/runsList\.runIds must be an array/);
+    expect(() => runListParam({ runIds: [id, 'x'] })).toThrow(/runsList\.runIds\[1\] must be a UUID, got "x"/);
+  });
+
   it('takes a search of words, and says what is wrong with one that has none, is too long or is not text', () => {
     expect(runListParam({ search: 'user42@example.com ECONNREFUSED' }).search).toBe('user42@example.com ECONNREFUSED');
     expect(runCountParam({ search: 'café 東京' }).search).toBe('café 東京');

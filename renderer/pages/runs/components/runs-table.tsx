@@ -1,7 +1,8 @@
 /**
  * The runs table, virtualized: only the rows in view are in the DOM, so a list scrolled through
  * thousands of runs stays as fast as the first page. When a refresh adds runs above, the scroll
- * position is moved by as many rows, so the rows under the reader's eyes stay put.
+ * position is moved by as many rows, so the rows under the reader's eyes stay put. It says which runs
+ * are in view (`onVisible`): the list's slow refresh reads those again, not all it has loaded.
  *
  * A run that spawned children shows how many on its row; its expander lists them beneath it, a page
  * at a time, instead of the children filling the list on their own.
@@ -53,6 +54,7 @@ export function RunsTable(props: {
   expanded: ReadonlySet<string>;
   onExpand(runId: string): void;
   onMoreChildren(runId: string): void;
+  onVisible(runIds: string[]): void;
 }) {
   const scrollRef = useRef<HTMLDivElement>(null);
   const now = useNow(1000);
@@ -61,6 +63,17 @@ export function RunsTable(props: {
   const items = virtualizer.getVirtualItems();
 
   const last = items[items.length - 1];
+  const firstIndex = items[0]?.index ?? 0;
+  const lastIndex = last?.index ?? -1;
+  const { onVisible } = props;
+  useEffect(() => {
+    const ids: string[] = [];
+    for (let i = firstIndex; i <= lastIndex; i++) {
+      const row = rows[i];
+      if (row?.kind === 'run') ids.push(row.run.id);
+    }
+    onVisible(ids);
+  }, [firstIndex, lastIndex, rows, onVisible]);
   useEffect(() => {
     if (last && props.hasMore && !props.loadingMore && last.index >= rows.length - 20) props.loadMore();
   }, [last?.index, props.hasMore, props.loadingMore, rows.length, props.loadMore]);
