@@ -92,7 +92,8 @@ export async function shootBothThemes(page: Page, name: string, options: { ready
     await page.waitForFunction((t) => document.documentElement.dataset.theme === t, theme);
   };
   const shoot = async (theme: string) => {
-    for (const notice of await page.$$('.notice')) await notice.click().catch(() => {});
+    // A notice can time out on its own between being found and clicked: then it is gone, as wanted.
+    for (const notice of await page.$$('.notice')) await notice.click({ timeout: 2_000 }).catch(() => undefined);
     await page.waitForFunction(() => document.querySelectorAll('.notice').length === 0);
     await page.mouse.move(100, 560); // the sidebar's empty middle
     // Two frames: the charts read the theme's colors in an effect after the theme is set.
