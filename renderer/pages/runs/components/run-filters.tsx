@@ -104,10 +104,27 @@ function SearchBox({ value, onApply }: { value: string; onApply(search: string):
   const [typed, setTyped] = useState(value);
   useEffect(() => setTyped(value), [value]);
   const problem = searchProblem(typed);
+  // The pending debounce, and the latest props for it to use when it fires: a timer started by a key
+  // must neither outlive an Enter that applied the search already nor apply the filters of the render
+  // that started it (changing the status right after Enter would be undone 350 ms later).
+  const pending = useRef<ReturnType<typeof setTimeout> | null>(null);
+  const latest = useRef({ value, onApply });
+  latest.current = { value, onApply };
+  const cancel = () => {
+    if (pending.current !== null) clearTimeout(pending.current);
+    pending.current = null;
+  };
+  const apply = (search: string) => {
+    cancel();
+    if (search !== latest.current.value) latest.current.onApply(search);
+  };
   useEffect(() => {
     if (typed === value || problem) return;
-    const timer = setTimeout(() => onApply(typed), SEARCH_DEBOUNCE_MS);
-    return () => clearTimeout(timer);
+    pending.current = setTimeout(() => {
+      pending.current = null;
+      apply(typed);
+    }, SEARCH_DEBOUNCE_MS);
+    return cancel;
   }, [typed]); // eslint-disable-line react-hooks/exhaustive-deps
   return (
     <form
@@ -115,7 +132,7 @@ function SearchBox({ value, onApply }: { value: string; onApply(search: string):
       role="search"
       onSubmit={(e) => {
         e.preventDefault();
-        if (!problem) onApply(typed);
+        if (!problem) apply(typed);
       }}
     >
       <input
@@ -129,7 +146,7 @@ function SearchBox({ value, onApply }: { value: string; onApply(search: string):
           if (e.key === 'Escape' && typed) {
             e.stopPropagation();
             setTyped('');
-            onApply('');
+            apply('');
           }
         }}
         data-hotkey-filter
