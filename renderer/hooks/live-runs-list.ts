@@ -146,13 +146,13 @@ export class LiveRunsList {
     this.schedule({ now: true });
   }
 
-  /** The next page, appended; asked while another read is in flight, it follows that one. */
+  /** The next page, appended; asked while another read is in flight (the first page included), it follows that one. */
   loadMore(): void {
-    if (!this.started || !this.state.nextCursor) return;
-    if (this.busy) {
+    if (this.busy || !this.started) {
       this.moreWanted = true;
       return;
     }
+    if (!this.state.nextCursor) return;
     void this.operate('more');
   }
 
@@ -194,7 +194,7 @@ export class LiveRunsList {
     this.commit({ ...this.state, ...(kind === 'more' ? { loadingMore: true } : { refreshing: true }) });
     let failed = false;
     try {
-      if (kind === 'load') await this.load();
+      if (kind === 'load') failed = !(await this.load());
       else if (kind === 'more') await this.more();
       else failed = !(await this.refreshOnce());
     } finally {
@@ -202,7 +202,8 @@ export class LiveRunsList {
       this.lastEnd = Date.now();
     }
     if (this.stopped) return;
-    if (this.moreWanted) {
+    // A failed read is tried again on the next change or tick, not at once in a loop.
+    if (this.moreWanted && this.started && !failed) {
       this.moreWanted = false;
       this.loadMore();
     } else if (!failed && (this.changed.size > 0 || this.inViewDue)) {
@@ -214,13 +215,16 @@ export class LiveRunsList {
     return this.o.client.call('runsList', { ...this.o.filter, ...params });
   }
 
-  private async load(): Promise<void> {
+  /** The first page; false when it failed. */
+  private async load(): Promise<boolean> {
     try {
       const page = await this.call({ limit: this.o.pageSize });
       this.started = true;
       this.commit({ runs: page.runs, nextCursor: page.nextCursor, loaded: true, error: null, refreshing: false, loadingMore: false });
+      return true;
     } catch (e: unknown) {
       this.commit({ ...this.state, loaded: true, error: toError(e), refreshing: false });
+      return false;
     }
   }
 

@@ -209,4 +209,31 @@ describe('a live runs list', () => {
     await respond();
     expect(state.error).toBeNull();
   });
+
+  it('loads the next page after the first page when asked before the first page answered', async () => {
+    list.start();
+    list.loadMore();
+    await respond();
+    expect(state.runs).toHaveLength(100);
+    expect(calls).toEqual([{ limit: 100 }, { limit: 100, cursor: '100' }]);
+    await respond();
+    expect(state.runs).toHaveLength(200);
+  });
+
+  it('after a failed first page tries it again on the next change or tick, not in a loop', async () => {
+    engineAway = true;
+    list.start();
+    list.runsChanged([run(3).id]);
+    await respond();
+    expect(state.error?.message).toBe('engine away');
+    await vi.advanceTimersByTimeAsync(5 * MIN_GAP_MS);
+    expect(calls).toHaveLength(1);
+    engineAway = false;
+    list.poll();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(calls).toEqual([{ limit: 100 }, { limit: 100 }]);
+    await respond();
+    expect(state.error).toBeNull();
+    expect(state.runs).toHaveLength(100);
+  });
 });
