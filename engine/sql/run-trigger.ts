@@ -51,9 +51,11 @@ const RUN_TRIGGER: NamedStatement = {
        SELECT i.*, COALESCE(pr.metadata, '{}'::jsonb) || COALESCE(i.metadata, '{}'::jsonb) AS all_metadata
          FROM jsonb_to_recordset($2::jsonb) AS i(run_id uuid, task_run_id uuid, input jsonb, metadata jsonb, priority smallint,
                                                  trigger_kind text, parent_task_run_id uuid, child_key text, event_id uuid, ord int)
-         -- Child runs inherit the metadata of the run that spawned them (their own keys win).
-         LEFT JOIN task_run pt ON pt.id = i.parent_task_run_id
-         LEFT JOIN run pr ON pr.id = pt.run_id
+         -- Child runs inherit the metadata of the run that spawned them (their own keys win). Looked up
+         -- by id (lateral, kept so by its LIMIT): a plain join was planned as a scan of both whole tables
+         -- for every trigger.
+         LEFT JOIN LATERAL (SELECT pr.metadata FROM task_run pt JOIN run pr ON pr.id = pt.run_id
+                             WHERE pt.id = i.parent_task_run_id LIMIT 1) pr ON true
      ),
      runs AS (
        INSERT INTO run (id, workflow_name, workflow_version, kind, status, input, metadata, trigger_kind, tasks_remaining,
@@ -114,7 +116,8 @@ const RUN_TRIGGER: NamedStatement = {
             -- A child that existed already (its parent is a retry) is returned instead of created again.
             (SELECT jsonb_agg(jsonb_build_object('ord', i.ord, 'id', e.id))
                FROM items i
-               JOIN run e ON e.parent_task_run_id = i.parent_task_run_id AND e.child_key = i.child_key
+               CROSS JOIN LATERAL (SELECT e.id FROM run e
+                                    WHERE e.parent_task_run_id = i.parent_task_run_id AND e.child_key = i.child_key LIMIT 1) e
               WHERE i.parent_task_run_id IS NOT NULL AND e.id <> i.run_id) AS existing,
             CASE WHEN $3::text IS NOT NULL AND ${othersDecide('$3::text')}
                  THEN (SELECT count(pg_notify('cleaver_task_queued', $3::text || ':' || action)) FROM queued_actions) END AS notified`,

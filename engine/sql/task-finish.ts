@@ -83,7 +83,8 @@ const TASK_FINISH: NamedStatement = {
               started_at = COALESCE(cur.reported_started_at, t.started_at),
               finished_at = CASE WHEN cur.next_status = 'queued' THEN NULL ELSE now() END
          FROM cur
-        WHERE t.id = cur.id
+        -- By id (= ANY): joined on its own, the update was planned as a scan of the whole table.
+        WHERE t.id = cur.id AND t.id = ANY(ARRAY(SELECT id FROM cur))
      ),
      attempts AS (
        INSERT INTO attempt (task_run_id, attempt, worker_id, status, failure_reason, error, assigned_at, started_at, finished_at)
@@ -185,7 +186,11 @@ const TASK_FINISH: NamedStatement = {
          -- reading children here queues them before any run row is locked. Otherwise a statement queuing
          -- a child (run row, then child) deadlocks with one cancelling it as a descendant (child, then run).
          CROSS JOIN (SELECT count(*) FROM children) AS children_first
+        -- By id (= ANY), whatever the statistics say: joined on its own, the update scanned the whole run
+        -- table. The array is read after the children (the lock order above holds whichever side the
+        -- planner starts from).
         WHERE r.id = e.run_id AND r.status IN ('queued', 'running')
+          AND r.id = ANY(ARRAY(SELECT x.run_id FROM ended x CROSS JOIN (SELECT count(*) FROM children) AS children_before))
        RETURNING r.id, r.kind, r.status, r.hook, r.workflow_name, r.workflow_version, r.output, r.error, r.failure_reason,
                  -- after the update: a hook is set and this statement did not end it, so it starts now
                  (r.hook IS NOT NULL AND NOT e.hook_ended AND r.status = 'running') AS hook_started
