@@ -1,7 +1,7 @@
 import type { RunSkip } from '../../shared/admin-api.ts';
 import type { RunStatus } from '../../shared/types.ts';
 import type { NamedStatement, Queryable } from '../db/driver.ts';
-import { othersDecide } from './scheduler-lease.ts';
+import { freshColumns, notifyQueued } from './enqueue.ts';
 
 const RUN_REPLAY: NamedStatement = {
   name: 'cleaver_run_replay',
@@ -28,13 +28,9 @@ const RUN_REPLAY: NamedStatement = {
      ),
      tasks AS (
        UPDATE task_run t
-          SET status = CASE WHEN p.n = 0 THEN 'queued' ELSE 'pending' END,
-              pending_parents = p.n,
-              -- The retry budget starts afresh; attempt numbers go on, so history keeps every try.
-              attempt_offset = t.attempt, worker_lost_count = 0,
-              output = NULL, error = NULL, failure_reason = NULL, worker_id = NULL,
-              available_at = now(), schedule_deadline = now() + t.schedule_timeout_ms * interval '1 millisecond',
-              assigned_at = NULL, started_at = NULL, timeout_at = NULL, finished_at = NULL
+          -- Afresh (enqueue.ts): the retry budget starts anew; attempt numbers go on, so history keeps every try.
+          SET ${freshColumns('t', "CASE WHEN p.n = 0 THEN 'queued' ELSE 'pending' END")},
+              pending_parents = p.n
          FROM reset x
          CROSS JOIN LATERAL (SELECT count(*) AS n FROM reset y WHERE y.run_id = x.run_id AND y.task_name = ANY(x.parents)) p
         WHERE t.id = x.id
@@ -53,8 +49,7 @@ const RUN_REPLAY: NamedStatement = {
      )
      SELECT (SELECT array_agg(id) FROM runs) AS replayed,
             (SELECT array_agg(action) FROM queued) AS queued_actions,
-            CASE WHEN $3::text IS NOT NULL AND ${othersDecide('$3::text')}
-                 THEN (SELECT count(pg_notify('cleaver_task_queued', $3::text || ':' || action)) FROM queued) END AS notified`,
+            ${notifyQueued('$3::text', 'queued')} AS notified`,
 };
 
 /**

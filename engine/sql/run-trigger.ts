@@ -1,6 +1,6 @@
 import type { NamedStatement, Queryable } from '../db/driver.ts';
 import type { Json, TriggerKind } from '../../shared/types.ts';
-import { othersDecide } from './scheduler-lease.ts';
+import { notifyQueued, scheduleDeadline } from './enqueue.ts';
 
 export interface RunToCreate {
   runId: string;
@@ -89,7 +89,7 @@ const RUN_TRIGGER: NamedStatement = {
               (n.task -> 'backoff' ->> 'maxSeconds')::float8,
               (n.task ->> 'executionTimeoutMs')::int,
               (n.task ->> 'scheduleTimeoutMs')::int,
-              now() + (n.task ->> 'scheduleTimeoutMs')::int * interval '1 millisecond',
+              ${scheduleDeadline("(n.task ->> 'scheduleTimeoutMs')::int")},
               CASE WHEN d.direct THEN 1 ELSE 0 END,
               CASE WHEN d.direct THEN $4::uuid END,
               CASE WHEN d.direct THEN now() END,
@@ -119,8 +119,7 @@ const RUN_TRIGGER: NamedStatement = {
                CROSS JOIN LATERAL (SELECT e.id FROM run e
                                     WHERE e.parent_task_run_id = i.parent_task_run_id AND e.child_key = i.child_key LIMIT 1) e
               WHERE i.parent_task_run_id IS NOT NULL AND e.id <> i.run_id) AS existing,
-            CASE WHEN $3::text IS NOT NULL AND ${othersDecide('$3::text')}
-                 THEN (SELECT count(pg_notify('cleaver_task_queued', $3::text || ':' || action)) FROM queued_actions) END AS notified`,
+            ${notifyQueued('$3::text', 'queued_actions')} AS notified`,
 };
 
 /**

@@ -1,7 +1,7 @@
 import type { NamedStatement, Queryable } from '../db/driver.ts';
 import type { FailureReason, Json, TaskError } from '../../shared/types.ts';
 import { isoOrNull, toTaskError } from './rows.ts';
-import { othersDecide } from './scheduler-lease.ts';
+import { freshColumns, notifyQueued, releasedColumns, retryColumns, scheduleDeadline } from './enqueue.ts';
 
 const TASK_FINISH: NamedStatement = {
   name: 'cleaver_task_finish',
@@ -63,28 +63,35 @@ const TASK_FINISH: NamedStatement = {
               FOR UPDATE
          ) t
      ),
-     updated AS (
+     -- The attempts that ended their task run (succeeded, failed for good, cancelled) …
+     ended_rows AS (
        UPDATE task_run t
           SET status = cur.next_status,
               output = CASE WHEN cur.ok THEN cur.output END,
               error = CASE WHEN cur.ok THEN NULL ELSE cur.error END,
               failure_reason = CASE WHEN cur.ok THEN NULL ELSE cur.reason END,
+              timeout_at = NULL,
+              started_at = COALESCE(cur.reported_started_at, t.started_at),
+              finished_at = now()
+         FROM cur
+        -- By id (= ANY): joined on its own, the update was planned as a scan of the whole table.
+        WHERE t.id = cur.id AND cur.next_status <> 'queued'
+          AND t.id = ANY(ARRAY(SELECT id FROM cur WHERE next_status <> 'queued'))
+     ),
+     -- … and those whose task run goes back into the queue for another attempt (enqueue.ts).
+     retried_rows AS (
+       UPDATE task_run t
+          SET ${retryColumns('t', 'cur.delay_s')},
+              output = NULL,
+              error = cur.error,
+              failure_reason = cur.reason,
               -- Counts the free losses only, so the attempts charged to the policy
               -- (attempt - worker_lost_count - attempt_offset) grow once the allowance is spent.
               worker_lost_count = t.worker_lost_count + CASE WHEN cur.free_loss THEN 1 ELSE 0 END,
-              worker_id = CASE WHEN cur.next_status = 'queued' THEN NULL ELSE t.worker_id END,
-              available_at = CASE WHEN cur.next_status = 'queued'
-                                  THEN now() + cur.delay_s * interval '1 second' ELSE t.available_at END,
-              schedule_deadline = CASE WHEN cur.next_status = 'queued'
-                                       THEN now() + cur.delay_s * interval '1 second'
-                                                  + cur.schedule_timeout_ms * interval '1 millisecond'
-                                       ELSE t.schedule_deadline END,
-              timeout_at = NULL,
-              started_at = COALESCE(cur.reported_started_at, t.started_at),
-              finished_at = CASE WHEN cur.next_status = 'queued' THEN NULL ELSE now() END
+              started_at = COALESCE(cur.reported_started_at, t.started_at)
          FROM cur
-        -- By id (= ANY): joined on its own, the update was planned as a scan of the whole table.
-        WHERE t.id = cur.id AND t.id = ANY(ARRAY(SELECT id FROM cur))
+        WHERE t.id = cur.id AND cur.next_status = 'queued'
+          AND t.id = ANY(ARRAY(SELECT id FROM cur WHERE next_status = 'queued'))
      ),
      attempts AS (
        INSERT INTO attempt (task_run_id, attempt, worker_id, status, failure_reason, error, assigned_at, started_at, finished_at)
@@ -124,9 +131,7 @@ const TASK_FINISH: NamedStatement = {
      children AS (
        UPDATE task_run c
           SET pending_parents = c.pending_parents - e.n,
-              status = CASE WHEN c.pending_parents - e.n <= 0 THEN 'queued' ELSE 'pending' END,
-              available_at = now(),
-              schedule_deadline = now() + c.schedule_timeout_ms * interval '1 millisecond'
+              ${releasedColumns('c', "CASE WHEN c.pending_parents - e.n <= 0 THEN 'queued' ELSE 'pending' END")}
          FROM edges e
         WHERE c.id = e.id AND c.status = 'pending'
        RETURNING c.id, c.action, c.status, c.priority
@@ -208,16 +213,12 @@ const TASK_FINISH: NamedStatement = {
               (h.def -> 'backoff' ->> 'maxSeconds')::float8,
               (h.def ->> 'executionTimeoutMs')::int,
               (h.def ->> 'scheduleTimeoutMs')::int,
-              now() + (h.def ->> 'scheduleTimeoutMs')::int * interval '1 millisecond'
+              ${scheduleDeadline("(h.def ->> 'scheduleTimeoutMs')::int")}
          FROM runs_done d
          JOIN workflow_version v ON v.workflow_name = d.workflow_name AND v.version = d.workflow_version
          CROSS JOIN LATERAL (SELECT v.definition -> 'workflow' -> CASE d.hook WHEN 'on_failure' THEN 'onFailure' ELSE 'onSuccess' END AS def) h
         WHERE d.hook_started
-       ON CONFLICT (run_id, task_name) DO UPDATE
-          SET status = 'queued', attempt_offset = task_run.attempt - task_run.worker_lost_count,
-              output = NULL, error = NULL, failure_reason = NULL, worker_id = NULL, available_at = now(),
-              schedule_deadline = excluded.schedule_deadline, assigned_at = NULL, started_at = NULL,
-              timeout_at = NULL, finished_at = NULL
+       ON CONFLICT (run_id, task_name) DO UPDATE SET ${freshColumns('task_run')}
        RETURNING id, action, priority
      ),
      queued_rows AS (
@@ -246,8 +247,7 @@ const TASK_FINISH: NamedStatement = {
             (SELECT array_agg(action) FROM hooks) AS hook_actions,
             (SELECT array_agg(action) FROM queued) AS queued_actions,
             (SELECT jsonb_agg(jsonb_build_object('id', id, 'action', action, 'priority', priority)) FROM queued_rows) AS queued_rows,
-            CASE WHEN $3::text IS NOT NULL AND ${othersDecide('$3::text')}
-                 THEN (SELECT count(pg_notify('cleaver_task_queued', $3::text || ':' || action)) FROM queued) END AS notified`,
+            ${notifyQueued('$3::text', 'queued')} AS notified`,
 };
 
 /** How one attempt ended: the worker's result, or a verdict of the engine (timeout, lost worker). */

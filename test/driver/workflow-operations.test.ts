@@ -524,6 +524,29 @@ forEachDriver('workflow operations', (getDriver, kind) => {
     expect(hookRows.rows[0]!.n).toBe(1);
   });
 
+  it('runs a hook again afresh after a replay: a new retry budget, the free allowance for lost workers included', async () => {
+    const wf = await register(diamondTasks(), { onFailure: hookDefinition('cleanup') });
+    const { runId, b, c } = await diamondPastA(wf);
+    await taskFinish(db, { outcomes: [fail(b, 'first'), ok(c, 'C')] });
+    const { cleanup } = await claim(wf);
+    // The hook's worker is lost once (a free loss), then it succeeds on its second attempt.
+    const lost = await taskFinish(db, { outcomes: [{ taskRunId: cleanup!.taskRunId, attempt: cleanup!.attempt, ok: false, reason: 'WORKER_LOST', error: { message: 'lost' } }] });
+    expect(lost.attempts[0]!.status).toBe('queued');
+    const { cleanup: second } = await claim(wf);
+    await taskFinish(db, { outcomes: [ok(second!, 'cleaned')] });
+    const hookRow = async () =>
+      (await db.query<{ status: string; attempt: number; attempt_offset: number; worker_lost_count: number; worker_id: string | null }>(
+        `SELECT status, attempt, attempt_offset, worker_lost_count, worker_id FROM task_run WHERE run_id = $1 AND kind = 'on_failure'`,
+        [runId],
+      )).rows[0]!;
+    expect(await hookRow()).toMatchObject({ status: 'succeeded', attempt: 2, worker_lost_count: 1 });
+
+    await runReplay(db, { runIds: [runId], fromTask: null, notifyFrom: null });
+    const { b: again } = await claim(wf);
+    await taskFinish(db, { outcomes: [fail(again!, 'second')] });
+    expect(await hookRow()).toEqual({ status: 'queued', attempt: 2, attempt_offset: 2, worker_lost_count: 0, worker_id: null });
+  });
+
   it('finds a child run by its key instead of creating it again, and passes the parent run metadata on', async () => {
     const parentWf = await register([node('spawner')]);
     const { runId: parentRun } = await trigger(parentWf.name, { metadata: { tenant: 't1', region: 'eu' } });
