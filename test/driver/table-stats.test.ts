@@ -2,10 +2,10 @@
 // a table doubled since (PGlite has no autovacuum; Postgres's naps a minute).
 import { expect, it } from 'vitest';
 import { forEachDriver } from './drivers.ts';
-import { tableSizeList } from '../../engine/sql/table-stats.ts';
+import { tableAnalyze, tableSizeList } from '../../engine/sql/table-stats.ts';
 import { TableStats } from '../../engine/maintenance/table-stats.ts';
 
-forEachDriver('table statistics', (getDriver) => {
+forEachDriver('table statistics', (getDriver, kind) => {
   const attemptSize = async () => (await tableSizeList(getDriver())).find((t) => t.table === 'attempt')!;
   const fill = (rows: number) =>
     getDriver().query(
@@ -40,5 +40,29 @@ forEachDriver('table statistics', (getDriver) => {
     const again = await attemptSize();
     expect(again.analyzedPages).toBe(again.pages);
     expect(again.pages).toBeGreaterThan(2 * analyzed.pages);
+  });
+
+  it('in process (PGlite) stops analyzing a table once analyzed past its cap; a server goes on', async () => {
+    await fill(20_000);
+    await tableAnalyze(getDriver(), { tables: ['attempt'] });
+    const analyzed = await attemptSize();
+    expect(analyzed.analyzedPages).toBe(analyzed.pages);
+    expect(analyzed.pages).toBeGreaterThanOrEqual(64);
+    const rows = await getDriver().query<{ n: number }>(`SELECT count(*)::int AS n FROM attempt`);
+    await fill(2 * rows.rows[0]!.n + 1_000);
+    const grown = await attemptSize();
+    expect(grown.pages).toBeGreaterThan(2 * analyzed.pages);
+    await new TableStats({ driver: getDriver(), holding: () => true, inProcessMaxAnalyzedPages: 64 }).runOnce();
+    // An ANALYZE holds PGlite's one thread for as long as it reads the table: past the cap, no more.
+    expect((await attemptSize()).analyzedPages).toBe(kind === 'pglite' ? analyzed.pages : grown.pages);
+  });
+
+  it('analyzes with a smaller sample when asked, and refuses a target out of range', async () => {
+    await fill(1_000);
+    await tableAnalyze(getDriver(), { tables: ['attempt'], statisticsTarget: 20 });
+    const setting = await getDriver().query<{ target: string }>(`SELECT current_setting('default_statistics_target') AS target`);
+    // SET LOCAL ended with its transaction.
+    expect(setting.rows[0]!.target).toBe('100');
+    await expect(tableAnalyze(getDriver(), { tables: ['attempt'], statisticsTarget: 0 })).rejects.toThrow(/statisticsTarget must be an integer from 1 to 10000/);
   });
 });
