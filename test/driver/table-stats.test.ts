@@ -65,4 +65,23 @@ forEachDriver('table statistics', (getDriver, kind) => {
     expect(setting.rows[0]!.target).toBe('100');
     await expect(tableAnalyze(getDriver(), { tables: ['attempt'], statisticsTarget: 0 })).rejects.toThrow(/statisticsTarget must be an integer from 1 to 10000/);
   });
+
+  it('in process (PGlite) analyzes one table a pass, so the thread is never held for two; a server does all at once', async () => {
+    const db = getDriver();
+    const fillRuns = (rows: number) =>
+      db.query(`INSERT INTO run (id, workflow_name, workflow_version, status, input) SELECT gen_random_uuid(), 'stats', 1, 'succeeded', '{}' FROM generate_series(1, $1::int)`, [rows]);
+    const count = async (table: 'attempt' | 'run') => (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`)).rows[0]!.n;
+    await fill(10_000);
+    await fillRuns(10_000);
+    await tableAnalyze(db, { tables: ['attempt', 'run'] });
+    const before = Object.fromEntries((await tableSizeList(db)).map((t) => [t.table, t.analyzedPages]));
+    await fill(2 * (await count('attempt')) + 1_000);
+    await fillRuns(2 * (await count('run')) + 1_000);
+    const stats = new TableStats({ driver: db, holding: () => true, inProcessMaxAnalyzedPages: Number.MAX_SAFE_INTEGER });
+    const analyzedNow = async () => (await tableSizeList(db)).filter((t) => (t.table === 'attempt' || t.table === 'run') && t.analyzedPages !== before[t.table]).map((t) => t.table).sort();
+    await stats.runOnce();
+    expect(await analyzedNow()).toHaveLength(kind === 'pglite' ? 1 : 2);
+    await stats.runOnce();
+    expect(await analyzedNow()).toEqual(['attempt', 'run']);
+  });
 });
