@@ -12,18 +12,19 @@
  */
 import { othersDecide } from './scheduler-lease.ts';
 
+/** When a task run entering the queue after `delaySeconds` may be claimed. */
+function dueAt(delaySeconds: string): string {
+  return delaySeconds === '0' ? 'now()' : `now() + (${delaySeconds}) * interval '1 second'`;
+}
+
 /** When a task run entering the queue after `delaySeconds` may wait until: its schedule timeout from then. */
 export function scheduleDeadline(timeoutMs: string, delaySeconds = '0'): string {
-  const due = delaySeconds === '0' ? 'now()' : `now() + (${delaySeconds}) * interval '1 second'`;
-  return `${due} + (${timeoutMs}) * interval '1 millisecond'`;
+  return `${dueAt(delaySeconds)} + (${timeoutMs}) * interval '1 millisecond'`;
 }
 
 /** Due after `delaySeconds`, and the deadline of its schedule timeout from then. */
 function dueColumns(row: string, delaySeconds: string): string[] {
-  return [
-    `available_at = ${delaySeconds === '0' ? 'now()' : `now() + (${delaySeconds}) * interval '1 second'`}`,
-    `schedule_deadline = ${scheduleDeadline(`${row}.schedule_timeout_ms`, delaySeconds)}`,
-  ];
+  return [`available_at = ${dueAt(delaySeconds)}`, `schedule_deadline = ${scheduleDeadline(`${row}.schedule_timeout_ms`, delaySeconds)}`];
 }
 
 /**

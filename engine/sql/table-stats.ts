@@ -34,10 +34,9 @@ export async function tableSizeList(db: Queryable): Promise<TableSize[]> {
 /**
  * ANALYZE these hot tables (names from HOT_TABLES only: they are spliced into the statement). With
  * `statisticsTarget`, it samples 300 × that many rows instead of the server's default (100: 30,000
- * rows), one table at a time: for a database that runs every statement in one thread (PGlite), where
- * one ANALYZE of `run` and `task_run` held it for half a second in the open loop and the enqueues
- * piled up behind it. The hot plans need the tables' sizes and the few values of their status
- * columns, which a small sample gives as well.
+ * rows): for a database that runs every statement in the engine's own thread (PGlite, see
+ * maintenance/table-stats.ts). The hot plans need the tables' sizes and the few values of their
+ * status columns, which a small sample gives as well.
  */
 export async function tableAnalyze(db: Queryable, params: { tables: readonly HotTable[]; statisticsTarget?: number }): Promise<void> {
   const tables = params.tables.filter((t) => (HOT_TABLES as readonly string[]).includes(t));
@@ -48,7 +47,6 @@ export async function tableAnalyze(db: Queryable, params: { tables: readonly Hot
     return;
   }
   if (!Number.isInteger(target) || target < 1 || target > 10_000) throw new RangeError(`statisticsTarget must be an integer from 1 to 10000, not ${target}`);
-  // One table a statement, so that what waits for the thread runs between them; SET LOCAL ends with
-  // its transaction: nothing else on the connection plans with the smaller target.
-  for (const table of tables) await db.query(`BEGIN; SET LOCAL default_statistics_target = ${target}; ANALYZE ${table}; COMMIT`);
+  // SET LOCAL ends with its transaction: nothing else on the connection plans with the smaller target.
+  await db.query(`BEGIN; SET LOCAL default_statistics_target = ${target}; ANALYZE ${tables.join(', ')}; COMMIT`);
 }
