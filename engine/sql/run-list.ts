@@ -224,19 +224,78 @@ function searchMatchSql(alias: string, query: string): string {
 }
 
 /**
+ * How a half tests the words: `index`, as `doc @@ query`, which the planner answers from the GIN index
+ * or by walking the newest runs as the words' frequency says; `walk`, in a form no index answers
+ * (costed as one row in two), which leaves the planner the walk only. See searchPlans.
+ */
+export type HalfPlan = 'index' | 'walk';
+
+function docMatchSql(doc: string, query: string, plan: HalfPlan): string {
+  return plan === 'index' ? `${doc} @@ ${query}` : `coalesce(${doc} @@ ${query}, false)`;
+}
+
+/**
  * The two halves of a search over `where`, each `select … tail` over `run r`: runs whose own document
  * holds the words, and runs with a task run whose document does; with `disjoint` the second leaves out
  * runs of the first (a count adds them up; a page merges and drops repeats instead, which lets the
  * merge stop reading the second half as soon as it is older than the page).
  */
-function searchHalvesSql(params: { where: FilterSql; query: string; select: string; tail: string; disjoint: boolean }): [string, string] {
-  const own = whereSql([...params.where.clauses, `r.search_doc @@ ${params.query}`]);
+function searchHalvesSql(params: {
+  where: FilterSql;
+  query: string;
+  select: string;
+  tail: string;
+  disjoint: boolean;
+  plans?: { own: HalfPlan; tasks: HalfPlan };
+}): [string, string] {
+  const plans = params.plans ?? { own: 'index', tasks: 'index' };
+  const own = whereSql([...params.where.clauses, docMatchSql('r.search_doc', params.query, plans.own)]);
   const tasks = whereSql([
     ...params.where.clauses,
-    `r.id IN (SELECT t.run_id FROM task_run t WHERE t.search_doc @@ ${params.query})`,
+    `r.id IN (SELECT t.run_id FROM task_run t WHERE ${docMatchSql('t.search_doc', params.query, plans.tasks)})`,
     ...(params.disjoint ? [`NOT (r.search_doc @@ ${params.query})`] : []),
   ]);
   return [`SELECT ${params.select} FROM run r ${own} ${params.tail}`, `SELECT ${params.select} FROM run r ${tasks} ${params.tail}`];
+}
+
+/**
+ * How each half of a page reads a search of several words. The planner costs a phrase as if its words
+ * were independent, the product of their frequencies: "timed out" as 45 task runs of a million where
+ * 7,000 hold it. So it reads every match from the GIN index, thousands of heap pages scattered over the
+ * table (1 s when they are not cached, at a million runs), where a walk of the newest runs, whose pages
+ * every list keeps in memory, finds a page in 40 ms. A phrase is at most as frequent as its rarest word,
+ * and about as frequent when someone types it: each half is planned for each word alone, and when the
+ * planner would read the index for none of them (every word is frequent), the phrase is walked;
+ * otherwise the half is left to the planner. One word is always left to it (its estimate is right).
+ */
+async function searchPlans(db: Queryable, params: { where: FilterSql; search: string; limit: number }): Promise<{ own: HalfPlan; tasks: HalfPlan }> {
+  const words = await db.query<{ word: string }>(
+    `SELECT u.word FROM unnest(to_tsvector('simple'::regconfig, cleaver_search_text($1::text))) AS u(word)`,
+    [params.search],
+  );
+  if (words.rows.length < 2) return { own: 'index', tasks: 'index' };
+  const args = [...params.where.args, null, params.limit];
+  const wordParam = args.length - 1;
+  const [own, tasks] = searchHalvesSql({
+    where: params.where,
+    query: `cleaver_search_query($${wordParam}::text)`,
+    select: 'r.id',
+    tail: `ORDER BY r.created_at DESC, r.id DESC LIMIT 2 * $${args.length}`,
+    disjoint: false,
+  });
+  const readsIndex = async (half: string, index: string): Promise<boolean> => {
+    for (const { word } of words.rows) {
+      args[wordParam - 1] = word;
+      const plan = await db.query<{ 'QUERY PLAN': unknown }>(`EXPLAIN (FORMAT JSON) ${half}`, args);
+      const json = plan.rows[0]?.['QUERY PLAN'];
+      if (JSON.stringify(typeof json === 'string' ? JSON.parse(json) : json).includes(`"Index Name":"${index}"`)) return true;
+    }
+    return false;
+  };
+  return {
+    own: (await readsIndex(own, 'run_search_idx')) ? 'index' : 'walk',
+    tasks: (await readsIndex(tasks, 'task_run_search_idx')) ? 'index' : 'walk',
+  };
 }
 
 /**
@@ -249,6 +308,12 @@ async function searchSerial(db: Queryable): Promise<void> {
   await db.query(`SELECT set_config('max_parallel_workers_per_gather', '0', true)`);
 }
 
+/** How each half of a page of `params` reads its search (see searchPlans): for tests and EXPLAINs. */
+export async function runSearchPlans(db: Queryable, params: RunListParams & { search: string }): Promise<{ own: HalfPlan; tasks: HalfPlan }> {
+  const limit = pageSize(params.limit, { fallback: 50, max: 1000 });
+  return searchPlans(db, { where: runFilterSql(params, 1), search: params.search, limit: limit + 1 });
+}
+
 /** Up to `limit` runs matching `where` and the search, newest first. */
 async function runSearchPage(db: Queryable, params: { where: FilterSql; search: string; limit: number }): Promise<RunPageRow[]> {
   await searchSerial(db);
@@ -256,8 +321,9 @@ async function runSearchPage(db: Queryable, params: { where: FilterSql; search: 
   const query = `cleaver_search_query($${args.length - 1}::text)`;
   const limit = `$${args.length}`;
   const order = 'ORDER BY r.created_at DESC, r.id DESC';
+  const plans = await searchPlans(db, params);
   // A run in both halves comes twice: 2·limit merged rows hold at least `limit` runs.
-  const [own, tasks] = searchHalvesSql({ where: params.where, query, select: 'r.id, r.created_at', tail: `${order} LIMIT 2 * ${limit}`, disjoint: false });
+  const [own, tasks] = searchHalvesSql({ where: params.where, query, select: 'r.id, r.created_at', tail: `${order} LIMIT 2 * ${limit}`, disjoint: false, plans });
   const result = await db.query<RunPageRow>(
     `WITH merged AS (
        SELECT id, created_at FROM (${own}) own UNION ALL SELECT id, created_at FROM (${tasks}) tasks

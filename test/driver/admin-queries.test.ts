@@ -7,7 +7,7 @@ import type { Driver } from '../../engine/db/driver.ts';
 import { uuidv7 } from '../../engine/ids.ts';
 import { eventGet, eventInsert, eventList, eventMarkReplayed, eventMatchWorkflows } from '../../engine/sql/event.ts';
 import { runDetailsGet } from '../../engine/sql/run-details.ts';
-import { runCount, runIdsSelect, runList } from '../../engine/sql/run-list.ts';
+import { runCount, runIdsSelect, runList, runSearchPlans } from '../../engine/sql/run-list.ts';
 import { runTrigger, type RunToCreate } from '../../engine/sql/run-trigger.ts';
 import { taskLogInsert, taskLogList } from '../../engine/sql/task-log.ts';
 import { workflowList } from '../../engine/sql/workflow-read.ts';
@@ -367,6 +367,46 @@ forEachDriver('admin queries', (getDriver) => {
       expect(await runCount(db, { workflowName: task, search: w })).toEqual({ count: expected.length, exact: true });
       expect(await runCount(db, { workflowName: task, search: w, upTo: 5 })).toEqual({ count: 5, exact: false });
       expect(await runCount(db, { workflowName: task, search: w, statuses: ['queued'] })).toEqual({ count: where.filter((at) => at === 'input').length, exact: true });
+    });
+
+    it('walks a phrase whose every word is frequent, reads one with a rare word from the index, and finds the same runs either way', { timeout: 60_000 }, async () => {
+      const task = unique('search-phrase');
+      await registerTask(task);
+      // The planner costs a phrase as the product of its words' frequencies: two words in every task
+      // run's error, together, look rarer than one run in a thousand and would be read from the index.
+      // (Error names of 250 kinds: with fewer than 100 words in its statistics, Postgres costs every
+      // word that ends a search, a prefix, as one row in fifty.)
+      const [common1, common2, rare] = [word('timed'), word('out'), word('once')];
+      const runs = 10_000;
+      const ids: string[] = [];
+      for (let from = 0; from < runs; from += 500) ids.push(...(await trigger(task, Array.from({ length: 500 }, () => ({})))));
+      await db.query(
+        `UPDATE task_run SET status = 'failed', attempt = 1, finished_at = now(),
+                error = jsonb_build_object('message', CASE WHEN run_id = $2::uuid THEN $3 || ' ' || $4 || ' ' || $5 ELSE $3 || ' ' || $4 END,
+                                           'name', 'kind' || (get_byte(uuid_send(id), 15) % 250))
+          WHERE run_id = ANY($1::uuid[])`,
+        [ids, ids[777], common1, common2, rare],
+      );
+      await db.query(`UPDATE run SET status = 'failed', tasks_remaining = 0, finished_at = now() WHERE id = ANY($1::uuid[])`, [ids]);
+      await db.query('ANALYZE task_run');
+      await db.query('ANALYZE run');
+
+      const phrase = `${common1} ${common2}`;
+      // (The runs' own documents are the planner's to read as it likes: the half of task runs is tested.)
+      const tasksPlan = async (search: string) => (await runSearchPlans(db, { workflowName: task, search, limit: 100 })).tasks;
+      expect(await tasksPlan(phrase)).toBe('walk');
+      expect(await tasksPlan(`${common2} ${rare}`)).toBe('index');
+      // One word is the planner's to decide: its estimate is right.
+      expect(await tasksPlan(common1)).toBe('index');
+
+      const newestFirst = [...ids].reverse();
+      const page = await runList(db, { workflowName: task, search: phrase, limit: 100 });
+      expect(page.runs.map((r) => r.id)).toEqual(newestFirst.slice(0, 100));
+      expect(page.nextCursor).not.toBeNull();
+      expect((await runList(db, { workflowName: task, search: `${common2} ${rare}` })).runs.map((r) => r.id)).toEqual([ids[777]]);
+      // The words in another order are not the phrase.
+      expect((await runList(db, { workflowName: task, search: `${common2} ${common1}` })).runs).toEqual([]);
+      expect(await runCount(db, { workflowName: task, search: phrase, upTo: 2 * runs })).toEqual({ count: runs, exact: true });
     });
 
     it('indexes the first 16 KiB of a large input, and still triggers a run with a megabyte of distinct words', async () => {
