@@ -43,7 +43,10 @@ export const TEST_ENGINE_ID = '00000000-0000-4000-8000-00000000e001';
 export async function claim(db: Queryable, params: { workerId: string; actions: readonly string[]; limit: number }) {
   await db.query(`UPDATE scheduler_lease SET holder = NULL, expires_at = '-infinity' WHERE partition = 0 AND holder IS DISTINCT FROM $1::uuid`, [TEST_ENGINE_ID]);
   const grant = await schedulerLeaseAcquire(db, { partition: 0, engineId: TEST_ENGINE_ID, ttlMs: 3_600_000 });
-  const now = Date.now();
+  // The database's clock, as available_at was set by it: Date.now() is whole milliseconds, and a task
+  // made due a fraction of one earlier (available_at = now(), µs) would read as not yet due.
+  const clock = await db.query<{ ms: number }>(`SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS ms`);
+  const now = Number(clock.rows[0]!.ms);
   const due = (await taskQueueWindowList(db, { actions: params.actions, limit: 1_000 }))
     .filter((c) => c.availableAt <= now)
     .sort((a, b) => b.priority - a.priority || (a.taskRunId < b.taskRunId ? -1 : 1))
