@@ -308,8 +308,12 @@ async function searchSerial(db: Queryable): Promise<void> {
   await db.query(`SELECT set_config('max_parallel_workers_per_gather', '0', true)`);
 }
 
-/** How each half of a page of `params` reads its search (see searchPlans): for tests and EXPLAINs. */
+/**
+ * How each half of a page of `params` reads its search (see searchPlans): for tests and EXPLAINs. With
+ * the page's own settings, so that inside a transaction it plans what the page would.
+ */
 export async function runSearchPlans(db: Queryable, params: RunListParams & { search: string }): Promise<{ own: HalfPlan; tasks: HalfPlan }> {
+  await searchSerial(db);
   const limit = pageSize(params.limit, { fallback: 50, max: 1000 });
   return searchPlans(db, { where: runFilterSql(params, 1), search: params.search, limit: limit + 1 });
 }
