@@ -116,7 +116,13 @@ describe.skipIf(!browserAvailable())('the Runs page with 10,000 runs changing', 
     const loadRows = responses.filter((r) => r.method === 'runsList').reduce((n, r) => n + r.rows, 0);
     // The oldest runs, at the bottom: the worker takes them first, while they are off screen.
     await page.$eval('[data-testid="runs-scroll"]', (el) => (el.scrollTop = el.scrollHeight));
-    await page.waitForSelector(`[data-testid="runs-row"][data-run-id="${seeded[0]}"]`);
+    await page.waitForSelector(`[data-testid="runs-row"][data-run-id="${seeded[0]}"]`).catch(async (e: unknown) => {
+      // Where the list was instead, so a failure says what it saw.
+      const at = await page.$eval('[data-testid="runs-scroll"]', (el) => ({ top: el.scrollTop, height: el.scrollHeight, view: el.clientHeight }));
+      const ids = (await shownRows()).map((r) => r.id);
+      const where = ids.map((id) => seeded.indexOf(id));
+      throw new Error(`the oldest run did not show at the end of the list: scroll ${JSON.stringify(at)}, ${await loaded()} runs loaded, rows shown are seeded #${where[0]}…#${where.at(-1)} (${String(e)})`);
+    });
     const bottomIds = await shownRows().then((rows) => rows.map((r) => r.id));
     expect(bottomIds.every((id) => seeded.slice(0, 100).includes(id))).toBe(true);
     await page.$eval('[data-testid="runs-scroll"]', (el) => (el.scrollTop = 0));

@@ -80,20 +80,35 @@ export function RunsTable(props: {
 
   // Keep the first visible row where it was when rows are added above it.
   const keyOf = (row: TableRow | undefined): string | null => (row?.kind === 'run' ? row.run.id : row?.kind === 'children-more' ? `more:${row.parent.id}` : null);
-  const anchor = useRef<{ key: string; offset: number } | null>(null);
+  // `top` is the scroll position the anchor was taken at: a scroll whose event has not come yet (it
+  // comes on the next frame) shows as a different position, and the anchor is taken again there, over
+  // the rows that were on screen then. Otherwise a refresh landing between a scroll and its event moved
+  // the reader back to where they had been (seen under load: a scroll to the end undone).
+  const anchor = useRef<{ key: string; offset: number; top: number } | null>(null);
+  const anchoredRows = useRef(rows);
+  const anchorAt = (el: HTMLDivElement, over: readonly TableRow[]) => {
+    const index = Math.floor(el.scrollTop / ROW_H);
+    const key = keyOf(over[index]);
+    return el.scrollTop > 0 && key ? { key, offset: el.scrollTop - index * ROW_H, top: el.scrollTop } : null;
+  };
   const onScroll = () => {
     const el = scrollRef.current;
     if (!el) return;
-    const index = Math.floor(el.scrollTop / ROW_H);
-    const key = keyOf(rows[index]);
-    anchor.current = el.scrollTop > 0 && key ? { key, offset: el.scrollTop - index * ROW_H } : null;
+    anchor.current = anchorAt(el, rows);
+    anchoredRows.current = rows;
   };
   useLayoutEffect(() => {
     const el = scrollRef.current;
+    if (!el) return;
+    if (el.scrollTop !== (anchor.current?.top ?? 0)) anchor.current = anchorAt(el, anchoredRows.current);
+    anchoredRows.current = rows;
     const a = anchor.current;
-    if (!el || !a) return;
+    if (!a) return;
     const index = rows.findIndex((r) => keyOf(r) === a.key);
-    if (index >= 0 && Math.abs(index * ROW_H + a.offset - el.scrollTop) >= 1) el.scrollTop = index * ROW_H + a.offset;
+    if (index >= 0 && Math.abs(index * ROW_H + a.offset - el.scrollTop) >= 1) {
+      el.scrollTop = index * ROW_H + a.offset;
+      anchor.current = { ...a, top: el.scrollTop };
+    }
   }, [rows]);
 
   useEffect(() => {
