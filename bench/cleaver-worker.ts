@@ -10,6 +10,8 @@ import { NOOP_FLOW_ENV, declareNoop, type NoopFlow } from './systems/cleaver-noo
 import { declareDagWorkflows } from './systems/cleaver-dag.ts';
 
 const slots = integerFromEnv('BENCH_WORKER_SLOTS', { fallback: 100, min: 1 });
+/** Attempts held beyond the slots (WorkerOptions.prefetch); 0 unless a profile asks. */
+const prefetch = integerFromEnv('BENCH_WORKER_PREFETCH', { fallback: 0, min: 0 });
 /** 0: never print `executed-all`. */
 const tally = new WorkerTally(integerFromEnv('BENCH_WORKER_EXPECT', { fallback: 0, min: 0 }));
 const flow = noopFlowFromEnv();
@@ -18,7 +20,7 @@ const cleaver = Cleaver.connect();
 const noop = declareNoop(cleaver, { flow, onExecute: (input, ctx) => tally.onExecute(input, ctx.taskRunId, ctx.attempt) });
 const workflows = flow ? [noop] : [noop, ...declareDagWorkflows(cleaver)];
 // Signals are ours to handle: the SDK's own handler exits before the report could be printed.
-const worker = await cleaver.worker(`bench-worker-${process.pid}`, { workflows, slots, handleSignals: false });
+const worker = await cleaver.worker(`bench-worker-${process.pid}`, { workflows, slots, prefetch: Math.min(prefetch, slots), handleSignals: false });
 tally.markStartCalled();
 await worker.start();
 serveWorkerProtocol({

@@ -31,8 +31,9 @@ const USAGE = `Usage: node --import tsx bench/run.ts [--quick] [--only SELECTION
   --quick          small counts, one repetition (under 3 minutes)
   --only SELECTION comma-separated SYSTEM, SYSTEM/WORKLOAD or */WORKLOAD entries, e.g.
                    "pg,bullmq", "graphile-worker-tuned/burn-down", "*/light-latency".
-                   Systems: cleaver-pg, cleaver-pglite, cleaver-pg-relaxed (only when named here;
-                   or pg, pglite, pg-relaxed),
+                   Systems: cleaver-pg, cleaver-pglite, cleaver-pg-relaxed and cleaver-pg-prefetch
+                   (workers holding as many attempts again as their slots; these two only when named
+                   here; or pg, pglite, pg-relaxed, pg-prefetch),
                    graphile-worker-default, graphile-worker-tuned, pg-boss-notify, pg-boss-batched, bullmq,
                    limit (raw claim-and-complete SQL, the reference), limit-durable (only when named here).
                    Workloads (a prefix matches): bulk-enqueue/100, bulk-enqueue/1000, single-enqueue/1,
@@ -48,7 +49,7 @@ Environment: BENCH_DATABASE_URL (else DATABASE_URL, else postgres://root@127.0.0
              BENCH_REDIS_URL (else redis://127.0.0.1:6379)
 `;
 
-const SYSTEM_ALIASES: Record<string, string> = { pg: 'cleaver-pg', 'pg-relaxed': 'cleaver-pg-relaxed', pglite: 'cleaver-pglite' };
+const SYSTEM_ALIASES: Record<string, string> = { pg: 'cleaver-pg', 'pg-relaxed': 'cleaver-pg-relaxed', 'pg-prefetch': 'cleaver-pg-prefetch', pglite: 'cleaver-pglite' };
 
 /** Which (system, measurement) pairs the run measures. */
 type Selection = (system: string, measurement: string) => boolean;
@@ -71,6 +72,7 @@ async function main(argv: string[]): Promise<number> {
   const all = [
     createCleaverSystem({ backend: 'pg', databaseUrl }),
     createCleaverSystem({ backend: 'pg', databaseUrl, enqueueCommit: 'relaxed' }),
+    createCleaverSystem({ backend: 'pg', databaseUrl, prefetch: true }),
     createCleaverSystem({ backend: 'pglite', databaseUrl }),
     createGraphileWorkerSystem({ databaseUrl, profile: 'default' }),
     createGraphileWorkerSystem({ databaseUrl, profile: 'tuned' }),
@@ -130,7 +132,7 @@ async function main(argv: string[]): Promise<number> {
  * Measured only when --only names them: a non-default engine setting, and the limit with every commit
  * flushed (what the durable peers pay), left out to keep the full run within its budget.
  */
-const NOT_BY_DEFAULT = ['cleaver-pg-relaxed', 'limit-durable'];
+const NOT_BY_DEFAULT = ['cleaver-pg-relaxed', 'cleaver-pg-prefetch', 'limit-durable'];
 
 function repsOf(profile: Profile, measurement: string): number {
   const entry = Object.entries(profile.repsFor).find(([prefix]) => measurement.startsWith(prefix));

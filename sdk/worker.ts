@@ -29,6 +29,14 @@ export interface WorkerOptions {
   workflows: Array<TaskDeclaration<any, any> | WorkflowDeclaration<any, any>>;
   /** How many attempts this worker runs at once (default 100). */
   slots?: number;
+  /**
+   * How many attempts it may hold beyond its slots, started in order as slots free (default 0, at most
+   * `slots`). The engine hands them over only while their queue is deeper than every free slot, and never
+   * for a task with a concurrency key or a rate limit: a drain of many short tasks then pays fewer round
+   * trips per task, at the cost of a held attempt waiting here for a slot while another worker may
+   * have come free. See docs/scheduler.md, "Prefetch".
+   */
+  prefetch?: number;
   labels?: Record<string, string>;
   /**
    * Drain and exit on SIGTERM / SIGINT (default true). A second signal while draining exits at once,
@@ -83,8 +91,12 @@ export class Worker {
   /** Task functions by the action the engine assigns them under. */
   private readonly handlers = new Map<string, (input: any, ctx: Context) => unknown>();
   private readonly slots: number;
+  private readonly prefetch: number;
   private readonly labels: Record<string, string>;
   private readonly running = new Map<string, RunningAttempt>();
+  /** Attempts held beyond the slots (prefetch), in the order they came: `taskRunId:attempt` → task. */
+  private readonly waiting = new Map<string, AssignedTask>();
+  private startingWaiting = false;
   /** Results sent but not yet acknowledged by the engine: re-sent after a reconnect. */
   private readonly unacked = new Map<string, ResultMessage>();
   /** Stream chunks sent but not yet acknowledged, per attempt in seq order: re-sent after a reconnect. */
@@ -142,6 +154,10 @@ export class Worker {
     }
     this.slots = worker.slots ?? 100;
     if (!Number.isInteger(this.slots) || this.slots < 1) throw new CleaverError('BAD_REQUEST', `worker ${options.name}: slots must be a positive integer`);
+    this.prefetch = worker.prefetch ?? 0;
+    if (!Number.isInteger(this.prefetch) || this.prefetch < 0 || this.prefetch > this.slots) {
+      throw new CleaverError('BAD_REQUEST', `worker ${options.name}: prefetch must be an integer from 0 to slots (${this.slots}), got ${String(worker.prefetch)}`);
+    }
     this.labels = worker.labels ?? {};
     this.handleSignals = worker.handleSignals ?? true;
     this.stopTimeoutMs = parseDuration(worker.stopTimeout ?? DEFAULT_STOP_TIMEOUT, `worker ${options.name}: stopTimeout`);
@@ -160,6 +176,7 @@ export class Worker {
         tasks: this.standalone.map((t) => t.definition),
         workflows: this.workflows.map((w) => w.definition),
         slots: this.slots,
+        ...(this.prefetch > 0 ? { prefetch: this.prefetch } : {}),
         labels: this.labels,
         inflight: this.held(),
       }),
@@ -191,6 +208,7 @@ export class Worker {
     const held = new Map<string, { taskRunId: string; attempt: number }>();
     for (const r of this.running.values()) if (!r.settled) held.set(`${r.task.taskRunId}:${r.task.attempt}`, { taskRunId: r.task.taskRunId, attempt: r.task.attempt });
     for (const [key, result] of this.unacked) held.set(key, { taskRunId: result.taskRunId, attempt: result.attempt });
+    for (const [key, task] of this.waiting) held.set(key, { taskRunId: task.taskRunId, attempt: task.attempt });
     return [...held.values()];
   }
 
@@ -233,7 +251,8 @@ export class Worker {
     // (and run) before the connection is closed (bounded: a hung engine must not hold stop() up).
     // Disconnected, the drain can only go out after the next handshake: onWelcome sends it then.
     if (this.connection.connected) await within(this.requestDrain(), timeoutMs);
-    while (this.running.size > 0) await this.progress();
+    // Held attempts are this worker's to run: they start as the running ones end.
+    while (this.running.size > 0 || this.waiting.size > 0) await this.progress();
     const deadline = Date.now() + timeoutMs;
     while (this.unacked.size > 0 && Date.now() < deadline) await this.progress(deadline - Date.now());
     if (this.unacked.size > 0) {
@@ -300,10 +319,29 @@ export class Worker {
             this.connection.send(unacked);
             continue;
           }
-          this.execute(task);
+          if (this.prefetch === 0) this.execute(task);
+          else {
+            this.waiting.set(`${task.taskRunId}:${task.attempt}`, task);
+            this.startWaiting();
+          }
         }
         return;
       case 'cancel': {
+        const key = `${message.taskRunId}:${message.attempt}`;
+        const held = this.waiting.get(key);
+        if (held) {
+          // Never started: it ends here, with the reason the engine gave, and its slot was never taken.
+          this.waiting.delete(key);
+          const now = Date.now();
+          const attempt: RunningAttempt = { task: held, controller: null, abortReason: null, deadline: now, timeoutMs: held.timeoutMs, startedAt: now, reported: false, settled: false, streamSeq: 0 };
+          const timedOut = message.reason === 'EXECUTION_TIMEOUT';
+          this.settle(attempt, {
+            ok: false,
+            error: { message: timedOut ? 'the attempt exceeded its executionTimeout while it waited for a slot' : 'the run was cancelled before the attempt started', name: timedOut ? 'ExecutionTimeout' : 'Cancelled' },
+            reason: timedOut ? 'EXECUTION_TIMEOUT' : 'CANCELLED',
+          });
+          return;
+        }
         const running = this.running.get(message.taskRunId);
         if (running && running.task.attempt === message.attempt) {
           const text = message.reason === 'EXECUTION_TIMEOUT' ? 'the attempt exceeded its executionTimeout' : 'the run was cancelled';
@@ -497,7 +535,26 @@ export class Worker {
     this.unacked.set(`${task.taskRunId}:${task.attempt}`, result);
     // While disconnected, the result waits in `unacked` and is sent after the next handshake.
     if (this.connection.connected) this.connection.send(result);
+    this.startWaiting();
     this.notifyProgress();
+  }
+
+  /**
+   * Starts held attempts while slots are free, oldest first. A loop, not recursion: a task that ends
+   * at once (a synchronous throw) settles inside execute(), which calls back here and returns.
+   */
+  private startWaiting(): void {
+    if (this.startingWaiting) return;
+    this.startingWaiting = true;
+    try {
+      for (const [key, task] of this.waiting) {
+        if (this.running.size >= this.slots) break;
+        this.waiting.delete(key);
+        this.execute(task);
+      }
+    } finally {
+      this.startingWaiting = false;
+    }
   }
 }
 

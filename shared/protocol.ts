@@ -30,6 +30,12 @@ export interface HelloMessage {
   /** Workflows whose tasks the worker runs. */
   workflows?: WorkflowDefinition[];
   slots?: number;
+  /**
+   * Attempts the engine may hand this worker beyond its slots while their queue is deeper than the free
+   * slots everywhere; the worker starts them in order as its slots free (docs/scheduler.md, "Prefetch"). 0 by
+   * default; at most `slots`.
+   */
+  prefetch?: number;
   labels?: Record<string, string>;
   /**
    * After a reconnect, every attempt this worker still holds, each once: those running and those

@@ -39,6 +39,8 @@ export interface CleaverSystemOptions {
   databaseUrl: string;
   /** 'relaxed' runs the engine with --enqueue-commit relaxed (triggers acknowledged before their WAL flush). */
   enqueueCommit?: 'durable' | 'relaxed';
+  /** Workers hold as many attempts again as their slots (WorkerOptions.prefetch = slots). */
+  prefetch?: boolean;
 }
 
 export function createCleaverSystem(options: CleaverSystemOptions): SystemUnderTest {
@@ -51,6 +53,7 @@ class CleaverSystem implements SystemUnderTest {
   private readonly backend: CleaverBackend;
   private readonly databaseUrl: string;
   private readonly engineFlags: string[];
+  private readonly prefetch: boolean;
   private pgliteTemplate: Promise<string> | null = null;
   private templateDir: string | null = null;
   // Per setup:
@@ -69,8 +72,9 @@ class CleaverSystem implements SystemUnderTest {
     this.databaseUrl = options.databaseUrl;
     const relaxed = options.enqueueCommit === 'relaxed';
     this.engineFlags = relaxed ? ['--enqueue-commit', 'relaxed'] : [];
-    this.id = `cleaver-${options.backend}${relaxed ? '-relaxed' : ''}`;
-    this.label = `Cleaver on ${options.backend === 'pg' ? 'Postgres' : 'PGlite'}${relaxed ? ' (--enqueue-commit relaxed)' : ''}`;
+    this.prefetch = options.prefetch ?? false;
+    this.id = `cleaver-${options.backend}${relaxed ? '-relaxed' : ''}${this.prefetch ? '-prefetch' : ''}`;
+    this.label = `Cleaver on ${options.backend === 'pg' ? 'Postgres' : 'PGlite'}${relaxed ? ' (--enqueue-commit relaxed)' : ''}${this.prefetch ? ' (workers with prefetch = slots)' : ''}`;
   }
 
   async describe(): Promise<Record<string, string>> {
@@ -175,6 +179,7 @@ class CleaverSystem implements SystemUnderTest {
         ...process.env,
         CLEAVER_ADDRESS: `unix://${socket}`,
         BENCH_WORKER_SLOTS: String(options.slots),
+        BENCH_WORKER_PREFETCH: String(this.prefetch ? options.slots : 0),
         BENCH_WORKER_EXPECT: String(options.expect ?? 0),
         [NOOP_FLOW_ENV]: options.flow ? JSON.stringify(options.flow) : '',
       },

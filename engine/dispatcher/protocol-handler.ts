@@ -125,6 +125,7 @@ export class ProtocolHandler implements ConnectionHandlers {
       name: registration.name,
       actions: registration.actions,
       slots: registration.slots,
+      prefetch: registration.prefetch,
       labels: registration.labels,
       address: connection.remote,
       draining: false,
@@ -148,6 +149,7 @@ export class ProtocolHandler implements ConnectionHandlers {
       id: session.id,
       actions: session.actions.join(','),
       slots: session.slots,
+      prefetch: session.prefetch || undefined,
       via: connection.remote,
       resumed: session.running.size || undefined,
     });
@@ -497,12 +499,15 @@ function checkWorkerHello(hello: HelloMessage): {
   definitions: RegisteredDefinition[];
   actions: string[];
   slots: number;
+  prefetch: number;
   labels: Record<string, string>;
 } {
   const problem = (text: string) => new CleaverError('BAD_REQUEST', `worker hello: ${text}`);
   if (typeof hello.workerId !== 'string' || !/^[0-9a-f-]{36}$/i.test(hello.workerId)) throw problem('workerId must be a UUID');
   if (typeof hello.name !== 'string' || hello.name.length === 0 || hello.name.length > 200) throw problem('name must be a non-empty string');
   if (!Number.isInteger(hello.slots) || (hello.slots as number) < 1 || (hello.slots as number) > 100_000) throw problem('slots must be an integer from 1 to 100000');
+  const prefetch = hello.prefetch ?? 0;
+  if (!Number.isInteger(prefetch) || prefetch < 0 || prefetch > (hello.slots as number)) throw problem(`prefetch must be an integer from 0 to slots (${String(hello.slots)})`);
   const tasks = hello.tasks ?? [];
   const workflows = hello.workflows ?? [];
   if (!Array.isArray(tasks) || !Array.isArray(workflows)) throw problem('tasks and workflows must be arrays');
@@ -533,5 +538,5 @@ function checkWorkerHello(hello: HelloMessage): {
   if (typeof labels !== 'object' || Array.isArray(labels) || Object.values(labels).some((v) => typeof v !== 'string')) {
     throw problem('labels must be an object of string values');
   }
-  return { workerId: hello.workerId, name: hello.name, definitions, actions, slots: hello.slots as number, labels };
+  return { workerId: hello.workerId, name: hello.name, definitions, actions, slots: hello.slots as number, prefetch, labels };
 }

@@ -18,6 +18,8 @@ export interface WorkerSession {
   readonly name: string;
   readonly actions: readonly string[];
   readonly slots: number;
+  /** Attempts it may hold beyond its slots, waiting to start (HelloMessage.prefetch). */
+  readonly prefetch: number;
   readonly labels: Record<string, string>;
   readonly address: string;
   draining: boolean;
@@ -97,6 +99,15 @@ export class WorkerRegistry {
   freeSlots(worker: WorkerSession): number {
     if (worker.draining || this.isStale(worker)) return 0;
     return Math.max(0, worker.slots - worker.running.size - worker.reserved);
+  }
+
+  /**
+   * Attempts it can take beyond its free slots, to hold until one frees (its prefetch, less what it
+   * holds already). Only for a queue deeper than every free slot: see Scheduler's pass.
+   */
+  holdSlots(worker: WorkerSession): number {
+    if (worker.prefetch <= 0 || worker.draining || this.isStale(worker)) return 0;
+    return Math.min(worker.prefetch, Math.max(0, worker.slots + worker.prefetch - worker.running.size - worker.reserved));
   }
 
   isStale(worker: WorkerSession, now = Date.now()): boolean {

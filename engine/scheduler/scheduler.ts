@@ -446,13 +446,17 @@ export class Scheduler {
       this.remote = await workerCapacityList(this.o.driver, { exceptEngineId: this.o.engineId, staleMs: this.o.staleAfterMs });
     }
     const workers: WorkerState[] = [];
+    /** Workers here with room to hold attempts beyond their slots, and how many. */
+    const holders: WorkerState[] = [];
     const offered = new Set<string>();
     const sessions = new Map<string, WorkerSession>();
     for (const w of registry.all()) {
       sessions.set(w.id, w);
       const free = registry.freeSlots(w);
+      const hold = registry.holdSlots(w);
       workers.push({ id: w.id, actions: new Set(w.actions), freeSlots: free, holdsSuspect: registry.holdsSuspect(w) });
-      if (free > 0) for (const a of w.actions) offered.add(a);
+      if (hold > 0) holders.push({ id: w.id, actions: new Set(w.actions), freeSlots: hold, holdsSuspect: true });
+      if (free > 0 || hold > 0) for (const a of w.actions) offered.add(a);
     }
     for (const w of this.remote) {
       const free = Math.max(0, w.slots - w.busy);
@@ -500,6 +504,7 @@ export class Scheduler {
     }
     let freeSlots = 0;
     for (const w of workers) freeSlots += w.freeSlots;
+    for (const w of holders) freeSlots += w.freeSlots;
     const rules = new Map<string, ConcurrencyRule>();
     const unschedulable: Unschedulable[] = [];
     // The decision's time is taken after every read: what it knows (keys freed by finishes heard while
@@ -510,7 +515,7 @@ export class Scheduler {
     if (this.flow.takeRetry()) this.again = true;
     if (candidates.length === 0 && unschedulable.length === 0) return;
     const windowsBefore = this.flow.windows();
-    const decision = decide({ now: decidedAt, candidates, running, rules, workers, windows: windowsBefore, rotation: this.rotation });
+    const decision = this.decideWithHolds({ now: decidedAt, candidates, running, rules, workers, windows: windowsBefore, rotation: this.rotation }, holders);
     this.rotation = decision.rotation;
     this.waits = new Map();
     for (const { taskRunId, reason: r } of decision.waits) {
@@ -605,6 +610,32 @@ export class Scheduler {
       if (!window.complete && waiting(window) < this.windowSize / 2) this.unread.add(action);
     }
     this.again = true;
+  }
+
+  /**
+   * decide(), then, when candidates of queues without flow rules still wait for a slot, a second
+   * decision for them over what workers may hold beyond their slots (their prefetch): a worker holds
+   * attempts only once every free slot is taken, so work waits in a worker only while the queue is
+   * deeper than the slots, and never where a concurrency key or a rate limit decides. Suspects are not
+   * held (they go only to a worker running none: holders are marked as running one).
+   */
+  private decideWithHolds(input: Parameters<typeof decide>[0], holders: readonly WorkerState[]): ReturnType<typeof decide> {
+    const first = decide(input);
+    if (holders.length === 0) return first;
+    const slotless = new Set<string>();
+    for (const w of first.waits) if (w.reason.kind === 'no_slot') slotless.add(w.taskRunId);
+    const held = input.candidates.filter((c) => slotless.has(c.taskRunId) && !c.suspect && c.keys.length === 0 && c.rateLimits.length === 0 && !this.flow.rulesFor(c.action).keyed);
+    if (held.length === 0) return first;
+    const second = decide({ ...input, candidates: held, running: [], rules: new Map(), workers: holders, windows: first.windows, rotation: first.rotation });
+    if (second.assignments.length === 0) return first;
+    const assigned = new Set(second.assignments.map((a) => a.taskRunId));
+    return {
+      ...second,
+      assignments: [...first.assignments, ...second.assignments],
+      waits: first.waits.filter((w) => !assigned.has(w.taskRunId)),
+      cancellations: first.cancellations,
+      nextWakeAt: first.nextWakeAt,
+    };
   }
 
   /**

@@ -89,7 +89,9 @@ export function reliabilityMarkdown(reports: ScenarioReport[], run: RunInfo): st
   out.push(
     'Every task of the chaos worker (`test/chaos/fixtures/chaos-worker.ts`, on the real SDK) appends an *effect*',
     '{task run, attempt, pid, time} to a log file when it starts and when it is about to return — synchronously, so',
-    'the record survives a SIGKILL an instant later. The harness logs every fault it injects with its time (and',
+    'the record survives a SIGKILL an instant later. Every second worker of a pool holds up to half its slots',
+    'again beyond them (`prefetch`), so attempts waiting in a worker are killed and re-adopted with the running ones.',
+    'The harness logs every fault it injects with its time (and',
     'its end, for a stop or an engine restart); tasks that hurt their own worker log that too. The producer keeps',
     'every run id a trigger returned. After the scenario the engines are stopped, the database is opened from the',
     'test (the Postgres schema, or the PGlite data dir), the log is loaded into `chaos_effect`, `chaos_fault` and',

@@ -368,7 +368,7 @@ export class WorkerPool {
   private spawn(index: number): Promise<void> {
     const address = typeof this.options.address === 'function' ? this.options.address(index) : this.options.address;
     const handle = spawnChild(['--import', 'tsx', WORKER], {
-      env: { ...process.env, CLEAVER_ADDRESS: address, CHAOS_LOG: this.scenario.logFile, CHAOS_SLOTS: String(this.options.slots ?? 20) },
+      env: { ...process.env, CLEAVER_ADDRESS: address, CHAOS_LOG: this.scenario.logFile, CHAOS_SLOTS: String(this.options.slots ?? 20), CHAOS_PREFETCH: String(index % 2 === 1 ? Math.floor((this.options.slots ?? 20) / 2) : 0) },
       readyLine: 'ready\n',
       what: 'chaos worker',
     });
