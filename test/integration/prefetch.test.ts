@@ -144,6 +144,34 @@ forEachDriver('prefetch', (getDriver) => {
     }
   });
 
+  it('runs what it holds before a stop returns, and hands a draining worker nothing more', async () => {
+    const slow = `prefetch-stop-${randomUUID().slice(0, 8)}`;
+    const ran: number[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const task = suite.cleaver.task({
+      name: slow,
+      fn: async (input: { i: number }) => {
+        ran.push(input.i);
+        if (input.i === 0) await gate;
+        return input.i;
+      },
+    });
+    const queued = await task.runManyNoWait([{ i: 0 }, { i: 1 }, { i: 2 }]);
+    const worker = await suite.cleaver.worker('prefetch-stopping', { workflows: [task], slots: 1, prefetch: 1, handleSignals: false });
+    await worker.start();
+    await waitFor('one held', async () => (await suite.cleaver.runs.get(queued[1]!.runId)).taskRuns[0]!.status === 'assigned');
+    const stopped = worker.stop();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(ran).toEqual([0]);
+    release();
+    await stopped;
+    expect(ran).toEqual([0, 1]);
+    expect(await queued[1]!.result()).toBe(1);
+    // The third was never handed to a draining worker.
+    expect((await suite.cleaver.runs.get(queued[2]!.runId)).taskRuns[0]!.status).toBe('queued');
+  });
+
   it('refuses a prefetch above the slots in the SDK, saying so', async () => {
     const task = suite.cleaver.task({ name: `prefetch-bad-${randomUUID().slice(0, 8)}`, fn: () => undefined });
     await expect(suite.cleaver.worker('bad', { workflows: [task], slots: 2, prefetch: 5 })).rejects.toThrow('prefetch must be an integer from 0 to slots (2), got 5');

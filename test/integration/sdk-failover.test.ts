@@ -332,4 +332,32 @@ describe('a worker reconnecting with a result the engine never acknowledged', ()
       removeDir(dir);
     }
   });
+
+  it('lists an attempt it holds beyond its slots (prefetch) with the running one, and has not started it', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'engine.sock');
+    const engine = await fakeEngine(path);
+    const cleaver = Cleaver.connect({ address: `unix://${path}` });
+    const started: string[] = [];
+    const task = cleaver.task({ name: 'sdk-held', fn: async (input: { ms: number }, ctx) => (started.push(ctx.taskRunId), await sleep(input.ms), 'done') });
+    const worker = await cleaver.worker('sdk-holding', { workflows: [task], slots: 1, prefetch: 1, handleSignals: false });
+    const attempt = (taskRunId: string, ms: number) => ({ taskRunId, runId: `run-${taskRunId}`, attempt: 1, action: 'sdk-held', input: { ms }, metadata: {}, timeoutMs: 60_000 });
+    try {
+      await worker.start();
+      const [socket] = engine.sockets;
+      socket!.write(encodeFrame({ t: 'assign', tasks: [attempt('tr-running', 2_000), attempt('tr-held', 0)] }));
+      await waitFor('the first started', () => started.length === 1);
+      socket!.destroy();
+      const hello = await waitFor('the second hello', () => engine.received.filter((m) => m.t === 'hello')[1]);
+      expect(hello).toMatchObject({ slots: 1, prefetch: 1 });
+      expect(hello.inflight).toEqual(expect.arrayContaining([{ taskRunId: 'tr-running', attempt: 1 }, { taskRunId: 'tr-held', attempt: 1 }]));
+      expect(hello.inflight).toHaveLength(2);
+      expect(started).toEqual(['tr-running']);
+    } finally {
+      await worker.stop({ timeout: 0 });
+      await cleaver.close();
+      engine.server.close();
+      removeDir(dir);
+    }
+  });
 });
