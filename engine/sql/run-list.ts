@@ -151,6 +151,12 @@ export async function runIdsSelect(db: Queryable, params: { filter: RunFilter; l
 interface FilterSql {
   clauses: string[];
   args: unknown[];
+  /**
+   * With `since`: the least task-run id a matching run can have, as SQL. Task-run ids are uuidv7, made
+   * when the run is created or later, so a search's task-run half can skip older matches before it
+   * looks at their runs (see taskRunIdFloorSql).
+   */
+  taskRunIdFloor?: string;
 }
 
 /**
@@ -176,7 +182,12 @@ function runFilterSql(filter: RunFilter, firstParam: number): FilterSql {
       clauses.push(`EXISTS (SELECT 1 FROM task_run lt WHERE lt.run_id = r.id AND (lt.status = 'queued' OR lt.status IN ('assigned', 'running')))`);
     }
   }
-  if (filter.since !== undefined) clauses.push(`r.created_at >= ${param(filter.since, 'timestamptz')}`);
+  let taskRunIdFloor: string | undefined;
+  if (filter.since !== undefined) {
+    const since = param(filter.since, 'timestamptz');
+    clauses.push(`r.created_at >= ${since}`);
+    taskRunIdFloor = taskRunIdFloorSql(since);
+  }
   if (filter.until !== undefined) clauses.push(`r.created_at < ${param(filter.until, 'timestamptz')}`);
   if (filter.metadata !== undefined && Object.keys(filter.metadata).length > 0) {
     // The metadata index is partial (runs with metadata): say so, or the planner cannot use it.
@@ -191,7 +202,18 @@ function runFilterSql(filter: RunFilter, firstParam: number): FilterSql {
   }
   if (filter.topLevelOnly === true) clauses.push('r.parent_task_run_id IS NULL');
   if (filter.eventId !== undefined) clauses.push(`r.event_id = ${param(filter.eventId, 'uuid')}`);
-  return { clauses, args };
+  return { clauses, args, taskRunIdFloor };
+}
+
+/**
+ * The least uuidv7 of the millisecond a day before `since` (its 48-bit time, version 7, the rest zero).
+ * A run's task-run ids are made by an engine just before the run's insert (its created_at is the
+ * database's clock) or by the database later, so none is older than the run save for the clocks of the
+ * engines and the database disagreeing: the day covers that many times over. A bound, never a filter
+ * of its own: the run's created_at is still what decides.
+ */
+function taskRunIdFloorSql(since: string): string {
+  return `(lpad(to_hex(floor(extract(epoch FROM ${since} - interval '1 day') * 1000)::bigint), 12, '0') || '70008000000000000000')::uuid`;
 }
 
 const LIVE_STATUSES: readonly RunStatus[] = ['queued', 'running'];
@@ -252,7 +274,7 @@ function searchHalvesSql(params: {
   const own = whereSql([...params.where.clauses, docMatchSql('r.search_doc', params.query, plans.own)]);
   const tasks = whereSql([
     ...params.where.clauses,
-    `r.id IN (SELECT t.run_id FROM task_run t WHERE ${docMatchSql('t.search_doc', params.query, plans.tasks)})`,
+    `r.id IN (SELECT t.run_id FROM task_run t WHERE ${docMatchSql('t.search_doc', params.query, plans.tasks)}${params.where.taskRunIdFloor ? ` AND t.id >= ${params.where.taskRunIdFloor}` : ''})`,
     ...(params.disjoint ? [`NOT (r.search_doc @@ ${params.query})`] : []),
   ]);
   return [`SELECT ${params.select} FROM run r ${own} ${params.tail}`, `SELECT ${params.select} FROM run r ${tasks} ${params.tail}`];

@@ -341,6 +341,20 @@ forEachDriver('admin queries', (getDriver) => {
       expect((await runIdsSelect(db, { filter: { search: shared, workflowName: task, statuses: ['queued', 'failed'] }, limit: 10 })).sort()).toEqual(sorted(queued, failed, fromEvent, old));
     });
 
+    it("finds, with since, a run whose task run's id is older than the run itself (an engine clock behind the database's) by under a day", async () => {
+      const task = unique('search-clock');
+      await registerTask(task);
+      const w = word('skew');
+      const [run] = await trigger(task, [{}]);
+      await finishTask(run!, { output: { note: `${w} done` } });
+      // The run reads as created 20 hours after its task run's id was made.
+      await db.query(`UPDATE run SET created_at = now() + interval '20 hours' WHERE id = $1`, [run]);
+      const since = new Date(Date.now() + 19 * 3_600_000).toISOString();
+      expect((await runList(db, { workflowName: task, search: w, since })).runs.map((r) => r.id)).toEqual([run]);
+      expect(await runCount(db, { workflowName: task, search: w, since })).toEqual({ count: 1, exact: true });
+      expect((await runList(db, { workflowName: task, search: w, since: new Date(Date.now() + 21 * 3_600_000).toISOString() })).runs).toEqual([]);
+    });
+
     it('pages a search newest first, each match once, whether a run holds the words itself, in a task run, or both', async () => {
       const task = unique('search-pages');
       await registerTask(task);
