@@ -213,7 +213,10 @@ function runFilterSql(filter: RunFilter, firstParam: number): FilterSql {
  * of its own: the run's created_at is still what decides.
  */
 function taskRunIdFloorSql(since: string): string {
-  return `(lpad(to_hex(floor(extract(epoch FROM ${since} - interval '1 day') * 1000)::bigint), 12, '0') || '70008000000000000000')::uuid`;
+  // Clamped to the 48 bits a uuidv7 has for its time: a `since` before 1970 (or past the year 10889)
+  // must not wrap into a floor that hides everything.
+  const ms = `LEAST(GREATEST(floor(extract(epoch FROM ${since} - interval '1 day') * 1000), 0), 281474976710655)::bigint`;
+  return `(lpad(to_hex(${ms}), 12, '0') || '70008000000000000000')::uuid`;
 }
 
 const LIVE_STATUSES: readonly RunStatus[] = ['queued', 'running'];

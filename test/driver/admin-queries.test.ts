@@ -353,6 +353,9 @@ forEachDriver('admin queries', (getDriver) => {
       expect((await runList(db, { workflowName: task, search: w, since })).runs.map((r) => r.id)).toEqual([run]);
       expect(await runCount(db, { workflowName: task, search: w, since })).toEqual({ count: 1, exact: true });
       expect((await runList(db, { workflowName: task, search: w, since: new Date(Date.now() + 21 * 3_600_000).toISOString() })).runs).toEqual([]);
+      // A since before 1970, or far ahead, bounds nothing it should not.
+      expect((await runList(db, { workflowName: task, search: w, since: '1900-01-01T00:00:00Z' })).runs.map((r) => r.id)).toEqual([run]);
+      expect((await runList(db, { workflowName: task, search: w, since: '20000-01-01T00:00:00Z' })).runs).toEqual([]);
     });
 
     it('pages a search newest first, each match once, whether a run holds the words itself, in a task run, or both', async () => {
