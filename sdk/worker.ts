@@ -327,25 +327,16 @@ export class Worker {
         }
         return;
       case 'cancel': {
+        // A held attempt never started: it ends here with the reason the engine gave, its slot never taken.
         const key = `${message.taskRunId}:${message.attempt}`;
         const held = this.waiting.get(key);
-        if (held) {
-          // Never started: it ends here, with the reason the engine gave, and its slot was never taken.
-          this.waiting.delete(key);
-          const now = Date.now();
-          const attempt: RunningAttempt = { task: held, controller: null, abortReason: null, deadline: now, timeoutMs: held.timeoutMs, startedAt: now, reported: false, settled: false, streamSeq: 0 };
-          const timedOut = message.reason === 'EXECUTION_TIMEOUT';
-          this.settle(attempt, {
-            ok: false,
-            error: { message: timedOut ? 'the attempt exceeded its executionTimeout while it waited for a slot' : 'the run was cancelled before the attempt started', name: timedOut ? 'ExecutionTimeout' : 'Cancelled' },
-            reason: timedOut ? 'EXECUTION_TIMEOUT' : 'CANCELLED',
-          });
-          return;
-        }
+        if (held) this.waiting.delete(key);
         const running = this.running.get(message.taskRunId);
-        if (running && running.task.attempt === message.attempt) {
-          const text = message.reason === 'EXECUTION_TIMEOUT' ? 'the attempt exceeded its executionTimeout' : 'the run was cancelled';
-          this.settle(running, { ok: false, error: { message: text, name: message.reason === 'EXECUTION_TIMEOUT' ? 'ExecutionTimeout' : 'Cancelled' }, reason: message.reason === 'EXECUTION_TIMEOUT' ? 'EXECUTION_TIMEOUT' : 'CANCELLED' });
+        const attempt = held ? newAttempt(held, Date.now()) : running?.task.attempt === message.attempt ? running : undefined;
+        if (attempt) {
+          const timedOut = message.reason === 'EXECUTION_TIMEOUT';
+          const text = timedOut ? `the attempt exceeded its executionTimeout${held ? ' while it waited for a slot' : ''}` : held ? 'the run was cancelled before the attempt started' : 'the run was cancelled';
+          this.settle(attempt, { ok: false, error: { message: text, name: timedOut ? 'ExecutionTimeout' : 'Cancelled' }, reason: timedOut ? 'EXECUTION_TIMEOUT' : 'CANCELLED' });
         }
         return;
       }
@@ -369,17 +360,7 @@ export class Worker {
   private execute(task: AssignedTask): void {
     const handler = this.handlers.get(task.action);
     const startedAt = Date.now();
-    const attempt: RunningAttempt = {
-      task,
-      controller: null,
-      abortReason: null,
-      deadline: startedAt + task.timeoutMs,
-      timeoutMs: task.timeoutMs,
-      startedAt,
-      reported: false,
-      settled: false,
-      streamSeq: 0,
-    };
+    const attempt = newAttempt(task, startedAt);
     this.running.set(task.taskRunId, attempt);
     this.ticker ??= setInterval(() => this.tick(), TICK_MS);
     if (!handler) {
@@ -556,6 +537,11 @@ export class Worker {
       this.startingWaiting = false;
     }
   }
+}
+
+/** An attempt's bookkeeping from its start. */
+function newAttempt(task: AssignedTask, startedAt: number): RunningAttempt {
+  return { task, controller: null, abortReason: null, deadline: startedAt + task.timeoutMs, timeoutMs: task.timeoutMs, startedAt, reported: false, settled: false, streamSeq: 0 };
 }
 
 const DEFAULT_STOP_TIMEOUT = '30s';

@@ -454,8 +454,9 @@ export class Scheduler {
       sessions.set(w.id, w);
       const free = registry.freeSlots(w);
       const hold = registry.holdSlots(w);
-      workers.push({ id: w.id, actions: new Set(w.actions), freeSlots: free, holdsSuspect: registry.holdsSuspect(w) });
-      if (hold > 0) holders.push({ id: w.id, actions: new Set(w.actions), freeSlots: hold, holdsSuspect: true });
+      const actions = new Set(w.actions);
+      workers.push({ id: w.id, actions, freeSlots: free, holdsSuspect: registry.holdsSuspect(w) });
+      if (hold > 0) holders.push({ id: w.id, actions, freeSlots: hold, holdsSuspect: true });
       if (free > 0 || hold > 0) for (const a of w.actions) offered.add(a);
     }
     for (const w of this.remote) {
@@ -624,7 +625,8 @@ export class Scheduler {
     if (holders.length === 0) return first;
     const slotless = new Set<string>();
     for (const w of first.waits) if (w.reason.kind === 'no_slot') slotless.add(w.taskRunId);
-    const held = input.candidates.filter((c) => slotless.has(c.taskRunId) && !c.suspect && c.keys.length === 0 && c.rateLimits.length === 0 && !this.flow.rulesFor(c.action).keyed);
+    // `keyed` is any flow rule: such a queue's candidates are the only ones with keys or rate limits.
+    const held = input.candidates.filter((c) => slotless.has(c.taskRunId) && !c.suspect && !this.flow.rulesFor(c.action).keyed);
     if (held.length === 0) return first;
     const second = decide({ ...input, candidates: held, running: [], rules: new Map(), workers: holders, windows: first.windows, rotation: first.rotation });
     if (second.assignments.length === 0) return first;
