@@ -330,10 +330,12 @@ export class Engine {
     events.on('attempts.cancelled', ({ attempts }) => this.cancelAttempts(attempts, true));
 
     // attempts.orphaned → failed as lost. No session fence: nobody holds these attempts (a newer session
-    // of the worker adopted only what it listed, and never had them).
-    events.on('attempts.orphaned', ({ worker, tasks }) =>
-      this.writer.finishLost(tasks, `worker ${worker.name} (${worker.id}) disconnected while the task was being assigned`),
-    );
+    // of the worker adopted only what it listed, and never had them); such a session here is never given
+    // them either, though the database shows them assigned to its worker until the loss is written.
+    events.on('attempts.orphaned', ({ worker, tasks }) => {
+      this.registry.disown(worker.id, tasks);
+      this.writer.finishLost(tasks, `worker ${worker.name} (${worker.id}) disconnected while the task was being assigned`);
+    });
 
     // attempts.stop-ignored → said, and the slot is filled.
     events.on('attempts.stop-ignored', ({ worker, taskRunId }) => {

@@ -132,6 +132,7 @@ export class ProtocolHandler implements ConnectionHandlers {
       running: new Map(),
       suspects: new Set(),
       given: new Set(),
+      disowned: new Set(),
       reserved: 0,
       lastSeenAt: Date.now(),
       send: (message) => connection.send(message),
@@ -160,7 +161,9 @@ export class ProtocolHandler implements ConnectionHandlers {
   /**
    * After a reconnect, keeps the attempts the worker says it still holds — running, or finished with a
    * result it will send again — if they are still its current attempts, and fails as WORKER_LOST those
-   * assigned to it that it does not have (their assignment was lost with the old connection).
+   * assigned to it that it does not have (their assignment was lost with the old connection). Those are
+   * disowned: until their end is written the database still shows them assigned to the worker, and the
+   * read that delivers other engines' assignments (Scheduler.deliverAssigned) must not push them to it.
    */
   private async adoptInflight(session: WorkerSession, inflight: Array<{ taskRunId: string; attempt: number }>): Promise<void> {
     const active = await taskActiveByWorkers(this.o.driver, { workerIds: [session.id] });
@@ -173,7 +176,11 @@ export class ProtocolHandler implements ConnectionHandlers {
         // Given already: its result may come in (and free the slot) while the database still shows the
         // attempt unstarted, and it must not then be pushed to the worker again, which would skip it.
         session.given.add(`${a.taskRunId}:${a.attempt}`);
-      } else lost.push(a);
+      } else {
+        lost.push(a);
+        // Never pushed to this session, whatever the database shows until the loss is written.
+        session.disowned.add(`${a.taskRunId}:${a.attempt}`);
+      }
     }
     this.o.writer.finishLost(
       lost.map((a) => ({ ...a, lostSession: { sessionId: session.sessionId } })),

@@ -33,6 +33,14 @@ export interface WorkerSession {
    * written — so that reading the database for undelivered assignments never pushes one twice.
    */
   readonly given: Set<string>;
+  /**
+   * Attempts (`taskRunId:attempt`) the database showed assigned to this worker that this session will
+   * never hold: those it did not list when it connected, and those decided for an earlier session of it
+   * that was gone by the time they were pushed. Their end (WORKER_LOST) is being written; until it is, a
+   * read of the database still shows them assigned to the worker, and pushing one would run an attempt
+   * already given up — the retry would run it a second time.
+   */
+  readonly disowned: Set<string>;
   /** Slots promised to task runs being inserted already assigned to this worker (see Scheduler.reserve). */
   reserved: number;
   lastSeenAt: number;
@@ -128,8 +136,10 @@ export class WorkerRegistry {
     return false;
   }
 
-  /** Records claimed attempts as running on the worker and pushes them in one frame. */
-  assign(worker: WorkerSession, tasks: AssignedTask[], suspects: readonly string[] = []): void {
+  /** Records claimed attempts as running on the worker and pushes them in one frame (never one it disowned). */
+  assign(worker: WorkerSession, assigned: AssignedTask[], suspects: readonly string[] = []): void {
+    const tasks = worker.disowned.size === 0 ? assigned : assigned.filter((t) => !worker.disowned.has(`${t.taskRunId}:${t.attempt}`));
+    if (tasks.length === 0) return;
     for (const task of tasks) {
       worker.running.set(task.taskRunId, task.attempt);
       worker.given.add(`${task.taskRunId}:${task.attempt}`);
@@ -160,6 +170,15 @@ export class WorkerRegistry {
       this.o.events.emit('attempts.stop-ignored', { worker, taskRunId: stop.taskRunId });
     };
     setTimeout(check, this.o.stopGraceMs).unref();
+  }
+
+  /**
+   * Attempts decided for a session of this worker that went away before they were pushed: its current
+   * session here (a newer connection of the same worker, which never had them) is never given them.
+   */
+  disown(workerId: string, attempts: ReadonlyArray<{ taskRunId: string; attempt: number }>): void {
+    const current = this.byId.get(workerId);
+    if (current) for (const a of attempts) current.disowned.add(`${a.taskRunId}:${a.attempt}`);
   }
 
   /** Frees the slot of an attempt if it is still the one the worker holds. */

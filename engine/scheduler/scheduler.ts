@@ -357,6 +357,7 @@ export class Scheduler {
         if (ids.length === 0) break;
         // Only what was given before the read can be judged by it.
         const givenBefore = new Map(registry.all().map((w) => [w, [...w.given]] as const));
+        const disownedBefore = new Map(registry.all().map((w) => [w, [...w.disowned]] as const));
         let found: Assigned[];
         try {
           found = await taskAssignedList(this.o.driver, { workerIds: ids });
@@ -372,6 +373,8 @@ export class Scheduler {
             if (!stillAssigned.has(key) && worker.running.get(key.slice(0, at)) !== Number(key.slice(at + 1))) worker.given.delete(key);
           }
         }
+        // A disowned attempt no longer shown assigned has ended: nothing can push it any more.
+        for (const [worker, keys] of disownedBefore) for (const key of keys) if (!stillAssigned.has(key)) worker.disowned.delete(key);
         this.push(found);
       } while (this.deliverAgain && !this.stopped);
     })().finally(() => (this.delivering = null));

@@ -10,7 +10,7 @@ import { forEachDriver } from '../driver/drivers.ts';
 import { Engine } from '../../engine/engine.ts';
 import { silentLogger } from '../../engine/log.ts';
 import { createPgliteDriver } from '../../engine/db/pglite/pglite-driver.ts';
-import type { Driver } from '../../engine/db/driver.ts';
+import type { Driver, Queryable, Sql } from '../../engine/db/driver.ts';
 import type { Cleaver } from '../../sdk/index.ts';
 import { PROTOCOL_VERSION } from '../../shared/protocol.ts';
 import { FAST, RawClient, client, kill, removeDir, spawnWorker, tempDir, rawTask, waitFor } from './harness.ts';
@@ -23,24 +23,29 @@ function workerHello(name: string, tasks: unknown[], extra: Record<string, unkno
 
 type Assign = { tasks: Array<{ taskRunId: string; runId: string; attempt: number }> };
 
-/** The driver, with every query delayed by 20 ms while `slow()` says so. */
-function slowedDown(driver: Driver, slow: () => boolean): Driver {
-  return new Proxy(driver, {
-    get(target, key) {
-      const value = Reflect.get(target, key, target) as unknown;
-      if (key === 'query') {
-        return async (...args: Parameters<Driver['query']>) => {
-          if (slow()) await new Promise((r) => setTimeout(r, 20));
-          return target.query(...args);
-        };
-      }
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-    },
-  });
+/** The driver (and its relaxed view, which the attempt writer uses), each query delayed by what `delayMs` says for it. */
+function slowedDown(driver: Driver, delayMs: (sql: Sql) => number): Driver {
+  const slowed = <T extends object>(target: T, extra: Record<PropertyKey, unknown> = {}): T =>
+    new Proxy(target, {
+      get(t, key) {
+        if (key in extra) return extra[key];
+        const value = Reflect.get(t, key, t) as unknown;
+        if (key === 'query') {
+          return async (sql: Sql, params?: readonly unknown[]) => {
+            const ms = delayMs(sql);
+            if (ms > 0) await new Promise((r) => setTimeout(r, ms));
+            return (value as Queryable['query']).call(t, sql, params);
+          };
+        }
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(t) : value;
+      },
+    });
+  return slowed(driver, { relaxed: slowed(driver.relaxed) });
 }
 
 forEachDriver('worker sessions', (getDriver) => {
   let slowRegistration = false;
+  let slowFinish = false;
   let dir: string;
   let engine: Engine;
   let cleaver: Cleaver;
@@ -48,7 +53,7 @@ forEachDriver('worker sessions', (getDriver) => {
   beforeAll(async () => {
     dir = tempDir();
     socket = join(dir, 'engine.sock');
-    engine = new Engine({ driver: slowedDown(getDriver(), () => slowRegistration), socketPath: socket, log: silentLogger, ...FAST });
+    engine = new Engine({ driver: slowedDown(getDriver(), (sql) => (slowRegistration ? 20 : slowFinish && typeof sql !== 'string' && sql.name === 'cleaver_task_finish' ? 600 : 0)), socketPath: socket, log: silentLogger, ...FAST });
     await engine.start();
     cleaver = client(dir);
   });
@@ -90,6 +95,44 @@ forEachDriver('worker sessions', (getDriver) => {
     live.send({ t: 'result', taskRunId: assign.tasks[0]!.taskRunId, attempt: 1, ok: true, output: 'live', startedAt: Date.now(), finishedAt: Date.now() });
     expect(await run.result()).toBe('live');
     live.socket.destroy();
+  });
+
+  it('never pushes a reconnected worker an attempt it was declared to have lost, while that loss is being written', async () => {
+    const name = `relisted-${randomUUID().slice(0, 8)}`;
+    const workerId = randomUUID();
+    const assigns = (w: RawClient) => w.messages.filter((m) => m.t === 'assign').flatMap((m) => (m as unknown as Assign).tasks);
+    const first = new RawClient(socket);
+    first.send(workerHello(name, [task(name)], { workerId, slots: 1 }));
+    await first.next((m) => m.t === 'welcome');
+    const run = await cleaver.ref(name).runNoWait({});
+    // This connection's assignment is lost: the worker never acts on it, and comes back on a new
+    // connection listing nothing. Its loss is written slowly, as on a loaded engine; meanwhile the
+    // database still shows the attempt assigned to the worker, and the delivery poll reads it.
+    const { taskRunId } = assigns(await first.next((m) => m.t === 'assign').then(() => first))[0]!;
+    slowFinish = true;
+    const second = new RawClient(socket);
+    second.send(workerHello(name, [task(name)], { workerId, slots: 1, inflight: [] }));
+    await second.next((m) => m.t === 'welcome');
+    const heartbeat = setInterval(() => second.send({ t: 'heartbeat' }), FAST.heartbeatIntervalMs);
+    try {
+      await waitFor('the retry on the new connection', () => assigns(second).length > 0 || undefined, 5_000);
+      slowFinish = false;
+      // Attempt 1 was given up (WORKER_LOST): the worker is given its retry, never attempt 1 itself,
+      // which would run the task once more than the retry does.
+      expect(assigns(second)).toEqual([expect.objectContaining({ taskRunId, attempt: 2 })]);
+      second.send({ t: 'result', taskRunId, attempt: 2, ok: true, output: 'done', startedAt: Date.now(), finishedAt: Date.now() });
+      expect(await run.result()).toBe('done');
+      const details = await cleaver.runs.get(run.runId);
+      expect(details.attempts.map((a) => [a.attempt, a.status, a.failureReason ?? null])).toEqual([
+        [1, 'failed', 'WORKER_LOST'],
+        [2, 'succeeded', null],
+      ]);
+    } finally {
+      slowFinish = false;
+      clearInterval(heartbeat);
+      second.socket.destroy();
+      first.socket.destroy();
+    }
   });
 
   it('accepts a start or result only from the worker that holds the attempt', async () => {
