@@ -381,7 +381,7 @@ async function status(args: string[]): Promise<number> {
       ...s.listening.map((l) => `listening: ${l}`),
       `task runs: ${Object.entries(s.counts).map(([k, v]) => `${k} ${v}`).join(', ')}`,
       `workers:   ${s.workers.length === 0 ? 'none connected' : s.workers.length}`,
-      ...s.workers.map((w) => `  ${w.name} ${w.id} slots ${w.busy}/${w.slots}${w.draining ? ' draining' : ''} actions ${w.actions.join(',')}`),
+      ...s.workers.map((w) => `  ${w.name} ${w.id} slots ${w.busy}/${w.slots}${w.held > 0 ? ` (+${w.held} held)` : ''}${w.draining ? ' draining' : ''} actions ${w.actions.join(',')}`),
       `queues:    ${s.waiting.length === 0 ? 'nothing queued' : s.waiting.length}`,
       ...s.waiting.map((q) => `  ${q.action}: ${q.queued} queued${q.reason ? `; the first waits: ${describeWait(q.reason)}` : ''}`),
     ];

@@ -331,8 +331,10 @@ export interface WorkerRecord {
   name: string;
   status: 'active' | 'draining' | 'disconnected';
   slots: number;
-  /** Attempts assigned to it or running on it now. */
+  /** Slots in use: attempts running on it, or assigned to it and about to start (at most `slots`). */
   busy: number;
+  /** Attempts it holds beyond its slots, waiting in it for one to free (its `prefetch`). */
+  held: number;
   actions: string[];
   labels: Record<string, string>;
   address: string;

@@ -316,7 +316,8 @@ export interface EngineStatus {
   database: string;
   listening: string[];
   uptimeMs: number;
-  workers: Array<{ id: string; name: string; actions: string[]; slots: number; busy: number; draining: boolean }>;
+  /** `busy`: slots in use (at most `slots`); `held`: attempts waiting in the worker beyond them (prefetch). */
+  workers: Array<{ id: string; name: string; actions: string[]; slots: number; busy: number; held: number; draining: boolean }>;
   counts: Record<string, number>;
   /** The queues that hold task runs (the 100 deepest): how many, and why the first of them waits. */
   waiting: Array<{ action: string; queued: number; reason: WaitReason | null }>;

@@ -97,7 +97,7 @@ export async function workerList(db: Queryable, params: { includeDisconnected: b
     name: string;
     status: WorkerRecord['status'];
     slots: number;
-    busy: string;
+    n: string;
     actions: string[];
     labels: Record<string, string>;
     address: string;
@@ -105,7 +105,7 @@ export async function workerList(db: Queryable, params: { includeDisconnected: b
     last_heartbeat_at: Date | string;
     disconnected_at: Date | string | null;
   }>(
-    `SELECT w.*, (SELECT count(*) FROM task_run t WHERE t.worker_id = w.id AND t.status IN ('assigned', 'running')) AS busy
+    `SELECT w.*, (SELECT count(*) FROM task_run t WHERE t.worker_id = w.id AND t.status IN ('assigned', 'running')) AS n
        FROM (SELECT * FROM worker WHERE status <> 'disconnected'
              UNION ALL
              (SELECT * FROM worker WHERE $1 AND status = 'disconnected' ORDER BY disconnected_at DESC NULLS LAST LIMIT 200)) w
@@ -117,7 +117,9 @@ export async function workerList(db: Queryable, params: { includeDisconnected: b
     name: w.name,
     status: w.status,
     slots: w.slots,
-    busy: Number(w.busy),
+    // Beyond its slots, what it holds waits in it (prefetch): the worker starts those as slots free.
+    busy: Math.min(Number(w.n), w.slots),
+    held: Math.max(0, Number(w.n) - w.slots),
     actions: w.actions,
     labels: w.labels,
     address: w.address,

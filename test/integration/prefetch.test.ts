@@ -47,6 +47,10 @@ forEachDriver('prefetch', (getDriver) => {
       expect(worker.assigned.length).toBe(4);
       // Oldest first, as the queue orders them.
       expect(worker.assigned.map((t) => t.runId)).toEqual(runs.slice(0, 4).map((r) => r.runId));
+      // Its slots are full and two more wait in it, as the engine's status and the admin list say.
+      expect((await suite.engine.status()).workers.find((w) => w.name === 'raw-prefetch')).toMatchObject({ slots: 2, busy: 2, held: 2 });
+      const listed = (await suite.engine.admin.workersList({})).workers.find((w) => w.name === 'raw-prefetch');
+      expect(listed).toMatchObject({ slots: 2, busy: 2, held: 2 });
       worker.finish(worker.assigned[0]!);
       await waitFor('one more after one ended', () => worker.assigned.length >= 5);
       await new Promise((resolve) => setTimeout(resolve, 300));

@@ -8,7 +8,7 @@ const electron = { Tray: FakeTray, Menu: FakeMenu } as unknown as TrayElectron;
 const LOCAL: ConnectionInfo = { id: 'local', name: 'This computer', mode: 'engine', database: 'PGlite (/x)' };
 
 function worker(status: WorkerRecord['status']): WorkerRecord {
-  return { id: 'w', name: 'w', status, slots: 4, busy: 0, actions: [], labels: {}, address: 'local', connectedAt: '', lastHeartbeatAt: '', disconnectedAt: null };
+  return { id: 'w', name: 'w', status, slots: 4, busy: 0, held: 0, actions: [], labels: {}, address: 'local', connectedAt: '', lastHeartbeatAt: '', disconnectedAt: null };
 }
 
 function makeTray() {

@@ -17,13 +17,14 @@ export function WorkersPage() {
   const list = workers.data?.workers ?? [];
   const connected = list.filter((w) => w.status !== 'disconnected');
   const busy = connected.reduce((n, w) => n + w.busy, 0);
+  const held = connected.reduce((n, w) => n + w.held, 0);
   const slots = connected.reduce((n, w) => n + w.slots, 0);
   return (
     <div className="page" data-testid="page-workers">
       <PageHeader
         title="Workers"
         refreshing={workers.refreshing && !!workers.data}
-        subtitle={workers.data ? `${connected.length} connected · ${busy} of ${slots} slots in use` : undefined}
+        subtitle={workers.data ? `${connected.length} connected · ${busy} of ${slots} slots in use${held > 0 ? ` · ${held} held waiting for a slot` : ''}` : undefined}
         actions={
           <label className="checkbox-label">
             <input type="checkbox" checked={showGone} onChange={(e) => setShowGone(e.target.checked)} data-testid="show-disconnected" /> Show disconnected
@@ -63,11 +64,12 @@ function WorkerCard({ worker: w }: { worker: WorkerRecord }) {
         <StatusPill status={w.status} />
       </div>
       <div className="worker-stats">
-        <div className="slots" title={`${w.busy} of ${w.slots} slots in use`}>
+        <div className="slots" title={`${w.busy} of ${w.slots} slots in use${w.held > 0 ? `; ${w.held} more held in the worker until a slot frees (prefetch)` : ''}`}>
           <div className="slots-label">
             <span className="muted small">Slots</span>
-            <span className="mono">
+            <span className="mono" data-testid="worker-slots">
               {w.busy}/{w.slots}
+              {w.held > 0 && <span className="muted"> +{w.held} held</span>}
             </span>
           </div>
           <div className="slots-bar">
