@@ -198,11 +198,14 @@ export class Engine {
       localSlots: () => {
         let used = 0;
         let free = 0;
+        let held = 0;
         for (const w of this.registry.all()) {
-          used += w.running.size;
+          // What a worker holds beyond its slots (prefetch) waits in it: not a slot in use.
+          used += Math.min(w.running.size, w.slots);
+          held += Math.max(0, w.running.size - w.slots);
           free += this.registry.freeSlots(w);
         }
-        return { used, free };
+        return { used, free, held };
       },
       staleMs: this.options.heartbeatTimeoutMs / 2,
     });

@@ -28,7 +28,7 @@ export interface EngineMetricsOptions {
   /** Whether this engine holds the scheduler lease (it samples and expires). */
   holding(): boolean;
   /** Slots of the workers connected here, for Prometheus. */
-  localSlots(): { used: number; free: number };
+  localSlots(): { used: number; free: number; held: number };
   /** A worker not heard from for this long counts as gone when slots are sampled. */
   staleMs: number;
 }

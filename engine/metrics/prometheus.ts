@@ -12,7 +12,7 @@ export interface PrometheusSources {
   /** Queued task runs per action, read at each scrape. */
   queueDepth(): Promise<Array<{ action: string; queued: number }>>;
   /** The slots of the workers connected to this engine. */
-  slots(): { used: number; free: number };
+  slots(): { used: number; free: number; held: number };
   /** A gauge source failed (the last values stay). */
   onError(error: unknown): void;
 }
@@ -72,13 +72,14 @@ export class PrometheusMetrics {
     });
     new Gauge({
       name: 'cleaver_worker_slots',
-      help: 'Slots of the workers connected to this engine, in use and free',
+      help: 'Slots of the workers connected to this engine, in use and free; held: attempts waiting in a worker beyond its slots (prefetch)',
       labelNames: ['state'],
       registers,
       collect() {
-        const { used, free } = sources.slots();
+        const { used, free, held } = sources.slots();
         this.set({ state: 'used' }, used);
         this.set({ state: 'free' }, free);
+        this.set({ state: 'held' }, held);
       },
     });
   }

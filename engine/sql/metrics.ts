@@ -207,14 +207,16 @@ export async function metricQueueDepthList(db: Queryable): Promise<Array<{ actio
  * active workers heard from within `staleMs`, less what runs on them).
  */
 export async function metricSlotsGet(db: Queryable, params: { staleMs: number }): Promise<{ used: number; free: number }> {
-  const result = await db.query<{ used: string | number; slots: string | number; busy: string | number }>(
+  const result = await db.query<{ used: string | number; slots: string | number; busy: string | number; held: string | number }>(
     `SELECT (SELECT count(*) FROM task_run WHERE status IN ('assigned', 'running')) AS used,
-            COALESCE(sum(w.slots), 0) AS slots, COALESCE(sum(b.n), 0) AS busy
+            COALESCE(sum(w.slots), 0) AS slots, COALESCE(sum(LEAST(b.n, w.slots)), 0) AS busy,
+            COALESCE(sum(GREATEST(b.n - w.slots, 0)), 0) AS held
        FROM worker w
        CROSS JOIN LATERAL (SELECT count(*) AS n FROM task_run t WHERE t.worker_id = w.id AND t.status IN ('assigned', 'running')) b
       WHERE w.status = 'active' AND w.last_heartbeat_at > now() - $1::int * interval '1 millisecond'`,
     [Math.round(params.staleMs)],
   );
   const row = result.rows[0]!;
-  return { used: Number(row.used), free: Math.max(0, Number(row.slots) - Number(row.busy)) };
+  // What live workers hold beyond their slots (prefetch) waits in them: counted in neither.
+  return { used: Math.max(0, Number(row.used) - Number(row.held)), free: Math.max(0, Number(row.slots) - Number(row.busy)) };
 }

@@ -210,7 +210,7 @@ forEachDriver('metrics', (getDriver) => {
   it('adds up what several engines counted in the same buckets', async () => {
     const db = getDriver();
     const workflowName = unique('metric-shared');
-    const engines = [0, 1].map(() => new EngineMetrics({ driver: db, log: silentLogger, holding: () => false, localSlots: () => ({ used: 0, free: 0 }), staleMs: 1000 }));
+    const engines = [0, 1].map(() => new EngineMetrics({ driver: db, log: silentLogger, holding: () => false, localSlots: () => ({ used: 0, free: 0, held: 0 }), staleMs: 1000 }));
     for (const [i, m] of engines.entries()) {
       m.runsCreated({ workflowName, runs: 10 + i, taskRuns: 10 + i });
       m.customValue({ action: `${workflowName}:step`, name: 'rows', value: i === 0 ? -2 : 40 });

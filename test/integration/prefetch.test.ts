@@ -51,6 +51,9 @@ forEachDriver('prefetch', (getDriver) => {
       expect((await suite.engine.status()).workers.find((w) => w.name === 'raw-prefetch')).toMatchObject({ slots: 2, busy: 2, held: 2 });
       const listed = (await suite.engine.admin.workersList({})).workers.find((w) => w.name === 'raw-prefetch');
       expect(listed).toMatchObject({ slots: 2, busy: 2, held: 2 });
+      const prometheus = (await suite.engine.metrics.prometheusText()).text;
+      expect(prometheus).toMatch(/^cleaver_worker_slots\{state="used"\} 2$/m);
+      expect(prometheus).toMatch(/^cleaver_worker_slots\{state="held"\} 2$/m);
       worker.finish(worker.assigned[0]!);
       await waitFor('one more after one ended', () => worker.assigned.length >= 5);
       await new Promise((resolve) => setTimeout(resolve, 300));
