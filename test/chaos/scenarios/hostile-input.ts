@@ -13,11 +13,14 @@ import { rssMb, seededRandom, sleep, withScenario, type ScenarioReport } from '.
 
 /**
  * RSS bounds for the engine under fuzz, over its RSS after warm-up. The fuzz holds at most a few
- * connections' frames in flight, so a healthy engine stays well inside these; pre-authentication
- * buffers that are not bounded (a peer may send 16 MB before its hello) break them.
+ * connections' frames in flight, so a healthy engine stays well inside the peak bound; pre-authentication
+ * buffers that are not bounded (a peer may send 16 MB before its hello) break it. RSS does not fall when
+ * connections close (the allocator keeps what it freed: 49–72 MB over the baseline stayed after the
+ * first round in four CI runs), so what is kept is judged by a second round of the same connections:
+ * memory freed by the first is reused, and one that kept even a few MB per connection grows again.
  */
 const RSS_PEAK_BOUND_MB = 100;
-const RSS_AFTER_BOUND_MB = 64;
+const RSS_REPEAT_BOUND_MB = 32;
 /** A normal client's run must complete within this while the fuzz goes on: a liveness bound, not a speed one. */
 const SERVED_WITHIN_MS = 10_000;
 
@@ -68,29 +71,39 @@ export async function socketFuzz(kind: DriverKind, profile: Profile): Promise<Sc
     const peakFuzz = Math.max(...samples);
 
     // Large frames begun before any hello, held open: what the engine buffers for a peer it does not know.
-    const heldAt = Date.now();
-    const held = await Promise.all(Array.from({ length: p.oversizedPreAuth }, () => oversizedPreAuth(engine.socket)));
-    const closedByEngine = await Promise.race([Promise.all(held.map((h) => h.closed)).then(() => true), sleep(15_000).then(() => false)]);
-    const heldMs = Date.now() - heldAt;
-    for (const h of held) h.socket.destroy();
-    await sleep(3_000);
+    const preAuthRound = async (): Promise<{ closedByEngine: boolean; heldMs: number }> => {
+      const heldAt = Date.now();
+      const held = await Promise.all(Array.from({ length: p.oversizedPreAuth }, () => oversizedPreAuth(engine.socket)));
+      const closedByEngine = await Promise.race([Promise.all(held.map((h) => h.closed)).then(() => true), sleep(15_000).then(() => false)]);
+      const heldMs = Date.now() - heldAt;
+      for (const h of held) h.socket.destroy();
+      await sleep(3_000);
+      return { closedByEngine, heldMs };
+    };
+    const { closedByEngine, heldMs } = await preAuthRound();
+    const after = rssMb(pid);
+    // The same again: what the first round freed is reused; what it kept grows again.
+    const second = await preAuthRound();
+    const afterSecond = rssMb(pid);
     done = true;
     await Promise.all([sampler, normal]);
     const peak = Math.max(...samples);
-    const after = rssMb(pid);
 
     if (engine.child.exitCode !== null || engine.child.signalCode !== null) scenario.failures.push(`the engine died under the fuzz:\n${engine.output().slice(-2000)}`);
     scenario.measured['normal client trigger → result during the fuzz (ms)'] = percentiles(served.sort((a, b) => a - b));
     scenario.measured['engine RSS over its baseline: peak during the frame fuzz (MB)'] = { n: 1, p50: peakFuzz - baseline, max: peakFuzz - baseline };
     scenario.measured['engine RSS over its baseline: peak with pre-auth frames held (MB)'] = { n: 1, p50: peak - baseline, max: peak - baseline };
     scenario.measured['engine RSS over its baseline: 3 s after they closed (MB)'] = { n: 1, p50: after - baseline, max: after - baseline };
+    scenario.measured['engine RSS growth over a second round of them (MB)'] = { n: 1, p50: afterSecond - after, max: afterSecond - after };
     scenario.notes.push(`baseline RSS ${baseline.toFixed(0)} MB; ${frames} frames over ${connections} connections in ${(fuzzMs / 1000).toFixed(1)} s`);
     scenario.notes.push(
       `${p.oversizedPreAuth} connections each sent 12 MB of a 16 MB frame before any hello: ${closedByEngine ? `the engine closed them all within ${(heldMs / 1000).toFixed(1)} s` : 'the engine had not closed them after 15 s'}`,
     );
     if (peak - baseline > RSS_PEAK_BOUND_MB) scenario.failures.push(`engine RSS peaked ${(peak - baseline).toFixed(0)} MB over its ${baseline.toFixed(0)} MB baseline (bound ${RSS_PEAK_BOUND_MB} MB)`);
-    if (after - baseline > RSS_AFTER_BOUND_MB) scenario.failures.push(`engine RSS stayed ${(after - baseline).toFixed(0)} MB over its baseline after the fuzz connections closed (bound ${RSS_AFTER_BOUND_MB} MB)`);
-    if (!closedByEngine) scenario.failures.push('connections that never sent a hello were still open 15 s later (no handshake timeout)');
+    if (afterSecond - after > RSS_REPEAT_BOUND_MB) {
+      scenario.failures.push(`engine RSS grew ${(afterSecond - after).toFixed(0)} MB more over a second round of pre-hello connections (bound ${RSS_REPEAT_BOUND_MB} MB): the first round's buffers were kept`);
+    }
+    if (!closedByEngine || !second.closedByEngine) scenario.failures.push('connections that never sent a hello were still open 15 s later (no handshake timeout)');
     const endedAt = await scenario.settle(client, 30_000);
     return await scenario.verdict({
       pools: [pool],
