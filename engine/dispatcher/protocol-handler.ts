@@ -18,7 +18,7 @@ import { definitionName, workflowRegister, type RegisteredDefinition } from '../
 import { workerSetStatus, workerUpsert } from '../sql/worker.ts';
 import { taskActiveByWorkers, taskLeaseRefresh } from '../sql/task-lease.ts';
 import type { Connection, ConnectionHandlers } from './connection.ts';
-import type { WorkerRegistry, WorkerSession } from './worker-registry.ts';
+import { newWorkerSession, type WorkerRegistry, type WorkerSession } from './worker-registry.ts';
 import { ADMIN_METHODS } from '../../shared/admin-api.ts';
 import {
   PROTOCOL_VERSION,
@@ -119,7 +119,7 @@ export class ProtocolHandler implements ConnectionHandlers {
       this.o.registry.remove(previous);
       previous.close('replaced by a new connection of the same worker');
     }
-    const session: WorkerSession = {
+    const session = newWorkerSession({
       id: registration.workerId,
       sessionId,
       name: registration.name,
@@ -128,19 +128,12 @@ export class ProtocolHandler implements ConnectionHandlers {
       prefetch: registration.prefetch,
       labels: registration.labels,
       address: connection.remote,
-      draining: false,
-      running: new Map(),
-      suspects: new Set(),
-      given: new Set(),
-      disowned: new Set(),
-      reserved: 0,
-      lastSeenAt: Date.now(),
       send: (message) => connection.send(message),
       close: (reason) => {
         this.o.log.info('closing worker connection', { worker: registration.name, id: registration.workerId, reason });
         connection.close();
       },
-    };
+    });
     await this.adoptInflight(session, hello.inflight ?? []);
     connection.workerId = session.id;
     this.workers.set(connection, { session, ack: { t: 'ack', accepted: [], rejected: [] }, ackScheduled: false, streamAcks: new Map() });

@@ -48,6 +48,13 @@ export interface WorkerSession {
   close(reason: string): void;
 }
 
+/** A session as it starts: what the worker said and how to reach it; nothing held, nothing given yet. */
+export function newWorkerSession(
+  o: Pick<WorkerSession, 'id' | 'sessionId' | 'name' | 'actions' | 'slots' | 'prefetch' | 'labels' | 'address' | 'send' | 'close'>,
+): WorkerSession {
+  return { ...o, draining: false, running: new Map(), suspects: new Set(), given: new Set(), disowned: new Set(), reserved: 0, lastSeenAt: Date.now() };
+}
+
 export interface WorkerRegistryOptions {
   /** Told `tasks.assigned` and `attempts.stop-ignored`. */
   events: EngineEvents;

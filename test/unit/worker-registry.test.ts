@@ -3,29 +3,22 @@
 import { describe, expect, it } from 'vitest';
 import { createEngineEvents } from '../../engine/engine-events.ts';
 import { silentLogger } from '../../engine/log.ts';
-import { WorkerRegistry, type WorkerSession } from '../../engine/dispatcher/worker-registry.ts';
+import { WorkerRegistry, newWorkerSession, type WorkerSession } from '../../engine/dispatcher/worker-registry.ts';
 import type { AssignedTask, EngineMessage } from '../../shared/protocol.ts';
 
 function session(id: string, sent: EngineMessage[], o: { slots?: number; prefetch?: number } = {}): WorkerSession {
-  return {
+  return newWorkerSession({
     id,
-    sessionId: `${id}-${sent.length}-${Math.random()}`,
+    sessionId: `${id}-${Math.random()}`,
     name: id,
     actions: ['a'],
     slots: o.slots ?? 2,
     prefetch: o.prefetch ?? 0,
     labels: {},
     address: 'local',
-    draining: false,
-    running: new Map(),
-    suspects: new Set(),
-    given: new Set(),
-    disowned: new Set(),
-    reserved: 0,
-    lastSeenAt: Date.now(),
-    send: (m) => sent.push(m),
+    send: (m) => void sent.push(m),
     close: () => undefined,
-  };
+  });
 }
 
 const task = (taskRunId: string, attempt = 1): AssignedTask => ({ taskRunId, runId: `run-${taskRunId}`, attempt, action: 'a', input: null, metadata: {}, timeoutMs: 1000 });
