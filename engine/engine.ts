@@ -12,6 +12,7 @@ import { Connection } from './dispatcher/connection.ts';
 import { ProtocolHandler } from './dispatcher/protocol-handler.ts';
 import { listenLocal, listenTcp, type Listener } from './dispatcher/socket-server.ts';
 import { WorkerRegistry } from './dispatcher/worker-registry.ts';
+import { slotUse } from './sql/worker.ts';
 import { createLogger, type Logger } from './log.ts';
 import { LeaseExpiry } from './maintenance/lease-expiry.ts';
 import { Periodic } from './maintenance/periodic.ts';
@@ -201,8 +202,9 @@ export class Engine {
         let held = 0;
         for (const w of this.registry.all()) {
           // What a worker holds beyond its slots (prefetch) waits in it: not a slot in use.
-          used += Math.min(w.running.size, w.slots);
-          held += Math.max(0, w.running.size - w.slots);
+          const use = slotUse(w.running.size, w.slots);
+          used += use.busy;
+          held += use.held;
           free += this.registry.freeSlots(w);
         }
         return { used, free, held };
@@ -546,8 +548,7 @@ export class Engine {
         name: w.name,
         actions: [...w.actions],
         slots: w.slots,
-        busy: Math.min(w.running.size, w.slots),
-        held: Math.max(0, w.running.size - w.slots),
+        ...slotUse(w.running.size, w.slots),
         draining: w.draining,
       })),
       counts: await taskRunLiveCounts(this.driver),

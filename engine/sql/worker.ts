@@ -2,6 +2,14 @@ import type { Queryable } from '../db/driver.ts';
 import type { WorkerRecord } from '../../shared/admin-api.ts';
 import { toDate, toIsoOrNull } from './rows.ts';
 
+/**
+ * A worker's attempts split into the slots they fill (at most its slots) and what it holds beyond them,
+ * waiting in it for a slot (its prefetch): what every view of slots in use counts.
+ */
+export function slotUse(attempts: number, slots: number): { busy: number; held: number } {
+  return { busy: Math.min(attempts, slots), held: Math.max(0, attempts - slots) };
+}
+
 /** Records a worker as connected to an engine (insert, or take over the row on reconnect). */
 export async function workerUpsert(
   db: Queryable,
@@ -117,9 +125,7 @@ export async function workerList(db: Queryable, params: { includeDisconnected: b
     name: w.name,
     status: w.status,
     slots: w.slots,
-    // Beyond its slots, what it holds waits in it (prefetch): the worker starts those as slots free.
-    busy: Math.min(Number(w.n), w.slots),
-    held: Math.max(0, Number(w.n) - w.slots),
+    ...slotUse(Number(w.n), w.slots),
     actions: w.actions,
     labels: w.labels,
     address: w.address,
