@@ -153,26 +153,35 @@ export class AttemptWriter {
     }
   }
 
-  private async writeFinishes(items: Array<Extract<WriteItem, { kind: 'finish' }>>): Promise<void> {
+  /**
+   * A batch of standalone tasks' outcomes is written with the finish statement's shorter shape; what
+   * that shape did not finish (superseded attempts, or a hint that was wrong) goes through the full
+   * shape next, which finishes it or refuses it for good. Each shape is its own write, retried alone.
+   */
+  private async writeFinishes(items: Array<Extract<WriteItem, { kind: 'finish' }>>, full = false): Promise<void> {
+    const standaloneOnly = !full && items.every((i) => i.outcome.standalone === true);
     let finished: FinishResult;
     try {
       finished = await this.withRetry('attempt outcomes', () =>
-        taskFinish(this.driver.relaxed, { outcomes: items.map((i) => i.outcome), notifyFrom: this.notifyFrom }),
+        taskFinish(this.driver.relaxed, { outcomes: items.map((i) => i.outcome), notifyFrom: this.notifyFrom, standaloneOnly }),
       );
     } catch (e: unknown) {
       if (!isDataError(e)) throw e;
       if (items.length > 1) {
-        for (const item of items) await this.writeFinishes([item]);
+        for (const item of items) await this.writeFinishes([item], full);
         return;
       }
       finished = await this.writeUnstorable(items[0]!, toError(e));
     }
     const accepted = new Set(finished.attempts.map((f) => `${f.taskRunId}:${f.attempt}`));
+    const rest: typeof items = [];
     for (const item of items) {
       const ok = accepted.has(`${item.outcome.taskRunId}:${item.outcome.attempt}`);
-      item.ack?.(ok, ok ? undefined : 'attempt is no longer current (superseded, timed out or already finished)');
+      if (!ok && standaloneOnly) rest.push(item);
+      else item.ack?.(ok, ok ? undefined : 'attempt is no longer current (superseded, timed out or already finished)');
     }
     if (finished.attempts.length > 0) this.finished(finished);
+    if (rest.length > 0) await this.writeFinishes(rest, true);
   }
 
   /** In this order: the scheduler must learn of ended task runs (their keys free) before it is woken for their retries. */

@@ -23,6 +23,11 @@ export function actionWorkflow(action: string): string {
   return at < 0 ? action : action.slice(0, at);
 }
 
+/** Whether an action is a workflow's task or hook ('<workflow>:<task>'), not a standalone task. */
+export function isWorkflowAction(action: string): boolean {
+  return action.includes(':');
+}
+
 /** Every action of a workflow: its tasks' and its hooks'. */
 export function workflowActions(workflow: WorkflowDefinition): string[] {
   const names = workflow.tasks.map((t) => t.name);

@@ -10,6 +10,7 @@
 import type { EngineEvents } from '../engine-events.ts';
 import type { AssignedTask, EngineMessage } from '../../shared/protocol.ts';
 import type { FailureReason } from '../../shared/types.ts';
+import { isWorkflowAction } from '../../shared/workflow-definition.ts';
 
 export interface WorkerSession {
   readonly id: string;
@@ -25,6 +26,12 @@ export interface WorkerSession {
   draining: boolean;
   /** Active attempts on this worker: taskRunId → attempt. */
   readonly running: Map<string, number>;
+  /**
+   * Task runs in `running` of standalone tasks (not a workflow's task or hook), as assigned here: their
+   * finish may take the statement's shorter shape (taskFinish). Those adopted at a reconnect are not
+   * in it (their action is not known here); they take the full shape.
+   */
+  readonly standalone: Set<string>;
   /** Task runs in `running` assigned as suspects (lost with their workers before; see SUSPECT_AFTER_LOSSES). */
   readonly suspects: Set<string>;
   /**
@@ -52,7 +59,7 @@ export interface WorkerSession {
 export function newWorkerSession(
   o: Pick<WorkerSession, 'id' | 'sessionId' | 'name' | 'actions' | 'slots' | 'prefetch' | 'labels' | 'address' | 'send' | 'close'>,
 ): WorkerSession {
-  return { ...o, draining: false, running: new Map(), suspects: new Set(), given: new Set(), disowned: new Set(), reserved: 0, lastSeenAt: Date.now() };
+  return { ...o, draining: false, running: new Map(), standalone: new Set(), suspects: new Set(), given: new Set(), disowned: new Set(), reserved: 0, lastSeenAt: Date.now() };
 }
 
 export interface WorkerRegistryOptions {
@@ -149,6 +156,7 @@ export class WorkerRegistry {
     if (tasks.length === 0) return;
     for (const task of tasks) {
       worker.running.set(task.taskRunId, task.attempt);
+      if (!isWorkflowAction(task.action)) worker.standalone.add(task.taskRunId);
       worker.given.add(`${task.taskRunId}:${task.attempt}`);
     }
     for (const id of suspects) worker.suspects.add(id);
@@ -174,6 +182,7 @@ export class WorkerRegistry {
         return;
       }
       worker.running.delete(stop.taskRunId);
+      worker.standalone.delete(stop.taskRunId);
       this.o.events.emit('attempts.stop-ignored', { worker, taskRunId: stop.taskRunId });
     };
     setTimeout(check, this.o.stopGraceMs).unref();
@@ -194,6 +203,7 @@ export class WorkerRegistry {
     const worker = this.byId.get(workerId);
     if (worker && worker.running.get(taskRunId) === attempt) {
       worker.running.delete(taskRunId);
+      worker.standalone.delete(taskRunId);
       return worker;
     }
     return undefined;

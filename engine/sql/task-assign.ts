@@ -131,8 +131,16 @@ const ASSIGNED_PAYLOAD = `c.id, c.run_id, c.action, COALESCE(c.input, r.input) A
                         WHERE p.run_id = c.run_id AND p.kind = 'dag' AND p.status IN ('failed', 'cancelled')
                           AND p.failure_reason IS DISTINCT FROM 'UPSTREAM_FAILED') END AS failures`;
 
-const TASK_ASSIGN: NamedStatement = {
-  name: 'cleaver_task_assign',
+/**
+ * The assign statement, in two shapes built from one text. `flow` (the full one) also writes what flow
+ * control decided: a workflow's keys held by its run from its first admission, and the rate windows the
+ * decision consumed. Without it the statement writes assignments only, for a batch with no keys and no
+ * rate windows: the CTEs it leaves out would change nothing, yet each one's plan is set up on every
+ * execution, which for the small batches of a few busy slots is a good part of the statement.
+ */
+function assignStatement(o: { flow: boolean }): NamedStatement {
+  return {
+  name: o.flow ? 'cleaver_task_assign' : 'cleaver_task_assign_plain',
   text: `WITH d AS (
        SELECT * FROM unnest($1::uuid[], $2::uuid[], $7::jsonb[], $8::jsonb[]) AS d(id, worker_id, keys, run_keys)
      ),
@@ -158,7 +166,7 @@ const TASK_ASSIGN: NamedStatement = {
         WHERE t.id = d.id
        RETURNING t.*
      ),
-     -- A workflow's keys are held by its run from its first admission.
+${o.flow ? `     -- A workflow's keys are held by its run from its first admission.
      admitted AS (
        UPDATE run r SET concurrency_keys = d.run_keys
          FROM c JOIN d ON d.id = c.id
@@ -180,7 +188,7 @@ const TASK_ASSIGN: NamedStatement = {
        UPDATE rate_limit l SET state = rates.state, updated_at = now()
          FROM rates WHERE rates.kind = 'static' AND l.key = rates.key
      ),
-     -- Workers attached to other engines hear of their assignments from their engine, woken here.
+` : ''}     -- Workers attached to other engines hear of their assignments from their engine, woken here.
      notified AS (
        SELECT count(pg_notify('cleaver_assigned', w.engine_id::text))
          FROM (SELECT DISTINCT worker_id FROM c) a
@@ -190,7 +198,11 @@ const TASK_ASSIGN: NamedStatement = {
      SELECT ${ASSIGNED_PAYLOAD}, (SELECT held FROM fence) AS held, (SELECT * FROM notified) AS notified
        FROM c JOIN run r ON r.id = c.run_id
       ORDER BY c.priority DESC, c.id`,
-};
+  };
+}
+
+const TASK_ASSIGN = assignStatement({ flow: true });
+const TASK_ASSIGN_PLAIN = assignStatement({ flow: false });
 
 /** Concurrency keys as stored: [[rule, key], …]. */
 export type KeyPairs = ReadonlyArray<readonly [rule: string, key: string]>;
@@ -262,17 +274,22 @@ export async function taskAssign(
 ): Promise<{ assigned: Assigned[]; fenced: boolean }> {
   if (params.assignments.length === 0) return { assigned: [], fenced: false };
   const json = (k: KeyPairs | null | undefined) => (k && k.length > 0 ? JSON.stringify(k) : null);
-  const result = await db.query<PayloadRow & { held: boolean }>(TASK_ASSIGN, [
+  const keys = params.assignments.map((a) => json(a.keys));
+  const runKeys = params.assignments.map((a) => json(a.runKeys));
+  const rates = params.rateStates ?? [];
+  // Keys are stored on the task run by both shapes ($7); the run's keys and the rate windows only by the full one.
+  const flow = rates.length > 0 || runKeys.some((k) => k !== null);
+  const result = await db.query<PayloadRow & { held: boolean }>(flow ? TASK_ASSIGN : TASK_ASSIGN_PLAIN, [
     params.assignments.map((a) => a.taskRunId),
     params.assignments.map((a) => a.workerId),
     params.partition ?? 0,
     params.engineId,
     params.epoch,
     params.notify,
-    params.assignments.map((a) => json(a.keys)),
-    params.assignments.map((a) => json(a.runKeys)),
+    keys,
+    runKeys,
     params.decidedAt ?? null,
-    JSON.stringify((params.rateStates ?? []).map((r) => ({ key: r.key, kind: r.kind, limit_units: r.limit, duration: r.duration, state: r.state }))),
+    ...(flow ? [JSON.stringify(rates.map((r) => ({ key: r.key, kind: r.kind, limit_units: r.limit, duration: r.duration, state: r.state })))] : []),
   ]);
   // With nothing assigned there is no row to carry `held`: ask the lease itself.
   const fenced = result.rows.length === 0 ? !(await leaseHeld(db, params)) : false;

@@ -109,6 +109,42 @@ forEachDriver('task operations', (getDriver, kind) => {
     expect(details!.attempts.every((a) => a.workerId === workerId)).toBe(true);
   });
 
+  it('finishes standalone task runs through the shorter shape exactly as through the full one', async () => {
+    await define({ retries: 1 });
+    // The same five outcomes (a success, a retried failure, a failure that is not retried, a
+    // cancellation, a superseded attempt) through each shape, on task runs of their own.
+    async function through(standaloneOnly: boolean) {
+      const ids = await trigger(5);
+      await claim(db, { workerId, actions: [action], limit: 5 });
+      const [ok, retried, fatal, cancelled, stale] = ids as [string, string, string, string, string];
+      const result = await taskFinish(db, {
+        standaloneOnly,
+        outcomes: [
+          { taskRunId: ok, attempt: 1, ok: true, output: { n: 1 }, standalone: true },
+          { taskRunId: retried, attempt: 1, ok: false, error: { message: 'again' }, standalone: true },
+          { taskRunId: fatal, attempt: 1, ok: false, nonRetryable: true, error: { message: 'never' }, standalone: true },
+          { taskRunId: cancelled, attempt: 1, ok: false, reason: 'CANCELLED', error: { message: 'stop' }, standalone: true },
+          { taskRunId: stale, attempt: 2, ok: true, output: 'late', standalone: true },
+        ],
+      });
+      const by = new Map(result.attempts.map((a) => [a.taskRunId, a]));
+      const attempts = ids.map((id) => {
+        const a = by.get(id);
+        return a ? [a.status, a.retryDelayMs, a.output, a.error?.message ?? null, a.failureReason, a.queuedMs !== null, a.ranMs !== null] : null;
+      });
+      const runs = await Promise.all(ids.map(async (id) => {
+        const details = await runDetailsGet(db, { runId: (await db.query<{ run_id: string }>('SELECT run_id FROM task_run WHERE id = $1', [id])).rows[0]!.run_id });
+        return [details!.run.status, details!.run.output, details!.run.error?.message ?? null, details!.attempts.map((x) => [x.attempt, x.status])];
+      }));
+      const endedRuns = result.runs.map((r) => [ids.indexOf(ids.find((id) => by.get(id)?.runId === r.runId)!), r.status, r.output, r.failureReason]);
+      return { attempts, runs, endedRuns, queued: result.queued, hooks: result.hooksStarted };
+    }
+    const full = await through(false);
+    expect(full.attempts.filter((a) => a !== null)).toHaveLength(4);
+    expect(full.attempts[4]).toBeNull();
+    expect(await through(true)).toEqual(full);
+  });
+
   it('applies backoff: a retry is not claimable before its delay, then it is', async () => {
     await define({ backoff: { factor: 2, maxSeconds: 1 } });
     const [id] = await trigger(1);

@@ -16,6 +16,9 @@ import { runReplay, runReplaySkips } from '../../engine/sql/run-replay.ts';
 import { runOutcomeList } from '../../engine/sql/run-read.ts';
 import { runDetailsGet } from '../../engine/sql/run-details.ts';
 import { workerUpsert } from '../../engine/sql/worker.ts';
+import { AttemptWriter } from '../../engine/attempt-writer.ts';
+import { createEngineEvents } from '../../engine/engine-events.ts';
+import { silentLogger } from '../../engine/log.ts';
 import { workflowActions } from '../../shared/workflow-definition.ts';
 import { CleaverError } from '../../shared/errors.ts';
 import type { AssignedTask } from '../../shared/protocol.ts';
@@ -133,6 +136,39 @@ forEachDriver('workflow operations', (getDriver, kind) => {
     return { runId, a: a!, b: b!, c: c! };
   }
 
+  it("leaves a workflow's task runs to the full finish when the standalone shape is asked for them", async () => {
+    const wf = await register(diamondTasks());
+    const { runId } = await trigger(wf.name);
+    const { a } = await claim(wf);
+    // A wrong hint finishes nothing: the task run stays assigned and its children pending.
+    const lean = await taskFinish(db, { outcomes: [{ ...ok(a!, { from: 'a' }), standalone: true }], standaloneOnly: true });
+    expect(lean).toEqual(nothingFinished());
+    expect(await statuses(runId)).toEqual({ a: 'assigned', b: 'pending', c: 'pending', d: 'pending' });
+    // The full shape then finishes it as always.
+    const done = await taskFinish(db, { outcomes: [ok(a!, { from: 'a' })] });
+    expect(done.attempts).toHaveLength(1);
+    expect(await statuses(runId)).toEqual({ a: 'succeeded', b: 'queued', c: 'queued', d: 'pending' });
+  });
+
+  it('finishes a workflow task hinted standalone through the full shape, once, when the writer writes it', async () => {
+    const wf = await register(diamondTasks());
+    const { runId } = await trigger(wf.name);
+    const { a } = await claim(wf);
+    const events = createEngineEvents({ log: silentLogger });
+    const finished: FinishResult[] = [];
+    events.on('tasks.finished', (f) => finished.push(f));
+    const writer = new AttemptWriter({ driver: db, log: silentLogger, events, notifyFrom: null, logCap: { maxLines: 100, maxBytes: 100_000 } });
+    try {
+      const acked = new Promise<[boolean, string | undefined]>((resolve) => writer.finish({ ...ok(a!, { from: 'a' }), standalone: true }, (accepted, reason) => resolve([accepted, reason])));
+      expect(await acked).toEqual([true, undefined]);
+      await writer.drain();
+    } finally {
+      writer.stop();
+    }
+    expect(await statuses(runId)).toEqual({ a: 'succeeded', b: 'queued', c: 'queued', d: 'pending' });
+    // Told once, by the full shape, with the children it queued.
+    expect(finished.map((f) => [f.attempts.map((x) => x.taskRunId), f.queued.length])).toEqual([[[a!.taskRunId], 2]]);
+  });
   it('passes outputs down a diamond, queues the fan-in once, and ends the run with every output', async () => {
     const wf = await register(diamondTasks());
     const action = (t: string) => `${wf.name}:${t}`;

@@ -43,6 +43,18 @@ describe('WorkerRegistry', () => {
     expect(r.freeSlots(w)).toBe(1);
   });
 
+  it("knows which running attempts are standalone tasks, and forgets them with the attempt", () => {
+    const r = registry();
+    const w = session('w', []);
+    r.add(w);
+    r.assign(w, [task('t1'), { ...task('t2'), action: 'wf:step' }, task('t3')]);
+    expect([...w.standalone].sort()).toEqual(['t1', 't3']);
+    r.release('w', 't1', 1);
+    // Released only for the attempt it holds.
+    r.release('w', 't3', 7);
+    expect([...w.standalone]).toEqual(['t3']);
+  });
+
   it('never pushes a session an attempt it disowned, and sends nothing when that was all', () => {
     const r = registry();
     const sent: EngineMessage[] = [];
