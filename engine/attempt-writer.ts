@@ -60,8 +60,12 @@ export class AttemptWriter {
     this.events = options.events;
     this.notifyFrom = options.notifyFrom;
     this.logCap = options.logCap;
-    // Two flushes in flight: on Postgres they use two pool connections; PGlite serializes them anyway.
-    this.batcher = new Batcher({ flush: (items) => this.flush(items), maxInFlight: 2, maxBatch: 2000 });
+    // One flush in flight: what arrives meanwhile goes out together in the next. A slot is refilled when
+    // its result arrives, not when it is written, so nothing waits for these writes but the run's end;
+    // two in flight made statements half the size for no gain in latency (measured, burn-down at 10
+    // slots: 3,480 → 4,290 tasks/s on Postgres, 1,810 → 2,020 on PGlite; at 100 slots 10,740 → 12,670;
+    // light load, the open loop and DAG chains unchanged or better).
+    this.batcher = new Batcher({ flush: (items) => this.flush(items), maxInFlight: 1, maxBatch: 2000 });
     this.logBatcher = new Batcher({ flush: (lines) => this.guard('task logs', () => this.writeLogs(lines)), maxInFlight: 1, maxBatch: 2000 });
   }
 
