@@ -186,8 +186,10 @@ export class FlowState {
     const passed = new Map<string, number>();
     for (const unit of this.held.values()) for (const k of unit.keys) passed.set(`${k.rule}\u0000${k.key}`, (passed.get(`${k.rule}\u0000${k.key}`) ?? 0) + 1);
     for (const group of groups) while (group.cursor < group.items.length && options.gone.has(group.items[group.cursor]!.taskRunId)) group.cursor++;
-    const waitingKeys = groups.filter((g) => g.keyed && g.cursor < g.items.length).length;
-    const turnShare = Math.ceil(options.freeSlots / Math.max(1, waitingKeys)) + 1;
+    // The free slots are shared among the keys that can still take one (a full key passes only the one
+    // that says why it waits), so a decision passes about as many candidates as it can admit.
+    const keysWithRoom = groups.filter((g) => g.keyed && g.cursor < g.items.length && this.hasRoom(g.items[g.cursor]!, passed, options.rules)).length;
+    const turnShare = Math.ceil(options.freeSlots / Math.max(1, keysWithRoom));
     for (const group of groups) {
       let quota = group.failed ? Infinity : group.keyed ? 0 : options.perAction;
       let cancels = false;
@@ -266,6 +268,21 @@ export class FlowState {
       }
     }
     return out;
+  }
+
+  /**
+   * Whether every key a queued task run asks has room for one more beside what runs now (`passed`
+   * counts the running units per key), by the rules the decision uses (`rules`, else the action's latest).
+   */
+  private hasRoom(item: QueuedCandidate, passed: ReadonlyMap<string, number>, rules: ReadonlyMap<string, ConcurrencyRule>): boolean {
+    const e = this.evaluated.get(item.taskRunId);
+    if (!e?.ok) return false;
+    const latest = this.rulesFor(item.action);
+    for (const k of [...e.taskKeys, ...e.workflowKeys]) {
+      const rule = rules.get(k.rule) ?? [...latest.task, ...latest.workflow].find((x) => x.rule.id === k.rule)?.rule;
+      if (rule && (passed.get(`${k.rule}\u0000${k.key}`) ?? 0) >= rule.maxRuns) return false;
+    }
+    return true;
   }
 
   /** A window's task runs by the keys they ask (in window order within each), evaluated once. */
