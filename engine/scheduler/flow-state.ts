@@ -17,7 +17,12 @@ import { createWindow, parseWindow, reconfigureWindow, type RateWindow } from '.
 
 
 /** The workflow an action belongs to: '<workflow>:<task>', or a standalone task's own name. */
-export function workflowOf(action: string): string {
+export /** The concurrency rule of this id among an action's rules (its task's or its workflow's), if any. */
+function ruleOf(rules: ActionRules, id: string): ConcurrencyRule | undefined {
+  return (rules.task.find((x) => x.rule.id === id) ?? rules.workflow.find((x) => x.rule.id === id))?.rule;
+}
+
+function workflowOf(action: string): string {
   const at = action.indexOf(':');
   return at < 0 ? action : action.slice(0, at);
 }
@@ -207,8 +212,7 @@ export class FlowState {
         const latest = this.rulesFor(item.action);
         // The code's latest maxRuns and strategy apply to every run of a key, whatever version made it.
         for (const spec of [...own.task, ...own.workflow]) {
-          const current = [...latest.task, ...latest.workflow].find((x) => x.rule.id === spec.rule.id);
-          if (!options.rules.has(spec.rule.id)) options.rules.set(spec.rule.id, current?.rule ?? spec.rule);
+          if (!options.rules.has(spec.rule.id)) options.rules.set(spec.rule.id, ruleOf(latest, spec.rule.id) ?? spec.rule);
         }
         if (group.keyed && quota === 0) {
           const keyRules = [...e.taskKeys, ...e.workflowKeys].map((k) => options.rules.get(k.rule)!);
@@ -279,7 +283,7 @@ export class FlowState {
     if (!e?.ok) return false;
     const latest = this.rulesFor(item.action);
     for (const k of [...e.taskKeys, ...e.workflowKeys]) {
-      const rule = rules.get(k.rule) ?? [...latest.task, ...latest.workflow].find((x) => x.rule.id === k.rule)?.rule;
+      const rule = rules.get(k.rule) ?? ruleOf(latest, k.rule);
       if (rule && (passed.get(`${k.rule}\u0000${k.key}`) ?? 0) >= rule.maxRuns) return false;
     }
     return true;

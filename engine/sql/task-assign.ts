@@ -140,8 +140,8 @@ const ASSIGNED_PAYLOAD = `c.id, c.run_id, c.action, COALESCE(c.input, r.input) A
  */
 function assignStatement(o: { flow: boolean }): NamedStatement {
   return {
-  name: o.flow ? 'cleaver_task_assign' : 'cleaver_task_assign_plain',
-  text: `WITH d AS (
+    name: o.flow ? 'cleaver_task_assign' : 'cleaver_task_assign_plain',
+    text: `WITH d AS (
        SELECT * FROM unnest($1::uuid[], $2::uuid[], $7::jsonb[], $8::jsonb[]) AS d(id, worker_id, keys, run_keys)
      ),
      fence AS (
@@ -274,7 +274,6 @@ export async function taskAssign(
 ): Promise<{ assigned: Assigned[]; fenced: boolean }> {
   if (params.assignments.length === 0) return { assigned: [], fenced: false };
   const json = (k: KeyPairs | null | undefined) => (k && k.length > 0 ? JSON.stringify(k) : null);
-  const keys = params.assignments.map((a) => json(a.keys));
   const runKeys = params.assignments.map((a) => json(a.runKeys));
   const rates = params.rateStates ?? [];
   // Keys are stored on the task run by both shapes ($7); the run's keys and the rate windows only by the full one.
@@ -286,7 +285,7 @@ export async function taskAssign(
     params.engineId,
     params.epoch,
     params.notify,
-    keys,
+    params.assignments.map((a) => json(a.keys)),
     runKeys,
     params.decidedAt ?? null,
     ...(flow ? [JSON.stringify(rates.map((r) => ({ key: r.key, kind: r.kind, limit_units: r.limit, duration: r.duration, state: r.state })))] : []),

@@ -14,8 +14,8 @@ import { freshColumns, notifyQueued, releasedColumns, retryColumns, scheduleDead
 function finishStatement(o: { workflows: boolean }): NamedStatement {
   const wf = (text: string) => (o.workflows ? text : '');
   return {
-  name: o.workflows ? 'cleaver_task_finish' : 'cleaver_task_finish_standalone',
-  text: `WITH v AS (
+    name: o.workflows ? 'cleaver_task_finish' : 'cleaver_task_finish_standalone',
+    text: `WITH v AS (
        SELECT * FROM jsonb_to_recordset($1::jsonb) AS v(
          id uuid, attempt int, ok boolean, output jsonb, error jsonb, reason text, non_retryable boolean,
          started_at timestamptz, finished_at timestamptz, worker_id uuid, lost_session uuid, orphan boolean)
@@ -418,7 +418,8 @@ export async function taskFinish(
     hook_actions: string[] | null;
   }>(
     params.standaloneOnly ? TASK_FINISH_STANDALONE : TASK_FINISH,
-    params.standaloneOnly ? [JSON.stringify(items), MAX_FREE_WORKER_LOST_RETRIES] : [JSON.stringify(items), MAX_FREE_WORKER_LOST_RETRIES, params.notifyFrom ?? null],
+    // The standalone shape queues nothing, so it notifies no one ($3).
+    [JSON.stringify(items), MAX_FREE_WORKER_LOST_RETRIES, ...(params.standaloneOnly ? [] : [params.notifyFrom ?? null])],
   );
   const row = result.rows[0]!;
   return {
