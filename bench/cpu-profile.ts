@@ -1,5 +1,5 @@
 /**
- * `node --import tsx bench/cpu-profile.ts [--tasks N] [--slots S] [--keyed] [--engine-profile DIR]`
+ * `node --import tsx bench/cpu-profile.ts [--tasks N] [--slots S] [--keyed [--keys K]] [--engine-profile DIR]`
  *
  * Where a Postgres burn-down's time goes, by process: a `cleaver serve` from the build on a database of
  * its own (`cleaver_profile`, created if missing, so its Postgres backends can be told from everyone
@@ -25,13 +25,21 @@ import { NOOP_FLOW_ENV, declareNoop, type NoopFlow } from './systems/cleaver-noo
 const DATABASE = 'cleaver_profile';
 
 const { values } = parseArgs({
-  options: { tasks: { type: 'string', default: '40000' }, slots: { type: 'string', default: '100' }, keyed: { type: 'boolean' }, 'engine-profile': { type: 'string' } },
+  options: {
+    tasks: { type: 'string', default: '40000' },
+    slots: { type: 'string', default: '100' },
+    keyed: { type: 'boolean' },
+    keys: { type: 'string', default: '100' },
+    'engine-profile': { type: 'string' },
+  },
 });
 const tasks = Number(values.tasks);
 const slots = Number(values.slots);
+const keys = Number(values.keys);
 if (!Number.isInteger(tasks) || tasks < 1000 || !Number.isInteger(slots) || slots < 1) throw new Error('--tasks must be an integer ≥ 1000 and --slots a positive integer');
+if (!Number.isInteger(keys) || keys < 1) throw new Error('--keys must be a positive integer');
 const flow: NoopFlow | undefined = values.keyed ? { name: 'noop-keyed', concurrency: { expression: 'input.k', maxRuns: 5 } } : undefined;
-if (values.keyed) process.stdout.write('noop behind a concurrency key: 100 keys (input.k), maxRuns 5\n');
+if (values.keyed) process.stdout.write(`noop behind a concurrency key: ${keys} keys (input.k), maxRuns 5\n`);
 
 const admin = new URL(benchDatabaseUrl());
 const url = new URL(admin);
@@ -62,7 +70,7 @@ try {
   const cleaver = Cleaver.connect({ address: `unix://${socket}` });
   const noop = declareNoop(cleaver, { flow });
   for (let i = 0; i < tasks; i += 5_000) {
-    await noop.runManyNoWait(Array.from({ length: Math.min(5_000, tasks - i) }, (_, j) => ({ k: `k${(i + j) % 100}` }) as never));
+    await noop.runManyNoWait(Array.from({ length: Math.min(5_000, tasks - i) }, (_, j) => ({ k: `k${(i + j) % keys}` }) as never));
   }
   const pgStats = async () =>
     (await query<Record<string, string>>(url, `SELECT xact_commit, tup_returned, tup_fetched, blks_hit FROM pg_stat_database WHERE datname = $1`, [DATABASE]))[0]!;

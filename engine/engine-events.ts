@@ -56,7 +56,7 @@ export interface EngineEventMap {
   /** A worker did not stop an ended attempt within the grace period: its slot was taken back. */
   'attempts.stop-ignored': { worker: WorkerSession; taskRunId: string };
   /** A worker attached here has free slots again (a result, or it spoke again after a silence). */
-  'slots.freed': { worker: WorkerSession };
+  'slots.freed': { worker: WorkerSession; ended?: { taskRunId: string; attempt: number } };
   /** A worker attached here connected, began draining, or went away. */
   'workers.changed': { worker: WorkerSession; change: 'connected' | 'draining' | 'disconnected' };
   /** A new version of a workflow (or standalone task) was registered here. */

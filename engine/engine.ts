@@ -349,7 +349,7 @@ export class Engine {
     });
 
     // slots.freed → the scheduler fills them.
-    events.on('slots.freed', ({ worker }) => scheduler.slotsFreed(worker));
+    events.on('slots.freed', ({ worker, ended }) => scheduler.slotsFreed(worker, ended));
 
     // workers.changed → a worker that came may take work of its actions; live views.
     events.on('workers.changed', ({ worker, change }) => {

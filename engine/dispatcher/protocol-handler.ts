@@ -342,7 +342,7 @@ export class ProtocolHandler implements ConnectionHandlers {
     const standalone = worker.session.standalone.has(taskRunId);
     // The slot is free as soon as the worker says so; the write follows in the next batch.
     this.o.registry.release(worker.session.id, taskRunId, attempt);
-    this.o.events.emit('slots.freed', { worker: worker.session });
+    this.o.events.emit('slots.freed', { worker: worker.session, ended: { taskRunId, attempt } });
     let output = message.output ?? null;
     let ok = message.ok;
     let error = message.error;

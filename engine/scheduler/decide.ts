@@ -58,8 +58,12 @@
  * each finish, and a per-call rotation would always serve the same first group. `turns` maps each group to
  * the clock tick of its last turn; a group first seen joins at the back (a fresh tick), not the front,
  * so a stream of new keys cannot starve an old key either. New groups join in the order of their first
- * candidate (priority, then order). Groups with no waiting candidate after a decision are pruned, so the
- * state is bounded by the waiting work: the service must pass every queued candidate of its queues.
+ * candidate (priority, then order). A group that had candidates in a decision and has none left waiting
+ * is pruned; a group with no candidate in it keeps its turn. So the service may pass only the groups it
+ * could serve now (the least recently served ones, by `turns`, and those new to it), provided that a
+ * group it passes with more waiting behind is passed with at least one candidate that will wait (else
+ * it is pruned and joins at the back again); and it forgets, from `turns`, groups whose work is gone,
+ * which keeps the state bounded by the waiting work.
  *
  * Workers: a candidate goes to a worker offering its action with a free slot, the workers of an action
  * taken in rotation (one assignment per worker per turn), starting where the previous decision stopped
@@ -341,7 +345,9 @@ export function decide(input: DecideInput): Decision {
     pending.reason.refillInMs = at - now;
     nextWakeAt = Math.min(nextWakeAt, at);
   }
-  const keptTurns = new Map([...turns].filter(([group]) => waitingGroups.has(group)));
+  // `turns` is this decision's own copy: prune it in place, visiting only the groups it saw.
+  for (const entry of entries) if (!waitingGroups.has(entry.group)) turns.delete(entry.group);
+  const keptTurns = turns;
 
   return {
     assignments,
@@ -441,9 +447,7 @@ function resolveCandidate(
     if (same) same.units += ask.units;
     else asks.push({ key: ask.key, units: ask.units });
   }
-  const rotating = keys.find((state) => state.rule.strategy === 'GROUP_ROUND_ROBIN') ?? keys[0];
-  // Length-prefixed so that no rule/key pair can spell another; '-' (no digit) is the keyless group.
-  const group = (candidate.lifo ? 'L' : 'F') + (rotating ? `${rotating.rule.id.length}:${rotating.rule.id}${rotating.key}` : '-');
+  const group = rotationGroup(keys, candidate.lifo);
   return {
     taskRunId: id,
     seq: candidate.seq,
@@ -454,6 +458,16 @@ function resolveCandidate(
     group,
     order: candidate.lifo ? -candidate.seq : candidate.seq,
   };
+}
+
+/**
+ * The rotation group of a candidate with these keys (see the header): its first GROUP_ROUND_ROBIN key,
+ * else its first key, else the keyless group, apart by ordering. The service reads a group's turn under it.
+ */
+export function rotationGroup(keys: ReadonlyArray<{ readonly rule: ConcurrencyRule; readonly key: string }>, lifo: boolean): string {
+  const rotating = keys.find((state) => state.rule.strategy === 'GROUP_ROUND_ROBIN') ?? keys[0];
+  // Length-prefixed so that no rule/key pair can spell another; '-' (no digit) is the keyless group.
+  return (lifo ? 'L' : 'F') + (rotating ? `${rotating.rule.id.length}:${rotating.rule.id}${rotating.key}` : '-');
 }
 
 function claimId(seen: Set<string>, id: string): void {

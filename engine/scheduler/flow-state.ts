@@ -11,7 +11,7 @@ import { heldKeysList, workflowDefinitionList } from '../sql/scheduler-state.ts'
 import { rateLimitListAll, type StoredRateLimit } from '../sql/rate-limit.ts';
 import type { KeyPairs, QueuedCandidate, RateState } from '../sql/task-assign.ts';
 import { RATE_LIMIT_DURATION_MS, type RateLimitDuration } from '../../shared/flow-control.ts';
-import type { Candidate, ConcurrencyRule, KeyRef, RunningUnit } from './decide.ts';
+import { rotationGroup, type Candidate, type ConcurrencyRule, type KeyRef, type RunningUnit } from './decide.ts';
 import { actionRulesOf, evaluateRules, NO_RULES, type ActionRules, type Evaluated } from './flow-rules.ts';
 import { createWindow, parseWindow, reconfigureWindow, type RateWindow } from './rate-window.ts';
 
@@ -29,16 +29,62 @@ function workflowOf(action: string): string {
 
 interface HeldUnit extends RunningUnit {
   runId: string;
+  /** The attempt that took a task's keys, when this engine admitted it (null: read from the database). */
+  attempt: number | null;
+  /** keyId() of each of its keys. */
+  ids: readonly string[];
+}
+
+/** One string per (rule, key): how counts per key are filed. */
+function keyId(k: KeyRef): string {
+  return `${k.rule}\u0000${k.key}`;
 }
 
 /** Task runs of one window asking the same keys, in window order; `cursor` skips those gone at the front. */
 interface WindowGroup {
   items: QueuedCandidate[];
   cursor: number;
+  /** What every member asks: its task's keys, then its workflow's (the group is made of what they ask). */
+  keys: readonly KeyRef[];
+  /** keyId() of each of `keys`; of the task's keys; of the workflow's. */
+  ids: string[];
+  taskIds: string[];
+  workflowIds: string[];
   /** It asks concurrency keys (else rate limits alone). */
   keyed: boolean;
   /** Its rules could not be evaluated: each is failed. */
   failed: boolean;
+  /** Set by each decision (keyedCandidates): the rule of each key, the smallest maxRuns, a cancelling strategy among them. */
+  rules: ConcurrencyRule[];
+  maxRuns: number;
+  cancels: boolean;
+  /** Its rotation group in decide(). */
+  rotation: string;
+  /** The definitionsRead these were resolved at (-1: not yet). */
+  rulesAt: number;
+  /** Given to the last decision (or new): its front may have gone since. */
+  passed: boolean;
+}
+
+function newGroup(taskKeys: readonly KeyRef[], workflowKeys: readonly KeyRef[], failed: boolean): WindowGroup {
+  const taskIds = taskKeys.map(keyId);
+  const workflowIds = workflowKeys.map(keyId);
+  return {
+    items: [],
+    cursor: 0,
+    keys: [...taskKeys, ...workflowKeys],
+    ids: [...taskIds, ...workflowIds],
+    taskIds,
+    workflowIds,
+    keyed: taskIds.length + workflowIds.length > 0,
+    failed,
+    rules: [],
+    maxRuns: Infinity,
+    cancels: false,
+    rotation: '',
+    rulesAt: -1,
+    passed: true,
+  };
 }
 
 interface RateEntry {
@@ -61,6 +107,8 @@ export class FlowState {
   private readonly latest = new Map<string, number>();
   private definitionsStale = true;
   private readonly held = new Map<string, HeldUnit>();
+  /** Per keyId(), how many held units hold it (kept with `held`, by hold() and release()). */
+  private readonly heldCount = new Map<string, number>();
   private heldStale = true;
   private heldReadAt = 0;
   private readonly rates = new Map<string, RateEntry>();
@@ -72,6 +120,8 @@ export class FlowState {
   private readonly grouped = new WeakMap<readonly QueuedCandidate[], WindowGroup[]>();
   /** Evaluated once per task run while it waits (its input does not change). */
   private readonly evaluated = new Map<string, Evaluated>();
+  /** Counts the definitions stored: what was resolved from them before is resolved again. */
+  private definitionsRead = 0;
   /** Some definition read so far declares concurrency keys. */
   private anyKeyRules = false;
 
@@ -80,7 +130,7 @@ export class FlowState {
     this.definitionsStale = true;
     this.heldStale = true;
     this.ratesStale = true;
-    this.held.clear();
+    this.clearHeld();
     this.evaluated.clear();
   }
 
@@ -129,14 +179,15 @@ export class FlowState {
       for (const d of await workflowDefinitionList(db, { latestOf: names })) this.store(d.name, d.version, d.definition, d.latest);
       // A name not found has no definition yet (a trigger raced its registration): nothing to apply.
       for (const name of names) if (!this.latest.has(name)) this.latest.set(name, 0);
+      this.definitionsRead++;
     }
     const keysInUse = this.anyKeyRules || this.held.size > 0;
     if (keysInUse && (this.heldStale || options.now - this.heldReadAt > options.heldMaxAgeMs)) {
       this.heldStale = false;
       this.heldReadAt = options.now;
       const held = await heldKeysList(db);
-      this.held.clear();
-      for (const h of held) this.held.set(h.unitId, { taskRunId: h.unitId, runId: h.runId, seq: 0, keys: h.keys.map(([rule, key]) => ({ rule, key })) });
+      this.clearHeld();
+      for (const h of held) this.hold(h.unitId, h.runId, h.keys.map(([rule, key]) => ({ rule, key })), null);
     }
     if (this.ratesStale) {
       this.ratesStale = false;
@@ -167,39 +218,101 @@ export class FlowState {
   /**
    * Decision candidates from one keyed queue's window, with their keys and rate asks; those whose rules
    * cannot be worked out go to `unschedulable`. The window is grouped once (by the keys its task runs
-   * ask, each evaluated once) and each decision takes from the front of every group only what could be
-   * admitted: up to its smallest `maxRuns` from a round-robin key's group, up to `perAction` from the
-   * group without concurrency keys (rate limits alone: only its head can start), everything from a group
-   * under a cancelling strategy (it must see every member to cancel the right ones). So a decision costs
-   * about the slots it fills, not the depth of the queue. Of a run that has not taken its workflow's
-   * keys, only the first task run asks for them and the rest wait behind it (they would otherwise take
-   * the run's keys twice).
+   * ask, each evaluated once), and a decision costs about the slots it fills, not the depth of the queue
+   * nor the number of keys:
+   * - from a round-robin key's group, only if decide() would reach it with the slots free: the groups
+   *   new to the rotation (not in `turns`: they join it now), then those with room in their keys, least
+   *   recently served first (`turns`), until they could fill `freeSlots`. A group with no room, or beyond
+   *   the slots, is not passed: it keeps its turn (decide.ts, "Who goes first") and the wait it was last
+   *   given; the heads of those left out for want of slots are listed in `skipped`. Each passed group
+   *   gives up to its share of the slots and one more, so that a group with more waiting stays in the
+   *   rotation;
+   * - from the group without concurrency keys (rate limits alone: only its head can start), up to
+   *   `perAction`; from a group under a cancelling strategy, everything (it must see every member to
+   *   cancel the right ones); the task runs whose rules fail, all (each is failed).
+   * Of a run that has not taken its workflow's keys, only the first task run asks for them and the rest
+   * wait behind it (they would otherwise take the run's keys twice). `live`, if given, is told the
+   * rotation group of every group with work, so the caller can forget the turns of the others.
    */
   keyedCandidates(
     items: readonly QueuedCandidate[],
-    options: { gone: ReadonlySet<string>; now: number; rules: Map<string, ConcurrencyRule>; unschedulable: Unschedulable[]; perAction: number; freeSlots: number },
+    options: {
+      gone: ReadonlySet<string>;
+      now: number;
+      rules: Map<string, ConcurrencyRule>;
+      unschedulable: Unschedulable[];
+      perAction: number;
+      freeSlots: number;
+      turns: ReadonlyMap<string, number>;
+      asking: Set<string>;
+      live?: Set<string>;
+      skipped: string[];
+    },
   ): Array<{ candidate: Omit<Candidate, 'seq'>; ask: { runId: string; taskKeys: KeyRef[]; runKeys: KeyRef[] } }> {
     let groups = this.grouped.get(items);
     if (!groups) {
       groups = this.group(items);
       this.grouped.set(items, groups);
     }
+    // Per key: what runs now (heldCount), plus what this decision passes (`passed`).
+    const passed = new Map<string, number>();
+    const count = (id: string): number => (this.heldCount.get(id) ?? 0) + (passed.get(id) ?? 0);
+
+    // Which groups to take from. The rules of a keyed group's keys, as this decision applies them: the
+    // code's latest maxRuns and strategy apply to every run of a key, whatever version made it.
+    const chosen: WindowGroup[] = [];
+    const roomy: Array<{ group: WindowGroup; turn: number }> = [];
+    let keysWithRoom = 0;
+    for (const group of groups) {
+      // Only what a decision was given can have left the window since (assigned, cancelled, failed).
+      if (group.passed) {
+        while (group.cursor < group.items.length && options.gone.has(group.items[group.cursor]!.taskRunId)) group.cursor++;
+        group.passed = false;
+      }
+      if (group.cursor >= group.items.length) continue;
+      if (!group.keyed) {
+        chosen.push(group);
+        continue;
+      }
+      const head = group.items[group.cursor]!;
+      if (group.rulesAt !== this.definitionsRead) this.resolveGroup(group, head);
+      options.live?.add(group.rotation);
+      // Room for its head: in the task's keys, and in the workflow's unless its run holds them already.
+      const d = head.detail!;
+      const asksRunKeys = group.workflowIds.length > 0 && !d.runAdmitted && !this.held.has(`run:${d.runId}`);
+      const checked = asksRunKeys ? group.ids.length : group.taskIds.length;
+      let room = true;
+      for (let i = 0; i < checked && room; i++) room = count(group.ids[i]!) < group.rules[i]!.maxRuns;
+      if (room) keysWithRoom++;
+      const turn = options.turns.get(group.rotation);
+      // New to the rotation, or cancelling (it must be seen whole): passed whatever the slots.
+      if (turn === undefined || group.cancels) chosen.push(group);
+      else if (room) roomy.push({ group, turn });
+    }
+    // The free slots are shared among the keys that can still take one (a full key passes only the one
+    // that says why it waits): keys take turns, one admission each per turn, so with F free slots and K
+    // keys with room no key is admitted more than ceil(F / K) times in one decision.
+    const turnShare = Math.ceil(options.freeSlots / Math.max(1, keysWithRoom));
+    roomy.sort((a, b) => a.turn - b.turn);
+    let capacity = 0;
+    for (const { group } of roomy) {
+      if (capacity >= options.freeSlots) {
+        options.skipped.push(group.items[group.cursor]!.taskRunId);
+        continue;
+      }
+      chosen.push(group);
+      capacity += Math.max(1, Math.min(turnShare, group.maxRuns));
+    }
+
     const out: Array<{ candidate: Omit<Candidate, 'seq'>; ask: { runId: string; taskKeys: KeyRef[]; runKeys: KeyRef[] } }> = [];
     const runsAsking = new Set<string>();
-    // Per key: what runs now, then what is passed. Keys take turns, one admission each per turn, so with
-    // F free slots and K keys waiting no key can be admitted more than ceil(F / K) times in one decision.
-    const passed = new Map<string, number>();
-    for (const unit of this.held.values()) for (const k of unit.keys) passed.set(`${k.rule}\u0000${k.key}`, (passed.get(`${k.rule}\u0000${k.key}`) ?? 0) + 1);
-    for (const group of groups) while (group.cursor < group.items.length && options.gone.has(group.items[group.cursor]!.taskRunId)) group.cursor++;
-    // The free slots are shared among the keys that can still take one (a full key passes only the one
-    // that says why it waits), so a decision passes about as many candidates as it can admit.
-    const keysWithRoom = groups.filter((g) => g.keyed && g.cursor < g.items.length && this.hasRoom(g.items[g.cursor]!, passed, options.rules)).length;
-    const turnShare = Math.ceil(options.freeSlots / Math.max(1, keysWithRoom));
-    for (const group of groups) {
-      let quota = group.failed ? Infinity : group.keyed ? 0 : options.perAction;
-      let cancels = false;
+    for (const group of chosen) {
+      group.passed = true;
+      for (const rule of group.rules) options.rules.set(rule.id, rule);
+      // A round-robin group gives its share and one more (it waits, so the group keeps its turn).
+      const quota = group.failed || group.cancels ? Infinity : group.keyed ? Math.max(1, Math.min(turnShare, group.maxRuns)) + 1 : options.perAction;
       let taken = 0;
-      for (let i = group.cursor; i < group.items.length && taken < (cancels ? Infinity : quota || Infinity); i++) {
+      for (let i = group.cursor; i < group.items.length && taken < quota; i++) {
         const item = group.items[i]!;
         if (options.gone.has(item.taskRunId)) continue;
         const d = item.detail!;
@@ -209,24 +322,12 @@ export class FlowState {
           continue;
         }
         const own = this.rulesAt(item.action, d.workflowVersion);
-        const latest = this.rulesFor(item.action);
-        // The code's latest maxRuns and strategy apply to every run of a key, whatever version made it.
-        for (const spec of [...own.task, ...own.workflow]) {
-          if (!options.rules.has(spec.rule.id)) options.rules.set(spec.rule.id, ruleOf(latest, spec.rule.id) ?? spec.rule);
-        }
-        if (group.keyed && quota === 0) {
-          const keyRules = [...e.taskKeys, ...e.workflowKeys].map((k) => options.rules.get(k.rule)!);
-          cancels = keyRules.some((r) => r.strategy !== 'GROUP_ROUND_ROBIN');
-          // At least one, so a full key still says why it waits and keeps its turn.
-          quota = Math.max(1, Math.min(turnShare, ...keyRules.map((r) => r.maxRuns)));
-        }
-        const admitted = d.runAdmitted || this.held.has(`run:${d.runId}`);
-        const runKeys = !admitted && e.workflowKeys.length > 0 ? e.workflowKeys : [];
+        const runKeys = e.workflowKeys.length > 0 && !d.runAdmitted && !this.held.has(`run:${d.runId}`) ? e.workflowKeys : [];
         if (runKeys.length > 0) {
           if (runsAsking.has(d.runId)) continue;
           runsAsking.add(d.runId);
         }
-        const keys: KeyRef[] = [...e.taskKeys, ...runKeys];
+        const keys: KeyRef[] = runKeys.length > 0 ? [...e.taskKeys, ...runKeys] : e.taskKeys;
         let missing: string | null = null;
         for (const r of e.rateLimits) {
           if (this.rates.has(r.key)) continue;
@@ -247,12 +348,19 @@ export class FlowState {
           });
           continue;
         }
-        // Past what could still be admitted under a key (one more: the first that waits says why).
-        if (!cancels && keys.length > 0 && taken > 0 && keys.some((k) => (passed.get(`${k.rule}\u0000${k.key}`) ?? 0) >= options.rules.get(k.rule)!.maxRuns)) continue;
-        for (const k of keys) {
-          const id = `${k.rule}\u0000${k.key}`;
-          passed.set(id, (passed.get(id) ?? 0) + 1);
+        // Past what could still be admitted under a key, one more is passed: the first that waits says
+        // why. Every member asks the group's task keys: once one of those is full, so is the rest.
+        if (!group.cancels && keys.length > 0 && taken > 0) {
+          let fullTask = false;
+          for (let k = 0; k < group.taskIds.length && !fullTask; k++) fullTask = count(group.taskIds[k]!) >= group.rules[k]!.maxRuns;
+          if (fullTask) break;
+          let fullRun = false;
+          if (runKeys.length > 0) for (let k = 0; k < group.workflowIds.length && !fullRun; k++) fullRun = count(group.workflowIds[k]!) >= group.rules[group.taskIds.length + k]!.maxRuns;
+          if (fullRun) continue;
         }
+        for (const id of group.taskIds) passed.set(id, (passed.get(id) ?? 0) + 1);
+        if (runKeys.length > 0) for (const id of group.workflowIds) passed.set(id, (passed.get(id) ?? 0) + 1);
+        for (const id of group.ids) options.asking.add(id);
         // A retry in its backoff is passed (the decision says so and when to look again) but takes no
         // place in the group's share: what follows it may start meanwhile.
         if (item.availableAt <= options.now) taken++;
@@ -265,7 +373,7 @@ export class FlowState {
             availableAt: item.availableAt,
             suspect: item.suspect,
             keys,
-            rateLimits: e.rateLimits.map((r) => ({ key: r.key, units: r.units })),
+            rateLimits: e.rateLimits,
           },
           ask: { runId: d.runId, taskKeys: e.taskKeys, runKeys },
         });
@@ -275,24 +383,23 @@ export class FlowState {
   }
 
   /**
-   * Whether every key a queued task run asks has room for one more beside what runs now (`passed`
-   * counts the running units per key), by the rules the decision uses (`rules`, else the action's latest).
+   * A keyed group's rules as decisions apply them — the code's latest maxRuns and strategy apply to every
+   * run of a key, whatever version made it — and its rotation group; again after definitions are read.
    */
-  private hasRoom(item: QueuedCandidate, passed: ReadonlyMap<string, number>, rules: ReadonlyMap<string, ConcurrencyRule>): boolean {
-    const e = this.evaluated.get(item.taskRunId);
-    if (!e?.ok) return false;
-    const latest = this.rulesFor(item.action);
-    for (const k of [...e.taskKeys, ...e.workflowKeys]) {
-      const rule = rules.get(k.rule) ?? ruleOf(latest, k.rule);
-      if (rule && (passed.get(`${k.rule}\u0000${k.key}`) ?? 0) >= rule.maxRuns) return false;
-    }
-    return true;
+  private resolveGroup(group: WindowGroup, head: QueuedCandidate): void {
+    const own = this.rulesAt(head.action, head.detail!.workflowVersion);
+    const latest = this.rulesFor(head.action);
+    group.rules = group.keys.map((k) => ruleOf(latest, k.rule) ?? ruleOf(own, k.rule)!);
+    group.maxRuns = Math.min(...group.rules.map((r) => r.maxRuns));
+    group.cancels = group.rules.some((r) => r.strategy !== 'GROUP_ROUND_ROBIN');
+    group.rotation = rotationGroup(group.keys.map((k, i) => ({ rule: group.rules[i]!, key: k.key })), own.lifo);
+    group.rulesAt = this.definitionsRead;
   }
 
   /** A window's task runs by the keys they ask (in window order within each), evaluated once. */
   private group(items: readonly QueuedCandidate[]): WindowGroup[] {
     const byKeys = new Map<string, WindowGroup>();
-    const failed: WindowGroup = { items: [], cursor: 0, keyed: false, failed: true };
+    const failed = newGroup([], [], true);
     for (const item of items) {
       const d = item.detail;
       if (!d) continue;
@@ -306,10 +413,12 @@ export class FlowState {
         failed.items.push(item);
         continue;
       }
-      const keys = [...e.taskKeys, ...e.workflowKeys];
-      const id = keys.map((k) => `${k.rule}\u0000${k.key}`).join('\u0001');
+      let id = '';
+      for (const k of e.taskKeys) id += `${keyId(k)}\u0001`;
+      id += '\u0002';
+      for (const k of e.workflowKeys) id += `${keyId(k)}\u0001`;
       let g = byKeys.get(id);
-      if (!g) byKeys.set(id, (g = { items: [], cursor: 0, keyed: keys.length > 0, failed: false }));
+      if (!g) byKeys.set(id, (g = newGroup(e.taskKeys, e.workflowKeys, false)));
       g.items.push(item);
     }
     return [failed, ...byKeys.values()];
@@ -322,9 +431,20 @@ export class FlowState {
     return retry;
   }
 
-  /** The units holding keys now (seq to be given by the caller, in the same order as candidates). */
-  heldUnits(): HeldUnit[] {
-    return [...this.held.values()];
+  /**
+   * The units holding keys now (seq to be given by the caller, in the same order as candidates); with
+   * `asking`, only those holding one of these keys (keyId()): a unit sharing no key with any candidate
+   * changes nothing in a decision.
+   */
+  heldUnits(asking?: ReadonlySet<string>): HeldUnit[] {
+    const out: HeldUnit[] = [];
+    for (const unit of this.held.values()) if (!asking || unit.ids.some((id) => asking.has(id))) out.push(unit);
+    return out;
+  }
+
+  /** A held unit's run (a task run's id, or `run:<id>` for its workflow's keys). */
+  heldRun(unitId: string): string | undefined {
+    return this.held.get(unitId)?.runId;
   }
 
   /** The rate windows, as the decision takes them. */
@@ -334,12 +454,12 @@ export class FlowState {
 
   /** What admitting these did to the keys and windows: recorded in memory; returns the windows to store. */
   admitted(
-    written: ReadonlyArray<{ taskRunId: string; runId: string; taskKeys: readonly KeyRef[]; runKeys: readonly KeyRef[] }>,
+    written: ReadonlyArray<{ taskRunId: string; attempt: number; runId: string; taskKeys: readonly KeyRef[]; runKeys: readonly KeyRef[] }>,
     windows: ReadonlyMap<string, RateWindow>,
   ): void {
     for (const w of written) {
-      if (w.taskKeys.length > 0) this.held.set(w.taskRunId, { taskRunId: w.taskRunId, runId: w.runId, seq: 0, keys: w.taskKeys });
-      if (w.runKeys.length > 0) this.held.set(`run:${w.runId}`, { taskRunId: `run:${w.runId}`, runId: w.runId, seq: 0, keys: w.runKeys });
+      if (w.taskKeys.length > 0) this.hold(w.taskRunId, w.runId, w.taskKeys, w.attempt);
+      if (w.runKeys.length > 0) this.hold(`run:${w.runId}`, w.runId, w.runKeys, null);
       this.evaluated.delete(w.taskRunId);
     }
     for (const [key, window] of windows) {
@@ -362,12 +482,44 @@ export class FlowState {
   /** Task runs ended (or went back to the queue), runs ended: they hold no keys any more. */
   ended(o: { taskRunIds?: Iterable<string>; runIds?: Iterable<string> }): void {
     for (const id of o.taskRunIds ?? []) {
-      this.held.delete(id);
+      this.release(id);
       this.evaluated.delete(id);
     }
     const runs = new Set(o.runIds ?? []);
     if (runs.size === 0) return;
-    for (const [id, unit] of this.held) if (runs.has(unit.runId)) this.held.delete(id);
+    for (const [id, unit] of this.held) if (runs.has(unit.runId)) this.release(id);
+  }
+
+  /**
+   * A worker reported this attempt's end: the keys its task holds are free now (its run's keys are
+   * not: they are held to the run's end). Another attempt's hold is left alone.
+   */
+  attemptEnded(taskRunId: string, attempt: number): void {
+    const unit = this.held.get(taskRunId);
+    if (unit && (unit.attempt === null || unit.attempt === attempt)) this.release(taskRunId);
+  }
+
+  private hold(unitId: string, runId: string, keys: readonly KeyRef[], attempt: number | null): void {
+    this.release(unitId);
+    const ids = keys.map(keyId);
+    this.held.set(unitId, { taskRunId: unitId, runId, seq: 0, keys, ids, attempt });
+    for (const id of ids) this.heldCount.set(id, (this.heldCount.get(id) ?? 0) + 1);
+  }
+
+  private release(unitId: string): void {
+    const unit = this.held.get(unitId);
+    if (!unit) return;
+    this.held.delete(unitId);
+    for (const id of unit.ids) {
+      const n = this.heldCount.get(id)! - 1;
+      if (n > 0) this.heldCount.set(id, n);
+      else this.heldCount.delete(id);
+    }
+  }
+
+  private clearHeld(): void {
+    this.held.clear();
+    this.heldCount.clear();
   }
 
   /** A candidate was taken out of the queue without an assignment (cancelled, failed). */
@@ -382,6 +534,7 @@ export class FlowState {
 
   private store(name: string, version: number, definition: Parameters<typeof actionRulesOf>[0], latest: boolean): void {
     const id = `${name}@${version}`;
+    this.definitionsRead++;
     if (!this.compiled.has(id)) {
       const rules = actionRulesOf(definition);
       this.compiled.set(id, rules);

@@ -109,8 +109,10 @@ export class Scheduler {
   private readonly flow = new FlowState();
   /** For the candidates of keyed queues in the last decision. */
   private readonly asks = new Map<string, Ask>();
-  /** Why each candidate of a keyed queue waited at the last decision (concurrency, rate limit). */
+  /** Why each candidate of a keyed queue waits (concurrency, rate limit), as the last decision that passed it said. */
   private waits = new Map<string, FlowWait>();
+  /** Rotation groups live at the last prune of the rotation's turns. */
+  private liveGroups = 0;
 
   constructor(options: SchedulerOptions) {
     this.o = options;
@@ -299,8 +301,14 @@ export class Scheduler {
     return this.waits.get(taskRunId) ?? null;
   }
 
-  /** A worker attached here has free slots again (or came, or spoke again after a silence). */
-  slotsFreed(_worker: WorkerSession): void {
+  /**
+   * A worker attached here has free slots again (or came, or spoke again after a silence). With `ended`,
+   * because the attempt's result came: the task's keys are free at once, as its slot is (its run's keys
+   * wait for the run's end). The attempt ended at the worker's report, before anything admitted from now
+   * starts; were the result's write lost, the worker sends it again (it keeps it until acknowledged).
+   */
+  slotsFreed(_worker: WorkerSession, ended?: { taskRunId: string; attempt: number }): void {
+    if (ended && this.epoch !== null) this.flow.attemptEnded(ended.taskRunId, ended.attempt);
     if (this.epoch !== null) this.pump();
     else this.notifyHolder();
   }
@@ -505,6 +513,12 @@ export class Scheduler {
         const limit = this.flow.rulesFor(action).keyed ? this.keyedWindowSize : this.windowSize;
         this.windows.set(action, { items, gone: new Set(), complete: items.length < limit });
       }
+      // A wait reason outlives only while its task run is still queued (as a read of its window shows).
+      if (this.waits.size > 0) {
+        const queued = new Set<string>();
+        for (const window of this.windows.values()) for (const c of window.items) queued.add(c.taskRunId);
+        for (const id of this.waits.keys()) if (!queued.has(id)) this.waits.delete(id);
+      }
     }
     let freeSlots = 0;
     for (const w of workers) freeSlots += w.freeSlots;
@@ -515,18 +529,34 @@ export class Scheduler {
     // reading, rate windows) is as of now, and the assignments are recorded at this time, which is what
     // an audit of starts against ends and windows reads.
     const decidedAt = Date.now();
-    const { candidates, running } = this.candidates(offered, freeSlots, decidedAt, rules, unschedulable);
+    const { candidates, running, live, skipped } = this.candidates(offered, freeSlots, decidedAt, rules, unschedulable);
     if (this.flow.takeRetry()) this.again = true;
     if (candidates.length === 0 && unschedulable.length === 0) return;
     const windowsBefore = this.flow.windows();
     const decision = this.decideWithHolds({ now: decidedAt, candidates, running, rules, workers, windows: windowsBefore, rotation: this.rotation }, holders);
     this.rotation = decision.rotation;
-    this.waits = new Map();
+    // Groups not passed keep their turns (decide.ts): forget those whose work is gone, once they may
+    // outnumber the live ones (`live` is gathered only then).
+    if (live) {
+      this.rotation = { ...this.rotation, turns: new Map([...this.rotation.turns].filter(([group]) => live.has(group) || !/^[FL]\d/.test(group))) };
+      this.liveGroups = this.rotation.turns.size;
+    }
+    // What waits keeps the reason it was last given; a candidate not passed this time keeps its own,
+    // except a head left out for want of slots (its key has room now).
+    for (const id of skipped) this.waits.delete(id);
+    const waitedNow: Array<{ action: string; kind: FlowWait['kind'] }> = [];
     for (const { taskRunId, reason: r } of decision.waits) {
       if (r.kind === 'concurrency') this.waits.set(taskRunId, { kind: 'concurrency', key: r.key, rule: r.rule, maxRuns: r.maxRuns });
       else if (r.kind === 'rate_limit') this.waits.set(taskRunId, { kind: 'rate_limit', key: r.key, refillsAt: new Date(decidedAt + r.refillInMs).toISOString() });
+      else {
+        this.waits.delete(taskRunId);
+        continue;
+      }
+      waitedNow.push({ action: this.actionOf.get(taskRunId) ?? '', kind: r.kind });
     }
-    if (this.waits.size > 0) this.o.events.emit('flow.waits', { waits: [...this.waits].map(([taskRunId, w]) => ({ action: this.actionOf.get(taskRunId) ?? '', kind: w.kind })) });
+    for (const a of decision.assignments) this.waits.delete(a.taskRunId);
+    for (const c of decision.cancellations) this.waits.delete(c.taskRunId);
+    if (waitedNow.length > 0) this.o.events.emit('flow.waits', { waits: waitedNow });
     // Ends first: a running run cancelled for a newer one must stop counting before its replacement starts.
     for (const w of decision.waits) {
       if (w.reason.kind !== 'units_over_limit') continue;
@@ -586,7 +616,7 @@ export class Scheduler {
     this.flow.admitted(
       assigned.flatMap((a) => {
         const ask = this.asks.get(a.task.taskRunId);
-        return ask ? [{ taskRunId: a.task.taskRunId, runId: ask.runId, taskKeys: ask.taskKeys, runKeys: ask.runKeys }] : [];
+        return ask ? [{ taskRunId: a.task.taskRunId, attempt: a.task.attempt, runId: ask.runId, taskKeys: ask.taskKeys, runKeys: ask.runKeys }] : [];
       }),
       decision.windows,
     );
@@ -656,20 +686,25 @@ export class Scheduler {
     now: number,
     rules: Map<string, ConcurrencyRule>,
     unschedulable: Unschedulable[],
-  ): { candidates: Candidate[]; running: RunningUnit[] } {
+  ): { candidates: Candidate[]; running: RunningUnit[]; live: Set<string> | undefined; skipped: string[] } {
     const perAction = Math.max(64, 4 * freeSlots);
+    /** The rotation groups with work in keyed windows (when the rotation may hold many gone), and the heads left out of this decision for want of slots. */
+    const live = this.rotation.turns.size > 2 * this.liveGroups + 64 ? new Set<string>() : undefined;
+    const skipped: string[] = [];
     const rows: Array<Omit<Candidate, 'seq'>> = [];
     this.actionOf.clear();
     this.asks.clear();
     let nextDue = Infinity;
     let keyed = false;
+    /** The keys the keyed candidates ask: only the units holding one of them matter to the decision. */
+    const asking = new Set<string>();
     for (const action of offered) {
       const window = this.windows.get(action);
       if (!window) continue;
       const actionRules = this.flow.rulesFor(action);
       if (actionRules.keyed) {
         keyed = true;
-        for (const c of this.flow.keyedCandidates(window.items, { gone: window.gone, now, rules, unschedulable, perAction, freeSlots })) {
+        for (const c of this.flow.keyedCandidates(window.items, { gone: window.gone, now, rules, unschedulable, perAction, freeSlots, turns: this.rotation.turns, asking, live, skipped })) {
           rows.push(c.candidate);
           this.actionOf.set(c.candidate.taskRunId, action);
           this.asks.set(c.candidate.taskRunId, c.ask);
@@ -695,22 +730,23 @@ export class Scheduler {
       }
     }
     if (nextDue !== Infinity) this.decideAt(nextDue);
-    const held = keyed ? this.flow.heldUnits() : [];
+    const held = keyed ? this.flow.heldUnits(asking) : [];
     const candidates = rows.map((c) => ({ ...c, seq: idSeq(c.taskRunId) }));
     // Held units are numbered by their own id (a task run's, or a run's for its workflow's keys).
     const running = held.map((u) => ({ taskRunId: u.taskRunId, keys: u.keys, seq: idSeq(u.taskRunId.startsWith('run:') ? u.runId : u.taskRunId) }));
-    return { candidates, running };
+    return { candidates, running, live, skipped };
   }
 
   /** The run a held unit belongs to (a task run's id, or `run:<id>`). */
   private unitRun(unitId: string): string | undefined {
     if (unitId.startsWith('run:')) return unitId.slice(4);
-    return this.flow.heldUnits().find((u) => u.taskRunId === unitId)?.runId;
+    return this.flow.heldRun(unitId);
   }
 
   /** A candidate taken out of the queue by this scheduler (cancelled or failed): no longer in its window. */
   private dropCandidate(taskRunId: string): void {
     this.flow.forget(taskRunId);
+    this.waits.delete(taskRunId);
     const action = this.actionOf.get(taskRunId);
     if (action !== undefined) this.windows.get(action)?.gone.add(taskRunId);
   }

@@ -346,6 +346,29 @@ describe('decide: GROUP_ROUND_ROBIN', () => {
     });
     expect(assigned(second)).toEqual(['B1x']);
   });
+
+  it('keeps the turn of a group it is not given, so the service may pass only the groups it can serve', () => {
+    const rules = [rule('r', 100)];
+    // A, B and C wait; C is served, then A and B keep waiting with the older turns.
+    const first = run({ candidates: [...many('A', 2), ...many('B', 2), ...many('C', 2)], rules, workers: [w('w1', 3)] });
+    expect(assigned(first)).toEqual(['A0', 'B0', 'C0']);
+    // The service passes only C (say A and B were full): A and B keep their turns, C is served again.
+    const second = run({ candidates: [c('C1x', { keys: [k('r', 'C')] }), c('C2x', { keys: [k('r', 'C')] })], rules, workers: [w('w1', 1)], rotation: first.rotation });
+    expect(assigned(second)).toEqual(['C1x']);
+    expect([...second.rotation.turns.keys()].sort()).toEqual([...first.rotation.turns.keys()].sort());
+    // Given all three again, A and B go before C, which was served last.
+    const third = run({
+      candidates: [c('A1y', { keys: [k('r', 'A')] }), c('B1y', { keys: [k('r', 'B')] }), c('C3y', { keys: [k('r', 'C')] })],
+      rules,
+      workers: [w('w1', 2)],
+      rotation: second.rotation,
+    });
+    expect(assigned(third)).toEqual(['A1y', 'B1y']);
+    // A group it was given and that has nothing left waiting is forgotten; one it was not given is not.
+    const fourth = run({ candidates: [c('A2z', { keys: [k('r', 'A')] })], rules, workers: [w('w1', 1)], rotation: third.rotation });
+    expect([...fourth.rotation.turns.keys()].some((g) => g.endsWith('rA'))).toBe(false);
+    expect([...fourth.rotation.turns.keys()].some((g) => g.endsWith('rC'))).toBe(true);
+  });
 });
 
 describe('decide: CANCEL_NEWEST', () => {
