@@ -72,6 +72,8 @@ export class TriggerService {
   private readonly insertInto: Queryable;
   private readonly reserve: (action: string, count: number) => DirectReservation | null;
   private readonly retryBudgetMs: number;
+  /** Names seen to be standalone tasks (a name keeps its kind): their triggers use the statement's shorter shape. */
+  private readonly standalone = new Set<string>();
 
   constructor(options: {
     driver: Driver;
@@ -188,8 +190,9 @@ export class TriggerService {
     for (let attempt = 1; ; attempt++) {
       try {
         const assignTo = attempt === 1 && reservation ? { workerId: reservation.workerId, count: reservation.count } : null;
-        const created = await runTrigger(this.insertInto, { workflowName: workflow, runs, notifyFrom: this.notifyFrom, assignTo });
+        const created = await runTrigger(this.insertInto, { workflowName: workflow, runs, notifyFrom: this.notifyFrom, assignTo, standalone: this.standalone.has(workflow) });
         if (!created) return null;
+        if (created.kind === 'task' && this.standalone.size < 10_000) this.standalone.add(workflow);
         if (created.preexisting.length === 0) return { runIds: created.runIds, queued: created.queued, earlierQueuedActions: [], assigned: created.assigned, created: created.created };
         const earlier = await runTriggerEarlierFind(this.insertInto, { runIds: created.preexisting, workerId: reservation?.workerId ?? null });
         return { runIds: created.runIds, queued: created.queued, earlierQueuedActions: earlier.queuedActions, assigned: earlier.assigned, created: created.created };

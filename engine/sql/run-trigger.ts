@@ -29,9 +29,19 @@ export interface DirectlyAssigned {
   timeoutMs: number;
 }
 
-const RUN_TRIGGER: NamedStatement = {
-  name: 'cleaver_run_trigger',
-  text: `WITH def AS (
+/**
+ * The trigger statement, in two shapes built from one text. The full one creates runs of any workflow
+ * or standalone task, child runs included. `standalone` creates parentless runs of a standalone task
+ * only (a workflow's name finds no definition in it, and the statement inserts nothing): it leaves out
+ * the DAG's nodes, the parent's metadata and the lookup of existing children, whose plans are set up on
+ * every execution whether they find rows or not (measured, one run a statement: 0.68 → 0.61 ms with a
+ * durable commit, 0.51 → 0.47 ms without).
+ */
+function triggerStatement(o: { standalone: boolean }): NamedStatement {
+  const full = !o.standalone;
+  return {
+    name: full ? 'cleaver_run_trigger' : 'cleaver_run_trigger_standalone',
+    text: `WITH def AS (
        SELECT v.workflow_name, v.version, v.definition ->> 'kind' AS kind,
               CASE WHEN v.definition ->> 'kind' = 'task' THEN jsonb_build_array(v.definition -> 'task')
                    ELSE v.definition -> 'workflow' -> 'tasks' END AS tasks,
@@ -39,23 +49,29 @@ const RUN_TRIGGER: NamedStatement = {
               jsonb_typeof(v.definition -> 'workflow' -> 'onSuccess') = 'object' AS has_on_success
          FROM workflow w
          JOIN workflow_version v ON v.workflow_name = w.name AND v.version = w.latest_version
-        WHERE w.name = $1
+        WHERE w.name = $1${full ? '' : ` AND v.definition ->> 'kind' = 'task'`}
      ),
      nodes AS (
-       SELECT n.value AS task,
+${full
+  ? `       SELECT n.value AS task,
               ARRAY(SELECT jsonb_array_elements_text(n.value -> 'parents')) AS parents,
               ARRAY(SELECT jsonb_array_elements_text(n.value -> 'ancestors')) AS ancestors
-         FROM def CROSS JOIN jsonb_array_elements(def.tasks) AS n
+         FROM def CROSS JOIN jsonb_array_elements(def.tasks) AS n`
+  : `       SELECT def.tasks -> 0 AS task, '{}'::text[] AS parents, '{}'::text[] AS ancestors FROM def`}
      ),
      items AS (
-       SELECT i.*, COALESCE(pr.metadata, '{}'::jsonb) || COALESCE(i.metadata, '{}'::jsonb) AS all_metadata
+${full
+  ? `       SELECT i.*, COALESCE(pr.metadata, '{}'::jsonb) || COALESCE(i.metadata, '{}'::jsonb) AS all_metadata
          FROM jsonb_to_recordset($2::jsonb) AS i(run_id uuid, task_run_id uuid, input jsonb, metadata jsonb, priority smallint,
                                                  trigger_kind text, parent_task_run_id uuid, child_key text, event_id uuid, ord int)
          -- Child runs inherit the metadata of the run that spawned them (their own keys win). Looked up
          -- by id (lateral, kept so by its LIMIT): a plain join was planned as a scan of both whole tables
          -- for every trigger.
          LEFT JOIN LATERAL (SELECT pr.metadata FROM task_run pt JOIN run pr ON pr.id = pt.run_id
-                             WHERE pt.id = i.parent_task_run_id LIMIT 1) pr ON true
+                             WHERE pt.id = i.parent_task_run_id LIMIT 1) pr ON true`
+  : `       SELECT i.*, COALESCE(i.metadata, '{}'::jsonb) AS all_metadata
+         FROM jsonb_to_recordset($2::jsonb) AS i(run_id uuid, task_run_id uuid, input jsonb, metadata jsonb, priority smallint,
+                                                 trigger_kind text, parent_task_run_id uuid, child_key text, event_id uuid, ord int)`}
      ),
      runs AS (
        INSERT INTO run (id, workflow_name, workflow_version, kind, status, input, metadata, trigger_kind, tasks_remaining,
@@ -113,14 +129,20 @@ const RUN_TRIGGER: NamedStatement = {
                FROM tasks WHERE status = 'queued') AS queued_rows,
             (SELECT jsonb_agg(jsonb_build_object('id', id, 'attempt', attempt, 'timeout', execution_timeout_ms))
                FROM tasks WHERE status = 'assigned') AS assigned,
-            -- A child that existed already (its parent is a retry) is returned instead of created again.
+${full
+  ? `            -- A child that existed already (its parent is a retry) is returned instead of created again.
             (SELECT jsonb_agg(jsonb_build_object('ord', i.ord, 'id', e.id))
                FROM items i
                CROSS JOIN LATERAL (SELECT e.id FROM run e
                                     WHERE e.parent_task_run_id = i.parent_task_run_id AND e.child_key = i.child_key LIMIT 1) e
-              WHERE i.parent_task_run_id IS NOT NULL AND e.id <> i.run_id) AS existing,
+              WHERE i.parent_task_run_id IS NOT NULL AND e.id <> i.run_id) AS existing,`
+  : `            NULL::jsonb AS existing,`}
             ${notifyQueued('$3::text', 'queued_actions')} AS notified`,
-};
+  };
+}
+
+const RUN_TRIGGER = triggerStatement({ standalone: false });
+const RUN_TRIGGER_STANDALONE = triggerStatement({ standalone: true });
 
 /**
  * Child runs another statement created while this one ran: ON CONFLICT waited for it to commit, but
@@ -160,6 +182,10 @@ const RUN_TRIGGER_EARLIER_FIND: NamedStatement = {
  * (an earlier try committed it, and only its reply was lost) is not created twice; its id is listed in
  * `preexisting`, for runTriggerEarlierFind.
  *
+ * `standalone`: the caller knows `workflowName` names a standalone task (a name keeps its kind) and no
+ * run has a parent, so the statement's shorter shape serves; were the name a workflow's after all, the
+ * full shape runs next.
+ *
  * `assignTo` (standalone tasks only): when the engine already knows a worker with free slots and no
  * backlog for the action, the first `count` task runs are created with their first attempt assigned to
  * it, saving the claim's round trip on the way to the worker. The rest are queued, and NOTIFY wakes
@@ -173,6 +199,7 @@ export async function runTrigger(
     /** When set, NOTIFY cleaver_task_queued '<notifyFrom>:<action>' at commit, waking other engines. */
     notifyFrom: string | null;
     assignTo?: { workerId: string; count: number } | null;
+    standalone?: boolean;
   },
 ): Promise<{
   version: number;
@@ -208,7 +235,7 @@ export async function runTrigger(
     assigned: Array<{ id: string; attempt: number; timeout: number }> | null;
     inserted: string[] | null;
     existing: Array<{ ord: number; id: string }> | null;
-  }>(RUN_TRIGGER, [
+  }>(params.standalone && !items.some((i) => i.parent_task_run_id !== null) ? RUN_TRIGGER_STANDALONE : RUN_TRIGGER, [
     params.workflowName,
     JSON.stringify(items),
     params.notifyFrom,
@@ -216,6 +243,7 @@ export async function runTrigger(
     params.assignTo?.count ?? 0,
   ]);
   const row = result.rows[0];
+  if (params.standalone && (!row || row.version === null)) return runTrigger(db, { ...params, standalone: false });
   if (!row || row.version === null || row.kind === null) return null;
   const runIds = params.runs.map((r) => r.runId);
   for (const e of row.existing ?? []) runIds[e.ord - 1] = e.id;

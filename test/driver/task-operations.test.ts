@@ -68,6 +68,55 @@ forEachDriver('task operations', (getDriver, kind) => {
     expect(await claim(db, { workerId, actions: [action], limit: 10 })).toHaveLength(0);
   });
 
+  it("creates the same rows with the trigger statement's standalone shape as with the full one", async () => {
+    await define({ retries: 3, backoff: { factor: 2, maxSeconds: 30 }, defaultPriority: 2 });
+    const rows = async (standalone: boolean, assign: boolean) => {
+      const runs = [0, 1].map((i) => ({ runId: uuidv7(), taskRunId: uuidv7(), input: { i }, metadata: { n: String(i) }, priority: i === 0 ? null : 3, triggerKind: 'manual' as const }));
+      const created = await runTrigger(db, { workflowName: action, runs, notifyFrom: null, standalone, assignTo: assign ? { workerId, count: 1 } : null });
+      expect(created).toMatchObject({ kind: 'task', runIds: runs.map((r) => r.runId), preexisting: [], created: { runs: 2, taskRuns: 2 } });
+      const read = await db.query<Record<string, unknown>>(
+        `SELECT r.workflow_name, r.workflow_version, r.kind AS run_kind, r.status AS run_status, r.input, r.metadata, r.trigger_kind,
+                r.tasks_remaining, r.has_on_failure, r.has_on_success, r.search_doc::text AS search_doc,
+                t.task_name, t.action, t.kind, t.status, t.priority, t.parents, t.ancestors, t.pending_parents, t.max_attempts,
+                t.backoff_factor, t.backoff_max_seconds, t.execution_timeout_ms, t.schedule_timeout_ms, t.attempt,
+                t.worker_id, t.assigned_at IS NOT NULL AS assigned, t.timeout_at IS NOT NULL AS leased,
+                t.schedule_deadline > now() + interval '299 seconds' AS deadline
+           FROM run r JOIN task_run t ON t.run_id = r.id WHERE r.id = ANY($1::uuid[]) ORDER BY r.id`,
+        [runs.map((r) => r.runId)],
+      );
+      return { rows: read.rows, queued: created!.queued.map((q) => q.priority), assigned: created!.assigned.map((a) => a.attempt) };
+    };
+    for (const assign of [false, true]) {
+      const full = await rows(false, assign);
+      const short = await rows(true, assign);
+      expect(short).toEqual(full);
+      expect(full.rows).toHaveLength(2);
+    }
+  });
+
+  it('gives a workflow named to the standalone shape its full trigger', async () => {
+    const name = `wf-${action}`;
+    await workflowRegister(db, {
+      definition: {
+        kind: 'workflow',
+        workflow: {
+          name,
+          description: null,
+          versionLabel: null,
+          events: [],
+          tasks: [{ name: 'one', parents: [], ancestors: [], retries: 0, backoff: null, executionTimeoutMs: 60_000, scheduleTimeoutMs: 300_000, defaultPriority: 1 }],
+          onFailure: null,
+          onSuccess: null,
+        } as never,
+      },
+    });
+    const runs = [{ runId: uuidv7(), taskRunId: uuidv7(), input: {}, metadata: {}, priority: null, triggerKind: 'manual' as const }];
+    const created = await runTrigger(db, { workflowName: name, runs, notifyFrom: null, standalone: true });
+    expect(created).toMatchObject({ kind: 'workflow', runIds: [runs[0]!.runId], created: { runs: 1, taskRuns: 1 } });
+    expect(created!.queuedActions).toEqual([`${name}:one`]);
+    expect(await runTrigger(db, { workflowName: `missing-${action}`, runs: [{ ...runs[0]!, runId: uuidv7() }], notifyFrom: null, standalone: true })).toBeNull();
+  });
+
   it('refuses to trigger an unknown workflow and inserts nothing', async () => {
     const created = await runTrigger(db, { workflowName: `missing-${action}`, runs: [{ runId: uuidv7(), taskRunId: uuidv7(), input: {}, metadata: {}, priority: null, triggerKind: 'manual' }], notifyFrom: null });
     expect(created).toBeNull();
