@@ -470,6 +470,11 @@ export function rotationGroup(keys: ReadonlyArray<{ readonly rule: ConcurrencyRu
   return (lifo ? 'L' : 'F') + (rotating ? `${rotating.rule.id.length}:${rotating.rule.id}${rotating.key}` : '-');
 }
 
+/** Whether a rotation group is a key's (not the keyless group of a FIFO or LIFO queue). */
+export function isKeyGroup(group: string): boolean {
+  return group[1] !== '-';
+}
+
 function claimId(seen: Set<string>, id: string): void {
   if (seen.has(id)) throw new TypeError(`decide: task run ${id} is given twice (candidates and running runs must be distinct)`);
   seen.add(id);

@@ -308,7 +308,9 @@ export class FlowState {
     const runsAsking = new Set<string>();
     for (const group of chosen) {
       group.passed = true;
-      for (const rule of group.rules) options.rules.set(rule.id, rule);
+      // The first rule given under an id stands (decide() takes one per id; versions that still declare
+      // a key agree with the latest, and only a key the latest version dropped can differ).
+      for (const rule of group.rules) if (!options.rules.has(rule.id)) options.rules.set(rule.id, rule);
       // A round-robin group gives its share and one more (it waits, so the group keeps its turn).
       const quota = group.failed || group.cancels ? Infinity : group.keyed ? Math.max(1, Math.min(turnShare, group.maxRuns)) + 1 : options.perAction;
       let taken = 0;

@@ -17,7 +17,7 @@ import type { EngineEvents } from '../engine-events.ts';
 import type { Logger } from '../log.ts';
 import { taskAssign, taskAssignedList, taskQueueWindowList, workerCapacityList, type Assigned, type QueuedCandidate, type WorkerCapacity } from '../sql/task-assign.ts';
 import { runCancel, type RunEnd } from '../sql/run-cancel.ts';
-import { decide, INITIAL_ROTATION, type Candidate, type ConcurrencyRule, type KeyRef, type RotationState, type RunningUnit, type WorkerState } from './decide.ts';
+import { decide, INITIAL_ROTATION, isKeyGroup, type Candidate, type ConcurrencyRule, type KeyRef, type RotationState, type RunningUnit, type WorkerState } from './decide.ts';
 import { FlowState, type Unschedulable } from './flow-state.ts';
 import { SchedulerLease } from './scheduler-lease.ts';
 import type { AssignedTask } from '../../shared/protocol.ts';
@@ -538,7 +538,7 @@ export class Scheduler {
     // Groups not passed keep their turns (decide.ts): forget those whose work is gone, once they may
     // outnumber the live ones (`live` is gathered only then).
     if (live) {
-      this.rotation = { ...this.rotation, turns: new Map([...this.rotation.turns].filter(([group]) => live.has(group) || !/^[FL]\d/.test(group))) };
+      this.rotation = { ...this.rotation, turns: new Map([...this.rotation.turns].filter(([group]) => live.has(group) || !isKeyGroup(group))) };
       this.liveGroups = this.rotation.turns.size;
     }
     // What waits keeps the reason it was last given; a candidate not passed this time keeps its own,

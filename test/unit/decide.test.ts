@@ -3,6 +3,8 @@ import { describe, expect, it } from 'vitest';
 import {
   decide,
   INITIAL_ROTATION,
+  isKeyGroup,
+  rotationGroup,
   type Candidate,
   type ConcurrencyRule,
   type DecideInput,
@@ -368,6 +370,9 @@ describe('decide: GROUP_ROUND_ROBIN', () => {
     const fourth = run({ candidates: [c('A2z', { keys: [k('r', 'A')] })], rules, workers: [w('w1', 1)], rotation: third.rotation });
     expect([...fourth.rotation.turns.keys()].some((g) => g.endsWith('rA'))).toBe(false);
     expect([...fourth.rotation.turns.keys()].some((g) => g.endsWith('rC'))).toBe(true);
+    expect([...fourth.rotation.turns.keys()].every(isKeyGroup)).toBe(true);
+    expect(isKeyGroup(rotationGroup([], false))).toBe(false);
+    expect(isKeyGroup(rotationGroup([], true))).toBe(false);
   });
 });
 
