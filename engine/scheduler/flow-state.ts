@@ -257,6 +257,11 @@ export class FlowState {
     // Per key: what runs now (heldCount), plus what this decision passes (`passed`).
     const passed = new Map<string, number>();
     const count = (id: string): number => (this.heldCount.get(id) ?? 0) + (passed.get(id) ?? 0);
+    /** Whether one of the group's keys from..to (indexes into `ids`) has maxRuns running or passed. */
+    const anyFull = (g: WindowGroup, from: number, to: number): boolean => {
+      for (let i = from; i < to; i++) if (count(g.ids[i]!) >= g.rules[i]!.maxRuns) return true;
+      return false;
+    };
 
     // Which groups to take from. The rules of a keyed group's keys, as this decision applies them: the
     // code's latest maxRuns and strategy apply to every run of a key, whatever version made it.
@@ -280,9 +285,7 @@ export class FlowState {
       // Room for its head: in the task's keys, and in the workflow's unless its run holds them already.
       const d = head.detail!;
       const asksRunKeys = group.workflowIds.length > 0 && !d.runAdmitted && !this.held.has(`run:${d.runId}`);
-      const checked = asksRunKeys ? group.ids.length : group.taskIds.length;
-      let room = true;
-      for (let i = 0; i < checked && room; i++) room = count(group.ids[i]!) < group.rules[i]!.maxRuns;
+      const room = !anyFull(group, 0, asksRunKeys ? group.ids.length : group.taskIds.length);
       if (room) keysWithRoom++;
       const turn = options.turns.get(group.rotation);
       // New to the rotation, or cancelling (it must be seen whole): passed whatever the slots.
@@ -353,12 +356,8 @@ export class FlowState {
         // Past what could still be admitted under a key, one more is passed: the first that waits says
         // why. Every member asks the group's task keys: once one of those is full, so is the rest.
         if (!group.cancels && keys.length > 0 && taken > 0) {
-          let fullTask = false;
-          for (let k = 0; k < group.taskIds.length && !fullTask; k++) fullTask = count(group.taskIds[k]!) >= group.rules[k]!.maxRuns;
-          if (fullTask) break;
-          let fullRun = false;
-          if (runKeys.length > 0) for (let k = 0; k < group.workflowIds.length && !fullRun; k++) fullRun = count(group.workflowIds[k]!) >= group.rules[group.taskIds.length + k]!.maxRuns;
-          if (fullRun) continue;
+          if (anyFull(group, 0, group.taskIds.length)) break;
+          if (runKeys.length > 0 && anyFull(group, group.taskIds.length, group.ids.length)) continue;
         }
         for (const id of group.taskIds) passed.set(id, (passed.get(id) ?? 0) + 1);
         if (runKeys.length > 0) for (const id of group.workflowIds) passed.set(id, (passed.get(id) ?? 0) + 1);

@@ -308,9 +308,12 @@ export class Scheduler {
    * starts; were the result's write lost, the worker sends it again (it keeps it until acknowledged).
    */
   slotsFreed(_worker: WorkerSession, ended?: { taskRunId: string; attempt: number }): void {
-    if (ended && this.epoch !== null) this.flow.attemptEnded(ended.taskRunId, ended.attempt);
-    if (this.epoch !== null) this.pump();
-    else this.notifyHolder();
+    if (this.epoch === null) {
+      this.notifyHolder();
+      return;
+    }
+    if (ended) this.flow.attemptEnded(ended.taskRunId, ended.attempt);
+    this.pump();
   }
 
   /** Tells the holder, elsewhere, to read these actions' queues again (a few wakes per statement). */
