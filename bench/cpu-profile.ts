@@ -1,5 +1,5 @@
 /**
- * `node --import tsx bench/cpu-profile.ts [--tasks N] [--slots S] [--keyed [--keys K]] [--engine-profile DIR]`
+ * `node --import tsx bench/cpu-profile.ts [--tasks N] [--slots S] [--keyed [--keys K] | --rate-limited] [--engine-profile DIR]`
  *
  * Where a Postgres burn-down's time goes, by process: a `cleaver serve` from the build on a database of
  * its own (`cleaver_profile`, created if missing, so its Postgres backends can be told from everyone
@@ -29,6 +29,7 @@ const { values } = parseArgs({
     tasks: { type: 'string', default: '40000' },
     slots: { type: 'string', default: '100' },
     keyed: { type: 'boolean' },
+    'rate-limited': { type: 'boolean' },
     keys: { type: 'string', default: '100' },
     'engine-profile': { type: 'string' },
   },
@@ -38,8 +39,16 @@ const slots = Number(values.slots);
 const keys = Number(values.keys);
 if (!Number.isInteger(tasks) || tasks < 1000 || !Number.isInteger(slots) || slots < 1) throw new Error('--tasks must be an integer ≥ 1000 and --slots a positive integer');
 if (!Number.isInteger(keys) || keys < 1) throw new Error('--keys must be a positive integer');
-const flow: NoopFlow | undefined = values.keyed ? { name: 'noop-keyed', concurrency: { expression: 'input.k', maxRuns: 5 } } : undefined;
+if (values.keyed && values['rate-limited']) throw new Error('--keyed and --rate-limited are two different profiles: give one');
+// The bench's rate-limited burn-down: one static key at 10,000,000 a minute, which never binds.
+const RATE_LIMIT = { key: 'profile-api', limit: 10_000_000, duration: 'minute' } as const;
+const flow: NoopFlow | undefined = values.keyed
+  ? { name: 'noop-keyed', concurrency: { expression: 'input.k', maxRuns: 5 } }
+  : values['rate-limited']
+    ? { name: 'noop-rate-limited', rateLimits: [{ staticKey: RATE_LIMIT.key, units: 1 }] }
+    : undefined;
 if (values.keyed) process.stdout.write(`noop behind a concurrency key: ${keys} keys (input.k), maxRuns 5\n`);
+if (values['rate-limited']) process.stdout.write(`noop behind a rate limit of ${RATE_LIMIT.limit.toLocaleString('en-US')} a ${RATE_LIMIT.duration}\n`);
 
 const admin = new URL(benchDatabaseUrl());
 const url = new URL(admin);
@@ -68,6 +77,7 @@ const engine = new ManagedChild({
 try {
   await engine.waitForLine((line) => line.includes(' ready'), { what: 'its ready line', timeoutMs: 60_000 });
   const cleaver = Cleaver.connect({ address: `unix://${socket}` });
+  if (values['rate-limited']) await cleaver.rateLimits.upsert({ ...RATE_LIMIT });
   const noop = declareNoop(cleaver, { flow });
   for (let i = 0; i < tasks; i += 5_000) {
     await noop.runManyNoWait(Array.from({ length: Math.min(5_000, tasks - i) }, (_, j) => ({ k: `k${(i + j) % keys}` }) as never));
@@ -101,7 +111,7 @@ try {
   await cleaver.close();
   const per = (n: number) => Math.round((n * 1_000) / tasks);
   const delta = (k: string) => Number(statsAfter[k]) - Number(statsBefore[k]);
-  console.log(`${flow ? 'keyed ' : ''}burn-down of ${tasks.toLocaleString('en-US')} at ${slots} slots: ${Math.round((tasks * 1_000) / drainMs).toLocaleString('en-US')} tasks/s (${drainMs} ms from the worker's ready)`);
+  console.log(`${flow ? `${flow.name} ` : ''}burn-down of ${tasks.toLocaleString('en-US')} at ${slots} slots: ${Math.round((tasks * 1_000) / drainMs).toLocaleString('en-US')} tasks/s (${drainMs} ms from the worker's ready)`);
   console.log(`CPU ms per 1,000 tasks: engine ${per(cpu.engine ?? 0)}, worker ${per(cpu.worker ?? 0)}, postgres ${per(cpu.postgres ?? 0)}`);
   console.log(`Postgres per 1,000 tasks: ${per(delta('xact_commit'))} transactions, ${per(delta('tup_returned'))} rows returned by scans, ${per(delta('tup_fetched'))} rows fetched, ${per(delta('blks_hit'))} buffer hits`);
   // Which scans read those rows (since the schema was made: the enqueue's share is small and noted).

@@ -40,6 +40,20 @@ function keyId(k: KeyRef): string {
   return `${k.rule}\u0000${k.key}`;
 }
 
+type RateAsks = Extract<Evaluated, { ok: true }>['rateLimits'];
+
+function staticRates(asks: RateAsks): boolean {
+  for (const a of asks) if (a.dynamic) return false;
+  return true;
+}
+
+/** Same static keys and units, in the same order. */
+function sameRates(a: RateAsks, b: RateAsks): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (b[i]!.dynamic || a[i]!.key !== b[i]!.key || a[i]!.units !== b[i]!.units) return false;
+  return true;
+}
+
 /** Task runs of one window asking the same keys, in window order; `cursor` skips those gone at the front. */
 interface WindowGroup {
   items: QueuedCandidate[];
@@ -54,6 +68,14 @@ interface WindowGroup {
   keyed: boolean;
   /** Its rules could not be evaluated: each is failed. */
   failed: boolean;
+  /**
+   * Without concurrency keys, every member asks the same static rate limits with the same units: the
+   * first that a limit holds back holds back all that follow, so no more than the free slots and the
+   * one that says why it waits are worth deciding over.
+   */
+  uniformRates: boolean;
+  /** The rate asks of its first member. */
+  rates: RateAsks;
   /** Set by each decision (keyedCandidates): the rule of each key, the smallest maxRuns, a cancelling strategy among them. */
   rules: ConcurrencyRule[];
   maxRuns: number;
@@ -78,6 +100,8 @@ function newGroup(taskKeys: readonly KeyRef[], workflowKeys: readonly KeyRef[], 
     workflowIds,
     keyed: taskIds.length + workflowIds.length > 0,
     failed,
+    uniformRates: false,
+    rates: [],
     rules: [],
     maxRuns: Infinity,
     cancels: false,
@@ -227,8 +251,9 @@ export class FlowState {
    *   given; the heads of those left out for want of slots are listed in `skipped`. Each passed group
    *   gives up to its share of the slots and one more, so that a group with more waiting stays in the
    *   rotation;
-   * - from the group without concurrency keys (rate limits alone: only its head can start), up to
-   *   `perAction`; from a group under a cancelling strategy, everything (it must see every member to
+   * - from the group without concurrency keys (rate limits alone), the free slots and one more when its
+   *   members all ask the same static limits (the first held back holds back the rest), else up to
+   *   `perAction` (dynamic keys: one key's wait does not hold back another's); from a group under a cancelling strategy, everything (it must see every member to
    *   cancel the right ones); the task runs whose rules fail, all (each is failed).
    * Of a run that has not taken its workflow's keys, only the first task run asks for them and the rest
    * wait behind it (they would otherwise take the run's keys twice). `live`, if given, is told the
@@ -315,7 +340,14 @@ export class FlowState {
       // a key agree with the latest, and only a key the latest version dropped can differ).
       for (const rule of group.rules) if (!options.rules.has(rule.id)) options.rules.set(rule.id, rule);
       // A round-robin group gives its share and one more (it waits, so the group keeps its turn).
-      const quota = group.failed || group.cancels ? Infinity : group.keyed ? Math.max(1, Math.min(turnShare, group.maxRuns)) + 1 : options.perAction;
+      const quota =
+        group.failed || group.cancels
+          ? Infinity
+          : group.keyed
+            ? Math.max(1, Math.min(turnShare, group.maxRuns)) + 1
+            : group.uniformRates
+              ? options.freeSlots + 1
+              : options.perAction;
       let taken = 0;
       for (let i = group.cursor; i < group.items.length && taken < quota; i++) {
         const item = group.items[i]!;
@@ -419,7 +451,11 @@ export class FlowState {
       id += '\u0002';
       for (const k of e.workflowKeys) id += `${keyId(k)}\u0001`;
       let g = byKeys.get(id);
-      if (!g) byKeys.set(id, (g = newGroup(e.taskKeys, e.workflowKeys, false)));
+      if (!g) {
+        byKeys.set(id, (g = newGroup(e.taskKeys, e.workflowKeys, false)));
+        g.rates = e.rateLimits;
+        g.uniformRates = !g.keyed && staticRates(e.rateLimits);
+      } else if (g.uniformRates && g.rates !== e.rateLimits && !sameRates(g.rates, e.rateLimits)) g.uniformRates = false;
       g.items.push(item);
     }
     return [failed, ...byKeys.values()];

@@ -42,3 +42,46 @@ describe('FlowState: held keys', () => {
     expect(flow.heldUnits(new Set()).length).toBe(0);
   });
 });
+
+describe('FlowState: candidates of a queue behind rate limits alone', () => {
+  /** A database holding one standalone task's definition and one static rate limit (a fake answering by statement). */
+  const fakeDb = (task: Record<string, unknown>) => ({
+    query: async (text: string) => {
+      if (text.includes('FROM workflow_version')) return { rows: [{ name: task.name, version: 1, definition: { kind: 'task', task }, latest: true }] };
+      if (text.includes('FROM rate_limit')) return { rows: [{ key: 'api', kind: 'static', limit_units: 1_000_000, duration: 'minute', state: null, updated_at: new Date() }] };
+      return { rows: [] };
+    },
+  });
+  const base = { retries: 0, backoff: null, executionTimeoutMs: 60_000, scheduleTimeoutMs: 60_000, defaultPriority: 1 };
+  const window = (n: number) =>
+    Array.from({ length: n }, (_, i) => ({
+      taskRunId: `0190-${String(i).padStart(6, '0')}`,
+      action: 'send',
+      priority: 1,
+      availableAt: 0,
+      suspect: false,
+      detail: { runId: `r${i}`, workflowVersion: 1, input: { user: `u${i % 7}` }, metadata: {}, parents: null, runAdmitted: false },
+    }));
+  const candidates = async (task: Record<string, unknown>, freeSlots: number) => {
+    const flow = new FlowState();
+    const db = fakeDb({ ...base, name: 'send', ...task });
+    await flow.refresh(db as never, ['send'], { heldMaxAgeMs: 2_000, now: 1 });
+    const items = window(500);
+    await flow.ensureVersions(db as never, items);
+    const options = { gone: new Set<string>(), now: 1, rules: new Map(), unschedulable: [], perAction: 64, freeSlots, turns: new Map(), asking: new Set<string>(), skipped: [] };
+    return flow.keyedCandidates(items, options).map((c) => c.candidate);
+  };
+
+  it('passes the free slots and one more when every run asks the same static limit', async () => {
+    const passed = await candidates({ rateLimits: [{ staticKey: 'api', units: 2 }] }, 10);
+    // In queue order: the first the limit holds back holds back everything behind it.
+    expect(passed.map((c) => c.taskRunId)).toEqual(window(11).map((c) => c.taskRunId));
+    expect(passed[0]!.rateLimits).toEqual([{ key: 'api', units: 2, dynamic: null }]);
+  });
+
+  it('passes more when runs ask different keys of a dynamic limit (one key waiting does not hold back another)', async () => {
+    const passed = await candidates({ rateLimits: [{ dynamicKey: 'input.user', units: 1, limit: 5, duration: 'second' }] }, 10);
+    expect(passed.length).toBe(64);
+    expect(new Set(passed.map((c) => c.rateLimits[0]!.key)).size).toBe(7);
+  });
+});
