@@ -61,9 +61,9 @@
  * candidate (priority, then order). A group that had candidates in a decision and has none left waiting
  * is pruned; a group with no candidate in it keeps its turn. So the service may pass only the groups it
  * could serve now (the least recently served ones, by `turns`, and those new to it), provided that a
- * group it passes with more waiting behind is passed with at least one candidate that will wait (else
- * it is pruned and joins at the back again); and it forgets, from `turns`, groups whose work is gone,
- * which keeps the state bounded by the waiting work.
+ * group it passes with more waiting behind is named in `backlog` (else, with nothing of it left
+ * waiting here, it is pruned and joins at the back again); and it forgets, from `turns`, groups whose
+ * work is gone, which keeps the state bounded by the waiting work.
  *
  * Workers: a candidate goes to a worker offering its action with a free slot, the workers of an action
  * taken in rotation (one assignment per worker per turn), starting where the previous decision stopped
@@ -161,6 +161,11 @@ export interface DecideInput {
   /** Rate-limit state per key; every key a candidate asks must be here. */
   readonly windows: ReadonlyMap<string, RateWindow>;
   readonly rotation: RotationState;
+  /**
+   * Rotation groups with waiting work beyond the candidates given: their turns are kept even when
+   * every candidate of theirs given here is admitted (see "Who goes first").
+   */
+  readonly backlog?: ReadonlySet<string>;
 }
 
 export type WaitReason =
@@ -346,7 +351,7 @@ export function decide(input: DecideInput): Decision {
     nextWakeAt = Math.min(nextWakeAt, at);
   }
   // `turns` is this decision's own copy: prune it in place, visiting only the groups it saw.
-  for (const entry of entries) if (!waitingGroups.has(entry.group)) turns.delete(entry.group);
+  for (const entry of entries) if (!waitingGroups.has(entry.group) && !input.backlog?.has(entry.group)) turns.delete(entry.group);
   const keptTurns = turns;
 
   return {

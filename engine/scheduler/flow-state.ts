@@ -249,8 +249,8 @@ export class FlowState {
    *   recently served first (`turns`), until they could fill `freeSlots`. A group with no room, or beyond
    *   the slots, is not passed: it keeps its turn (decide.ts, "Who goes first") and the wait it was last
    *   given; the heads of those left out for want of slots are listed in `skipped`. Each passed group
-   *   gives up to its share of the slots and one more, so that a group with more waiting stays in the
-   *   rotation;
+   *   gives up to its share of the slots; one whose keys keep room after it, with more behind what it
+   *   gave, is named in `backlog`, so that decide() keeps its turn;
    * - from the group without concurrency keys (rate limits alone), the free slots and one more when its
    *   members all ask the same static limits (the first held back holds back the rest), else up to
    *   `perAction` (dynamic keys: one key's wait does not hold back another's); from a group under a cancelling strategy, everything (it must see every member to
@@ -272,6 +272,8 @@ export class FlowState {
       asking: Set<string>;
       live?: Set<string>;
       skipped: string[];
+      /** Told the rotation group of each group passed with more waiting behind what it gave (decide() keeps their turns). */
+      backlog: Set<string>;
     },
   ): Array<{ candidate: Omit<Candidate, 'seq'>; ask: { runId: string; taskKeys: KeyRef[]; runKeys: KeyRef[] } }> {
     let groups = this.grouped.get(items);
@@ -286,6 +288,12 @@ export class FlowState {
     const anyFull = (g: WindowGroup, from: number, to: number): boolean => {
       for (let i = from; i < to; i++) if (count(g.ids[i]!) >= g.rules[i]!.maxRuns) return true;
       return false;
+    };
+    /** How many more the group's keys from..to admit before one of them is full. */
+    const headroom = (g: WindowGroup, from: number, to: number): number => {
+      let room = Infinity;
+      for (let i = from; i < to; i++) room = Math.min(room, g.rules[i]!.maxRuns - count(g.ids[i]!));
+      return room;
     };
 
     // Which groups to take from. The rules of a keyed group's keys, as this decision applies them: the
@@ -339,17 +347,21 @@ export class FlowState {
       // The first rule given under an id stands (decide() takes one per id; versions that still declare
       // a key agree with the latest, and only a key the latest version dropped can differ).
       for (const rule of group.rules) if (!options.rules.has(rule.id)) options.rules.set(rule.id, rule);
-      // A round-robin group gives its share and one more (it waits, so the group keeps its turn).
-      const quota =
-        group.failed || group.cancels
-          ? Infinity
-          : group.keyed
-            ? Math.max(1, Math.min(turnShare, group.maxRuns)) + 1
-            : group.uniformRates
-              ? options.freeSlots + 1
-              : options.perAction;
+      // A round-robin group gives its share. If that leaves its keys room, what stays behind keeps the
+      // group's turn (`backlog`); if it fills them, the group leaves the rotation with nothing waiting and
+      // joins again when next passed, its head then waiting on the key and saying so.
+      let quota: number;
+      let keepsTurn = false;
+      if (group.failed || group.cancels) quota = Infinity;
+      else if (group.keyed) {
+        const head = group.items[group.cursor]!.detail!;
+        const asksRunKeys = group.workflowIds.length > 0 && !head.runAdmitted && !this.held.has(`run:${head.runId}`);
+        quota = Math.max(1, Math.min(turnShare, group.maxRuns));
+        keepsTurn = headroom(group, 0, asksRunKeys ? group.ids.length : group.taskIds.length) > quota;
+      } else quota = group.uniformRates ? options.freeSlots + 1 : options.perAction;
       let taken = 0;
-      for (let i = group.cursor; i < group.items.length && taken < quota; i++) {
+      let i = group.cursor;
+      for (; i < group.items.length && taken < quota; i++) {
         const item = group.items[i]!;
         if (options.gone.has(item.taskRunId)) continue;
         const d = item.detail!;
@@ -410,6 +422,10 @@ export class FlowState {
           },
           ask: { runId: d.runId, taskKeys: e.taskKeys, runKeys },
         });
+      }
+      if (keepsTurn && taken >= quota) {
+        while (i < group.items.length && options.gone.has(group.items[i]!.taskRunId)) i++;
+        if (i < group.items.length) options.backlog.add(group.rotation);
       }
     }
     return out;

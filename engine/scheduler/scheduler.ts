@@ -532,11 +532,11 @@ export class Scheduler {
     // reading, rate windows) is as of now, and the assignments are recorded at this time, which is what
     // an audit of starts against ends and windows reads.
     const decidedAt = Date.now();
-    const { candidates, running, live, skipped } = this.candidates(offered, freeSlots, decidedAt, rules, unschedulable);
+    const { candidates, running, live, skipped, backlog } = this.candidates(offered, freeSlots, decidedAt, rules, unschedulable);
     if (this.flow.takeRetry()) this.again = true;
     if (candidates.length === 0 && unschedulable.length === 0) return;
     const windowsBefore = this.flow.windows();
-    const decision = this.decideWithHolds({ now: decidedAt, candidates, running, rules, workers, windows: windowsBefore, rotation: this.rotation }, holders);
+    const decision = this.decideWithHolds({ now: decidedAt, candidates, running, rules, workers, windows: windowsBefore, rotation: this.rotation, backlog }, holders);
     this.rotation = decision.rotation;
     // Groups not passed keep their turns (decide.ts): forget those whose work is gone, once they may
     // outnumber the live ones (`live` is gathered only then).
@@ -689,11 +689,12 @@ export class Scheduler {
     now: number,
     rules: Map<string, ConcurrencyRule>,
     unschedulable: Unschedulable[],
-  ): { candidates: Candidate[]; running: RunningUnit[]; live: Set<string> | undefined; skipped: string[] } {
+  ): { candidates: Candidate[]; running: RunningUnit[]; live: Set<string> | undefined; skipped: string[]; backlog: Set<string> } {
     const perAction = Math.max(64, 4 * freeSlots);
     /** The rotation groups with work in keyed windows (when the rotation may hold many gone), and the heads left out of this decision for want of slots. */
     const live = this.rotation.turns.size > 2 * this.liveGroups + 64 ? new Set<string>() : undefined;
     const skipped: string[] = [];
+    const backlog = new Set<string>();
     const rows: Array<Omit<Candidate, 'seq'>> = [];
     this.actionOf.clear();
     this.asks.clear();
@@ -707,7 +708,7 @@ export class Scheduler {
       const actionRules = this.flow.rulesFor(action);
       if (actionRules.keyed) {
         keyed = true;
-        for (const c of this.flow.keyedCandidates(window.items, { gone: window.gone, now, rules, unschedulable, perAction, freeSlots, turns: this.rotation.turns, asking, live, skipped })) {
+        for (const c of this.flow.keyedCandidates(window.items, { gone: window.gone, now, rules, unschedulable, perAction, freeSlots, turns: this.rotation.turns, asking, live, skipped, backlog })) {
           rows.push(c.candidate);
           this.actionOf.set(c.candidate.taskRunId, action);
           this.asks.set(c.candidate.taskRunId, c.ask);
@@ -737,7 +738,7 @@ export class Scheduler {
     const candidates = rows.map((c) => ({ ...c, seq: idSeq(c.taskRunId) }));
     // Held units are numbered by their own id (a task run's, or a run's for its workflow's keys).
     const running = held.map((u) => ({ taskRunId: u.taskRunId, keys: u.keys, seq: idSeq(u.taskRunId.startsWith('run:') ? u.runId : u.taskRunId) }));
-    return { candidates, running, live, skipped };
+    return { candidates, running, live, skipped, backlog };
   }
 
   /** The run a held unit belongs to (a task run's id, or `run:<id>`). */

@@ -52,6 +52,7 @@ interface Setup {
   workers?: WorkerState[];
   windows?: Record<string, RateWindow>;
   rotation?: RotationState;
+  backlog?: string[];
 }
 
 function inputOf(setup: Setup): DecideInput {
@@ -63,6 +64,7 @@ function inputOf(setup: Setup): DecideInput {
     workers: setup.workers ?? [w('w1', 100)],
     windows: new Map(Object.entries(setup.windows ?? {})),
     rotation: setup.rotation ?? INITIAL_ROTATION,
+    ...(setup.backlog ? { backlog: new Set(setup.backlog) } : {}),
   };
 }
 
@@ -373,6 +375,19 @@ describe('decide: GROUP_ROUND_ROBIN', () => {
     expect([...fourth.rotation.turns.keys()].every(isKeyGroup)).toBe(true);
     expect(isKeyGroup(rotationGroup([], false))).toBe(false);
     expect(isKeyGroup(rotationGroup([], true))).toBe(false);
+  });
+
+  it('keeps the turn of a group named in backlog though all it was given was admitted', () => {
+    const rules = [rule('r', 100)];
+    const groupOf = (key: string) => rotationGroup([{ rule: rule('r', 100), key }], false);
+    // A and B are given one candidate each, with more behind (backlog): both are admitted.
+    const first = run({ candidates: [c('A0', { keys: [k('r', 'A')] }), c('B0', { keys: [k('r', 'B')] })], rules, workers: [w('w1', 2)], backlog: [groupOf('A')] });
+    expect(assigned(first)).toEqual(['A0', 'B0']);
+    // A keeps its turn (served before B); B, with nothing said to wait behind it, is forgotten.
+    expect([...first.rotation.turns.keys()]).toEqual([groupOf('A')]);
+    // So when C arrives, A (its turn older) goes before it, where a forgotten group would join behind C.
+    const second = run({ candidates: [c('C0', { keys: [k('r', 'C')] }), c('A1', { keys: [k('r', 'A')] })], rules, workers: [w('w1', 1)], rotation: first.rotation });
+    expect(assigned(second)).toEqual(['A1']);
   });
 });
 

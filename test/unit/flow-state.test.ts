@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { rotationGroup } from '../../engine/scheduler/decide.ts';
 import { FlowState } from '../../engine/scheduler/flow-state.ts';
 
 const key = (rule: string, k: string) => ({ rule, key: k });
@@ -68,7 +69,7 @@ describe('FlowState: candidates of a queue behind rate limits alone', () => {
     await flow.refresh(db as never, ['send'], { heldMaxAgeMs: 2_000, now: 1 });
     const items = window(500);
     await flow.ensureVersions(db as never, items);
-    const options = { gone: new Set<string>(), now: 1, rules: new Map(), unschedulable: [], perAction: 64, freeSlots, turns: new Map(), asking: new Set<string>(), skipped: [] };
+    const options = { gone: new Set<string>(), now: 1, rules: new Map(), unschedulable: [], perAction: 64, freeSlots, turns: new Map(), asking: new Set<string>(), skipped: [], backlog: new Set<string>() };
     return flow.keyedCandidates(items, options).map((c) => c.candidate);
   };
 
@@ -83,5 +84,49 @@ describe('FlowState: candidates of a queue behind rate limits alone', () => {
     const passed = await candidates({ rateLimits: [{ dynamicKey: 'input.user', units: 1, limit: 5, duration: 'second' }] }, 10);
     expect(passed.length).toBe(64);
     expect(new Set(passed.map((c) => c.rateLimits[0]!.key)).size).toBe(7);
+  });
+});
+
+describe('FlowState: candidates of a keyed queue', () => {
+  const task = { name: 'sync', retries: 0, backoff: null, executionTimeoutMs: 60_000, scheduleTimeoutMs: 60_000, defaultPriority: 1, concurrency: [{ expression: 'input.user', maxRuns: 3, limitStrategy: 'GROUP_ROUND_ROBIN' }] };
+  const db = {
+    query: async (text: string) => ({ rows: text.includes('FROM workflow_version') ? [{ name: 'sync', version: 1, definition: { kind: 'task', task }, latest: true }] : [] }),
+  };
+  // 4 users, 10 waiting each, in turn.
+  const items = Array.from({ length: 40 }, (_, i) => ({
+    taskRunId: `0190-${String(i).padStart(6, '0')}`,
+    action: 'sync',
+    priority: 1,
+    availableAt: 0,
+    suspect: false,
+    detail: { runId: `r${i}`, workflowVersion: 1, input: { user: `u${i % 4}` }, metadata: {}, parents: null, runAdmitted: false },
+  }));
+  const pass = async (o: { freeSlots: number; running?: number }) => {
+    const flow = new FlowState();
+    await flow.refresh(db as never, ['sync'], { heldMaxAgeMs: 2_000, now: 1 });
+    await flow.ensureVersions(db as never, items);
+    // `running` of each user's runs already hold their key.
+    const held = Array.from({ length: o.running ?? 0 }, (_, j) => [0, 1, 2, 3].map((u) => ({ taskRunId: `h${u}-${j}`, attempt: 1, runId: `hr${u}-${j}`, taskKeys: [key('sync#0', `u${u}`)], runKeys: [] }))).flat();
+    flow.admitted(held, new Map());
+    // Every key known to the rotation already (none new), u0 least recently served.
+    const turns = new Map([0, 1, 2, 3].map((u) => [rotationGroup([{ rule: { id: 'sync#0', maxRuns: 3, strategy: 'GROUP_ROUND_ROBIN' }, key: `u${u}` }], false), u]));
+    const backlog = new Set<string>();
+    const out = flow.keyedCandidates(items, { gone: new Set(), now: 2, rules: new Map(), unschedulable: [], perAction: 64, freeSlots: o.freeSlots, turns, asking: new Set(), skipped: [], backlog });
+    return { users: out.map((c) => (c.candidate.keys[0]!.key)), backlog };
+  };
+
+  it('gives each key its share of the free slots, and names those with more behind', async () => {
+    const { users, backlog } = await pass({ freeSlots: 8 });
+    // 8 slots over 4 keys with room: 2 each, none more (their keys have room for 3).
+    expect(users.sort()).toEqual(['u0', 'u0', 'u1', 'u1', 'u2', 'u2', 'u3', 'u3']);
+    expect(backlog.size).toBe(4);
+  });
+
+  it('gives no more than a key has room for, and leaves a key it fills out of the backlog', async () => {
+    // Each key holds 2 of its 3: room for 1. Filled, the group leaves the rotation; passed again, its
+    // head waits on the key and says why (a group kept in the backlog would not be passed while full).
+    const { users, backlog } = await pass({ freeSlots: 8, running: 2 });
+    expect(users.sort()).toEqual(['u0', 'u1', 'u2', 'u3']);
+    expect(backlog.size).toBe(0);
   });
 });
