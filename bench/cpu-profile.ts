@@ -1,5 +1,5 @@
 /**
- * `node --import tsx bench/cpu-profile.ts [--tasks N] [--slots S] [--keyed [--keys K] | --rate-limited] [--engine-profile DIR]`
+ * `node --import tsx bench/cpu-profile.ts [--tasks N] [--slots S] [--keyed [--keys K] | --rate-limited] [--backlog B] [--engine-profile DIR]`
  *
  * Where a Postgres burn-down's time goes, by process: a `cleaver serve` from the build on a database of
  * its own (`cleaver_profile`, created if missing, so its Postgres backends can be told from everyone
@@ -20,7 +20,7 @@ import { ManagedChild } from './lib/child-process.ts';
 import { cpuBetween, sampleCpu } from './lib/process-cpu.ts';
 import { benchDatabaseUrl } from './lib/postgres-admin.ts';
 import { ENGINE_CLI, ROOT } from './systems/cleaver.ts';
-import { NOOP_FLOW_ENV, declareNoop, type NoopFlow } from './systems/cleaver-noop.ts';
+import { NOOP_FLOW_ENV, declareBacklog, declareNoop, type NoopFlow } from './systems/cleaver-noop.ts';
 
 const DATABASE = 'cleaver_profile';
 
@@ -31,6 +31,7 @@ const { values } = parseArgs({
     keyed: { type: 'boolean' },
     'rate-limited': { type: 'boolean' },
     keys: { type: 'string', default: '100' },
+    backlog: { type: 'string', default: '0' },
     'engine-profile': { type: 'string' },
   },
 });
@@ -39,6 +40,8 @@ const slots = Number(values.slots);
 const keys = Number(values.keys);
 if (!Number.isInteger(tasks) || tasks < 1000 || !Number.isInteger(slots) || slots < 1) throw new Error('--tasks must be an integer ≥ 1000 and --slots a positive integer');
 if (!Number.isInteger(keys) || keys < 1) throw new Error('--keys must be a positive integer');
+const backlog = Number(values.backlog);
+if (!Number.isInteger(backlog) || backlog < 0) throw new Error('--backlog must be a whole number of runs');
 if (values.keyed && values['rate-limited']) throw new Error('--keyed and --rate-limited are two different profiles: give one');
 // The bench's rate-limited burn-down: one static key at 10,000,000 a minute, which never binds.
 const RATE_LIMIT = { key: 'profile-api', limit: 10_000_000, duration: 'minute' } as const;
@@ -79,6 +82,12 @@ try {
   const cleaver = Cleaver.connect({ address: `unix://${socket}` });
   if (values['rate-limited']) await cleaver.rateLimits.upsert({ ...RATE_LIMIT });
   const noop = declareNoop(cleaver, { flow });
+  // The bench's burn-down-backlog: runs of another task, which no worker offers, queued first.
+  if (backlog > 0) {
+    const other = declareBacklog(cleaver);
+    for (let i = 0; i < backlog; i += 5_000) await other.runManyNoWait(Array.from({ length: Math.min(5_000, backlog - i) }, () => ({})));
+    process.stdout.write(`${backlog.toLocaleString('en-US')} runs of ${other.name} queued first\n`);
+  }
   for (let i = 0; i < tasks; i += 5_000) {
     await noop.runManyNoWait(Array.from({ length: Math.min(5_000, tasks - i) }, (_, j) => ({ k: `k${(i + j) % keys}` }) as never));
   }

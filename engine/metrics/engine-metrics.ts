@@ -17,6 +17,7 @@ import type { MetricsCounts } from '../../shared/metrics.ts';
 import { toError } from '../../shared/errors.ts';
 import { MetricsBuffer, RESOLUTIONS } from './metrics-buffer.ts';
 import { PrometheusMetrics } from './prometheus.ts';
+import { QueueDepthReader } from './queue-depth.ts';
 
 /** Custom metric names kept per workflow by one engine; values of further names are dropped (and said so once). */
 export const MAX_CUSTOM_NAMES = 100;
@@ -49,10 +50,13 @@ export class EngineMetrics implements MaintenanceService {
   private readonly namesRefused = new Set<string>();
   private flushing: Promise<void> | null = null;
   private expiredAt = 0;
+  /** Shared by the sampler and /metrics: a deep queue is counted no more often than its count's cost allows. */
+  private readonly depths: QueueDepthReader;
 
   constructor(private readonly o: EngineMetricsOptions) {
+    this.depths = new QueueDepthReader({ read: () => metricQueueDepthList(o.driver), minAgeMs: 1_000 });
     this.prometheus = new PrometheusMetrics({
-      queueDepth: () => metricQueueDepthList(o.driver),
+      queueDepth: () => this.depths.get(),
       slots: () => o.localSlots(),
       onError: (e) => o.log.warn('reading the queue depth for /metrics failed', { error: toError(e).message }),
     });
@@ -156,7 +160,7 @@ export class EngineMetrics implements MaintenanceService {
   }
 
   private async sample(): Promise<void> {
-    const [depths, slots] = await Promise.all([metricQueueDepthList(this.o.driver), metricSlotsGet(this.o.driver, { staleMs: this.o.staleMs })]);
+    const [depths, slots] = await Promise.all([this.depths.get(), metricSlotsGet(this.o.driver, { staleMs: this.o.staleMs })]);
     const queueDepth = new Map<string, number>();
     for (const d of depths) {
       const workflow = actionWorkflow(d.action);
