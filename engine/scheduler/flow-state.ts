@@ -253,8 +253,10 @@ export class FlowState {
    *   gave, is named in `backlog`, so that decide() keeps its turn;
    * - from the group without concurrency keys (rate limits alone), the free slots and one more when its
    *   members all ask the same static limits (the first held back holds back the rest), else up to
-   *   `perAction` (dynamic keys: one key's wait does not hold back another's); from a group under a cancelling strategy, everything (it must see every member to
-   *   cancel the right ones); the task runs whose rules fail, all (each is failed).
+   *   `perAction` (dynamic keys: one key's wait does not hold back another's); suspects, which wait for
+   *   a worker running none, take no place in it, as in a queue without rules;
+   * - from a group under a cancelling strategy, everything (it must see every member to cancel the
+   *   right ones); the task runs whose rules fail, all (each is failed).
    * Of a run that has not taken its workflow's keys, only the first task run asks for them and the rest
    * wait behind it (they would otherwise take the run's keys twice). `live`, if given, is told the
    * rotation group of every group with work, so the caller can forget the turns of the others.
@@ -407,8 +409,8 @@ export class FlowState {
         if (runKeys.length > 0) for (const id of group.workflowIds) passed.set(id, (passed.get(id) ?? 0) + 1);
         for (const id of group.ids) options.asking.add(id);
         // A retry in its backoff is passed (the decision says so and when to look again) but takes no
-        // place in the group's share: what follows it may start meanwhile.
-        if (item.availableAt <= options.now) taken++;
+        // place in the group's share: what follows it may start meanwhile. Nor, without keys, a suspect.
+        if (item.availableAt <= options.now && (group.keyed || !item.suspect)) taken++;
         out.push({
           candidate: {
             taskRunId: item.taskRunId,

@@ -63,11 +63,11 @@ describe('FlowState: candidates of a queue behind rate limits alone', () => {
       suspect: false,
       detail: { runId: `r${i}`, workflowVersion: 1, input: { user: `u${i % 7}` }, metadata: {}, parents: null, runAdmitted: false },
     }));
-  const candidates = async (task: Record<string, unknown>, freeSlots: number) => {
+  const candidates = async (task: Record<string, unknown>, freeSlots: number, each = <T>(c: T, _i: number): T => c) => {
     const flow = new FlowState();
     const db = fakeDb({ ...base, name: 'send', ...task });
     await flow.refresh(db as never, ['send'], { heldMaxAgeMs: 2_000, now: 1 });
-    const items = window(500);
+    const items = window(500).map(each);
     await flow.ensureVersions(db as never, items);
     const options = { gone: new Set<string>(), now: 1, rules: new Map(), unschedulable: [], perAction: 64, freeSlots, turns: new Map(), asking: new Set<string>(), skipped: [], backlog: new Set<string>() };
     return flow.keyedCandidates(items, options).map((c) => c.candidate);
@@ -78,6 +78,11 @@ describe('FlowState: candidates of a queue behind rate limits alone', () => {
     // In queue order: the first the limit holds back holds back everything behind it.
     expect(passed.map((c) => c.taskRunId)).toEqual(window(11).map((c) => c.taskRunId));
     expect(passed[0]!.rateLimits).toEqual([{ key: 'api', units: 2, dynamic: null }]);
+  });
+
+  it('does not count suspects in those free slots: they wait for a worker running none, and what follows may start', async () => {
+    const passed = await candidates({ rateLimits: [{ staticKey: 'api', units: 1 }] }, 3, (c, i) => ({ ...c, suspect: i < 2 }));
+    expect(passed.map((c) => c.suspect)).toEqual([true, true, false, false, false, false]);
   });
 
   it('passes more when runs ask different keys of a dynamic limit (one key waiting does not hold back another)', async () => {
