@@ -15,10 +15,13 @@ import { isDataError } from './db/sql-state.ts';
 import { writeWithRetry } from './db/write-retry.ts';
 import type { EngineEvents } from './engine-events.ts';
 import type { Logger } from './log.ts';
-import { nothingFinished, taskFinish, type AttemptOutcome, type FinishResult } from './sql/task-finish.ts';
+import type { ReleasedReservation } from './scheduler/scheduler.ts';
+import type { Assigned } from './sql/task-assign.ts';
+import { nothingFinished, taskFinish, taskFinishEarlierAssigned, type AttemptOutcome, type FinishResult } from './sql/task-finish.ts';
 import { taskLogInsert, type LogLineToStore } from './sql/task-log.ts';
 import { taskStart } from './sql/task-start.ts';
 import { toError } from '../shared/errors.ts';
+import { isWorkflowAction } from '../shared/workflow-definition.ts';
 
 /** Told, after the write, whether an outcome was recorded or refused (superseded attempt). */
 export type OutcomeAck = (accepted: boolean, reason?: string) => void;
@@ -43,6 +46,7 @@ export class AttemptWriter {
   private readonly events: EngineEvents;
   private readonly notifyFrom: string | null;
   private readonly logCap: { maxLines: number; maxBytes: number };
+  private readonly reserveReleased: (parents: readonly string[]) => ReleasedReservation | null;
   private stopped = false;
 
   constructor(options: {
@@ -54,7 +58,13 @@ export class AttemptWriter {
     notifyFrom: string | null;
     /** What is kept of each task run's log (docs/logs.md#the-cap). */
     logCap: { maxLines: number; maxBytes: number };
+    /**
+     * Reserves free local slots for the children a batch's successes may release, so that the finish
+     * assigns them itself (Scheduler.reserveReleased); none by default.
+     */
+    reserveReleased?: (parents: readonly string[]) => ReleasedReservation | null;
   }) {
+    this.reserveReleased = options.reserveReleased ?? (() => null);
     this.driver = options.driver;
     this.log = options.log;
     this.events = options.events;
@@ -161,21 +171,44 @@ export class AttemptWriter {
    * A batch of standalone tasks' outcomes is written with the finish statement's shorter shape; what
    * that shape did not finish (superseded attempts, or a hint that was wrong) goes through the full
    * shape next, which finishes it or refuses it for good. Each shape is its own write, retried alone.
+   *
+   * Before a full one, slots are reserved for the children its successes may release, and the finish
+   * assigns those it releases there; the reservation is given back on every path (deliver, fenced,
+   * release). A try after one that failed may follow a try that committed and lost its reply: the
+   * children that try assigned, pushed by nobody, are read back and delivered under the same
+   * reservation (their slots are still held), as a trigger finds its earlier runs.
    */
   private async writeFinishes(items: Array<Extract<WriteItem, { kind: 'finish' }>>, full = false): Promise<void> {
-    const standaloneOnly = !full && items.every((i) => i.outcome.standalone === true);
+    const standaloneOnly = !full && items.every((i) => i.outcome.action !== undefined && !isWorkflowAction(i.outcome.action));
+    const parents = standaloneOnly ? [] : items.filter((i) => i.outcome.ok && i.outcome.action !== undefined && isWorkflowAction(i.outcome.action));
+    const reservation = parents.length > 0 ? this.reserveReleased(parents.map((i) => i.outcome.action!)) : null;
     let finished: FinishResult;
+    let tries = 0;
+    let earlier: Assigned[] = [];
     try {
-      finished = await this.withRetry('attempt outcomes', () =>
-        taskFinish(this.driver.relaxed, { outcomes: items.map((i) => i.outcome), notifyFrom: this.notifyFrom, standaloneOnly }),
-      );
+      finished = await this.withRetry('attempt outcomes', async () => {
+        tries++;
+        const result = await taskFinish(this.driver.relaxed, { outcomes: items.map((i) => i.outcome), notifyFrom: this.notifyFrom, standaloneOnly, direct: reservation });
+        if (tries > 1 && reservation && !result.fenced) {
+          const here = new Set(result.assigned.map((a) => a.task.taskRunId));
+          const found = await taskFinishEarlierAssigned(this.driver.relaxed, { parentTaskRunIds: parents.map((i) => i.outcome.taskRunId), slots: reservation.slots });
+          earlier = found.filter((a) => !here.has(a.task.taskRunId));
+        }
+        return result;
+      });
     } catch (e: unknown) {
+      reservation?.release();
       if (!isDataError(e)) throw e;
       if (items.length > 1) {
         for (const item of items) await this.writeFinishes([item], full);
         return;
       }
       finished = await this.writeUnstorable(items[0]!, toError(e));
+    }
+    if (reservation && finished.fenced) reservation.fenced();
+    else if (reservation) {
+      reservation.deliver(finished.assigned);
+      if (earlier.length > 0) reservation.deliver(earlier, { found: true });
     }
     const accepted = new Set(finished.attempts.map((f) => `${f.taskRunId}:${f.attempt}`));
     const rest: typeof items = [];

@@ -217,6 +217,7 @@ export class Engine {
       events: this.events,
       notifyFrom: this.driver.capabilities.listenNotify ? this.id : null,
       logCap: { maxLines: this.options.maxLogLinesPerTaskRun, maxBytes: this.options.maxLogBytesPerTaskRun },
+      reserveReleased: (parents) => this.scheduler.reserveReleased(parents),
     });
     this.scheduler = new Scheduler({
       driver: this.driver,

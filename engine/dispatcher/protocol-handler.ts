@@ -339,7 +339,7 @@ export class ProtocolHandler implements ConnectionHandlers {
       this.queueAck(worker, { taskRunId, attempt }, false, 'this worker does not hold that attempt (it ended, was superseded, or belongs to another worker)');
       return;
     }
-    const standalone = worker.session.standalone.has(taskRunId);
+    const action = worker.session.runningActions.get(taskRunId);
     // The slot is free as soon as the worker says so; the write follows in the next batch.
     this.o.registry.release(worker.session.id, taskRunId, attempt);
     this.o.events.emit('slots.freed', { worker: worker.session, ended: { taskRunId, attempt } });
@@ -368,7 +368,7 @@ export class ProtocolHandler implements ConnectionHandlers {
         startedAt: message.startedAt,
         finishedAt: message.finishedAt,
         workerId: worker.session.id,
-        standalone,
+        action,
       },
       (accepted, reason) => this.queueAck(worker, { taskRunId, attempt }, accepted, reason),
     );
@@ -507,7 +507,7 @@ export class ProtocolHandler implements ConnectionHandlers {
     if (!stillRegistered) return;
     const lost = [...session.running];
     session.running.clear();
-    session.standalone.clear();
+    session.runningActions.clear();
     this.o.writer.finishLost(
       lost.map(([taskRunId, attempt]) => ({ taskRunId, attempt, lostSession: { sessionId: session.sessionId } })),
       `worker ${session.name} (${session.id}) disconnected during the attempt`,

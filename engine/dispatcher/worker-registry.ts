@@ -10,7 +10,6 @@
 import type { EngineEvents } from '../engine-events.ts';
 import type { AssignedTask, EngineMessage } from '../../shared/protocol.ts';
 import type { FailureReason } from '../../shared/types.ts';
-import { isWorkflowAction } from '../../shared/workflow-definition.ts';
 
 export interface WorkerSession {
   readonly id: string;
@@ -27,11 +26,12 @@ export interface WorkerSession {
   /** Active attempts on this worker: taskRunId → attempt. */
   readonly running: Map<string, number>;
   /**
-   * Task runs in `running` of standalone tasks (not a workflow's task or hook), as assigned here: their
-   * finish may take the statement's shorter shape (taskFinish). Those adopted at a reconnect are not
-   * in it (their action is not known here); they take the full shape.
+   * The action of each task run in `running`, as assigned here: a standalone task's finish may take the
+   * statement's shorter shape (taskFinish), a workflow task's names the children its finish may release
+   * (their slots are reserved for it, Scheduler.reserveReleased). Those adopted at a reconnect are not
+   * in it (their action is not known here); they take the full shape and reserve nothing.
    */
-  readonly standalone: Set<string>;
+  readonly runningActions: Map<string, string>;
   /** Task runs in `running` assigned as suspects (lost with their workers before; see SUSPECT_AFTER_LOSSES). */
   readonly suspects: Set<string>;
   /**
@@ -59,7 +59,7 @@ export interface WorkerSession {
 export function newWorkerSession(
   o: Pick<WorkerSession, 'id' | 'sessionId' | 'name' | 'actions' | 'slots' | 'prefetch' | 'labels' | 'address' | 'send' | 'close'>,
 ): WorkerSession {
-  return { ...o, draining: false, running: new Map(), standalone: new Set(), suspects: new Set(), given: new Set(), disowned: new Set(), reserved: 0, lastSeenAt: Date.now() };
+  return { ...o, draining: false, running: new Map(), runningActions: new Map(), suspects: new Set(), given: new Set(), disowned: new Set(), reserved: 0, lastSeenAt: Date.now() };
 }
 
 export interface WorkerRegistryOptions {
@@ -156,7 +156,7 @@ export class WorkerRegistry {
     if (tasks.length === 0) return;
     for (const task of tasks) {
       worker.running.set(task.taskRunId, task.attempt);
-      if (!isWorkflowAction(task.action)) worker.standalone.add(task.taskRunId);
+      worker.runningActions.set(task.taskRunId, task.action);
       worker.given.add(`${task.taskRunId}:${task.attempt}`);
     }
     for (const id of suspects) worker.suspects.add(id);
@@ -182,7 +182,7 @@ export class WorkerRegistry {
         return;
       }
       worker.running.delete(stop.taskRunId);
-      worker.standalone.delete(stop.taskRunId);
+      worker.runningActions.delete(stop.taskRunId);
       this.o.events.emit('attempts.stop-ignored', { worker, taskRunId: stop.taskRunId });
     };
     setTimeout(check, this.o.stopGraceMs).unref();
@@ -203,7 +203,7 @@ export class WorkerRegistry {
     const worker = this.byId.get(workerId);
     if (worker && worker.running.get(taskRunId) === attempt) {
       worker.running.delete(taskRunId);
-      worker.standalone.delete(taskRunId);
+      worker.runningActions.delete(taskRunId);
       return worker;
     }
     return undefined;

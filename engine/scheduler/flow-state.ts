@@ -14,6 +14,7 @@ import { RATE_LIMIT_DURATION_MS, type RateLimitDuration } from '../../shared/flo
 import { rotationGroup, type Candidate, type ConcurrencyRule, type KeyRef, type RunningUnit } from './decide.ts';
 import { actionRulesOf, evaluateRules, NO_RULES, type ActionRules, type Evaluated } from './flow-rules.ts';
 import { createWindow, parseWindow, reconfigureWindow, type RateWindow } from './rate-window.ts';
+import { workflowAction } from '../../shared/workflow-definition.ts';
 
 
 /** The workflow an action belongs to: '<workflow>:<task>', or a standalone task's own name. */
@@ -26,6 +27,8 @@ function workflowOf(action: string): string {
   const at = action.indexOf(':');
   return at < 0 ? action : action.slice(0, at);
 }
+
+const NO_CHILDREN: ReadonlySet<string> = new Set();
 
 interface HeldUnit extends RunningUnit {
   runId: string;
@@ -148,6 +151,8 @@ export class FlowState {
   private definitionsRead = 0;
   /** Some definition read so far declares concurrency keys. */
   private anyKeyRules = false;
+  /** A workflow task's action → the actions of the tasks that name it a parent, in any version read. */
+  private readonly children = new Map<string, Set<string>>();
 
   /** Everything is read again before the next decision (a new lease, a reconnected listener). */
   reset(): void {
@@ -231,6 +236,14 @@ export class FlowState {
     }
     if (missing.size === 0) return;
     for (const d of await workflowDefinitionList(db, { latestOf: [], versions: [...missing.values()] })) this.store(d.name, d.version, d.definition, false);
+  }
+
+  /**
+   * The actions of the tasks that have this workflow task as a parent, in the versions read so far (a
+   * run of a version not read releases children this does not name: they go through the queue).
+   */
+  childActions(action: string): ReadonlySet<string> {
+    return this.children.get(action) ?? NO_CHILDREN;
   }
 
   /** The rules of an action's latest version (none when it has no definition yet). */
@@ -594,6 +607,16 @@ export class FlowState {
       const rules = actionRulesOf(definition);
       this.compiled.set(id, rules);
       for (const r of rules.values()) if (r.task.length + r.workflow.length > 0) this.anyKeyRules = true;
+      if (definition.kind === 'workflow') {
+        for (const task of definition.workflow.tasks) {
+          for (const parent of task.parents) {
+            const of = workflowAction(name, parent);
+            let set = this.children.get(of);
+            if (!set) this.children.set(of, (set = new Set()));
+            set.add(workflowAction(name, task.name));
+          }
+        }
+      }
     }
     if (latest) this.latest.set(name, version);
   }

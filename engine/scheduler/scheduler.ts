@@ -16,6 +16,7 @@ import type { WorkerRegistry, WorkerSession } from '../dispatcher/worker-registr
 import type { EngineEvents } from '../engine-events.ts';
 import type { Logger } from '../log.ts';
 import { taskAssign, taskAssignedList, taskQueueWindowList, workerCapacityList, type Assigned, type QueuedCandidate, type WorkerCapacity } from '../sql/task-assign.ts';
+import type { ReleasedSlots } from '../sql/task-finish.ts';
 import { runCancel, type RunEnd } from '../sql/run-cancel.ts';
 import { decide, INITIAL_ROTATION, isKeyGroup, type Candidate, type ConcurrencyRule, type KeyRef, type RotationState, type RunningUnit, type WorkerState } from './decide.ts';
 import { FlowState, type Unschedulable } from './flow-state.ts';
@@ -34,6 +35,20 @@ export interface DirectReservation {
   release(): void;
   /** The insert committed: push these attempts to the worker (or fail them if it is gone). */
   deliver(tasks: AssignedTask[]): void;
+}
+
+/** Slots reserved for the children a finish batch may release (see Scheduler.reserveReleased). */
+export interface ReleasedReservation extends ReleasedSlots {
+  /** The finish failed, or was not tried: give the slots back. */
+  release(): void;
+  /**
+   * The finish committed: push what it assigned (each attempt to the session it was reserved on, or, if
+   * that session went away, end it as orphaned) and give the rest of the slots back. `found`: read back
+   * after a retry (taskFinishEarlierAssigned), so one this session was given already is not pushed again.
+   */
+  deliver(assigned: readonly Assigned[], options?: { found?: boolean }): void;
+  /** The finish found the lease no longer held at this epoch, so it assigned nothing: decide nothing until the lease says. */
+  fenced(): void;
 }
 
 export interface SchedulerOptions {
@@ -238,41 +253,118 @@ export class Scheduler {
    * assign). Null when the queue must be used, so new work never overtakes work already waiting.
    */
   reserve(action: string, count: number): DirectReservation | null {
-    if (this.stopped || this.epoch === null || count <= 0 || this.unread.has(action)) return null;
-    // Flow rules are applied by decide() alone; and with rules in doubt, nothing is assigned unseen.
+    if (count <= 0 || !this.directlyAssignable(action)) return null;
+    const [taken] = this.takeSlots(action, count, { oneWorker: true });
+    if (!taken) return null;
+    const { worker, count: reserved } = taken;
+    const registry = this.registry();
+    let open = true;
+    const close = () => {
+      if (open) worker.reserved -= reserved;
+      open = false;
+    };
+    return {
+      workerId: worker.id,
+      count: reserved,
+      release: close,
+      deliver: (tasks) => {
+        close();
+        if (registry.get(worker.id) !== worker) {
+          if (tasks.length > 0) this.o.events.emit('attempts.orphaned', { worker, tasks });
+          return;
+        }
+        if (tasks.length > 0) registry.assign(worker, tasks);
+      },
+    };
+  }
+
+  /**
+   * For a finish batch about to write successes of these workflow tasks (one action per success): the
+   * children they may release, by the definitions read (FlowState.childActions), get free local slots
+   * reserved under the guards of a trigger's (reserve), so that the finish assigns them itself — one
+   * statement from a step's result to its successor's push, instead of a finish then an assign. At
+   * most one slot per success naming the action: a child released by several parents at once takes one
+   * and gives the rest back. Null when nothing could be reserved (the children go through the queue).
+   */
+  reserveReleased(parents: readonly string[]): ReleasedReservation | null {
+    const epoch = this.epoch;
+    if (epoch === null || this.stopped || parents.length === 0) return null;
+    const wanted = new Map<string, number>();
+    for (const parent of parents) for (const child of this.flow.childActions(parent)) wanted.set(child, (wanted.get(child) ?? 0) + 1);
+    const taken: Array<{ action: string; worker: WorkerSession; count: number }> = [];
+    for (const [action, count] of wanted) {
+      if (!this.directlyAssignable(action)) continue;
+      for (const t of this.takeSlots(action, count, { oneWorker: false })) taken.push({ action, ...t });
+    }
+    if (taken.length === 0) return null;
+    let open = true;
+    const close = () => {
+      if (open) for (const t of taken) t.worker.reserved -= t.count;
+      open = false;
+    };
+    const sessions = new Map(taken.map((t) => [t.worker.id, t.worker] as const));
+    return {
+      engineId: this.o.engineId,
+      epoch,
+      slots: taken.map((t) => ({ action: t.action, workerId: t.worker.id, count: t.count })),
+      release: close,
+      deliver: (assigned, options = {}) => {
+        close();
+        const registry = this.registry();
+        for (const [workerId, list] of groupByWorker(assigned)) {
+          const session = sessions.get(workerId);
+          if (!session) continue;
+          if (registry.get(workerId) !== session) {
+            // Nobody holds them: ended as lost (free) and queued again, as what the scheduler decided for a
+            // session that went away before its push (pushDecided).
+            this.o.events.emit('attempts.orphaned', { worker: session, tasks: list.map((a) => a.task) });
+            continue;
+          }
+          this.assignTo(session, list, options.found === true);
+        }
+      },
+      fenced: () => {
+        close();
+        if (this.epoch === epoch) this.deposed();
+      },
+    };
+  }
+
+  /**
+   * Whether new task runs of this action may be assigned without the queue: this engine decides, the
+   * action has no flow rules (decide() alone applies them; with rules in doubt nothing is assigned
+   * unseen), and its window holds its whole queue and it is empty, so new work never overtakes work
+   * already waiting.
+   */
+  private directlyAssignable(action: string): boolean {
+    if (this.stopped || this.epoch === null || this.unread.has(action)) return false;
     const rules = this.flow.rulesFor(action);
-    if (this.flow.uncertain || rules.keyed || rules.lifo) return null;
+    if (this.flow.uncertain || rules.keyed || rules.lifo) return false;
     const window = this.windows.get(action);
-    if (!window || !window.complete || waiting(window) > 0) return null;
+    return window !== undefined && window.complete && waiting(window) === 0;
+  }
+
+  /** Reserves up to `count` free slots of workers here offering the action, rotating across them. */
+  private takeSlots(action: string, count: number, o: { oneWorker: boolean }): Array<{ worker: WorkerSession; count: number }> {
     const registry = this.registry();
     const workers = registry.all();
-    for (let i = 0; i < workers.length; i++) {
+    const taken: Array<{ worker: WorkerSession; count: number }> = [];
+    let left = count;
+    for (let i = 0; i < workers.length && left > 0; i++) {
       const worker = workers[(this.cursor + i) % workers.length]!;
       const free = registry.freeSlots(worker);
       if (free <= 0 || !worker.actions.includes(action)) continue;
-      this.cursor += i + 1;
-      const reserved = Math.min(free, count);
+      const reserved = Math.min(free, left);
       worker.reserved += reserved;
-      let open = true;
-      const close = () => {
-        if (open) worker.reserved -= reserved;
-        open = false;
-      };
-      return {
-        workerId: worker.id,
-        count: reserved,
-        release: close,
-        deliver: (tasks) => {
-          close();
-          if (registry.get(worker.id) !== worker) {
-            if (tasks.length > 0) this.o.events.emit('attempts.orphaned', { worker, tasks });
-            return;
-          }
-          if (tasks.length > 0) registry.assign(worker, tasks);
-        },
-      };
+      left -= reserved;
+      taken.push({ worker, count: reserved });
+      if (o.oneWorker) {
+        this.cursor += i + 1;
+        break;
+      }
     }
-    return null;
+    if (!o.oneWorker && taken.length > 0) this.cursor++;
+    return taken;
   }
 
   /** A new version of some workflow was registered (here, or by NOTIFY): its rules apply from now. */
@@ -607,10 +699,7 @@ export class Scheduler {
     });
     this.errorBackoffMs = 0;
     if (fenced) {
-      // Deposed: the next renewal says so; decide nothing until then.
-      this.epoch = null;
-      this.windows.clear();
-      void this.lease.tick();
+      this.deposed();
       return;
     }
     // Written or not (cancelled, or gone since the read), none of them is a candidate any more; those
@@ -783,6 +872,13 @@ export class Scheduler {
       }
       this.assignTo(session, list, false);
     }
+  }
+
+  /** A fenced write showed the lease held by another (or at another epoch): the next renewal says so; decide nothing until then. */
+  private deposed(): void {
+    this.epoch = null;
+    this.windows.clear();
+    void this.lease.tick();
   }
 
   /** Pushes assignments found in the database to the workers attached here now. */

@@ -28,11 +28,44 @@ function dueColumns(row: string, delaySeconds: string): string[] {
 }
 
 /**
+ * What an attempt starting on a worker writes, as [column, value] pairs: the one definition of an
+ * assignment, whoever makes it (the assign statement for what the scheduler decided, a finish for a
+ * child it releases to a slot reserved for it). A new attempt number, the worker, its execution lease
+ * from now, no start yet, and the concurrency keys it holds (`keys`, NULL for none).
+ */
+function assignmentValues(row: string, o: { workerId: string; assignedAt: string; keys: string }): Array<[string, string]> {
+  return [
+    ['status', `'assigned'`],
+    ['worker_id', o.workerId],
+    ['attempt', `${row}.attempt + 1`],
+    ['assigned_at', o.assignedAt],
+    ['started_at', 'NULL'],
+    ['timeout_at', `now() + ${row}.execution_timeout_ms * interval '1 millisecond'`],
+    ['concurrency_keys', o.keys],
+  ];
+}
+
+/** A queued task run assigned to `workerId` (an SQL expression), see assignmentValues. */
+export function assignedColumns(row: string, o: { workerId: string; assignedAt?: string; keys?: string }): string {
+  return assignmentValues(row, { workerId: o.workerId, assignedAt: o.assignedAt ?? 'now()', keys: o.keys ?? 'NULL' })
+    .map(([column, value]) => `${column} = ${value}`)
+    .join(', ');
+}
+
+/**
  * A workflow task whose parents all succeeded: `status` is the expression that says whether it is
  * queued now or still pending (the columns below are harmless while pending: nothing claims it).
+ * With `assign`, one released where `assign.when` holds starts its first attempt on `assign.workerId`
+ * at once instead of being queued (a slot was reserved for it, see Scheduler.reserveReleased): it gets
+ * every column of an assignment (assignmentValues), and no flow keys (only actions without flow rules
+ * are reserved for).
  */
-export function releasedColumns(row: string, status: string): string {
-  return [`status = ${status}`, ...dueColumns(row, '0')].join(', ');
+export function releasedColumns(row: string, status: string, assign?: { when: string; workerId: string }): string {
+  if (!assign) return [`status = ${status}`, ...dueColumns(row, '0')].join(', ');
+  const assigned = assignmentValues(row, { workerId: assign.workerId, assignedAt: 'now()', keys: 'NULL' }).map(
+    ([column, value]) => `${column} = CASE WHEN ${assign.when} THEN ${value} ELSE ${column === 'status' ? status : `${row}.${column}`} END`,
+  );
+  return [...assigned, ...dueColumns(row, '0')].join(', ');
 }
 
 /**

@@ -6,6 +6,7 @@
  */
 import type { NamedStatement, Queryable } from '../db/driver.ts';
 import type { AssignedTask } from '../../shared/protocol.ts';
+import { assignedColumns } from './enqueue.ts';
 import { schedulerLeaseFence } from './scheduler-lease.ts';
 
 /**
@@ -117,19 +118,34 @@ export async function taskQueueWindowList(
   });
 }
 
-/** What a worker is sent for an attempt, read from `c` (the attempt's task_run row) joined to `r` (its run). */
-const ASSIGNED_PAYLOAD = `c.id, c.run_id, c.action, COALESCE(c.input, r.input) AS input, r.metadata, c.attempt, c.execution_timeout_ms,
+/**
+ * What a worker is sent for an attempt, read from `c` (the attempt's task_run row) joined to `r` (its
+ * run). `succeededHere`: a relation (run_id, task_name, output) of the task runs the same statement
+ * ended as succeeded — a data-modifying CTE's writes are not visible to the rest of its statement, so
+ * the outputs it stores are taken from its own rows.
+ */
+export function assignedPayload(o: { succeededHere?: string } = {}): string {
+  const stored = `FROM task_run p
+                        WHERE p.run_id = c.run_id AND p.task_name = ANY(c.parents) AND p.status = 'succeeded'`;
+  const parents = o.succeededHere
+    ? `SELECT jsonb_object_agg(x.task_name, x.output)
+                         FROM (SELECT p.task_name, p.output ${stored}
+                               UNION ALL
+                               SELECT h.task_name, h.output FROM ${o.succeededHere} h WHERE h.run_id = c.run_id AND h.task_name = ANY(c.parents)) x`
+    : `SELECT jsonb_object_agg(p.task_name, p.output) ${stored}`;
+  return `c.id, c.run_id, c.action, COALESCE(c.input, r.input) AS input, r.metadata, c.attempt, c.execution_timeout_ms,
             c.worker_id, c.worker_lost_count >= ${SUSPECT_AFTER_LOSSES} AS suspect,
             -- Workflow tasks get their parents' outputs; hooks get every task's, and the failures.
-            CASE WHEN c.parents IS NOT NULL
-                 THEN (SELECT jsonb_object_agg(p.task_name, p.output) FROM task_run p
-                        WHERE p.run_id = c.run_id AND p.task_name = ANY(c.parents) AND p.status = 'succeeded') END AS parents,
+            CASE WHEN c.parents IS NOT NULL THEN (${parents}) END AS parents,
             CASE WHEN c.kind IN ('on_failure', 'on_success')
                  THEN (SELECT COALESCE(jsonb_agg(jsonb_build_object('taskName', p.task_name, 'taskRunId', p.id,
                                                                     'failureReason', p.failure_reason, 'error', p.error) ORDER BY p.id), '[]')
                          FROM task_run p
                         WHERE p.run_id = c.run_id AND p.kind = 'dag' AND p.status IN ('failed', 'cancelled')
                           AND p.failure_reason IS DISTINCT FROM 'UPSTREAM_FAILED') END AS failures`;
+}
+
+const ASSIGNED_PAYLOAD = assignedPayload();
 
 /**
  * The assign statement, in two shapes built from one text. `flow` (the full one) also writes what flow
@@ -157,11 +173,8 @@ function assignStatement(o: { flow: boolean }): NamedStatement {
      ),
      c AS (
        UPDATE task_run t
-          SET status = 'assigned', worker_id = d.worker_id, attempt = t.attempt + 1,
-              -- The decision's time: what rate limits were counted at (an audit reads this).
-              assigned_at = COALESCE(to_timestamp($9::float8 / 1000), now()),
-              started_at = NULL, timeout_at = now() + t.execution_timeout_ms * interval '1 millisecond',
-              concurrency_keys = d.keys
+          -- assigned_at is the decision's time: what rate limits were counted at (an audit reads this).
+          SET ${assignedColumns('t', { workerId: 'd.worker_id', assignedAt: 'COALESCE(to_timestamp($9::float8 / 1000), now())', keys: 'd.keys' })}
          FROM d JOIN locked USING (id)
         WHERE t.id = d.id
        RETURNING t.*
@@ -222,7 +235,8 @@ export interface Assigned {
   suspect: boolean;
 }
 
-type PayloadRow = {
+/** One row of assignedPayload. */
+export type PayloadRow = {
   id: string;
   run_id: string;
   action: string;
@@ -236,7 +250,7 @@ type PayloadRow = {
   failures: AssignedTask['failures'] | null;
 };
 
-function toAssigned(row: PayloadRow): Assigned {
+export function toAssigned(row: PayloadRow): Assigned {
   const task: AssignedTask = {
     taskRunId: row.id,
     runId: row.run_id,

@@ -2,25 +2,41 @@ import type { NamedStatement, Queryable } from '../db/driver.ts';
 import type { FailureReason, Json, TaskError } from '../../shared/types.ts';
 import { isoOrNull, toTaskError } from './rows.ts';
 import { freshColumns, notifyQueued, releasedColumns, retryColumns, scheduleDeadline } from './enqueue.ts';
+import { schedulerLeaseFence } from './scheduler-lease.ts';
+import { assignedPayload, toAssigned, type Assigned, type PayloadRow } from './task-assign.ts';
 
 /**
- * The finish statement, in two shapes built from one text. `workflows` (the full one) also takes a DAG
+ * The finish statement, in three shapes built from one text. `workflows` (the full one) also takes a DAG
  * task's pending descendants down with it, releases its children and starts its run's hooks. Without it
  * the statement finishes standalone task runs only (`kind = 'standalone'`, found by id like the full one;
  * any other row is left for the full statement): what it leaves out are CTEs that find nothing for a
  * standalone task, yet each one's plan is set up on every execution, and for the small batches of a
  * few busy slots that set-up is most of a finish (measured: 740 → 510 µs for one task run).
+ *
+ * `direct` (the full one and more) also assigns the children it releases to worker slots the scheduler
+ * reserved for their actions ($4: action, worker, count), fenced by the scheduler lease as the assign
+ * statement is ($5–$7), and returns what each worker is to be sent: a DAG step then reaches its worker
+ * without the scheduler's assign statement in between. Only for a batch with reservations, so that the
+ * finishes that have none (failures, retries, hooks) set up no more than before.
  */
-function finishStatement(o: { workflows: boolean }): NamedStatement {
+function finishStatement(o: { workflows: boolean; direct?: boolean }): NamedStatement {
   const wf = (text: string) => (o.workflows ? text : '');
+  const direct = (text: string) => (o.direct ? text : '');
   return {
-    name: o.workflows ? 'cleaver_task_finish' : 'cleaver_task_finish_standalone',
+    name: o.direct ? 'cleaver_task_finish_direct' : o.workflows ? 'cleaver_task_finish' : 'cleaver_task_finish_standalone',
     text: `WITH v AS (
        SELECT * FROM jsonb_to_recordset($1::jsonb) AS v(
          id uuid, attempt int, ok boolean, output jsonb, error jsonb, reason text, non_retryable boolean,
          started_at timestamptz, finished_at timestamptz, worker_id uuid, lost_session uuid, orphan boolean)
      ),
-     cur AS (
+${direct(`     -- The scheduler lease, taken FOR SHARE before any task run is locked (cur reads it first): the lock
+     -- order of docs/scheduler.md ("Locks, in order"), which the assign statement keeps too. Taken after
+     -- them, a renewal or takeover waiting on an assign statement that waits on a task run locked here
+     -- would wait in a cycle.
+     fence AS (
+       SELECT ${schedulerLeaseFence('$5::smallint', '$6::uuid', '$7::bigint')} AS held
+     ),
+`)}     cur AS (
        SELECT t.id, t.run_id, t.task_name, t.kind, t.action, t.attempt, t.status AS prev_status, t.worker_id,
               t.assigned_at, t.started_at, t.schedule_timeout_ms, t.available_at,
               v.ok, v.output, v.reason,
@@ -54,7 +70,7 @@ function finishStatement(o: { workflows: boolean }): NamedStatement {
          -- Each row found by its id (a lateral lookup, whatever the table's statistics say: a plan that
          -- scanned the table or whole partial indexes cost more than everything else a finish does) and
          -- locked as found, in id order: the order every statement locking several task runs keeps.
-         FROM (SELECT * FROM v ORDER BY v.id) v
+         FROM (SELECT * FROM v${direct(' WHERE (SELECT held FROM fence) IS NOT NULL')} ORDER BY v.id) v
          CROSS JOIN LATERAL (
            SELECT * FROM task_run t
             WHERE t.id = v.id AND t.attempt = v.attempt
@@ -140,13 +156,37 @@ ${wf(`     -- Workflows. A task that ended for good other than by success takes 
                              AND f.task_name = ANY(c.ancestors))
         GROUP BY c.id
      ),
-     children AS (
+${direct(`     -- The slots reserved for the children this batch may release, numbered per action: none unless the
+     -- lease is held at the reservation's epoch, and none on a worker seen gone or draining since.
+     slots AS (
+       SELECT s.action, s.worker_id, row_number() OVER (PARTITION BY s.action ORDER BY s.ord, g.i) AS n
+         FROM jsonb_to_recordset($4::jsonb) AS s(action text, worker_id uuid, count int, ord int)
+         JOIN worker w ON w.id = s.worker_id AND w.status = 'active'
+         CROSS JOIN generate_series(1, s.count) AS g(i)
+        WHERE (SELECT held FROM fence)
+     ),
+     -- The n-th child of an action released here, in queue order (priority, then oldest), takes its n-th
+     -- slot; the rest are queued. Read as this statement sees the children: one a concurrent finish
+     -- released meanwhile is queued below, never assigned twice (its pending_parents only falls).
+     placed AS (
+       SELECT x.id, s.worker_id
+         FROM (SELECT c.id, c.action, row_number() OVER (PARTITION BY c.action ORDER BY c.priority DESC, c.id) AS n
+                 FROM edges e JOIN task_run c ON c.id = e.id
+                WHERE c.pending_parents - e.n <= 0) x
+         JOIN slots s ON s.action = x.action AND s.n = x.n
+     ),
+`)}     children AS (
        UPDATE task_run c
           SET pending_parents = c.pending_parents - e.n,
-              ${releasedColumns('c', "CASE WHEN c.pending_parents - e.n <= 0 THEN 'queued' ELSE 'pending' END")}
-         FROM edges e
+              ${o.direct
+                ? releasedColumns('c', "CASE WHEN c.pending_parents - e.n <= 0 THEN 'queued' ELSE 'pending' END", {
+                    when: 'c.pending_parents - e.n <= 0 AND p.worker_id IS NOT NULL',
+                    workerId: 'p.worker_id',
+                  })
+                : releasedColumns('c', "CASE WHEN c.pending_parents - e.n <= 0 THEN 'queued' ELSE 'pending' END")}
+         FROM edges e${direct(' LEFT JOIN placed p ON p.id = e.id')}
         WHERE c.id = e.id AND c.status = 'pending'
-       RETURNING c.id, c.action, c.status, c.priority
+       RETURNING ${o.direct ? 'c.*' : 'c.id, c.action, c.status, c.priority'}
      ),
 `)}     -- Per run: how many of its task runs ended here (with the doomed), how many failed, the first error.
      ended AS (
@@ -241,6 +281,16 @@ ${wf(`
      ),
      queued AS (
        SELECT DISTINCT action FROM queued_rows
+     )`)}${direct(`,
+     -- What the workers of the children assigned here are sent, with their parents' outputs: those this
+     -- statement stored are read from its own rows (its writes are not visible to the rest of it).
+     succeeded_here AS (
+       SELECT run_id, task_name, output FROM cur WHERE next_status = 'succeeded'
+     ),
+     direct AS (
+       SELECT ${assignedPayload({ succeededHere: 'succeeded_here' })}
+         FROM children c JOIN run r ON r.id = c.run_id
+        WHERE c.status = 'assigned'
      )`)}
      SELECT (SELECT jsonb_agg(jsonb_build_object('id', id, 'run_id', run_id, 'action', action, 'attempt', attempt,
                                                  'status', next_status, 'delay_s', delay_s,
@@ -260,11 +310,14 @@ ${wf(`
             (SELECT array_agg(action) FROM hooks) AS hook_actions,
             (SELECT array_agg(action) FROM queued) AS queued_actions,
             (SELECT jsonb_agg(jsonb_build_object('id', id, 'action', action, 'priority', priority)) FROM queued_rows) AS queued_rows,
-            ${notifyQueued('$3::text', 'queued')} AS notified`)}`,
+            ${notifyQueued('$3::text', 'queued')} AS notified`)}${direct(`,
+            (SELECT jsonb_agg(to_jsonb(d)) FROM direct d) AS assigned,
+            (SELECT held FROM fence) AS held`)}`,
   };
 }
 
 const TASK_FINISH = finishStatement({ workflows: true });
+const TASK_FINISH_DIRECT = finishStatement({ workflows: true, direct: true });
 const TASK_FINISH_STANDALONE = finishStatement({ workflows: false });
 
 /** How one attempt ended: the worker's result, or a verdict of the engine (timeout, lost worker). */
@@ -288,11 +341,12 @@ export interface AttemptOutcome {
    */
   lostSession?: { sessionId: string; orphan?: boolean } | null;
   /**
-   * The attempt is known to be of a standalone task (not a workflow's task or hook), so its finish may
-   * take the statement's shorter shape (see taskFinish). Only a hint: a task run that is not standalone
-   * is left unfinished by that shape, never finished wrongly.
+   * The attempt's action, as this engine pushed it (unknown for one adopted at a reconnect). Only a
+   * hint: a standalone task's lets its finish take the statement's shorter shape (see taskFinish) — a
+   * task run that is not standalone is left unfinished by that shape, never finished wrongly — and a
+   * workflow task's names the children whose slots the writer may reserve (Scheduler.reserveReleased).
    */
-  standalone?: boolean;
+  action?: string;
 }
 
 export interface FinishedAttempt {
@@ -338,11 +392,24 @@ export interface FinishResult {
   upstreamCancelled: Array<{ action: string; count: number }>;
   /** The actions of the on-failure / on-success hooks this batch started (one per run). */
   hooksStarted: string[];
+  /** Children released to the slots reserved for them (`direct`): assigned, to be pushed to their workers. */
+  assigned: Assigned[];
+  /** `direct` was given but the lease is no longer held at its epoch: nothing was assigned (all queued). */
+  fenced: boolean;
+}
+
+/** Slots the scheduler reserved for the children a finish may release (Scheduler.reserveReleased). */
+export interface ReleasedSlots {
+  engineId: string;
+  /** The lease epoch the reservation was made under: the finish assigns only while it is still held. */
+  epoch: number;
+  partition?: number;
+  slots: ReadonlyArray<{ action: string; workerId: string; count: number }>;
 }
 
 /** A finish that accepted nothing. */
 export function nothingFinished(): FinishResult {
-  return { attempts: [], runs: [], queuedActions: [], queued: [], upstreamCancelled: [], hooksStarted: [] };
+  return { attempts: [], runs: [], queuedActions: [], queued: [], upstreamCancelled: [], hooksStarted: [], assigned: [], fenced: false };
 }
 
 /**
@@ -379,9 +446,16 @@ export async function taskFinish(
      * is missing from `attempts`, as a refused one is; the caller sends those through the full shape.
      */
     standaloneOnly?: boolean;
+    /**
+     * Slots reserved for the children this batch may release (full shape): those released of a
+     * reserved action are assigned there, up to its count, and returned in `assigned`; the rest are
+     * queued. Fenced by the scheduler lease at `epoch`, as the assign statement is.
+     */
+    direct?: ReleasedSlots | null;
   },
 ): Promise<FinishResult> {
   if (params.outcomes.length === 0) return nothingFinished();
+  const direct = !params.standaloneOnly && params.direct && params.direct.slots.length > 0 ? params.direct : null;
   const items = params.outcomes.map((o) => ({
     id: o.taskRunId,
     attempt: o.attempt,
@@ -416,10 +490,21 @@ export async function taskFinish(
     queued_rows: Array<{ id: string; action: string; priority: number }> | null;
     doomed: Array<{ action: string; n: number }> | null;
     hook_actions: string[] | null;
+    assigned?: PayloadRow[] | null;
+    held?: boolean;
   }>(
-    params.standaloneOnly ? TASK_FINISH_STANDALONE : TASK_FINISH,
+    params.standaloneOnly ? TASK_FINISH_STANDALONE : direct ? TASK_FINISH_DIRECT : TASK_FINISH,
     // The standalone shape queues nothing, so it notifies no one ($3).
-    [JSON.stringify(items), MAX_FREE_WORKER_LOST_RETRIES, ...(params.standaloneOnly ? [] : [params.notifyFrom ?? null])],
+    params.standaloneOnly
+      ? [JSON.stringify(items), MAX_FREE_WORKER_LOST_RETRIES]
+      : [
+          JSON.stringify(items),
+          MAX_FREE_WORKER_LOST_RETRIES,
+          params.notifyFrom ?? null,
+          ...(direct
+            ? [JSON.stringify(direct.slots.map((x, i) => ({ action: x.action, worker_id: x.workerId, count: x.count, ord: i }))), direct.partition ?? 0, direct.engineId, direct.epoch]
+            : []),
+        ],
   );
   const row = result.rows[0]!;
   return {
@@ -454,5 +539,37 @@ export async function taskFinish(
     queued: (row.queued_rows ?? []).map((q) => ({ taskRunId: q.id, action: q.action, priority: q.priority })),
     upstreamCancelled: (row.doomed ?? []).map((d) => ({ action: d.action, count: Number(d.n) })),
     hooksStarted: row.hook_actions ?? [],
+    assigned: (row.assigned ?? []).map(toAssigned),
+    fenced: direct !== null && row.held !== true,
   };
+}
+
+/**
+ * The children a finish of these parents assigned to these workers that no worker can have been sent:
+ * for a finish tried again after a try that may have committed and lost its reply (the try that
+ * assigned them returned nothing, so nobody pushed them). Those of actions not reserved, and those
+ * started, are not among them; one pushed already is told apart by the caller (the session's `given`).
+ */
+const TASK_FINISH_EARLIER_ASSIGNED: NamedStatement = {
+  name: 'cleaver_task_finish_earlier_assigned',
+  text: `SELECT ${assignedPayload()}
+       FROM task_run c JOIN run r ON r.id = c.run_id
+      WHERE c.id IN (SELECT k.id FROM task_run p JOIN task_run k ON k.run_id = p.run_id AND p.task_name = ANY(k.parents)
+                      WHERE p.id = ANY($1::uuid[]))
+        AND c.status = 'assigned' AND c.started_at IS NULL AND c.worker_id = ANY($2::uuid[]) AND c.action = ANY($3::text[])
+      ORDER BY c.priority DESC, c.id`,
+};
+
+/** See TASK_FINISH_EARLIER_ASSIGNED. */
+export async function taskFinishEarlierAssigned(
+  db: Queryable,
+  params: { parentTaskRunIds: readonly string[]; slots: ReleasedSlots['slots'] },
+): Promise<Assigned[]> {
+  if (params.parentTaskRunIds.length === 0 || params.slots.length === 0) return [];
+  const result = await db.query<PayloadRow>(TASK_FINISH_EARLIER_ASSIGNED, [
+    params.parentTaskRunIds,
+    [...new Set(params.slots.map((s) => s.workerId))],
+    [...new Set(params.slots.map((s) => s.action))],
+  ]);
+  return result.rows.map(toAssigned);
 }

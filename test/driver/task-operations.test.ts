@@ -169,11 +169,11 @@ forEachDriver('task operations', (getDriver, kind) => {
       const result = await taskFinish(db, {
         standaloneOnly,
         outcomes: [
-          { taskRunId: ok, attempt: 1, ok: true, output: { n: 1 }, standalone: true },
-          { taskRunId: retried, attempt: 1, ok: false, error: { message: 'again' }, standalone: true },
-          { taskRunId: fatal, attempt: 1, ok: false, nonRetryable: true, error: { message: 'never' }, standalone: true },
-          { taskRunId: cancelled, attempt: 1, ok: false, reason: 'CANCELLED', error: { message: 'stop' }, standalone: true },
-          { taskRunId: stale, attempt: 2, ok: true, output: 'late', standalone: true },
+          { taskRunId: ok, attempt: 1, ok: true, output: { n: 1 }, action },
+          { taskRunId: retried, attempt: 1, ok: false, error: { message: 'again' }, action },
+          { taskRunId: fatal, attempt: 1, ok: false, nonRetryable: true, error: { message: 'never' }, action },
+          { taskRunId: cancelled, attempt: 1, ok: false, reason: 'CANCELLED', error: { message: 'stop' }, action },
+          { taskRunId: stale, attempt: 2, ok: true, output: 'late', action },
         ],
       });
       const by = new Map(result.attempts.map((a) => [a.taskRunId, a]));

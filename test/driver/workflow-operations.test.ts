@@ -141,7 +141,7 @@ forEachDriver('workflow operations', (getDriver, kind) => {
     const { runId } = await trigger(wf.name);
     const { a } = await claim(wf);
     // A wrong hint finishes nothing: the task run stays assigned and its children pending.
-    const lean = await taskFinish(db, { outcomes: [{ ...ok(a!, { from: 'a' }), standalone: true }], standaloneOnly: true });
+    const lean = await taskFinish(db, { outcomes: [ok(a!, { from: 'a' })], standaloneOnly: true });
     expect(lean).toEqual(nothingFinished());
     expect(await statuses(runId)).toEqual({ a: 'assigned', b: 'pending', c: 'pending', d: 'pending' });
     // The full shape then finishes it as always.
@@ -159,7 +159,7 @@ forEachDriver('workflow operations', (getDriver, kind) => {
     events.on('tasks.finished', (f) => finished.push(f));
     const writer = new AttemptWriter({ driver: db, log: silentLogger, events, notifyFrom: null, logCap: { maxLines: 100, maxBytes: 100_000 } });
     try {
-      const acked = new Promise<[boolean, string | undefined]>((resolve) => writer.finish({ ...ok(a!, { from: 'a' }), standalone: true }, (accepted, reason) => resolve([accepted, reason])));
+      const acked = new Promise<[boolean, string | undefined]>((resolve) => writer.finish({ ...ok(a!, { from: 'a' }), action: 'a-standalone-task' }, (accepted, reason) => resolve([accepted, reason])));
       expect(await acked).toEqual([true, undefined]);
       await writer.drain();
     } finally {

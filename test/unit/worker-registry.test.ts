@@ -43,16 +43,16 @@ describe('WorkerRegistry', () => {
     expect(r.freeSlots(w)).toBe(1);
   });
 
-  it("knows which running attempts are standalone tasks, and forgets them with the attempt", () => {
+  it('knows the action of each running attempt, and forgets it with the attempt', () => {
     const r = registry();
     const w = session('w', []);
     r.add(w);
     r.assign(w, [task('t1'), { ...task('t2'), action: 'wf:step' }, task('t3')]);
-    expect([...w.standalone].sort()).toEqual(['t1', 't3']);
+    expect(Object.fromEntries(w.runningActions)).toEqual({ t1: task('t1').action, t2: 'wf:step', t3: task('t3').action });
     r.release('w', 't1', 1);
     // Released only for the attempt it holds.
     r.release('w', 't3', 7);
-    expect([...w.standalone]).toEqual(['t3']);
+    expect([...w.runningActions.keys()].sort()).toEqual(['t2', 't3']);
   });
 
   it('never pushes a session an attempt it disowned, and sends nothing when that was all', () => {
