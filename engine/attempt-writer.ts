@@ -189,7 +189,8 @@ export class AttemptWriter {
       finished = await this.withRetry('attempt outcomes', async () => {
         tries++;
         const result = await taskFinish(this.driver.relaxed, { outcomes: items.map((i) => i.outcome), notifyFrom: this.notifyFrom, standaloneOnly, direct: reservation });
-        if (tries > 1 && reservation && !result.fenced) {
+        // Even when this try was fenced: what an earlier one assigned was written while the lease was held.
+        if (tries > 1 && reservation) {
           const here = new Set(result.assigned.map((a) => a.task.taskRunId));
           const found = await taskFinishEarlierAssigned(this.driver.relaxed, { parentTaskRunIds: parents.map((i) => i.outcome.taskRunId), slots: reservation.slots });
           earlier = found.filter((a) => !here.has(a.task.taskRunId));
@@ -205,10 +206,10 @@ export class AttemptWriter {
       }
       finished = await this.writeUnstorable(items[0]!, toError(e));
     }
-    if (reservation && finished.fenced) reservation.fenced();
-    else if (reservation) {
-      reservation.deliver(finished.assigned);
+    if (reservation) {
+      if (!finished.fenced) reservation.deliver(finished.assigned);
       if (earlier.length > 0) reservation.deliver(earlier, { found: true });
+      if (finished.fenced) reservation.fenced();
     }
     const accepted = new Set(finished.attempts.map((f) => `${f.taskRunId}:${f.attempt}`));
     const rest: typeof items = [];
