@@ -4,7 +4,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { freshColumns, releasedColumns, retryColumns, scheduleDeadline } from '../../engine/sql/enqueue.ts';
+import { assignedColumns, freshColumns, releasedColumns, retryColumns, scheduleDeadline } from '../../engine/sql/enqueue.ts';
 
 const SQL_DIR = join(import.meta.dirname, '../../engine/sql');
 
@@ -29,6 +29,20 @@ describe('the way into the queue', () => {
     );
     expect(releasedColumns('c', "'queued'")).toBe("status = 'queued', available_at = now(), schedule_deadline = now() + (c.schedule_timeout_ms) * interval '1 millisecond'");
     expect(scheduleDeadline('5000')).toBe("now() + (5000) * interval '1 millisecond'");
+  });
+
+  it('assigns with one set of columns, whether the assign statement writes them or a finish releasing a child to a reserved slot', () => {
+    expect(assignedColumns('t', { workerId: 'd.worker_id', keys: 'd.keys' })).toBe(
+      "status = 'assigned', worker_id = d.worker_id, attempt = t.attempt + 1, assigned_at = now(), started_at = NULL, " +
+        "timeout_at = now() + t.execution_timeout_ms * interval '1 millisecond', concurrency_keys = d.keys",
+    );
+    const released = releasedColumns('c', "'queued'", { when: 'p.worker_id IS NOT NULL', workerId: 'p.worker_id' });
+    // Every column of the assignment, under the condition; otherwise released as without one.
+    for (const column of assignedColumns('c', { workerId: 'p.worker_id' }).split(', ')) {
+      const [name, value] = column.split(' = ') as [string, string];
+      expect(released).toContain(`${name} = CASE WHEN p.worker_id IS NOT NULL THEN ${value} ELSE ${name === 'status' ? "'queued'" : `c.${name}`} END`);
+    }
+    expect(released).toContain("available_at = now(), schedule_deadline = now() + (c.schedule_timeout_ms) * interval '1 millisecond'");
   });
 
   it('runs afresh with a new budget and nothing of the earlier runs but the attempt numbers', () => {
