@@ -16,13 +16,12 @@ import { actionRulesOf, evaluateRules, NO_RULES, type ActionRules, type Evaluate
 import { createWindow, parseWindow, reconfigureWindow, type RateWindow } from './rate-window.ts';
 import { workflowAction } from '../../shared/workflow-definition.ts';
 
-
-/** The workflow an action belongs to: '<workflow>:<task>', or a standalone task's own name. */
-export /** The concurrency rule of this id among an action's rules (its task's or its workflow's), if any. */
+/** The concurrency rule of this id among an action's rules (its task's or its workflow's), if any. */
 function ruleOf(rules: ActionRules, id: string): ConcurrencyRule | undefined {
   return (rules.task.find((x) => x.rule.id === id) ?? rules.workflow.find((x) => x.rule.id === id))?.rule;
 }
 
+/** The workflow an action belongs to: '<workflow>:<task>', or a standalone task's own name. */
 function workflowOf(action: string): string {
   const at = action.indexOf(':');
   return at < 0 ? action : action.slice(0, at);
