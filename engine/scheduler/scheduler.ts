@@ -310,18 +310,8 @@ export class Scheduler {
       release: close,
       deliver: (assigned, options = {}) => {
         close();
-        const registry = this.registry();
-        for (const [workerId, list] of groupByWorker(assigned)) {
-          const session = sessions.get(workerId);
-          if (!session) continue;
-          if (registry.get(workerId) !== session) {
-            // Nobody holds them: ended as lost (free) and queued again, as what the scheduler decided for a
-            // session that went away before its push (pushDecided).
-            this.o.events.emit('attempts.orphaned', { worker: session, tasks: list.map((a) => a.task) });
-            continue;
-          }
-          this.assignTo(session, list, options.found === true);
-        }
+        // As what the scheduler decided: a session that went away before its push gets its attempts orphaned.
+        this.pushDecided(assigned, sessions, options.found === true);
       },
       fenced: () => {
         close();
@@ -859,9 +849,10 @@ export class Scheduler {
   /**
    * Pushes what this engine decided to the sessions it decided for; attempts of a session that went away
    * meanwhile are orphans (nobody holds them: a newer session of the worker adopted only what it listed).
-   * Those of workers attached elsewhere are their engine's to push.
+   * Those of workers attached elsewhere are their engine's to push. `found`: read back from the database
+   * (see assignTo), so what a session was given already is not pushed again.
    */
-  private pushDecided(assigned: readonly Assigned[], sessions: ReadonlyMap<string, WorkerSession>): void {
+  private pushDecided(assigned: readonly Assigned[], sessions: ReadonlyMap<string, WorkerSession>, found = false): void {
     const registry = this.registry();
     for (const [workerId, list] of groupByWorker(assigned)) {
       const session = sessions.get(workerId);
@@ -870,7 +861,7 @@ export class Scheduler {
         this.o.events.emit('attempts.orphaned', { worker: session, tasks: list.map((a) => a.task) });
         continue;
       }
-      this.assignTo(session, list, false);
+      this.assignTo(session, list, found);
     }
   }
 
