@@ -298,17 +298,14 @@ export class FlowState {
     // Per key: what runs now (heldCount), plus what this decision passes (`passed`).
     const passed = new Map<string, number>();
     const count = (id: string): number => (this.heldCount.get(id) ?? 0) + (passed.get(id) ?? 0);
-    /** Whether one of the group's keys from..to (indexes into `ids`) has maxRuns running or passed. */
-    const anyFull = (g: WindowGroup, from: number, to: number): boolean => {
-      for (let i = from; i < to; i++) if (count(g.ids[i]!) >= g.rules[i]!.maxRuns) return true;
-      return false;
-    };
-    /** How many more the group's keys from..to admit before one of them is full. */
+    /** How many more the group's keys from..to (indexes into `ids`) admit before one of them is full. */
     const headroom = (g: WindowGroup, from: number, to: number): number => {
       let room = Infinity;
       for (let i = from; i < to; i++) room = Math.min(room, g.rules[i]!.maxRuns - count(g.ids[i]!));
       return room;
     };
+    /** Whether one of those keys has maxRuns running or passed. */
+    const anyFull = (g: WindowGroup, from: number, to: number): boolean => headroom(g, from, to) <= 0;
 
     // Which groups to take from. The rules of a keyed group's keys, as this decision applies them: the
     // code's latest maxRuns and strategy apply to every run of a key, whatever version made it.
